@@ -1,0 +1,250 @@
+"""Canonical records: what every connector returns and accepts.
+
+Money and quantities are ``Decimal``; ids of external systems are strings (MerchantPro order ids such as
+``"95750870.3"`` are not numbers, and ERP ids differ in kind from one ERP to the next). A record carries the
+ids it is known by in each system (``erp_id``, ``shop_id``) when they are known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+
+class Record(BaseModel):
+    """Base of every canonical record: validated on assignment, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    def digest(self, *, exclude: set[str] | None = None) -> str:
+        """A stable SHA-256 of the record's JSON form (sorted keys), for change detection."""
+        data = self.model_dump(mode="json", exclude=exclude)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class ProductStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+def gross_from_net(net: Decimal, vat_rate: Decimal) -> Decimal:
+    """Gross price from net and a VAT percentage, rounded to the cent."""
+    return (net * (1 + vat_rate / 100)).quantize(CENT)
+
+
+def net_from_gross(gross: Decimal, vat_rate: Decimal) -> Decimal:
+    """Net price from gross and a VAT percentage, rounded to the cent."""
+    return (gross / (1 + vat_rate / 100)).quantize(CENT)
+
+
+class Variant(Record):
+    """One sellable variant of a multi-variant product (its own SKU, stock and prices)."""
+
+    sku: str = Field(min_length=1)
+    erp_id: str | None = None
+    shop_id: str | None = None
+    ean: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+    price_net: Decimal | None = None
+    price_gross: Decimal | None = None
+    old_price_net: Decimal | None = None
+    old_price_gross: Decimal | None = None
+    weight: Decimal | None = None
+    stock: Decimal | None = None
+    status: ProductStatus = ProductStatus.ACTIVE
+
+
+class Product(Record):
+    """A product: basic (no variants) or multi-variant (stock, prices and weight live on the variants)."""
+
+    sku: str = Field(min_length=1)
+    name: str = ""
+    erp_id: str | None = None
+    shop_id: str | None = None
+    description: str = ""
+    ean: str | None = None
+    vat_rate: Decimal | None = None
+    price_net: Decimal | None = None
+    price_gross: Decimal | None = None
+    old_price_net: Decimal | None = None
+    old_price_gross: Decimal | None = None
+    weight: Decimal | None = None
+    stock: Decimal | None = None
+    status: ProductStatus = ProductStatus.ACTIVE
+    attributes: dict[str, str] = Field(default_factory=dict)
+    category: str | None = None
+    images: list[str] = Field(default_factory=list)
+    variants: list[Variant] = Field(default_factory=list)
+    modified_at: datetime | None = None
+
+    @property
+    def is_multi_variant(self) -> bool:
+        return bool(self.variants)
+
+    def skus(self) -> list[str]:
+        """The SKUs that carry stock: the variants' for a multi-variant product, else its own."""
+        return [v.sku for v in self.variants] if self.variants else [self.sku]
+
+
+class StockLevel(Record):
+    """Stock of one SKU in one ERP warehouse: on hand, and reserved by open (confirmed, unshipped) orders."""
+
+    sku: str = Field(min_length=1)
+    warehouse: str
+    on_hand: Decimal
+    reserved: Decimal = ZERO
+
+    @property
+    def available(self) -> Decimal:
+        return self.on_hand - self.reserved
+
+
+class Address(Record):
+    """A postal address with the person or company it belongs to."""
+
+    name: str = ""
+    company: str | None = None
+    street: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country_code: str = "RO"
+    phone: str | None = None
+    email: str | None = None
+
+
+class Customer(Record):
+    """A buyer, matched across systems by e-mail, or by VAT code for companies."""
+
+    email: str | None = None
+    name: str = ""
+    phone: str | None = None
+    is_company: bool = False
+    company_name: str | None = None
+    vat_code: str | None = None
+    registration_number: str | None = None
+    billing: Address | None = None
+    shipping: Address | None = None
+    erp_id: str | None = None
+    shop_id: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _normalise_email(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else value
+
+
+class OrderLine(Record):
+    """One line of an order, identified by SKU."""
+
+    sku: str
+    name: str = ""
+    quantity: Decimal
+    unit_price_net: Decimal | None = None
+    unit_price_gross: Decimal | None = None
+    vat_rate: Decimal | None = None
+    shop_product_id: str | None = None
+    shop_line_id: str | None = None
+
+
+class PaymentStatus(StrEnum):
+    AWAITING = "awaiting"
+    PAID = "paid"
+
+
+class ShippingStatus(StrEnum):
+    """The shop's order life cycle (MerchantPro ``shipping_status``)."""
+
+    TEMPORARY = "temporary"
+    AWAITING = "awaiting"
+    CONFIRMED = "confirmed"
+    IN_PROCESS = "in_process"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+
+class Order(Record):
+    """An order as the shop sees it; ``shop_id`` is the shop's string id and the ERP's external reference."""
+
+    shop_id: str | None = None
+    erp_id: str | None = None
+    reference: str | None = None
+    public_code: str | None = None
+    channel: str | None = None
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    customer: Customer
+    billing: Address | None = None
+    shipping: Address | None = None
+    lines: list[OrderLine] = Field(default_factory=list)
+    currency: str = "RON"
+    shipping_amount: Decimal = ZERO
+    shipping_vat_rate: Decimal | None = None
+    shipping_method: str | None = None
+    payment_status: PaymentStatus = PaymentStatus.AWAITING
+    payment_method: str | None = None
+    shipping_status: ShippingStatus = ShippingStatus.AWAITING
+    total: Decimal | None = None
+    note: str = ""
+    awb: str | None = None
+    invoice_number: str | None = None
+
+    @field_validator("shop_id", "erp_id", mode="before")
+    @classmethod
+    def _ids_are_strings(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("external ids must be strings, not floats (order ids like '95750870.3')")
+        return str(value) if isinstance(value, int) else value
+
+
+class ErpOrderStatus(Record):
+    """What the ERP says of an order, for the status back-sync to the shop."""
+
+    erp_id: str
+    reference: str | None = None
+    state: str
+    invoiced: bool = False
+    invoice_number: str | None = None
+    shipped: bool = False
+    delivered: bool = False
+    cancelled: bool = False
+    awb: str | None = None
+
+
+class ReceiptLine(Record):
+    sku: str
+    quantity: Decimal
+
+
+class GoodsReceipt(Record):
+    """Goods received from a supplier into a warehouse: the trigger and evidence of a stock increase."""
+
+    erp_id: str
+    received_at: datetime
+    warehouse: str
+    supplier: str | None = None
+    reference: str | None = None
+    lines: list[ReceiptLine] = Field(default_factory=list)
+
+    def skus(self) -> list[str]:
+        return sorted({line.sku for line in self.lines})
+
+
+class Supplier(Record):
+    erp_id: str
+    name: str
+    vat_code: str | None = None
+    email: str | None = None
+
