@@ -12,9 +12,11 @@ import json
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+T = TypeVar("T")
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -248,3 +250,18 @@ class Supplier(Record):
     vat_code: str | None = None
     email: str | None = None
 
+
+
+class RowError(Record):
+    """A source row that could not become a record: its key (when it has one), why, and the raw row."""
+
+    key: str
+    error: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Page(Record, Generic[T]):
+    """One page of a paged read: the records that parsed, and the rows that did not (read on regardless)."""
+
+    items: list[T] = Field(default_factory=list)
+    errors: list[RowError] = Field(default_factory=list)

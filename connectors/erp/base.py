@@ -1,0 +1,126 @@
+"""The ERP connector protocol: what every ERP offers the flows, and the capabilities that say how much of it.
+
+Flows ask ``connector.capabilities``, never the connector's type. A method whose capability is false raises
+``NotSupported``. Reads are paged (``iter_*`` yield ``Page`` objects: the records that parsed and the rows that
+did not, so one bad row never stops a read). Writes of one record raise ``RecordError`` when the ERP refuses
+that record (unknown SKU, invalid data), ``FatalError`` for configuration or credentials, ``RetriableError``
+for transient trouble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from connectors.errors import FatalError
+from connectors.http import Counters
+from core.models import Customer, ErpOrderStatus, GoodsReceipt, Order, Page, Product, StockLevel, Supplier
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an ERP connector can do; flows adapt to it."""
+
+    products_read: bool = False
+    products_changed_since: bool = False
+    products_create: bool = False
+    products_update: bool = False
+    stock_read: bool = False
+    stock_changed_since: bool = False
+    stock_reservations: bool = False
+    customers_find: bool = False
+    customers_create: bool = False
+    orders_create: bool = False
+    orders_read: bool = False
+    orders_read_status: bool = False
+    orders_cancel: bool = False
+    invoices: bool = False
+    goods_receipts_read: bool = False
+    suppliers_read: bool = False
+
+    def names(self) -> list[str]:
+        """The capabilities that are on, by name."""
+        return [f.name for f in fields(self) if getattr(self, f.name)]
+
+
+class NotSupported(FatalError):
+    """The ERP (or this connector) cannot do what was asked; check ``capabilities`` first."""
+
+
+@runtime_checkable
+class ErpConnector(Protocol):
+    """One ERP, seen through canonical records."""
+
+    system: str
+    capabilities: Capabilities
+    counters: Counters
+
+    def check(self) -> str:
+        """Probe the ERP: reachable and authenticated; return a one-line description (version, company)."""
+        ...
+
+    def close(self) -> None: ...
+
+    # products -----------------------------------------------------------------------------------------
+    def iter_products(self, *, changed_since: datetime | None = None) -> Iterator[Page[Product]]:
+        """Every product (variants grouped under their template), or only those changed since a UTC time."""
+        ...
+
+    def create_product(self, product: Product) -> Product:
+        """Create a product; return it with ``erp_id`` (and the variants' ``erp_id``) set."""
+        ...
+
+    def update_product(self, product: Product, changed: set[str]) -> None:
+        """Write the ``changed`` canonical fields of a product that has an ``erp_id``."""
+        ...
+
+    # stock -------------------------------------------------------------------------------------------
+    def iter_stock(
+        self,
+        warehouses: Sequence[str],
+        *,
+        skus: Sequence[str] | None = None,
+        changed_since: datetime | None = None,
+    ) -> Iterator[Page[StockLevel]]:
+        """Stock per SKU and warehouse: on hand and reserved by open orders (0 when the ERP cannot tell)."""
+        ...
+
+    # customers and orders ----------------------------------------------------------------------------
+    def find_customer(self, customer: Customer) -> Customer | None:
+        """The ERP's customer with this e-mail (or VAT code, for a company), if any."""
+        ...
+
+    def create_customer(self, customer: Customer) -> Customer:
+        """Create a customer with its addresses; return it with ``erp_id`` set."""
+        ...
+
+    def find_order(self, reference: str) -> str | None:
+        """The ERP id of the order whose external reference is ``reference`` (the shop order id), if any."""
+        ...
+
+    def create_order(self, order: Order, customer: Customer) -> str:
+        """Create (and confirm) the order, idempotent on ``order.shop_id``; return its ERP id.
+
+        An order whose reference already exists in the ERP is not created again: its id is returned.
+        An unknown SKU raises ``RecordError`` naming the SKU.
+        """
+        ...
+
+    def cancel_order(self, erp_id: str) -> None: ...
+
+    def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
+        """State, invoice number, shipment and AWB of these ERP orders."""
+        ...
+
+    def iter_orders(self, *, changed_since: datetime | None = None) -> Iterator[Page[Order]]:
+        """ERP orders (of every channel) changed since a UTC time; ``Order.channel`` says where each came from."""
+        ...
+
+    # purchasing --------------------------------------------------------------------------------------
+    def iter_goods_receipts(self, since: datetime, warehouses: Sequence[str]) -> Iterator[Page[GoodsReceipt]]:
+        """Goods received into these warehouses since a UTC time."""
+        ...
+
+    def iter_suppliers(self) -> Iterator[Page[Supplier]]: ...
