@@ -1,0 +1,372 @@
+"""The MerchantPro REST API v2 client: paged ``iter_*`` reads and the writes the flows need.
+
+Every call goes through ``connectors.http.HttpClient`` (pacing per API key, bounded retries, classification).
+Lists follow ``meta.links.next`` over ``start``/``limit`` pages of at most 100; single resources come back as
+bare objects. Order ids are strings and are put into URLs whole (``"95750870.3"``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from connectors.errors import BadRequestError, ConnectorError, RecordError, RetriableError
+from connectors.http import (
+    Counters,
+    HttpClient,
+    RateLimiter,
+    RetryPolicy,
+    TokenBucket,
+    credential_key,
+    shared_limiter,
+)
+from connectors.merchantpro import mapping
+from connectors.merchantpro.mapping import InventoryUnit, MappingError, StockWrite
+from core.models import Order, Page, Product, RowError
+from core.redact import register_basic_auth
+
+log = logging.getLogger("erpsync.merchantpro")
+
+SYSTEM = "merchantpro"
+API = "/api/v2"
+MAX_PAGE = 100
+STOCK_FIELDS = "id,type,sku,stock,inventory_enabled,variants"
+ORDER_STATUS_SHORTCUTS = ("in_process", "shipped", "delivered", "returned", "cancelled")
+OrderStatusShortcut = Literal["in_process", "shipped", "delivered", "returned", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Tax:
+    id: int
+    name: str
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of one record's write: ``error`` is None on success."""
+
+    key: str
+    error: ConnectorError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def order_path(order_id: str) -> str:
+    """The URL path of one order; the id is a string and is kept whole."""
+    if not isinstance(order_id, str) or not order_id:
+        raise TypeError(f"order ids are non-empty strings, got {order_id!r}")
+    return f"{API}/orders/{quote(order_id, safe='')}"
+
+
+def local_date_since(since: datetime, *, timezone: str, overlap_days: int) -> date:
+    """The date-only filter value that surely covers ``since``: its local date in the shop's zone, minus overlap."""
+    if since.tzinfo is None:
+        raise ValueError("since must be timezone-aware")
+    return since.astimezone(ZoneInfo(timezone)).date() - timedelta(days=overlap_days)
+
+
+class MerchantProClient:
+    """A typed client of one MerchantPro shop."""
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        requests_per_second: float = 4.0,
+        max_retries: int = 5,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        customers_path: str = f"{API}/customers",
+        timezone: str = "Europe/Bucharest",
+        transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        counters: Counters | None = None,
+        page_size: int = MAX_PAGE,
+    ) -> None:
+        if not 1 <= page_size <= MAX_PAGE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE}")
+        register_basic_auth(api_key, api_secret)
+        self.url = url.rstrip("/")
+        self.customers_path = customers_path
+        self.timezone = timezone
+        self.page_size = page_size
+        if limiter is None:
+            limiter = shared_limiter(
+                credential_key(SYSTEM, self.url, api_key), lambda: TokenBucket(requests_per_second)
+            )
+        self.http = HttpClient(
+            SYSTEM,
+            self.url,
+            auth=(api_key, api_secret),
+            headers={"Content-Type": "application/json"},
+            limiter=limiter,
+            retry=retry or RetryPolicy(max_retries=max_retries),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            transport=transport,
+            counters=counters,
+        )
+
+    @property
+    def counters(self) -> Counters:
+        return self.http.counters
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> MerchantProClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ paging
+
+    def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Raw pages of a list endpoint, following ``meta.links.next`` until it is null."""
+        query: dict[str, Any] | None = {**(params or {}), "start": 0, "limit": self.page_size}
+        url = path
+        seen: set[str] = set()
+        while True:
+            body = self.http.request("GET", url, params=query)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise RetriableError(SYSTEM, f"GET {url}: reply is not a list envelope", method="GET", path=url)
+            data: list[dict[str, Any]] = body["data"]
+            yield data
+            meta = body.get("meta") or {}
+            next_url = (meta.get("links") or {}).get("next")
+            if not next_url or not data:
+                return
+            url = self._relative(next_url)
+            if url in seen:  # a server that loops would otherwise keep us reading forever
+                log.warning("%s: next link repeats (%s); stopping", SYSTEM, url)
+                return
+            seen.add(url)
+            query = None
+
+    def _relative(self, next_url: str) -> str:
+        """The path and query of a next link, to be requested against our own base URL (and credentials)."""
+        parsed = httpx.URL(next_url)
+        return parsed.raw_path.decode()
+
+    def _paged(self, path: str, params: Mapping[str, Any], parse: Any, key_of: Any) -> Iterator[Page[Any]]:
+        for rows in self.iter_pages(path, params):
+            page: Page[Any] = Page()
+            for row in rows:
+                try:
+                    parsed = parse(row)
+                except (MappingError, ValueError) as exc:
+                    page.errors.append(RowError(key=key_of(row), error=str(exc), payload=row))
+                    continue
+                if isinstance(parsed, list):
+                    page.items.extend(parsed)
+                else:
+                    page.items.append(parsed)
+            yield page
+
+    # ------------------------------------------------------------------ probe and taxonomy
+
+    def check(self) -> str:
+        """One authenticated read; returns a one-line description of the shop."""
+        body = self.http.request("GET", f"{API}/products", params={"start": 0, "limit": 1, "fields": "id"})
+        total = ((body or {}).get("meta") or {}).get("count", {}).get("total")
+        return f"MerchantPro at {self.url}: authenticated, {total if total is not None else '?'} products"
+
+    def taxes(self) -> list[Tax]:
+        """The shop's VAT rates (``/taxonomy/taxes``)."""
+        taxes = []
+        for rows in self.iter_pages(f"{API}/taxonomy/taxes"):
+            for row in rows:
+                value = mapping.to_decimal(row.get("value"), "value")
+                taxes.append(Tax(int(row["id"]), str(row.get("name") or ""), value or Decimal(0)))
+        return taxes
+
+    def iter_categories(self) -> Iterator[list[dict[str, Any]]]:
+        return self.iter_pages(f"{API}/categories")
+
+    def create_category(self, name: str, parent_id: int | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name}
+        if parent_id:
+            body["parent_id"] = parent_id
+        result: dict[str, Any] = self.http.request("POST", f"{API}/categories", json_body=body, record_key=name)
+        return result
+
+    # ------------------------------------------------------------------ products
+
+    def iter_products(
+        self,
+        *,
+        modified_since: date | None = None,
+        filters: Mapping[str, Any] | None = None,
+        fields: str | None = None,
+    ) -> Iterator[Page[Product]]:
+        """Canonical products page by page, variants side-loaded; ``modified_since`` is a date-only filter."""
+        params: dict[str, Any] = {"include": "variants", **(filters or {})}
+        if modified_since is not None:
+            params["modified[gte]"] = modified_since.isoformat()
+        if fields:
+            params["fields"] = fields
+        return self._paged(f"{API}/products", params, mapping.product_from_shop, _row_key)
+
+    def iter_inventory(self, *, filters: Mapping[str, Any] | None = None) -> Iterator[Page[InventoryUnit]]:
+        """The shop's stock snapshot: one unit per basic product or variant, read with a small ``fields=``."""
+        params = {"include": "variants", "fields": STOCK_FIELDS, **(filters or {})}
+        return self._paged(f"{API}/products", params, mapping.inventory_units, _row_key)
+
+    def get_product(self, product_id: str) -> Product:
+        row = self.http.request("GET", f"{API}/products/{quote(product_id, safe='')}", record_key=product_id)
+        return mapping.product_from_shop(row)
+
+    def create_product(self, product: Product, *, tax_id: int | None, category_id: int | None = None) -> Product:
+        """Create a product (POST, never retried blindly); return it as the shop now has it."""
+        payload = mapping.product_payload(product, tax_id=tax_id, category_id=category_id)
+        row = self.http.request("POST", f"{API}/products", json_body=payload, record_key=product.sku)
+        return mapping.product_from_shop(row)
+
+    def update_product(self, product_id: str, patch: Mapping[str, Any], *, key: str) -> dict[str, Any]:
+        """PATCH a product with a body from ``mapping.product_patch``; ``key`` names it in errors."""
+        if not patch:
+            raise ValueError(f"{key}: empty PATCH (an unchanged product must cost no call)")
+        result: dict[str, Any] = self.http.request(
+            "PATCH", f"{API}/products/{quote(product_id, safe='')}", json_body=dict(patch), record_key=key
+        )
+        return result
+
+    def set_stock(self, writes: Sequence[StockWrite]) -> list[WriteResult]:
+        """Write absolute stock quantities: one PATCH per basic product, one per multi-variant parent.
+
+        A refused write is reported for every SKU it carried; the others go on.
+        """
+        results: list[WriteResult] = []
+        for product_id, body, group in mapping.stock_payloads(writes):
+            key = group[0].sku if len(group) == 1 else f"product {product_id} ({len(group)} variants)"
+            try:
+                self.http.request(
+                    "PATCH", f"{API}/products/{quote(product_id, safe='')}", json_body=body, record_key=key
+                )
+            except RecordError as error:
+                results.extend(WriteResult(w.sku, error) for w in group)
+            else:
+                results.extend(WriteResult(w.sku) for w in group)
+        return results
+
+    def inventory_by_sku(self, sku: str) -> dict[str, Any] | None:
+        """The inventory unit (basic product or variant) with this SKU, or None."""
+        try:
+            row: dict[str, Any] = self.http.request(
+                "GET", f"{API}/inventory/sku/{quote(sku, safe='')}", record_key=sku
+            )
+        except RecordError as error:
+            if error.status == 404:
+                return None
+            raise
+        return row
+
+    # ------------------------------------------------------------------ orders
+
+    def iter_orders(
+        self,
+        *,
+        since: datetime | None = None,
+        overlap_days: int = 1,
+        date_filter: Literal["created", "modified"] = "created",
+        filters: Mapping[str, Any] | None = None,
+    ) -> Iterator[Page[Order]]:
+        """Canonical orders with their lines; ``since`` becomes a date-only filter that overlaps the boundary.
+
+        The caller de-duplicates: the overlap re-reads orders it has already seen.
+        """
+        params: dict[str, Any] = {"include": "line_items", **(filters or {})}
+        if since is not None:
+            day = local_date_since(since, timezone=self.timezone, overlap_days=overlap_days)
+            params[f"{date_filter}[gte]"] = day.isoformat()
+        return self._paged(f"{API}/orders", params, mapping.order_from_shop, _row_key)
+
+    def iter_orders_by_id(self, order_ids: Sequence[str]) -> Iterator[Page[Order]]:
+        """Orders by id, 100 ids a request (the ``ids`` filter)."""
+        ids = list(dict.fromkeys(order_ids))
+        for start in range(0, len(ids), self.page_size):
+            chunk = ids[start : start + self.page_size]
+            yield from self._paged(
+                f"{API}/orders", {"include": "line_items", "ids": ",".join(chunk)}, mapping.order_from_shop, _row_key
+            )
+
+    def get_order_raw(self, order_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = self.http.request("GET", order_path(order_id), record_key=order_id)
+        return row
+
+    def get_order(self, order_id: str) -> Order:
+        return mapping.order_from_shop(self.get_order_raw(order_id))
+
+    def create_order(self, order: Order, **options: Any) -> str:
+        """Create an order from another channel (POST, never retried blindly); return the shop's string id."""
+        payload = mapping.order_payload(order, **options)
+        row = self.http.request("POST", f"{API}/orders", json_body=payload, record_key=order.reference or "order")
+        new_id = mapping.shop_id((row or {}).get("id"))
+        if new_id is None:
+            raise BadRequestError(SYSTEM, "POST /orders: the reply carries no order id")
+        return new_id
+
+    def patch_order(self, order_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH order fields; line items, when sent, must be all of them (the API replaces the list)."""
+        result: dict[str, Any] = self.http.request(
+            "PATCH", order_path(order_id), json_body=dict(fields), record_key=order_id
+        )
+        return result
+
+    def set_order_status(self, order_id: str, status: OrderStatusShortcut) -> dict[str, Any] | None:
+        """One of the status shortcuts (no body): in_process, shipped, delivered, returned, cancelled."""
+        if status not in ORDER_STATUS_SHORTCUTS:
+            raise ValueError(f"unknown order status shortcut {status!r}")
+        result: dict[str, Any] | None = self.http.request(
+            "PATCH", f"{order_path(order_id)}/{status}", record_key=order_id
+        )
+        return result
+
+    def set_awb(self, order_id: str, awb: str) -> dict[str, Any]:
+        return self.patch_order(order_id, {"shipping_awb": awb})
+
+    def create_invoice(self, order_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.http.request(
+            "PATCH", f"{order_path(order_id)}/create_invoice", record_key=order_id
+        )
+        return result
+
+    def add_order_tag(self, order_id: str, name: str) -> None:
+        self.http.request("POST", f"{order_path(order_id)}/tags", json_body={"name": name}, record_key=order_id)
+
+    # ------------------------------------------------------------------ customers
+
+    def iter_customers(self, filters: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Raw customer pages from the configured path (the reference could not confirm it)."""
+        return self.iter_pages(self.customers_path, filters)
+
+    def get_customer(self, customer_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = self.http.request(
+            "GET", f"{self.customers_path}/{quote(customer_id, safe='')}", record_key=customer_id
+        )
+        return row
+
+
+def _row_key(row: Mapping[str, Any]) -> str:
+    for field in ("sku", "id"):
+        value = row.get(field)
+        if value not in (None, ""):
+            return str(value)
+    return "?"

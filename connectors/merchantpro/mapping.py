@@ -1,0 +1,518 @@
+"""Pure transforms between MerchantPro's JSON and the canonical records. No I/O here.
+
+Shop → canonical: ``product_from_shop``, ``order_from_shop``, ``inventory_units``.
+Canonical → shop: ``product_payload`` (create), ``product_patch`` (minimal update), ``order_payload``
+(create from another channel), ``stock_payloads`` (absolute stock writes, grouped per product).
+
+The API document leaves some names unknown (company name and VAT code of a buyer, product status words), so
+the readers accept every spelling seen in public client code and the writers use the most common one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core.models import (
+    ZERO,
+    Address,
+    Customer,
+    Order,
+    OrderLine,
+    PaymentStatus,
+    Product,
+    ProductStatus,
+    ShippingStatus,
+    Variant,
+)
+
+MULTI_VARIANT = "multi_variant"
+BASIC = "basic"
+ACTIVE_WORDS = frozenset({"active", "enabled", "on", "1", "true", "published", "visible"})
+COMPANY_NAME_KEYS = ("billing_company", "billing_company_name", "billing_company_title")
+VAT_CODE_KEYS = ("billing_fiscal_code", "billing_vat_code", "billing_company_vat", "billing_cif", "billing_cui")
+REG_NUMBER_KEYS = ("billing_registration_number", "billing_reg_no", "billing_company_reg_no", "billing_reg_com")
+# Fields that live on the variants of a multi-variant product; sending them on the parent is refused.
+VARIANT_ONLY_FIELDS = frozenset(
+    {"stock", "price_net", "price_gross", "old_price_net", "old_price_gross", "weight", "cost_net", "cost_gross"}
+)
+
+
+class MappingError(ValueError):
+    """A shop record that cannot become a canonical one; the message says which field and why."""
+
+
+def to_decimal(value: Any, field: str) -> Decimal | None:
+    """A JSON number or numeric string as Decimal (``"-1.000"`` included); None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise MappingError(f"{field}: expected a number, got {value!r}")
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise MappingError(f"{field}: expected a number, got {value!r}") from None
+    if not result.is_finite():
+        raise MappingError(f"{field}: expected a finite number, got {value!r}")
+    return result
+
+
+def to_json_number(value: Decimal) -> int | float:
+    """A Decimal as the JSON number the API expects: an int when integral."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def shop_id(value: Any) -> str | None:
+    """An id from the shop as a string, kept whole (order ids like ``"95750870.3"`` are not numbers)."""
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def parse_timestamp(value: Any, field: str) -> datetime | None:
+    """An ISO-8601 timestamp with offset (``2025-12-18T10:40:46+02:00``); naive values are refused."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise MappingError(f"{field}: not an ISO-8601 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise MappingError(f"{field}: timestamp without a UTC offset: {value!r}")
+    return parsed
+
+
+def _first(row: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        value = row.get(key)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+# --------------------------------------------------------------------------- products
+
+
+def _status(value: Any) -> ProductStatus:
+    if value is None:
+        return ProductStatus.ACTIVE
+    return ProductStatus.ACTIVE if str(value).strip().lower() in ACTIVE_WORDS else ProductStatus.INACTIVE
+
+
+def _image_urls(row: Mapping[str, Any]) -> list[str]:
+    urls = [str(image["url"]) for image in row.get("images") or [] if isinstance(image, dict) and image.get("url")]
+    if not urls and isinstance(row.get("image_url"), dict):
+        large = row["image_url"].get("large") or row["image_url"].get("medium")
+        if large:
+            urls.append(str(large))
+    return urls
+
+
+def variant_from_shop(row: Mapping[str, Any]) -> Variant:
+    """A variant of a multi-variant product."""
+    sku = str(row.get("sku") or "").strip()
+    if not sku:
+        raise MappingError(f"variant {row.get('id')}: no SKU")
+    options = {
+        str(option.get("name")): str(option.get("value"))
+        for option in row.get("variant_options") or []
+        if isinstance(option, dict) and option.get("name") is not None
+    }
+    return Variant(
+        sku=sku,
+        shop_id=shop_id(row.get("id")),
+        erp_id=shop_id(row.get("ext_ref")),
+        ean=row.get("ean") or None,
+        options=options,
+        price_net=to_decimal(row.get("price_net"), "price_net"),
+        price_gross=to_decimal(row.get("price_gross"), "price_gross"),
+        old_price_net=to_decimal(row.get("old_price_net"), "old_price_net"),
+        old_price_gross=to_decimal(row.get("old_price_gross"), "old_price_gross"),
+        weight=to_decimal(row.get("weight"), "weight"),
+        stock=to_decimal(row.get("stock"), "stock"),
+        status=_status(row.get("status")),
+    )
+
+
+def product_from_shop(row: Mapping[str, Any]) -> Product:
+    """A shop product (basic or multi-variant) as a canonical Product."""
+    sku = str(row.get("sku") or "").strip()
+    variants = [variant_from_shop(v) for v in row.get("variants") or []] if row.get("type") == MULTI_VARIANT else []
+    if not sku:
+        if not variants:
+            raise MappingError(f"product {row.get('id')}: no SKU")
+        sku = f"shop-{row.get('id')}"
+    category = row.get("category_name")
+    if not category and row.get("categories"):
+        first = row["categories"][0]
+        category = first.get("name") if isinstance(first, dict) else None
+    return Product(
+        sku=sku,
+        shop_id=shop_id(row.get("id")),
+        erp_id=shop_id(row.get("ext_ref")),
+        name=str(row.get("name") or ""),
+        description=str(row.get("description") or ""),
+        ean=row.get("ean") or None,
+        vat_rate=to_decimal(row.get("tax_value"), "tax_value"),
+        price_net=to_decimal(row.get("price_net"), "price_net"),
+        price_gross=to_decimal(row.get("price_gross"), "price_gross"),
+        old_price_net=to_decimal(row.get("old_price_net"), "old_price_net"),
+        old_price_gross=to_decimal(row.get("old_price_gross"), "old_price_gross"),
+        weight=to_decimal(row.get("weight"), "weight"),
+        stock=None if variants else to_decimal(row.get("stock"), "stock"),
+        status=_status(row.get("status")),
+        category=str(category) if category else None,
+        images=_image_urls(row),
+        variants=variants,
+        modified_at=parse_timestamp(row.get("date_modified"), "date_modified"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryUnit:
+    """One stock-carrying unit of the shop: a basic product, or one variant of a multi-variant product."""
+
+    sku: str
+    product_id: str
+    variant_id: str | None
+    stock: Decimal | None
+    inventory_enabled: bool = True
+
+
+def inventory_units(row: Mapping[str, Any]) -> list[InventoryUnit]:
+    """The stock-carrying units of one shop product row (read with ``fields=`` kept small)."""
+    product_id = shop_id(row.get("id"))
+    if product_id is None:
+        raise MappingError("product without id")
+    enabled = str(row.get("inventory_enabled", "on")).lower() != "off"
+    if row.get("type") == MULTI_VARIANT:
+        units = []
+        for variant in row.get("variants") or []:
+            sku = str(variant.get("sku") or "").strip()
+            if not sku:
+                raise MappingError(f"product {product_id} variant {variant.get('id')}: no SKU")
+            units.append(
+                InventoryUnit(
+                    sku=sku,
+                    product_id=product_id,
+                    variant_id=shop_id(variant.get("id")),
+                    stock=to_decimal(variant.get("stock"), "stock"),
+                    inventory_enabled=str(variant.get("inventory_enabled", "on")).lower() != "off",
+                )
+            )
+        return units
+    sku = str(row.get("sku") or "").strip()
+    if not sku:
+        raise MappingError(f"product {product_id}: no SKU")
+    return [InventoryUnit(sku, product_id, None, to_decimal(row.get("stock"), "stock"), enabled)]
+
+
+def _money(value: Decimal | None) -> float | int | None:
+    return None if value is None else to_json_number(value)
+
+
+def _price_fields(item: Product | Variant) -> dict[str, Any]:
+    fields = {
+        "price_net": _money(item.price_net),
+        "price_gross": _money(item.price_gross),
+        "old_price_net": _money(item.old_price_net),
+        "old_price_gross": _money(item.old_price_gross),
+        "weight": _money(item.weight),
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _variant_payload(variant: Variant) -> dict[str, Any]:
+    payload: dict[str, Any] = {"sku": variant.sku, **_price_fields(variant)}
+    if variant.shop_id:
+        payload["id"] = int(variant.shop_id) if variant.shop_id.isdigit() else variant.shop_id
+    if variant.erp_id:
+        payload["ext_ref"] = variant.erp_id
+    if variant.ean:
+        payload["ean"] = variant.ean
+    if variant.stock is not None:
+        payload["stock"] = to_json_number(variant.stock)
+    payload["variant_options"] = [{"name": name, "value": value} for name, value in sorted(variant.options.items())]
+    return payload
+
+
+def product_payload(product: Product, *, tax_id: int | None, category_id: int | None = None) -> dict[str, Any]:
+    """The body of ``POST /products`` for a canonical product; stock and prices go on variants when it has any."""
+    payload: dict[str, Any] = {
+        "type": MULTI_VARIANT if product.variants else BASIC,
+        "sku": product.sku,
+        "name": product.name,
+        "description": product.description,
+        "status": product.status.value,
+    }
+    if product.erp_id:
+        payload["ext_ref"] = product.erp_id
+    if product.ean:
+        payload["ean"] = product.ean
+    if tax_id is not None:
+        payload["tax_id"] = tax_id
+    if category_id:
+        payload["category_id"] = category_id
+    if product.images:
+        payload["images"] = [{"url": url} for url in product.images]
+    if product.variants:
+        names: dict[str, list[str]] = {}
+        for variant in product.variants:
+            for name, value in variant.options.items():
+                values = names.setdefault(name, [])
+                if value not in values:
+                    values.append(value)
+        payload["variant_attributes"] = [
+            {"name": name, "options": [{"value": value, "position": i} for i, value in enumerate(values)]}
+            for name, values in names.items()
+        ]
+        payload["variants"] = [_variant_payload(v) for v in product.variants]
+    else:
+        payload.update(_price_fields(product))
+        if product.stock is not None:
+            payload["stock"] = to_json_number(product.stock)
+    return payload
+
+
+# Canonical field -> the shop fields that carry it (on the parent of a basic product).
+PATCH_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "description": ("description",),
+    "ean": ("ean",),
+    "status": ("status",),
+    "price_net": ("price_net",),
+    "price_gross": ("price_gross",),
+    "old_price_net": ("old_price_net",),
+    "old_price_gross": ("old_price_gross",),
+    "weight": ("weight",),
+    "erp_id": ("ext_ref",),
+    "images": ("images",),
+}
+
+
+def product_patch(
+    product: Product, changed: Iterable[str], *, tax_id: int | None = None, category_id: int | None = None
+) -> dict[str, Any]:
+    """The smallest ``PATCH /products/{id}`` body that writes the ``changed`` canonical fields.
+
+    For a multi-variant product, price/weight/stock changes are written on the variants (by id) and never on
+    the parent, which the API refuses.
+    """
+    changed = set(changed)
+    full = product_payload(product, tax_id=tax_id, category_id=category_id)
+    patch: dict[str, Any] = {}
+    for name in sorted(changed):
+        if name == "vat_rate":
+            if tax_id is not None:
+                patch["tax_id"] = tax_id
+            continue
+        if name == "category":
+            if category_id:
+                patch["category_id"] = category_id
+            continue
+        if name == "variants":
+            continue
+        for shop_field in PATCH_FIELDS.get(name, ()):
+            if product.variants and shop_field in VARIANT_ONLY_FIELDS:
+                continue
+            if shop_field in full:
+                patch[shop_field] = full[shop_field]
+    if product.variants and changed & (VARIANT_ONLY_FIELDS | {"variants"}):
+        patch["variants"] = [_variant_payload(v) for v in product.variants if v.shop_id]
+    return patch
+
+
+@dataclass(frozen=True, slots=True)
+class StockWrite:
+    """An absolute stock quantity for one shop inventory unit."""
+
+    sku: str
+    product_id: str
+    variant_id: str | None
+    quantity: Decimal
+
+
+def stock_payloads(writes: Sequence[StockWrite]) -> list[tuple[str, dict[str, Any], list[StockWrite]]]:
+    """Group absolute stock writes per shop product: ``(product id, PATCH body, writes it carries)``.
+
+    A basic product gets ``{"stock": q}``; the variants of one multi-variant product share one PATCH of the
+    parent with ``{"variants": [{"id": v, "stock": q}, ...]}`` — one call for all of them.
+    """
+    groups: dict[str, list[StockWrite]] = {}
+    for write in writes:
+        if write.quantity < 0:
+            raise ValueError(f"{write.sku}: negative stock {write.quantity} (quantities are clamped before this)")
+        groups.setdefault(write.product_id, []).append(write)
+    result = []
+    for product_id, group in groups.items():
+        variants = [w for w in group if w.variant_id is not None]
+        basics = [w for w in group if w.variant_id is None]
+        if variants and basics:
+            raise ValueError(f"product {product_id}: both basic and variant stock writes")
+        if variants:
+            body: dict[str, Any] = {
+                "variants": [
+                    {"id": int(w.variant_id) if w.variant_id.isdigit() else w.variant_id,
+                     "stock": to_json_number(w.quantity)}
+                    for w in variants
+                    if w.variant_id is not None
+                ]
+            }
+        else:
+            body = {"stock": to_json_number(basics[-1].quantity)}
+        result.append((product_id, body, group))
+    return result
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def _address(row: Mapping[str, Any], prefix: str, email: str | None) -> Address:
+    return Address(
+        name=str(row.get(f"{prefix}_name") or ""),
+        company=_first(row, (f"{prefix}_company", f"{prefix}_company_name")),
+        street=str(row.get(f"{prefix}_address") or ""),
+        city=str(row.get(f"{prefix}_city") or ""),
+        region=str(row.get(f"{prefix}_state") or ""),
+        postal_code=str(row.get(f"{prefix}_postal_code") or ""),
+        country_code=str(row.get(f"{prefix}_country_code") or "RO").upper(),
+        phone=row.get(f"{prefix}_phone") or None,
+        email=email,
+    )
+
+
+def _line_from_shop(row: Mapping[str, Any]) -> OrderLine:
+    sku = str(row.get("product_sku") or "").strip()
+    if not sku:
+        raise MappingError(f"order line {row.get('id')} ({row.get('product_name')!r}): no SKU")
+    quantity = to_decimal(row.get("quantity"), "quantity")
+    if quantity is None or quantity <= 0:
+        raise MappingError(f"order line {row.get('id')} ({sku}): quantity must be > 0, got {row.get('quantity')!r}")
+    return OrderLine(
+        sku=sku,
+        name=str(row.get("product_name") or ""),
+        quantity=quantity,
+        unit_price_net=to_decimal(row.get("unit_price_net"), "unit_price_net"),
+        unit_price_gross=to_decimal(row.get("unit_price_gross"), "unit_price_gross"),
+        vat_rate=to_decimal(row.get("product_tax_percent"), "product_tax_percent"),
+        shop_product_id=shop_id(row.get("product_id")),
+        shop_line_id=shop_id(row.get("id")),
+    )
+
+
+def order_from_shop(row: Mapping[str, Any]) -> Order:
+    """A shop order (with ``line_items``) as a canonical Order."""
+    order_id = shop_id(row.get("id"))
+    if order_id is None:
+        raise MappingError("order without id")
+    email = (row.get("customer_email") or None) and str(row["customer_email"]).strip()
+    billing = _address(row, "billing", email)
+    shipping = billing if row.get("shipping_as_billing") else _address(row, "shipping", email)
+    is_company = str(row.get("billing_type") or "individual").lower() not in ("individual", "person", "")
+    company_name = _first(row, COMPANY_NAME_KEYS)
+    customer = Customer(
+        email=email,
+        name=billing.name,
+        phone=billing.phone,
+        is_company=is_company,
+        company_name=str(company_name) if company_name else (billing.name if is_company else None),
+        vat_code=_first(row, VAT_CODE_KEYS) if is_company else None,
+        registration_number=_first(row, REG_NUMBER_KEYS) if is_company else None,
+        billing=billing,
+        shipping=shipping,
+        shop_id=shop_id(row.get("customer_id")),
+    )
+    items = row.get("line_items") or []
+    lines = [_line_from_shop(item) for item in items if item.get("item_type", "product") == "product"]
+    try:
+        payment_status = PaymentStatus(str(row.get("payment_status") or "awaiting"))
+        shipping_status = ShippingStatus(str(row.get("shipping_status") or "awaiting"))
+    except ValueError as exc:
+        raise MappingError(f"order {order_id}: {exc}") from None
+    awb = row.get("shipping_awb")
+    if not awb:
+        tracking = row.get("carrier_tracking") or []
+        if tracking and isinstance(tracking[0], dict):
+            awb = tracking[0].get("awb") or tracking[0].get("tracking_number")
+    return Order(
+        shop_id=order_id,
+        reference=order_id,
+        public_code=shop_id(row.get("public_code")),
+        channel=shop_id(row.get("source_type") or row.get("channel_id")),
+        created_at=parse_timestamp(row.get("date_created"), "date_created"),
+        modified_at=parse_timestamp(row.get("date_modified"), "date_modified"),
+        customer=customer,
+        billing=billing,
+        shipping=shipping,
+        lines=lines,
+        currency=str(row.get("currency") or "RON"),
+        shipping_amount=to_decimal(row.get("shipping_amount"), "shipping_amount") or ZERO,
+        shipping_vat_rate=to_decimal(row.get("shipping_tax_percent"), "shipping_tax_percent"),
+        shipping_method=row.get("shipping_method_name") or None,
+        payment_status=payment_status,
+        payment_method=row.get("payment_method_code") or None,
+        shipping_status=shipping_status,
+        total=to_decimal(row.get("total_amount"), "total_amount"),
+        note=str(row.get("customer_note") or ""),
+        awb=str(awb) if awb else None,
+        invoice_number=row.get("invoice_number") or None,
+    )
+
+
+def _address_fields(address: Address | None, prefix: str) -> dict[str, Any]:
+    if address is None:
+        return {}
+    fields = {
+        f"{prefix}_name": address.name,
+        f"{prefix}_address": address.street,
+        f"{prefix}_city": address.city,
+        f"{prefix}_state": address.region,
+        f"{prefix}_postal_code": address.postal_code,
+        f"{prefix}_country_code": address.country_code,
+        f"{prefix}_phone": address.phone,
+    }
+    return {key: value for key, value in fields.items() if value not in (None, "")}
+
+
+def order_payload(
+    order: Order, *, shipping_method_id: int | None = None, product_ids: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The body of ``POST /orders`` for an order of another channel (the reply carries the new shop id)."""
+    product_ids = product_ids or {}
+    payload: dict[str, Any] = {
+        "payment_status": order.payment_status.value,
+        "payment_method_code": order.payment_method or "cash_delivery",
+        "shipping_status": order.shipping_status.value,
+        "shipping_amount": to_json_number(order.shipping_amount),
+        "customer_email": order.customer.email,
+        "billing_type": "company" if order.customer.is_company else "individual",
+        **_address_fields(order.billing or order.customer.billing, "billing"),
+        "shipping_as_billing": order.shipping is None or order.shipping == order.billing,
+        **_address_fields(order.shipping, "shipping"),
+        "line_items": [],
+    }
+    if shipping_method_id is not None:
+        payload["shipping_method_id"] = shipping_method_id
+    if order.customer.is_company:
+        if order.customer.company_name:
+            payload["billing_company"] = order.customer.company_name
+        if order.customer.vat_code:
+            payload["billing_fiscal_code"] = order.customer.vat_code
+    if order.note:
+        payload["customer_note"] = order.note
+    if order.reference:
+        payload["meta_fields"] = {"erp_reference": order.reference}
+    for line in order.lines:
+        item: dict[str, Any] = {"product_sku": line.sku, "quantity": to_json_number(line.quantity)}
+        if line.sku in product_ids:
+            pid = product_ids[line.sku]
+            item["product_id"] = int(pid) if pid.isdigit() else pid
+        if line.unit_price_gross is not None:
+            item["unit_price_gross"] = to_json_number(line.unit_price_gross)
+        if line.unit_price_net is not None:
+            item["unit_price_net"] = to_json_number(line.unit_price_net)
+        payload["line_items"].append(item)
+    return payload
