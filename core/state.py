@@ -424,9 +424,7 @@ def create_state_engine(url: str | URL) -> Engine:
         database = parsed.database or ""
         if not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            parsed, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
-        )
+        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -503,9 +501,7 @@ class StateStore:
             migrate(engine)
         except (SQLAlchemyError, OSError) as exc:
             engine.dispose()
-            raise StateError(
-                f"cannot open the state database {safe_url(parsed)}: {_describe(exc, parsed)}"
-            ) from None
+            raise StateError(f"cannot open the state database {safe_url(parsed)}: {_describe(exc, parsed)}") from None
         return cls(engine)
 
     def close(self) -> None:
@@ -602,9 +598,8 @@ class StateStore:
                 parts.append(f"shop_id {shop_id!r} is already linked to erp_id {other.erp_id!r}")
             if other.erp_id == erp_id:
                 parts.append(f"erp_id {erp_id!r} is already linked to shop_id {other.shop_id!r}")
-        message = (
-            f"cannot link {entity} shop_id {shop_id!r} to erp_id {erp_id!r} in store {store!r}: "
-            + "; ".join(parts)
+        message = f"cannot link {entity} shop_id {shop_id!r} to erp_id {erp_id!r} in store {store!r}: " + "; ".join(
+            parts
         )
         return LinkConflict(message, existing)
 
@@ -684,13 +679,9 @@ class StateStore:
                 for chunk in _chunks(wanted, IN_CHUNK):
                     rows.extend(conn.execute(base.where(PUSHED.c.key.in_(chunk))))
         only = None if wanted is None else set(wanted)
-        return {
-            r.key: Pushed(r.key, r.hash, r.quantity, r.pushed_at) for r in rows if only is None or r.key in only
-        }
+        return {r.key: Pushed(r.key, r.hash, r.quantity, r.pushed_at) for r in rows if only is None or r.key in only}
 
-    def set_pushed(
-        self, store: str, entity: str, rows: Iterable[tuple[str, str | None, Decimal | None]]
-    ) -> int:
+    def set_pushed(self, store: str, entity: str, rows: Iterable[tuple[str, str | None, Decimal | None]]) -> int:
         """Upsert (key, hash, quantity) rows in chunks, stamped now; the last row of a repeated key wins."""
         latest: dict[str, tuple[str | None, Decimal | None]] = {}
         for key, digest, quantity in rows:
@@ -723,9 +714,7 @@ class StateStore:
         for chunk in _chunks(sorted(set(keys)), IN_CHUNK):
             with self._write() as conn:
                 removed += conn.execute(
-                    delete(PUSHED).where(
-                        PUSHED.c.store == store, PUSHED.c.entity == entity, PUSHED.c.key.in_(chunk)
-                    )
+                    delete(PUSHED).where(PUSHED.c.store == store, PUSHED.c.entity == entity, PUSHED.c.key.in_(chunk))
                 ).rowcount
         return removed
 
@@ -802,9 +791,7 @@ class StateStore:
             select(FAILURES).where(FAILURES.c.store == store, FAILURES.c.entity == entity, FAILURES.c.key == key)
         ).first()
 
-    def record_failure(
-        self, store: str, entity: str, key: str, error: str, payload: object | None = None
-    ) -> Failure:
+    def record_failure(self, store: str, entity: str, key: str, error: str, payload: object | None = None) -> Failure:
         """Record a per-record failure; again for the same key: attempts + 1, last_seen now, reopened."""
         _require_str("key", key)
         now = _utcnow()

@@ -1,0 +1,134 @@
+"""Migrations: to head from empty, idempotent, schema equal to the models; engine set-up and URL handling."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from core.state import (
+    MIGRATIONS_DIR,
+    Base,
+    StateError,
+    StateStore,
+    alembic_config,
+    default_state_url,
+)
+
+TABLES = {"links", "cursors", "pushed", "order_journal", "failures", "snapshots", "run_locks"}
+
+
+def _head() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_migrates_to_head_twice_and_schema_matches_models(fresh_url: str) -> None:
+    first = StateStore.open(fresh_url)
+    first.link("s", "product", shop_id="1", erp_id="E1")
+    first.close()
+    second = StateStore.open(fresh_url)  # second upgrade: a no-op that must keep the data
+    try:
+        with second.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert context.get_current_revision() == _head() == "0001"
+            diff = compare_metadata(context, Base.metadata)
+            tables = set(inspect(conn).get_table_names())
+        assert diff == [], f"migrated schema differs from the models: {diff}"
+        assert tables == TABLES | {"alembic_version"}
+        assert second.find_link("s", "product", shop_id="1") is not None
+    finally:
+        second.close()
+
+
+def test_migrations_ship_as_package_data() -> None:
+    assert (MIGRATIONS_DIR / "__init__.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()
+    assert (MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert alembic_config().get_main_option("script_location") == str(MIGRATIONS_DIR)
+
+
+def test_default_url_creates_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert default_state_url() == "sqlite:///.erpsync/state.db"
+    with StateStore.open(default_state_url()) as state:
+        state.set_cursor("s", "orders", "2025-01-01T00:00:00+00:00")
+        with state.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 5000
+    assert (tmp_path / ".erpsync" / "state.db").is_file()
+
+
+def test_in_memory_sqlite_serves_threads() -> None:
+    with StateStore.open("sqlite://") as state:
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+        ids: set[int] = set()
+
+        def claim() -> None:
+            barrier.wait()
+            try:
+                for _ in range(20):
+                    ids.add(state.journal_claim("s", "95750870.3", "d").id)
+                    state.record_failure("s", "order", "95750870.3", "boom")
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=claim) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(ids) == 1
+        failure = state.failure("s", "order", "95750870.3")
+        assert failure is not None and failure.attempts == 160
+
+
+def test_connection_errors_hide_the_password() -> None:
+    password = "Sup3rSecretPw"
+    with pytest.raises(StateError) as caught:
+        StateStore.open(f"postgresql+psycopg://postgres:{password}@127.0.0.1:1/nowhere?connect_timeout=3")
+    message = str(caught.value)
+    assert password not in message
+    assert "***" in message and "127.0.0.1:1" in message
+    assert caught.value.__cause__ is None
+
+
+def test_unsupported_backend_is_refused_without_password() -> None:
+    with pytest.raises(StateError, match="unsupported") as caught:
+        StateStore.open("mysql://u:HiddenPw9@db/erp")
+    assert "HiddenPw9" not in str(caught.value)
+
+
+def test_sqlite_writers_queue_instead_of_failing(tmp_path: Path) -> None:
+    """Read-then-write transactions from many threads: BEGIN IMMEDIATE makes them queue, none is lost."""
+    with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as state:
+        state.set_cursor("s", "counter", "0")
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(8)
+        query = "SELECT value FROM cursors WHERE store = 's' AND name = 'counter'"
+
+        def bump() -> None:
+            barrier.wait()
+            try:
+                for _ in range(25):
+                    with state.engine.begin() as conn:
+                        value = int(conn.exec_driver_sql(query).scalar_one())
+                        conn.exec_driver_sql(
+                            "UPDATE cursors SET value = ? WHERE store = 's' AND name = 'counter'", (str(value + 1),)
+                        )
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=bump) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert state.get_cursor("s", "counter") == "200"
