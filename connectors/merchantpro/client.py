@@ -77,7 +77,11 @@ def local_date_since(since: datetime, *, timezone: str, overlap_days: int) -> da
 
 
 class MerchantProClient:
-    """A typed client of one MerchantPro shop."""
+    """A typed client of one MerchantPro shop.
+
+    ``requests_per_second=None`` turns pacing off (simulators and benchmarks only); ``limiter`` replaces the
+    process-local token bucket (e.g. by one shared through a Prefect global concurrency limit).
+    """
 
     system = SYSTEM
 
@@ -87,7 +91,7 @@ class MerchantProClient:
         api_key: str,
         api_secret: str,
         *,
-        requests_per_second: float = 4.0,
+        requests_per_second: float | None = 4.0,
         max_retries: int = 5,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
@@ -106,10 +110,9 @@ class MerchantProClient:
         self.customers_path = customers_path
         self.timezone = timezone
         self.page_size = page_size
-        if limiter is None:
-            limiter = shared_limiter(
-                credential_key(SYSTEM, self.url, api_key), lambda: TokenBucket(requests_per_second)
-            )
+        if limiter is None and requests_per_second is not None:
+            rate = requests_per_second  # one bucket per API key, shared by every client of this process
+            limiter = shared_limiter(credential_key(SYSTEM, self.url, api_key), lambda: TokenBucket(rate))
         self.http = HttpClient(
             SYSTEM,
             self.url,
