@@ -1,0 +1,501 @@
+"""A SmartBill Cloud simulator: an ASGI app that behaves like ``https://ws.smartbill.ro/SBORO/api``.
+
+What it reproduces (see ``docs/smartbill.md``):
+
+- HTTP Basic ``email:token``; a wrong pair gets 401 with an ``errorText``; a ``cif`` the user has no right on
+  gets an ``errorText`` about rights.
+- ``GET /stocks?cif&date[&warehouseName&productName&productCode]``: ``date`` required, warehouse name
+  case-sensitive (a wrong case matches nothing: an empty list, not an error), every warehouse in one reply.
+- ``POST /invoice``: numbered invoices per series; with ``useStock`` each product line leaves its warehouse
+  (unknown code or too little stock -> ``errorText``); ``PUT /invoice/cancel`` puts the stock back;
+  ``GET /invoice/pdf``, ``GET /tax``, ``GET /series``.
+- Errors as ``errorText``: the routes named in ``errors_as_200`` answer HTTP 200 with ``errorText`` set, the
+  others HTTP 400 with ``errorText`` (both happen in the real service).
+- The rate limit with its lock-out: more than ``rate_limit`` accepted calls in any ``rate_window`` seconds
+  -> 429 and the token is locked for ``lockout_seconds``; every call during the lock-out -> 429.
+  ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``, ``X-RateLimit-Reset`` (seconds until a slot frees) on
+  every authenticated reply, ``Retry-After`` on a 429. The clock is injectable so tests need not wait.
+- Fault injection: queued faults per route (status, before or *after* processing, a stall) and a seeded
+  random 5xx rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
+
+DEFAULT_PREFIX = "/SBORO/api"
+DEFAULT_TAXES: tuple[tuple[str, Decimal], ...] = (
+    ("Normala", Decimal(21)),
+    ("Redusa", Decimal(11)),
+    ("SDD", Decimal(0)),
+)
+WAREHOUSE_TYPE = "cantitativ-valorica"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class SimError(Exception):
+    """A refusal the simulator answers as ``errorText`` (HTTP 200 or 400, by route)."""
+
+
+@dataclass
+class SimProduct:
+    """One product code in one warehouse."""
+
+    name: str
+    quantity: Decimal
+    unit: str = "buc"
+
+
+@dataclass
+class SimInvoice:
+    """An issued invoice, as the simulator remembers it."""
+
+    series: str
+    number: int
+    client: dict[str, Any]
+    products: list[dict[str, Any]]
+    use_stock: bool
+    total: Decimal
+    cancelled: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.series}-{self.number:04d}"
+
+
+@dataclass
+class Fault:
+    """An injected failure: answer ``status`` instead of processing, or after processing (``after``: the work is
+    done but the client sees a failure); ``delay`` stalls the reply (a hang, for client timeouts)."""
+
+    route: str | None = None
+    status: int = 500
+    after: bool = False
+    delay: float = 0.0
+
+
+@dataclass
+class SimStats:
+    """What the simulator saw: requests, accepted calls (with their times), 429s, lock-outs, per route."""
+
+    requests: int = 0
+    calls: int = 0
+    rate_limited: int = 0
+    lockouts: int = 0
+    auth_failures: int = 0
+    faults: int = 0
+    by_route: dict[str, int] = field(default_factory=dict)
+    call_times: list[float] = field(default_factory=list)
+
+    def max_in_window(self, period: float) -> int:
+        """The most accepted calls seen in any window of ``period`` seconds (half-open, like the limit)."""
+        times = sorted(self.call_times)
+        best = 0
+        start = 0
+        for end, moment in enumerate(times):
+            while times[start] <= moment - period:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+
+class _TokenState:
+    def __init__(self) -> None:
+        self.window: deque[float] = deque()
+        self.locked_until: float = -math.inf
+
+
+class SmartBillSimulator:
+    """An in-memory SmartBill company: users, warehouses with stock, series, invoices, VAT rates.
+
+    The instance is the ASGI app (``SyncASGITransport(sim)`` or ``uvicorn``); every piece of state is public for
+    tests to seed and inspect.
+    """
+
+    def __init__(
+        self,
+        *,
+        cif: str = "RO12345678",
+        users: Mapping[str, str] | None = None,
+        warehouses: Mapping[str, Mapping[str, Any]] | None = None,
+        series: Iterable[str] = ("WEB",),
+        taxes: Iterable[tuple[str, Decimal | int]] = DEFAULT_TAXES,
+        prefix: str = DEFAULT_PREFIX,
+        rate_limit: int = 30,
+        rate_window: float = 10.0,
+        lockout_seconds: float = 600.0,
+        errors_as_200: Iterable[str] = ("stocks", "tax", "series"),
+        allow_negative_stock: bool = False,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cif = cif
+        self.users: dict[str, str] = dict(users or {"shop@example.com": "sb-token-0001"})
+        self.warehouses: dict[str, dict[str, SimProduct]] = {}
+        self.raw_rows: dict[str, list[dict[str, Any]]] = {}
+        self.series: dict[str, int] = {name: 1 for name in series}
+        self.taxes: list[tuple[str, Decimal]] = [(name, Decimal(rate)) for name, rate in taxes]
+        self.invoices: dict[str, SimInvoice] = {}
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.lockout_seconds = lockout_seconds
+        self.errors_as_200: set[str] = set(errors_as_200)
+        self.allow_negative_stock = allow_negative_stock
+        self.fault_rate = fault_rate
+        self.stats = SimStats()
+        self.clock = clock
+        self._rng = random.Random(seed)
+        self._faults: deque[Fault] = deque()
+        self._tokens: dict[str, _TokenState] = {}
+        self._lock = threading.RLock()
+        for name, products in (warehouses or {}).items():
+            self.add_warehouse(name, products)
+        self.app = Starlette(routes=[Mount(prefix, routes=self._routes())])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    # -- seeding ------------------------------------------------------------------------------------------
+
+    def add_warehouse(self, name: str, products: Mapping[str, Any] | None = None) -> None:
+        """Add (or extend) a warehouse; ``products`` maps a code to a quantity or to a ``SimProduct``."""
+        with self._lock:
+            stock = self.warehouses.setdefault(name, {})
+            for code, value in (products or {}).items():
+                stock[code] = (
+                    value if isinstance(value, SimProduct) else SimProduct(f"Produs {code}", Decimal(str(value)))
+                )
+
+    def seed_generated(self, count: int, warehouses: Iterable[str], *, seed: int = 0, prefix: str = "SKU") -> None:
+        """Fill warehouses with ``count`` codes ``SKU00001``... with seeded quantities from 0 to 50."""
+        rng = random.Random(seed)
+        for name in warehouses:
+            self.add_warehouse(name, {f"{prefix}{i:05d}": rng.randint(0, 50) for i in range(1, count + 1)})
+
+    def add_raw_row(self, warehouse: str, row: dict[str, Any]) -> None:
+        """Append a row to a warehouse's stock reply exactly as given (to simulate malformed data)."""
+        with self._lock:
+            self.warehouses.setdefault(warehouse, {})
+            self.raw_rows.setdefault(warehouse, []).append(row)
+
+    def quantity(self, warehouse: str, code: str) -> Decimal:
+        """The quantity of a code in a warehouse now."""
+        with self._lock:
+            return self.warehouses[warehouse][code].quantity
+
+    def inject(
+        self, route: str | None = None, *, status: int = 500, count: int = 1, after: bool = False, delay: float = 0.0
+    ) -> None:
+        """Queue ``count`` faults for ``route`` (``"invoice"``, ``"stocks"``...; None: the next call of any)."""
+        with self._lock:
+            self._faults.extend(Fault(route, status, after, delay) for _ in range(count))
+
+    def unlock_all(self) -> None:
+        """Lift every lock-out and forget every window (as if ten quiet minutes had passed)."""
+        with self._lock:
+            self._tokens.clear()
+
+    # -- the gate every call passes ---------------------------------------------------------------------
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route("/stocks", self._guard("stocks", self._stocks), methods=["GET"]),
+            Route("/invoice", self._guard("invoice", self._invoice), methods=["POST"]),
+            Route("/invoice/cancel", self._guard("invoice/cancel", self._cancel), methods=["PUT", "DELETE"]),
+            Route("/invoice/pdf", self._guard("invoice/pdf", self._pdf), methods=["GET"]),
+            Route("/tax", self._guard("tax", self._tax), methods=["GET"]),
+            Route("/series", self._guard("series", self._series), methods=["GET"]),
+        ]
+
+    def _guard(self, route: str, handler: Handler) -> Handler:
+        async def guarded(request: Request) -> Response:
+            with self._lock:
+                self.stats.requests += 1
+                token = self._authenticate(request)
+                if token is None:
+                    self.stats.auth_failures += 1
+                    return JSONResponse(
+                        {"errorText": "Autentificare esuata: utilizator sau token invalid.", "message": ""},
+                        status_code=401,
+                        headers={"WWW-Authenticate": 'Basic realm="SmartBill"'},
+                    )
+                refused, headers = self._admit(token)
+                if refused is not None:
+                    return refused
+                self.stats.calls += 1
+                self.stats.by_route[route] = self.stats.by_route.get(route, 0) + 1
+                fault = self._next_fault(route)
+            if fault is not None and not fault.after:
+                await asyncio.sleep(fault.delay)
+                return self._fault_response(fault, headers)
+            try:
+                response = await handler(request)
+            except SimError as exc:
+                status = 200 if route in self.errors_as_200 else 400
+                response = JSONResponse({"errorText": str(exc), "message": ""}, status_code=status)
+            if fault is not None:
+                # The work is done; the client sees a failure (or nothing, if it gave up during the stall).
+                await asyncio.sleep(fault.delay)
+                return self._fault_response(fault, headers)
+            response.headers.update(headers)
+            return response
+
+        return guarded
+
+    def _authenticate(self, request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user, _, token = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return token if token and self.users.get(user) == token else None
+
+    def _admit(self, token: str) -> tuple[Response | None, dict[str, str]]:
+        """Count one call against the token's window; a 429 (and maybe a fresh lock-out) when over."""
+        now = self.clock()
+        state = self._tokens.setdefault(token, _TokenState())
+        if now < state.locked_until:
+            return self._too_many(state, now), {}
+        while state.window and state.window[0] <= now - self.rate_window:
+            state.window.popleft()
+        if len(state.window) >= self.rate_limit:
+            state.locked_until = now + self.lockout_seconds
+            state.window.clear()
+            self.stats.lockouts += 1
+            return self._too_many(state, now), {}
+        state.window.append(now)
+        self.stats.call_times.append(now)
+        reset = state.window[0] + self.rate_window - now
+        return None, {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(self.rate_limit - len(state.window)),
+            "X-RateLimit-Reset": str(max(0, math.ceil(reset))),
+        }
+
+    def _too_many(self, state: _TokenState, now: float) -> Response:
+        self.stats.rate_limited += 1
+        remaining = max(1, math.ceil(state.locked_until - now))
+        return JSONResponse(
+            {"errorText": "Too many requests: tokenul este blocat temporar.", "message": ""},
+            status_code=429,
+            headers={
+                "Retry-After": str(remaining),
+                "X-RateLimit-Limit": str(self.rate_limit),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(remaining),
+            },
+        )
+
+    def _next_fault(self, route: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.route in (None, route):
+                self._faults.remove(fault)
+                self.stats.faults += 1
+                return fault
+        if self.fault_rate and self._rng.random() < self.fault_rate:
+            self.stats.faults += 1
+            return Fault(route, 500)
+        return None
+
+    @staticmethod
+    def _fault_response(fault: Fault, headers: dict[str, str]) -> Response:
+        return Response(f"simulated fault {fault.status}", status_code=fault.status, headers=headers)
+
+    # -- routes ---------------------------------------------------------------------------------------------
+
+    def _require_cif(self, request: Request, value: str | None = None) -> None:
+        cif = value if value is not None else request.query_params.get("cif", "")
+        if not cif:
+            raise SimError("Parametrul cif este obligatoriu.")
+        if cif != self.cif:
+            raise SimError(f"Nu aveti drepturi de acces pe firma cu CIF-ul {cif}.")
+
+    async def _stocks(self, request: Request) -> Response:
+        self._require_cif(request)
+        query = request.query_params
+        when = query.get("date", "")
+        if not when:
+            raise SimError("Data este obligatorie (parametrul date, format yyyy-MM-dd).")
+        try:
+            date.fromisoformat(when)
+        except ValueError:
+            raise SimError(f"Data {when} nu este valida (format yyyy-MM-dd).") from None
+        only_warehouse = query.get("warehouseName")
+        only_code = query.get("productCode")
+        only_name = query.get("productName")
+        entries = []
+        with self._lock:
+            for name, stock in self.warehouses.items():
+                if only_warehouse is not None and name != only_warehouse:
+                    continue
+                products = [
+                    {
+                        "measuringUnit": product.unit,
+                        "productCode": code,
+                        "productName": product.name,
+                        "quantity": _number(product.quantity),
+                    }
+                    for code, product in stock.items()
+                    if (only_code is None or code == only_code) and (only_name is None or product.name == only_name)
+                ]
+                if only_code is None and only_name is None:
+                    products.extend(self.raw_rows.get(name, []))
+                entries.append({"warehouse": {"warehouseName": name, "warehouseType": WAREHOUSE_TYPE},
+                                "products": products})
+        return JSONResponse({"errorText": "", "message": "", "list": entries})
+
+    async def _invoice(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body(), parse_float=Decimal)
+        except ValueError:
+            raise SimError("Corpul cererii nu este JSON valid.") from None
+        if not isinstance(body, dict):
+            raise SimError("Corpul cererii trebuie sa fie un obiect JSON.")
+        self._require_cif(request, str(body.get("companyVatCode") or ""))
+        client = body.get("client")
+        if not isinstance(client, dict) or not str(client.get("name") or "").strip():
+            raise SimError("Numele clientului este obligatoriu.")
+        series = str(body.get("seriesName") or "")
+        products = body.get("products")
+        if not isinstance(products, list) or not products:
+            raise SimError("Factura trebuie sa contina cel putin un produs.")
+        use_stock = bool(body.get("useStock"))
+        with self._lock:
+            if series not in self.series:
+                raise SimError(f"Seria {series!r} nu exista.")
+            moves, total = self._check_products(products, use_stock)
+            for warehouse, code, quantity in moves:
+                self.warehouses[warehouse][code].quantity -= quantity
+            number = self.series[series]
+            self.series[series] = number + 1
+            invoice = SimInvoice(series, number, client, products, use_stock, total)
+            self.invoices[invoice.key] = invoice
+        return JSONResponse(
+            {"errorText": "", "message": "", "number": f"{number:04d}", "series": series, "url": ""}
+        )
+
+    def _check_products(
+        self, products: list[Any], use_stock: bool
+    ) -> tuple[list[tuple[str, str, Decimal]], Decimal]:
+        """Validate every line before anything moves: the stock moves and the invoice total."""
+        rates = {rate for _, rate in self.taxes}
+        names = {name: rate for name, rate in self.taxes}
+        moves: list[tuple[str, str, Decimal]] = []
+        wanted: dict[tuple[str, str], Decimal] = {}
+        total = Decimal(0)
+        for index, line in enumerate(products, start=1):
+            if not isinstance(line, dict) or not str(line.get("name") or "").strip():
+                raise SimError(f"Produsul {index}: numele este obligatoriu.")
+            quantity = _decimal(line.get("quantity"))
+            price = _decimal(line.get("price"))
+            if quantity is None or quantity <= 0 or price is None:
+                raise SimError(f"Produsul {line['name']}: cantitate sau pret invalid.")
+            if not line.get("measuringUnitName"):
+                raise SimError(f"Produsul {line['name']}: unitatea de masura este obligatorie.")
+            rate = _decimal(line.get("taxPercentage"))
+            if rate is None or rate not in rates:
+                raise SimError(f"Cota TVA {line.get('taxPercentage')} nu este definita.")
+            tax_name = line.get("taxName")
+            if tax_name and names.get(tax_name) != rate:
+                raise SimError(f"Cota TVA {tax_name!r} nu corespunde procentului {rate}.")
+            total += quantity * price
+            if not use_stock or line.get("isService"):
+                continue
+            code = str(line.get("code") or "")
+            warehouse = str(line.get("warehouseName") or "")
+            if warehouse not in self.warehouses:
+                raise SimError(f"Gestiunea {warehouse!r} nu exista.")
+            if code not in self.warehouses[warehouse]:
+                raise SimError(f'Produsul cu codul "{code}" nu exista in gestiunea "{warehouse}".')
+            key = (warehouse, code)
+            wanted[key] = wanted.get(key, Decimal(0)) + quantity
+            have = self.warehouses[warehouse][code].quantity
+            if not self.allow_negative_stock and wanted[key] > have:
+                raise SimError(
+                    f'Stoc insuficient pentru produsul cu codul "{code}" in gestiunea "{warehouse}" '
+                    f"(disponibil {_number(have)})."
+                )
+            moves.append((warehouse, code, quantity))
+        return moves, total
+
+    def _find_invoice(self, request: Request) -> SimInvoice:
+        self._require_cif(request)
+        series = request.query_params.get("seriesname", "")
+        try:
+            number = int(request.query_params.get("number", ""))
+        except ValueError:
+            raise SimError("Numarul facturii este obligatoriu.") from None
+        invoice = self.invoices.get(f"{series}-{number:04d}")
+        if invoice is None:
+            raise SimError(f"Factura {series}{number:04d} nu exista.")
+        return invoice
+
+    async def _cancel(self, request: Request) -> Response:
+        with self._lock:
+            invoice = self._find_invoice(request)
+            if invoice.cancelled:
+                raise SimError(f"Factura {invoice.series}{invoice.number:04d} este deja anulata.")
+            invoice.cancelled = True
+            if invoice.use_stock:
+                for line in invoice.products:
+                    if line.get("isService"):
+                        continue
+                    product = self.warehouses[line["warehouseName"]][line["code"]]
+                    product.quantity += _decimal(line["quantity"]) or Decimal(0)
+        return JSONResponse({"errorText": "", "message": "Factura a fost anulata."})
+
+    async def _pdf(self, request: Request) -> Response:
+        with self._lock:
+            invoice = self._find_invoice(request)
+        content = f"%PDF-1.4\n% simulated invoice {invoice.key}\n%%EOF\n".encode()
+        return Response(content, media_type="application/octet-stream")
+
+    async def _tax(self, request: Request) -> Response:
+        self._require_cif(request)
+        taxes = [{"name": name, "percentage": _number(rate)} for name, rate in self.taxes]
+        return JSONResponse({"errorText": "", "message": "", "taxes": taxes})
+
+    async def _series(self, request: Request) -> Response:
+        self._require_cif(request)
+        kind = request.query_params.get("type", "f")
+        with self._lock:
+            listed = [{"name": name, "nextNumber": number, "type": kind} for name, number in self.series.items()]
+        return JSONResponse({"errorText": "", "message": "", "list": listed})
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _number(value: Decimal) -> int | float:
+    """A quantity as SmartBill writes it in JSON: a plain number."""
+    return int(value) if value == value.to_integral_value() else float(value)
