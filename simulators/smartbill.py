@@ -85,12 +85,14 @@ class SimInvoice:
 @dataclass
 class Fault:
     """An injected failure: answer ``status`` instead of processing, or after processing (``after``: the work is
-    done but the client sees a failure); ``delay`` stalls the reply (a hang, for client timeouts)."""
+    done but the client sees a failure); ``delay`` stalls the reply (a hang, for client timeouts);
+    ``error_text`` answers that ``errorText`` instead (HTTP 200 or 400 as the route does)."""
 
     route: str | None = None
     status: int = 500
     after: bool = False
     delay: float = 0.0
+    error_text: str | None = None
 
 
 @dataclass
@@ -204,11 +206,18 @@ class SmartBillSimulator:
             return self.warehouses[warehouse][code].quantity
 
     def inject(
-        self, route: str | None = None, *, status: int = 500, count: int = 1, after: bool = False, delay: float = 0.0
+        self,
+        route: str | None = None,
+        *,
+        status: int = 500,
+        count: int = 1,
+        after: bool = False,
+        delay: float = 0.0,
+        error_text: str | None = None,
     ) -> None:
         """Queue ``count`` faults for ``route`` (``"invoice"``, ``"stocks"``...; None: the next call of any)."""
         with self._lock:
-            self._faults.extend(Fault(route, status, after, delay) for _ in range(count))
+            self._faults.extend(Fault(route, status, after, delay, error_text) for _ in range(count))
 
     def unlock_all(self) -> None:
         """Lift every lock-out and forget every window (as if ten quiet minutes had passed)."""
@@ -247,16 +256,15 @@ class SmartBillSimulator:
                 fault = self._next_fault(route)
             if fault is not None and not fault.after:
                 await asyncio.sleep(fault.delay)
-                return self._fault_response(fault, headers)
+                return self._fault_response(route, fault, headers)
             try:
                 response = await handler(request)
             except SimError as exc:
-                status = 200 if route in self.errors_as_200 else 400
-                response = JSONResponse({"errorText": str(exc), "message": ""}, status_code=status)
+                response = self._error_text(route, str(exc))
             if fault is not None:
                 # The work is done; the client sees a failure (or nothing, if it gave up during the stall).
                 await asyncio.sleep(fault.delay)
-                return self._fault_response(fault, headers)
+                return self._fault_response(route, fault, headers)
             response.headers.update(headers)
             return response
 
@@ -320,8 +328,15 @@ class SmartBillSimulator:
             return Fault(route, 500)
         return None
 
-    @staticmethod
-    def _fault_response(fault: Fault, headers: dict[str, str]) -> Response:
+    def _error_text(self, route: str, text: str) -> Response:
+        status = 200 if route in self.errors_as_200 else 400
+        return JSONResponse({"errorText": text, "message": ""}, status_code=status)
+
+    def _fault_response(self, route: str, fault: Fault, headers: dict[str, str]) -> Response:
+        if fault.error_text is not None:
+            response = self._error_text(route, fault.error_text)
+            response.headers.update(headers)
+            return response
         return Response(f"simulated fault {fault.status}", status_code=fault.status, headers=headers)
 
     # -- routes ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -58,6 +58,9 @@ from core.models import (
     gross_from_net,
 )
 from core.redact import register_basic_auth
+
+if TYPE_CHECKING:
+    from core.config import SmartBillSettings
 
 log = logging.getLogger("erpsync.smartbill")
 
@@ -317,6 +320,24 @@ class SmartBillConnector:
         self.counters: Counters = self._http.counters
         self._locked_until = -math.inf
         self._taxes: dict[Decimal, str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: SmartBillSettings, **options: Any) -> SmartBillConnector:
+        """The connector of an ``[erp] type = "smartbill"`` section; ``options`` go to the constructor
+        (``order_warehouse``, ``issued``, ``transport``...)."""
+        return cls(
+            settings.url,
+            settings.username,
+            settings.token.get(),
+            settings.cif,
+            **{
+                "invoice_series": settings.invoice_series,
+                "measuring_unit": settings.measuring_unit,
+                "requests_per_10s": settings.requests_per_10s,
+                "timeout_seconds": settings.timeout_seconds,
+                **options,
+            },
+        )
 
     def close(self) -> None:
         """Close the HTTP client."""
