@@ -1,0 +1,166 @@
+"""The ``erpsync`` command.
+
+Start-up stays light (``erpsync --help`` answers in well under a second): Prefect, pandas, the connectors and
+Great Expectations are imported inside the commands that need them, never at module level.
+
+Exit codes: 0 success, 1 a run or probe failed, 2 bad configuration or usage, 3 a run partially failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from core.config import ConfigError, Settings, load_config
+
+app = typer.Typer(
+    name="erpsync",
+    help="Keep an ERP and MerchantPro online shops consistent: products, prices, stock and orders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (default: $ERPSYNC_CONFIG, else ./erpsync.toml)."),
+]
+EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 1, 2, 3
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print one line to stderr and exit (no traceback)."""
+    from core.redact import redact
+
+    typer.echo(redact(message), err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    """Load the configuration, or exit 2 with the one-line problem."""
+    try:
+        settings = load_config(config)
+    except ConfigError as error:
+        fail(str(error), EXIT_CONFIG)
+    # Flows started from here (in this process) find the same file.
+    if settings.path is not None:
+        os.environ["ERPSYNC_CONFIG"] = str(settings.path.resolve())
+    return settings
+
+
+def _prepare_runtime_environment() -> None:
+    from core.redact import install_log_redaction
+
+    install_log_redaction()
+    home = Path(os.environ.get("PREFECT_HOME", ".prefect"))
+    os.environ.setdefault("PREFECT_HOME", str(home.resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the configuration and probe every system: reachable and authenticated."""
+    _prepare_runtime_environment()
+    settings = settings_or_exit(config)
+    from tasks.probe import probe_all
+
+    results = probe_all(settings)
+    width = max(len(r.target) for r in results)
+    for result in results:
+        mark = "ok  " if result.ok else "FAIL"
+        typer.echo(f"{mark} {result.target:<{width}}  {result.detail}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        fail(f"{len(failed)} of {len(results)} checks failed", EXIT_FAILED)
+    source = settings.path or settings.source
+    typer.echo(f"configuration {source}: {len(settings.stores)} store(s), ERP {settings.erp.type}; all checks passed")
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--param {pair!r}: expected key=value", EXIT_CONFIG)
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+@app.command()
+def run(
+    flow: Annotated[str, typer.Argument(help="products | stock | reconcile | orders | retry-failures")],
+    store: Annotated[str | None, typer.Option("--store", "-s", help="Store name (default: every store).")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Extra flow parameter key=value (JSON values).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run one flow now for one store (or each store in turn) and print its summary."""
+    _prepare_runtime_environment()
+    settings = settings_or_exit(config)
+    from flows.registry import UnknownFlow, load_flow
+
+    try:
+        flow_object = load_flow(flow)
+    except UnknownFlow as error:
+        fail(str(error), EXIT_CONFIG)
+    if store is not None:
+        try:
+            settings.store(store)
+        except ConfigError as error:
+            fail(str(error), EXIT_CONFIG)
+    stores = [store] if store else [s.name for s in settings.stores]
+    extra = _parse_params(param or [])
+    from tasks.running import run_flow
+
+    worst = 0
+    for name in stores:
+        summary = run_flow(flow_object, flow, name, extra)
+        typer.echo(summary.model_dump_json() if as_json else summary.line())
+        worst = max(worst, {"completed": 0, "partially_failed": EXIT_PARTIAL, "failed": EXIT_FAILED}[summary.state])
+    if worst:
+        raise typer.Exit(worst)
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Leave the servers running until Ctrl-C.")] = False,
+) -> None:
+    """Start simulated shops (and the demo ERP), then check and sync them end to end."""
+    _prepare_runtime_environment()
+    from devservers.demo import run_demo
+
+    raise typer.Exit(run_demo(keep=keep))
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Serve every flow for every configured store on its schedule (Prefect ``serve``; no work pool)."""
+    _prepare_runtime_environment()
+    settings = settings_or_exit(config)
+    from flows.deployments import serve_all
+
+    serve_all(settings)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

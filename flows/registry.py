@@ -1,0 +1,33 @@
+"""The flows the CLI can run by name, imported only when run (Prefect's import is not free)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+FLOWS: dict[str, tuple[str, str]] = {
+    "products": ("flows.products", "product_sync"),
+    "stock": ("flows.stock", "stock_sync"),
+    "reconcile": ("flows.reconcile", "reconcile"),
+    "orders": ("flows.orders", "order_sync"),
+    "retry-failures": ("flows.manual", "retry_failures"),
+}
+
+
+class UnknownFlow(LookupError):
+    """No flow of that name (or its module is not there yet)."""
+
+
+def load_flow(name: str) -> Any:
+    """The Prefect flow object called ``name``."""
+    try:
+        module_name, attribute = FLOWS[name]
+    except KeyError:
+        raise UnknownFlow(f"unknown flow {name!r}; choose one of: {', '.join(FLOWS)}") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise UnknownFlow(f"flow {name!r} is not available in this version ({module_name} missing)") from None
+        raise
+    return getattr(module, attribute)
