@@ -27,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    PlainSerializer,
     PrivateAttr,
     StrictBool,
     ValidationError,
@@ -199,7 +200,8 @@ class Secret:
         if scheme == "literal":
             text = rest
         elif scheme is not None:
-            raise ValueError(f"unknown secret reference scheme '{scheme}:' ({_SCHEMES_HINT})")
+            # The text before the colon is not echoed: it may be the start of a literal secret.
+            raise ValueError(f"unknown secret reference scheme ({_SCHEMES_HINT})")
         if not text:
             raise ValueError("must not be empty")
         secret = cls("literal")
@@ -473,6 +475,10 @@ def _vat_taxes(value: Any) -> dict[str, int]:
     return result
 
 
+def _json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _percent_key(percent: Decimal) -> str:
     return format(percent.normalize(), "f")
 
@@ -487,7 +493,7 @@ def _string_map(value: Any) -> dict[str, str]:
 
 
 def _start_date(value: Any) -> date | None:
-    if value == "":
+    if value == "" or value is None:  # None: from a dump (TOML has no null)
         return None
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
@@ -611,7 +617,10 @@ class StockSettings(_Section):
     """[stores.stock]: the stock stream of one store."""
 
     # BeforeValidator, not Plain: a BeforeValidator on Decimal trips a pydantic serializer warning in JSON mode.
-    safety_buffer: Annotated[Decimal, BeforeValidator(_number(Decimal, ge=0))] = Decimal(0)
+    # Dumped as a JSON number (not pydantic's string) so that a dump validates again as configuration.
+    safety_buffer: Annotated[
+        Decimal, BeforeValidator(_number(Decimal, ge=0)), PlainSerializer(_json_number, when_used="json")
+    ] = Decimal(0)
     clamp_warning: StrictBool = True
 
 
