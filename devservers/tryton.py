@@ -336,6 +336,7 @@ class TrytonServer:
     start_seconds: float
     build_timings: dict[str, Any]
     built_now: bool
+    cache_file: Path
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def session(self) -> JsonRpcSession:
@@ -437,7 +438,7 @@ def start_tryton(
             url=url, database=DATABASE_NAME, username=ADMIN_LOGIN, password=ADMIN_PASSWORD, port=chosen,
             pid=process.pid, workdir=workdir, log_path=log_path, manifest=read_manifest(cached),
             start_seconds=round(time.perf_counter() - started, 2), build_timings=read_build_timings(cached),
-            built_now=built_now, _process=process,
+            built_now=built_now, cache_file=cached, _process=process,
         )
         atexit.register(server.stop)  # never leave an orphan trytond behind a forgotten stop()
         return server
