@@ -128,7 +128,7 @@ def run(
     for name in stores:
         summary = run_flow(flow_object, flow, name, extra)
         typer.echo(summary.model_dump_json() if as_json else summary.line())
-        worst = max(worst, {"completed": 0, "partially_failed": EXIT_PARTIAL, "failed": EXIT_FAILED}[summary.state])
+        worst = max(worst, {"partially_failed": EXIT_PARTIAL, "failed": EXIT_FAILED}.get(summary.state, 0))
     if worst:
         raise typer.Exit(worst)
 

@@ -12,6 +12,7 @@ class RunState(StrEnum):
     COMPLETED = "completed"
     PARTIAL = "partially_failed"
     FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 class RunSummary(BaseModel):
@@ -35,7 +36,7 @@ class RunSummary(BaseModel):
 
     def finish(self) -> RunSummary:
         """Set ``state`` from the counts (a run with failed records is not a plain success)."""
-        if self.state is not RunState.FAILED:
+        if self.state not in (RunState.FAILED, RunState.SKIPPED):
             self.state = RunState.PARTIAL if self.failed else RunState.COMPLETED
         return self
 

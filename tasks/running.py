@@ -10,13 +10,16 @@ from core.redact import redact
 from core.summary import RunState, RunSummary
 
 PARTIAL_STATE_NAME = "Partially failed"
+SKIPPED_STATE_NAME = "Skipped"
 
 
 def final_state(summary: RunSummary) -> State[Any]:
-    """The state a flow returns: Completed, or Completed named "Partially failed" when records failed."""
+    """The state a flow returns: Completed, named "Partially failed" when records failed, "Skipped" when locked out."""
     summary.finish()
     if summary.state is RunState.PARTIAL:
         return Completed(name=PARTIAL_STATE_NAME, message=summary.line(), data=summary)
+    if summary.state is RunState.SKIPPED:
+        return Completed(name=SKIPPED_STATE_NAME, message=summary.message or summary.line(), data=summary)
     return Completed(message=summary.line(), data=summary)
 
 

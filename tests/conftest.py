@@ -17,3 +17,18 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 from core.redact import install_log_redaction  # noqa: E402
 
 install_log_redaction()
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.tryton_fixture import tryton_server, tryton_session  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """ONE temporary Prefect API for the whole session (it takes 15-20 s to start); flow tests request it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
