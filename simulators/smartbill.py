@@ -97,7 +97,8 @@ class Fault:
 
 @dataclass
 class SimStats:
-    """What the simulator saw: requests, accepted calls (with their times), 429s, lock-outs, per route."""
+    """What the simulator saw: requests, accepted calls (with their times), 429s, lock-outs, per route (with
+    the query of the last call)."""
 
     requests: int = 0
     calls: int = 0
@@ -106,6 +107,7 @@ class SimStats:
     auth_failures: int = 0
     faults: int = 0
     by_route: dict[str, int] = field(default_factory=dict)
+    last_params: dict[str, dict[str, str]] = field(default_factory=dict)
     call_times: list[float] = field(default_factory=list)
 
     def max_in_window(self, period: float) -> int:
@@ -253,6 +255,7 @@ class SmartBillSimulator:
                     return refused
                 self.stats.calls += 1
                 self.stats.by_route[route] = self.stats.by_route.get(route, 0) + 1
+                self.stats.last_params[route] = dict(request.query_params)
                 fault = self._next_fault(route)
             if fault is not None and not fault.after:
                 await asyncio.sleep(fault.delay)
@@ -378,8 +381,9 @@ class SmartBillSimulator:
                 ]
                 if only_code is None and only_name is None:
                     products.extend(self.raw_rows.get(name, []))
-                entries.append({"warehouse": {"warehouseName": name, "warehouseType": WAREHOUSE_TYPE},
-                                "products": products})
+                entries.append(
+                    {"warehouse": {"warehouseName": name, "warehouseType": WAREHOUSE_TYPE}, "products": products}
+                )
         return JSONResponse({"errorText": "", "message": "", "list": entries})
 
     async def _invoice(self, request: Request) -> Response:
@@ -408,13 +412,9 @@ class SmartBillSimulator:
             self.series[series] = number + 1
             invoice = SimInvoice(series, number, client, products, use_stock, total)
             self.invoices[invoice.key] = invoice
-        return JSONResponse(
-            {"errorText": "", "message": "", "number": f"{number:04d}", "series": series, "url": ""}
-        )
+        return JSONResponse({"errorText": "", "message": "", "number": f"{number:04d}", "series": series, "url": ""})
 
-    def _check_products(
-        self, products: list[Any], use_stock: bool
-    ) -> tuple[list[tuple[str, str, Decimal]], Decimal]:
+    def _check_products(self, products: list[Any], use_stock: bool) -> tuple[list[tuple[str, str, Decimal]], Decimal]:
         """Validate every line before anything moves: the stock moves and the invoice total."""
         rates = {rate for _, rate in self.taxes}
         names = {name: rate for name, rate in self.taxes}

@@ -356,7 +356,9 @@ class SmartBillConnector:
         left = self._locked_until - self._clock()
         if left > 0:
             error = RateLimitedError(
-                SYSTEM, f"token locked by SmartBill's rate limit; not calling for {left:.0f} s", method=method,
+                SYSTEM,
+                f"token locked by SmartBill's rate limit; not calling for {left:.0f} s",
+                method=method,
                 path=path,
             )
             error.retry_after = left
@@ -365,8 +367,9 @@ class SmartBillConnector:
         try:
             return self._http.request(method, path, **kwargs)
         except RateLimitedError as error:
-            self._locked_until = self._clock() + (error.retry_after or LOCKOUT_SECONDS)
-            log.error("SmartBill rate limit hit: token locked for %.0f s; no call until then", error.retry_after)
+            wait = error.retry_after or LOCKOUT_SECONDS
+            self._locked_until = self._clock() + wait
+            log.error("SmartBill rate limit hit: token locked for %.0f s; no call until then", wait)
             raise
 
     def _today(self) -> str:
@@ -407,10 +410,14 @@ class SmartBillConnector:
         product code, and a SKU with an unreadable quantity or two measuring units become ``RowError``s; rows of
         the same SKU in one warehouse (lots at different prices) are summed.
         """
+        # Not a generator itself, so that a wrong call fails here rather than at the first next().
         if changed_since is not None:
             raise NotSupported(SYSTEM, "SmartBill cannot list stock changed since a time; read it whole")
         if not warehouses:
             raise ValueError("iter_stock needs at least one warehouse")
+        return self._stock_pages(list(warehouses), None if skus is None else list(skus))
+
+    def _stock_pages(self, warehouses: list[str], skus: list[str] | None) -> Iterator[Page[StockLevel]]:
         reply = self._request("GET", "stocks", params={"cif": self.cif, "date": self._today()})
         entries = reply.get("list") if isinstance(reply, dict) else None
         if not isinstance(entries, list):
@@ -449,7 +456,8 @@ class SmartBillConnector:
             if isinstance(error, RateLimitedError) or error.not_sent:
                 raise  # provably not processed: safe to try again later
             raise record_error(
-                SYSTEM, reference,
+                SYSTEM,
+                reference,
                 f"the invoice request may have reached SmartBill ({error.message}); it is not re-sent "
                 f"automatically: check series {self.invoice_series} in SmartBill, then resolve this failure",
                 status=error.status,
@@ -465,7 +473,8 @@ class SmartBillConnector:
         except Exception as exc:
             # The invoice exists; only this message (and the log line above) knows it now.
             raise FatalError(
-                SYSTEM, f"invoice {erp_id} issued for order {reference} but not recorded ({exc}); "
+                SYSTEM,
+                f"invoice {erp_id} issued for order {reference} but not recorded ({exc}); "
                 f"link it before re-sending the order",
             ) from exc
         return erp_id
@@ -526,8 +535,9 @@ class SmartBillConnector:
         tax_name = taxes.get(rate.normalize())
         if tax_name is None:
             known = ", ".join(f"{r}%" for r in sorted(taxes))
-            raise record_error(SYSTEM, reference, f"{code or name}: VAT rate {rate}% is not defined in SmartBill "
-                               f"(defined: {known})")
+            raise record_error(
+                SYSTEM, reference, f"{code or name}: VAT rate {rate}% is not defined in SmartBill (defined: {known})"
+            )
         return {
             "name": name,
             "code": code,
@@ -620,14 +630,16 @@ def parse_stock(
             continue
         products = entry.get("products")
         if not isinstance(products, list):
-            errors.append(RowError(key=f"warehouse:{name}", error="products is not a list",
-                                   payload={"products": str(products)[:200]}))
+            errors.append(
+                RowError(
+                    key=f"warehouse:{name}", error="products is not a list", payload={"products": str(products)[:200]}
+                )
+            )
             continue
         for index, row in enumerate(products):
             code = row.get("productCode") if isinstance(row, dict) else None
             if not isinstance(code, str) or not code.strip():
-                errors.append(RowError(key=f"{name}#{index}", error="a row without productCode",
-                                       payload=_payload(row)))
+                errors.append(RowError(key=f"{name}#{index}", error="a row without productCode", payload=_payload(row)))
                 continue
             if only is not None and code not in only:
                 continue
@@ -637,11 +649,17 @@ def parse_stock(
             quantity = _decimal(row.get("quantity"))
             unit = str(row.get("measuringUnit") or "")
             if quantity is None:
-                bad[key] = RowError(key=code, error=f"quantity {row.get('quantity')!r} in {name!r} is not a number",
-                                    payload=_payload(row))
+                bad[key] = RowError(
+                    key=code,
+                    error=f"quantity {row.get('quantity')!r} in {name!r} is not a number",
+                    payload=_payload(row),
+                )
             elif key in units and units[key] != unit:
-                bad[key] = RowError(key=code, error=f"listed in {name!r} with two measuring units "
-                                    f"({units[key]!r}, {unit!r})", payload=_payload(row))
+                bad[key] = RowError(
+                    key=code,
+                    error=f"listed in {name!r} with two measuring units ({units[key]!r}, {unit!r})",
+                    payload=_payload(row),
+                )
             else:
                 units[key] = unit
                 totals[key] = totals.get(key, Decimal(0)) + quantity
@@ -655,8 +673,13 @@ def parse_stock(
         if name not in seen:
             hint = [known for known in sorted(seen) if known.casefold() == name.casefold()]
             advice = f"; did you mean {hint[0]!r}? (names are case-sensitive)" if hint else ""
-            errors.append(RowError(key=f"warehouse:{name}", error=f"warehouse {name!r} is not in SmartBill's "
-                                   f"reply{advice}", payload={"known": sorted(seen)}))
+            errors.append(
+                RowError(
+                    key=f"warehouse:{name}",
+                    error=f"warehouse {name!r} is not in SmartBill's reply{advice}",
+                    payload={"known": sorted(seen)},
+                )
+            )
     return Page[StockLevel](items=items, errors=errors)
 
 

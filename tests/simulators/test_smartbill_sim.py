@@ -52,14 +52,29 @@ def client(sim: SmartBillSimulator) -> Iterator[httpx.Client]:
 
 
 def invoice(*lines: dict[str, Any], series: str = "WEB", use_stock: bool = True) -> dict[str, Any]:
-    return {"companyVatCode": CIF, "client": {"name": "Ion Pop"}, "seriesName": series, "useStock": use_stock,
-            "products": list(lines)}
+    return {
+        "companyVatCode": CIF,
+        "client": {"name": "Ion Pop"},
+        "seriesName": series,
+        "useStock": use_stock,
+        "products": list(lines),
+    }
 
 
 def line(code: str, quantity: float = 1, warehouse: str = "Depozit", **extra: Any) -> dict[str, Any]:
-    return {"name": f"Produs {code}", "code": code, "measuringUnitName": "buc", "quantity": quantity,
-            "price": 12.5, "isTaxIncluded": True, "taxName": "Normala", "taxPercentage": 21,
-            "warehouseName": warehouse, "isService": False, **extra}
+    return {
+        "name": f"Produs {code}",
+        "code": code,
+        "measuringUnitName": "buc",
+        "quantity": quantity,
+        "price": 12.5,
+        "isTaxIncluded": True,
+        "taxName": "Normala",
+        "taxPercentage": 21,
+        "warehouseName": warehouse,
+        "isService": False,
+        **extra,
+    }
 
 
 def test_wrong_token_or_no_auth_gets_401_and_is_not_counted(sim: SmartBillSimulator) -> None:
@@ -112,9 +127,7 @@ def test_another_companys_cif_is_refused_with_an_errortext_about_rights(client: 
     assert "drepturi de acces" in reply.json()["errorText"]
 
 
-def test_invoice_is_numbered_in_its_series_and_takes_stock_out(
-    sim: SmartBillSimulator, client: httpx.Client
-) -> None:
+def test_invoice_is_numbered_in_its_series_and_takes_stock_out(sim: SmartBillSimulator, client: httpx.Client) -> None:
     first = client.post("/invoice", json=invoice(line("A1", 2), line("B2", 1)))
     second = client.post("/invoice", json=invoice(line("A1", 1)))
     assert first.json() == {"errorText": "", "message": "", "number": "0001", "series": "WEB", "url": ""}
