@@ -195,6 +195,7 @@ def _ensure_database(cache_dir: Path | None) -> tuple[Path, bool]:
             timings = _build(build_dir)
             timings["build_seconds"] = round(time.perf_counter() - started, 2)
             (build_dir / _TIMINGS_FILE).write_text(json.dumps(timings, indent=2), encoding="utf-8")
+            build_dir.chmod(0o755)  # mkdtemp made it private
             build_dir.rename(target)  # atomic: a killed build never looks finished
         except BaseException:
             shutil.rmtree(build_dir, ignore_errors=True)
@@ -453,3 +454,29 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m devservers.tryton [WORKDIR] [--port N]`: run the dev server in the foreground until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m devservers.tryton", description=main.__doc__)
+    parser.add_argument("workdir", nargs="?", type=Path, default=REPO_ROOT / ".cache" / "tryton-run")
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.workdir.exists():
+        shutil.rmtree(args.workdir)  # a fresh copy of the seed every run
+    with start_tryton(args.workdir, port=args.port) as server:
+        built = f"built in {server.build_timings['build_seconds']} s, " if server.built_now else ""
+        print(f"Tryton ready at {server.url}/{server.database}/rpc/ ({built}started in {server.start_seconds} s)")
+        print(f"login {server.username} / {server.password}; log {server.log_path}", flush=True)
+        try:
+            while server.is_running():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
