@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the seeded content changes: the cached database is keyed by it.
-SEED_VERSION = "1"
+SEED_VERSION = "2"
 
 COMPANY_NAME = "Demo Shop SRL"
 COMPANY_VAT = "RO18605420"
@@ -101,6 +101,10 @@ _BASIC_NAMES = (
 # Stock in WH: a few products at zero; WH2 holds every third product.
 _ZERO_IN_WH = frozenset({5, 17, 26})
 INACTIVE_SKU = "TRY-0030"
+# A service product the Tryton connector puts shipping on (connector option `shipping_sku`).
+SHIPPING_SKU = "SHIPPING"
+# Basic products the seeded supplier delivers (purchase.product_supplier): makes it a supplier for readers.
+SUPPLIED_SKUS = ("TRY-0001", "TRY-0002", "TRY-0003", "TRY-0004", "TRY-0005")
 
 
 def _ean13(body12: str) -> str:
@@ -281,6 +285,21 @@ def _products(
     return products
 
 
+def _shipping_and_suppliers(category: Any, unit: Any, supplier: Any, products: dict[str, Any]) -> Any:
+    """The shipping service product, and the supplier's product_supplier rows for SUPPLIED_SKUS."""
+    from proteus import Model
+
+    shipping = Model.get("product.template")(
+        name="Transport", code=SHIPPING_SKU, type="service", default_uom=unit, salable=True,
+        purchasable=False, list_price=Decimal(0), account_category=category,
+    )
+    shipping.save()
+    product_supplier_model = Model.get("purchase.product_supplier")
+    for sku in SUPPLIED_SKUS:
+        product_supplier_model(template=products[sku].template, party=supplier).save()
+    return shipping.products[0]
+
+
 def _inventory(location: Any, products: dict[str, Any], field: str) -> None:
     from proteus import Model
 
@@ -366,6 +385,7 @@ def seed() -> dict[str, Any]:
 
     unit, = Model.get("product.uom").find([("name", "=", "Unit")])
     products = _products(account_categories, unit, shop_categories)
+    shipping = _shipping_and_suppliers(account_categories[19], unit, supplier, products)
     _inventory(warehouse1.storage_location, products, "stock_wh")
     _inventory(warehouse2.storage_location, products, "stock_wh2")
     for spec in SEED_PRODUCTS:
@@ -403,6 +423,7 @@ def seed() -> dict[str, Any]:
         "product_categories": {key: category.id for key, category in shop_categories.items()},
         "products": {sku: product.id for sku, product in products.items()},
         "templates": {sku: product.template.id for sku, product in products.items()},
+        "shipping_product": shipping.id,
     }
 
 
