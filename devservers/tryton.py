@@ -76,12 +76,15 @@ def _installed_versions() -> dict[str, str]:
 
 def cache_key() -> str:
     """Key of the cached database: trytond/proteus versions, the modules, SEED_VERSION and the seed source."""
-    material = json.dumps({
-        "versions": _installed_versions(),
-        "modules": MODULES,
-        "seed_version": tryton_seed.SEED_VERSION,
-        "seed_source": hashlib.sha256(Path(tryton_seed.__file__).read_bytes()).hexdigest(),
-    }, sort_keys=True)
+    material = json.dumps(
+        {
+            "versions": _installed_versions(),
+            "modules": MODULES,
+            "seed_version": tryton_seed.SEED_VERSION,
+            "seed_source": hashlib.sha256(Path(tryton_seed.__file__).read_bytes()).hexdigest(),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -134,13 +137,26 @@ def _build(build_dir: Path) -> dict[str, Any]:
     passfile = build_dir / "admin-password"
     passfile.write_text(ADMIN_PASSWORD, encoding="utf-8")
     admin_cmd = [
-        _venv_executable("trytond-admin"), "-c", str(config), "-d", DATABASE_NAME,
-        "-u", *MODULES, "--activate-dependencies", "--email", ADMIN_EMAIL,
+        _venv_executable("trytond-admin"),
+        "-c",
+        str(config),
+        "-d",
+        DATABASE_NAME,
+        "-u",
+        *MODULES,
+        "--activate-dependencies",
+        "--email",
+        ADMIN_EMAIL,
     ]
     admin_seconds = _run_logged(admin_cmd, log, _child_env(TRYTONPASSFILE=str(passfile)), "trytond-admin")
     passfile.unlink()
     seed_cmd = [
-        sys.executable, "-m", "devservers.tryton_seed", str(config), DATABASE_NAME, str(build_dir / _MANIFEST_FILE),
+        sys.executable,
+        "-m",
+        "devservers.tryton_seed",
+        str(config),
+        DATABASE_NAME,
+        str(build_dir / _MANIFEST_FILE),
     ]
     # PYTHONPATH: an editable install made before devservers/ existed does not map it
     seed_env = _child_env(PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
@@ -223,8 +239,14 @@ def _encode(value: Any) -> Any:
         return {"__class__": "Decimal", "decimal": str(value)}
     if isinstance(value, dt.datetime):
         return {
-            "__class__": "datetime", "year": value.year, "month": value.month, "day": value.day,
-            "hour": value.hour, "minute": value.minute, "second": value.second, "microsecond": value.microsecond,
+            "__class__": "datetime",
+            "year": value.year,
+            "month": value.month,
+            "day": value.day,
+            "hour": value.hour,
+            "minute": value.minute,
+            "second": value.second,
+            "microsecond": value.microsecond,
         }
     if isinstance(value, dt.date):
         return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
@@ -241,7 +263,13 @@ def _decode(obj: dict[str, Any]) -> Any:
         return dt.date(obj["year"], obj["month"], obj["day"])
     if kind == "datetime":
         return dt.datetime(
-            obj["year"], obj["month"], obj["day"], obj["hour"], obj["minute"], obj["second"], obj["microsecond"],
+            obj["year"],
+            obj["month"],
+            obj["day"],
+            obj["hour"],
+            obj["minute"],
+            obj["second"],
+            obj["microsecond"],
         )
     if kind == "time":
         return dt.time(obj["hour"], obj["minute"], obj["second"], obj["microsecond"])
@@ -253,7 +281,11 @@ def _decode(obj: dict[str, Any]) -> Any:
 
 
 def rpc_call(
-    client: httpx.Client, url: str, method: str, params: list[Any], headers: dict[str, str] | None = None,
+    client: httpx.Client,
+    url: str,
+    method: str,
+    params: list[Any],
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """POST one JSON-RPC call to `url` (`http://host:port/{db}/rpc/`); decode typed values, raise TrytonRpcError."""
     body = json.dumps({"id": 1, "method": method, "params": params}, default=_encode)
@@ -301,8 +333,11 @@ class JsonRpcSession:
                 if not (isinstance(exc.error, list) and exc.error and exc.error[0] == "UserWarning"):
                     raise
                 warning_name = exc.error[1][0]
-                self.call("model.res.user.warning.create",
-                          [{"user": self.user_id, "name": warning_name, "always": False}], self.context)
+                self.call(
+                    "model.res.user.warning.create",
+                    [{"user": self.user_id, "name": warning_name, "always": False}],
+                    self.context,
+                )
         return self.call(method, *params)
 
     def close(self) -> None:
@@ -368,7 +403,10 @@ class TrytonServer:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -386,25 +424,28 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path, time
     with httpx.Client(timeout=5.0) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise TrytonStartError(
-                    f"trytond exited with code {process.returncode}; log tail:\n{_tail(log_path)}"
-                )
+                raise TrytonStartError(f"trytond exited with code {process.returncode}; log tail:\n{_tail(log_path)}")
             try:
-                rpc_call(client, f"{url}/{DATABASE_NAME}/rpc/", "common.db.login",
-                         [ADMIN_LOGIN, {"password": ADMIN_PASSWORD}, "en"])
+                rpc_call(
+                    client,
+                    f"{url}/{DATABASE_NAME}/rpc/",
+                    "common.db.login",
+                    [ADMIN_LOGIN, {"password": ADMIN_PASSWORD}, "en"],
+                )
                 return
             except httpx.TransportError as exc:  # not listening yet
                 last_error = f"{type(exc).__name__}: {exc}"
             except (httpx.HTTPError, TrytonRpcError) as exc:  # listening but wrong: waiting will not help
                 raise TrytonStartError(f"trytond answered the login with {exc}; log tail:\n{_tail(log_path)}") from exc
             time.sleep(0.2)
-    raise TrytonStartError(
-        f"trytond not ready after {timeout:.0f}s ({last_error}); log tail:\n{_tail(log_path)}"
-    )
+    raise TrytonStartError(f"trytond not ready after {timeout:.0f}s ({last_error}); log tail:\n{_tail(log_path)}")
 
 
 def start_tryton(
-    workdir: Path, *, cache_dir: Path | None = None, port: int | None = None,
+    workdir: Path,
+    *,
+    cache_dir: Path | None = None,
+    port: int | None = None,
     ready_timeout: float = READY_TIMEOUT_SECONDS,
 ) -> TrytonServer:
     """Start trytond on a private copy of the cached seeded database; return once JSON-RPC login works."""
@@ -423,7 +464,11 @@ def start_tryton(
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [_venv_executable("trytond"), "-c", str(config), "-d", DATABASE_NAME],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_child_env(), cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_child_env(),
+                cwd=workdir,
             )
         try:
             _wait_ready(process, url, log_path, ready_timeout)
@@ -436,10 +481,20 @@ def start_tryton(
             _terminate(process)
             raise
         server = TrytonServer(
-            url=url, database=DATABASE_NAME, username=ADMIN_LOGIN, password=ADMIN_PASSWORD, port=chosen,
-            pid=process.pid, workdir=workdir, log_path=log_path, manifest=read_manifest(cached),
-            start_seconds=round(time.perf_counter() - started, 2), build_timings=read_build_timings(cached),
-            built_now=built_now, cache_file=cached, _process=process,
+            url=url,
+            database=DATABASE_NAME,
+            username=ADMIN_LOGIN,
+            password=ADMIN_PASSWORD,
+            port=chosen,
+            pid=process.pid,
+            workdir=workdir,
+            log_path=log_path,
+            manifest=read_manifest(cached),
+            start_seconds=round(time.perf_counter() - started, 2),
+            build_timings=read_build_timings(cached),
+            built_now=built_now,
+            cache_file=cached,
+            _process=process,
         )
         atexit.register(server.stop)  # never leave an orphan trytond behind a forgotten stop()
         return server

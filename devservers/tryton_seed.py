@@ -54,17 +54,34 @@ class SeedParty:
 
 
 SUPPLIER = SeedParty(
-    "supplier", "Furnizor Demo SRL", email="comenzi@furnizor-demo.example", phone="+40212000100",
-    vat="RO33456780", street="Str. Industriilor 5", city="Cluj-Napoca", postal_code="400001",
+    "supplier",
+    "Furnizor Demo SRL",
+    email="comenzi@furnizor-demo.example",
+    phone="+40212000100",
+    vat="RO33456780",
+    street="Str. Industriilor 5",
+    city="Cluj-Napoca",
+    postal_code="400001",
 )
 CUSTOMERS = (
     SeedParty(
-        "client_company", "Client Firma SRL", email="achizitii@clientfirma.example", phone="+40213000200",
-        vat="RO44278913", street="Bd. Unirii 10", city="București", postal_code="030167",
+        "client_company",
+        "Client Firma SRL",
+        email="achizitii@clientfirma.example",
+        phone="+40213000200",
+        vat="RO44278913",
+        street="Bd. Unirii 10",
+        city="București",
+        postal_code="030167",
     ),
     SeedParty(
-        "client_person", "Ion Popescu", email="ion.popescu@example.com", phone="+40722000300",
-        street="Str. Florilor 3", city="Iași", postal_code="700001",
+        "client_person",
+        "Ion Popescu",
+        email="ion.popescu@example.com",
+        phone="+40722000300",
+        street="Str. Florilor 3",
+        city="Iași",
+        postal_code="700001",
     ),
     SeedParty("client_email_only", "Maria Ionescu", email="maria.ionescu@example.com"),
 )
@@ -89,14 +106,36 @@ class SeedProduct:
 
 
 _BASIC_NAMES = (
-    "Cană ceramică albă", "Tricou bumbac simplu", "Rucsac urban 20L", "Sticlă apă inox 750ml",
-    "Caiet A5 dictando", "Pix gel albastru", "Lampă birou LED", "Mouse wireless",
-    "Tastatură compactă", "Cablu USB-C 1m", "Încărcător 20W", "Husă laptop 15\"",
-    "Căști in-ear", "Boxă portabilă", "Suport telefon auto", "Baterie externă 10000mAh",
-    "Prosop bumbac 50x90", "Set pahare 6 buc", "Tocător bambus", "Cuțit bucătar 20cm",
-    "Umbrelă pliabilă", "Portofel piele", "Curea piele 110cm", "Ochelari soare",
-    "Șosete sport 3 perechi", "Carte de bucate", "Puzzle 1000 piese", "Joc de societate",
-    "Ceai verde 100g", "Cafea boabe 1kg",
+    "Cană ceramică albă",
+    "Tricou bumbac simplu",
+    "Rucsac urban 20L",
+    "Sticlă apă inox 750ml",
+    "Caiet A5 dictando",
+    "Pix gel albastru",
+    "Lampă birou LED",
+    "Mouse wireless",
+    "Tastatură compactă",
+    "Cablu USB-C 1m",
+    "Încărcător 20W",
+    'Husă laptop 15"',
+    "Căști in-ear",
+    "Boxă portabilă",
+    "Suport telefon auto",
+    "Baterie externă 10000mAh",
+    "Prosop bumbac 50x90",
+    "Set pahare 6 buc",
+    "Tocător bambus",
+    "Cuțit bucătar 20cm",
+    "Umbrelă pliabilă",
+    "Portofel piele",
+    "Curea piele 110cm",
+    "Ochelari soare",
+    "Șosete sport 3 perechi",
+    "Carte de bucate",
+    "Puzzle 1000 piese",
+    "Joc de societate",
+    "Ceai verde 100g",
+    "Cafea boabe 1kg",
 )
 # Stock in WH: a few products at zero; WH2 holds every third product.
 _ZERO_IN_WH = frozenset({5, 17, 26})
@@ -119,20 +158,22 @@ def _basic_products() -> tuple[SeedProduct, ...]:
         sku = f"TRY-{i:04d}"
         list_price = Decimal(9 + i * 7) + Decimal("0.90")
         inactive = sku == INACTIVE_SKU
-        products.append(SeedProduct(
-            sku=sku,
-            template_code=sku,
-            suffix_code=None,
-            name=name,
-            description=f"{name} — produs demo {i} pentru sincronizarea erpsync.",
-            list_price=list_price,
-            cost_price=(list_price * Decimal("0.6")).quantize(Decimal("0.01")),
-            vat=9 if name.startswith(("Ceai", "Cafea", "Carte")) else 19,
-            stock_wh=0 if (i in _ZERO_IN_WH or inactive) else (i * 37) % 97 + 3,
-            stock_wh2=0 if inactive else (i * 11 % 40 if i % 3 == 0 else 0),
-            ean=_ean13(f"594000{i:06d}") if i <= 10 else None,
-            active=not inactive,
-        ))
+        products.append(
+            SeedProduct(
+                sku=sku,
+                template_code=sku,
+                suffix_code=None,
+                name=name,
+                description=f"{name} — produs demo {i} pentru sincronizarea erpsync.",
+                list_price=list_price,
+                cost_price=(list_price * Decimal("0.6")).quantize(Decimal("0.01")),
+                vat=9 if name.startswith(("Ceai", "Cafea", "Carte")) else 19,
+                stock_wh=0 if (i in _ZERO_IN_WH or inactive) else (i * 37) % 97 + 3,
+                stock_wh2=0 if inactive else (i * 11 % 40 if i % 3 == 0 else 0),
+                ean=_ean13(f"594000{i:06d}") if i <= 10 else None,
+                active=not inactive,
+            )
+        )
     return tuple(products)
 
 
@@ -146,18 +187,20 @@ def _variant_products() -> tuple[SeedProduct, ...]:
     for template_code, name, price, sizes, stocks in families:
         for j, (size, stock) in enumerate(zip(sizes, stocks, strict=True)):
             variant_price = price + (Decimal(10) if j == 2 else Decimal(0))  # the largest size costs more
-            products.append(SeedProduct(
-                sku=f"{template_code}-{size}",
-                template_code=template_code,
-                suffix_code=f"-{size}",
-                name=name,
-                description=f"{name}, mărimea {size}.",
-                list_price=variant_price,
-                cost_price=(variant_price * Decimal("0.5")).quantize(Decimal("0.01")),
-                vat=19,
-                stock_wh=stock,
-                stock_wh2=3 if j == 1 else 0,
-            ))
+            products.append(
+                SeedProduct(
+                    sku=f"{template_code}-{size}",
+                    template_code=template_code,
+                    suffix_code=f"-{size}",
+                    name=name,
+                    description=f"{name}, mărimea {size}.",
+                    list_price=variant_price,
+                    cost_price=(variant_price * Decimal("0.5")).quantize(Decimal("0.01")),
+                    vat=19,
+                    stock_wh=stock,
+                    stock_wh2=3 if j == 1 else 0,
+                )
+            )
     return tuple(products)
 
 
@@ -193,13 +236,16 @@ def _fiscal_years(company: Any) -> None:
     fiscal_year_model = Model.get("account.fiscalyear")
     sequence_model = Model.get("ir.sequence.strict")
     sequence_type_model = Model.get("ir.sequence.type")
-    move_type, = sequence_type_model.find([("name", "=", "Account Move")], limit=1)
+    (move_type,) = sequence_type_model.find([("name", "=", "Account Move")], limit=1)
     for year in FISCAL_YEARS:
         move_sequence = sequence_model(name=f"Note contabile {year}", sequence_type=move_type, company=company)
         move_sequence.save()
         fiscal_year = fiscal_year_model(
-            name=str(year), company=company, move_sequence=move_sequence,
-            start_date=dt.date(year, 1, 1), end_date=dt.date(year, 12, 31),
+            name=str(year),
+            company=company,
+            move_sequence=move_sequence,
+            start_date=dt.date(year, 1, 1),
+            end_date=dt.date(year, 12, 31),
         )
         set_fiscalyear_invoice_sequences(fiscal_year)
         fiscal_year.save()
@@ -220,8 +266,14 @@ def _taxes(company: Any, accounts: dict[str, Any]) -> dict[tuple[str, int], Any]
     taxes = {}
     for (side, rate), name in TAX_NAMES.items():
         tax = tax_model(
-            name=name, description=name, type="percentage", rate=Decimal(rate) / 100, company=company,
-            group=groups[side], invoice_account=accounts["tax"], credit_note_account=accounts["tax"],
+            name=name,
+            description=name,
+            type="percentage",
+            rate=Decimal(rate) / 100,
+            company=company,
+            group=groups[side],
+            invoice_account=accounts["tax"],
+            credit_note_account=accounts["tax"],
         )
         tax.save()
         taxes[(side, rate)] = tax
@@ -234,16 +286,23 @@ def _warehouse2() -> Any:
     location_model = Model.get("stock.location")
     zones = {
         kind: location_model(name=f"{label} WH2", code=f"{code}2", type="storage")
-        for kind, label, code in (("input", "Intrare", "IN"), ("output", "Ieșire", "OUT"),
-                                  ("storage", "Depozitare", "STO"))
+        for kind, label, code in (
+            ("input", "Intrare", "IN"),
+            ("output", "Ieșire", "OUT"),
+            ("storage", "Depozitare", "STO"),
+        )
     }
     for zone in zones.values():
         zone.save()
     lost_found = location_model(name="Pierderi WH2", type="lost_found")
     lost_found.save()
     warehouse = location_model(
-        name="Depozit secundar", code="WH2", type="warehouse",
-        input_location=zones["input"], output_location=zones["output"], storage_location=zones["storage"],
+        name="Depozit secundar",
+        code="WH2",
+        type="warehouse",
+        input_location=zones["input"],
+        output_location=zones["output"],
+        storage_location=zones["storage"],
         lost_found_location=lost_found,
     )
     warehouse.save()
@@ -251,7 +310,9 @@ def _warehouse2() -> Any:
 
 
 def _products(
-    categories: dict[int, Any], unit: Any, shop_categories: dict[str, Any],
+    categories: dict[int, Any],
+    unit: Any,
+    shop_categories: dict[str, Any],
 ) -> dict[str, Any]:
     from proteus import Model
 
@@ -263,8 +324,13 @@ def _products(
     for template_code, specs in by_template.items():
         first = specs[0]
         template = template_model(
-            name=first.name, code=template_code, type="goods", default_uom=unit,
-            salable=True, purchasable=True, list_price=first.list_price,
+            name=first.name,
+            code=template_code,
+            type="goods",
+            default_uom=unit,
+            salable=True,
+            purchasable=True,
+            list_price=first.list_price,
             account_category=categories[first.vat],
         )
         shop_category = shop_categories["apparel" if template_code in VARIANT_TEMPLATE_CODES else "general"]
@@ -290,8 +356,14 @@ def _shipping_and_suppliers(category: Any, unit: Any, supplier: Any, products: d
     from proteus import Model
 
     shipping = Model.get("product.template")(
-        name="Transport", code=SHIPPING_SKU, type="service", default_uom=unit, salable=True,
-        purchasable=False, list_price=Decimal(0), account_category=category,
+        name="Transport",
+        code=SHIPPING_SKU,
+        type="service",
+        default_uom=unit,
+        salable=True,
+        purchasable=False,
+        list_price=Decimal(0),
+        account_category=category,
     )
     shipping.save()
     product_supplier_model = Model.get("purchase.product_supplier")
@@ -329,10 +401,20 @@ def seed() -> dict[str, Any]:
     country.save()
 
     party_model = Model.get("party.party")
-    company_party = _party(party_model, country, SeedParty(
-        "company", COMPANY_NAME, email="contact@demoshop.example", phone="+40215000000", vat=COMPANY_VAT,
-        street="Str. Demo 1", city="București", postal_code="010011",
-    ))
+    company_party = _party(
+        party_model,
+        country,
+        SeedParty(
+            "company",
+            COMPANY_NAME,
+            email="contact@demoshop.example",
+            phone="+40215000000",
+            vat=COMPANY_VAT,
+            street="Str. Demo 1",
+            city="București",
+            postal_code="010011",
+        ),
+    )
     create_company(party=company_party, currency=currency)
     company = get_company()
     company.timezone = TIMEZONE
@@ -343,7 +425,7 @@ def seed() -> dict[str, Any]:
     employee = Model.get("company.employee")(party=employee_party, company=company)
     employee.save()
     user_model = Model.get("res.user")
-    admin, = user_model.find([("login", "=", "admin")])
+    (admin,) = user_model.find([("login", "=", "admin")])
     admin.employees.append(employee)
     admin.employee = employee
     admin.save()
@@ -357,7 +439,10 @@ def seed() -> dict[str, Any]:
     account_categories = {}
     for rate, name in ACCOUNT_CATEGORY_NAMES.items():
         category = category_model(
-            name=name, accounting=True, account_expense=accounts["expense"], account_revenue=accounts["revenue"],
+            name=name,
+            accounting=True,
+            account_expense=accounts["expense"],
+            account_revenue=accounts["revenue"],
         )
         category.customer_taxes.append(taxes[("customer", rate)])
         category.supplier_taxes.append(taxes[("supplier", rate)])
@@ -378,12 +463,12 @@ def seed() -> dict[str, Any]:
     customers = {spec.key: _party(party_model, country, spec) for spec in CUSTOMERS}
 
     location_model = Model.get("stock.location")
-    warehouse1, = location_model.find([("code", "=", "WH"), ("type", "=", "warehouse")])
+    (warehouse1,) = location_model.find([("code", "=", "WH"), ("type", "=", "warehouse")])
     warehouse1.name = "Depozit principal"
     warehouse1.save()
     warehouse2 = _warehouse2()
 
-    unit, = Model.get("product.uom").find([("name", "=", "Unit")])
+    (unit,) = Model.get("product.uom").find([("name", "=", "Unit")])
     products = _products(account_categories, unit, shop_categories)
     shipping = _shipping_and_suppliers(account_categories[19], unit, supplier, products)
     _inventory(warehouse1.storage_location, products, "stock_wh")
@@ -401,12 +486,14 @@ def seed() -> dict[str, Any]:
 
     def zones(warehouse: Any) -> dict[str, int]:
         return {
-            "warehouse": warehouse.id, "storage": warehouse.storage_location.id,
-            "input": warehouse.input_location.id, "output": warehouse.output_location.id,
+            "warehouse": warehouse.id,
+            "storage": warehouse.storage_location.id,
+            "input": warehouse.input_location.id,
+            "output": warehouse.output_location.id,
         }
 
-    customer_location, = location_model.find([("code", "=", "CUS")])
-    supplier_location, = location_model.find([("code", "=", "SUP")])
+    (customer_location,) = location_model.find([("code", "=", "CUS")])
+    (supplier_location,) = location_model.find([("code", "=", "SUP")])
     return {
         "seed_version": SEED_VERSION,
         "company": company.id,

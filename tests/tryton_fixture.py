@@ -57,20 +57,38 @@ def create_stocked_product(
 ) -> int:
     """Create a salable goods product `sku` (VAT 19 %) and put `stock` ({warehouse code: qty}) on hand; its id."""
     ctx = session.context
-    template_id: int = session.call("model.product.template.create", [{
-        "name": f"Produs test {sku}", "code": sku, "type": "goods", "salable": True, "purchasable": True,
-        # without a client's on_change, the sale/purchase units must be given explicitly
-        "default_uom": manifest["unit"], "sale_uom": manifest["unit"], "purchase_uom": manifest["unit"],
-        "list_price": list_price,
-        "account_category": manifest["account_categories"]["19"],
-        "products": [["create", [{"cost_price": list_price / 2}]]],
-    }], ctx)[0]
+    template_id: int = session.call(
+        "model.product.template.create",
+        [
+            {
+                "name": f"Produs test {sku}",
+                "code": sku,
+                "type": "goods",
+                "salable": True,
+                "purchasable": True,
+                # without a client's on_change, the sale/purchase units must be given explicitly
+                "default_uom": manifest["unit"],
+                "sale_uom": manifest["unit"],
+                "purchase_uom": manifest["unit"],
+                "list_price": list_price,
+                "account_category": manifest["account_categories"]["19"],
+                "products": [["create", [{"cost_price": list_price / 2}]]],
+            }
+        ],
+        ctx,
+    )[0]
     product_id: int = session.call("model.product.product.search", [("template", "=", template_id)], 0, 1, None, ctx)[0]
     for warehouse_code, quantity in stock.items():
         storage = manifest["warehouses"][warehouse_code]["storage"]
-        inventory_id = session.call("model.stock.inventory.create", [{
-            "location": storage,
-            "lines": [["create", [{"product": product_id, "quantity": float(quantity)}]]],
-        }], ctx)[0]
+        inventory_id = session.call(
+            "model.stock.inventory.create",
+            [
+                {
+                    "location": storage,
+                    "lines": [["create", [{"product": product_id, "quantity": float(quantity)}]]],
+                }
+            ],
+            ctx,
+        )[0]
         session.call("model.stock.inventory.confirm", [inventory_id], ctx)
     return product_id

@@ -51,26 +51,53 @@ def test_raw_jsonrpc_login_and_preferences(tryton_server: TrytonServer) -> None:
         assert prefs["employee"] == tryton_server.manifest["employee"]
 
         storage = tryton_server.storage_location("WH")
-        rows = _raw_rpc(client, url, "model.product.product.search_read", [
-            [["code", "=", "TRY-0002"]], 0, None, None, QTY_FIELDS, {**prefs, "locations": [storage]},
-        ], headers)
-        assert rows == [{"id": tryton_server.manifest["products"]["TRY-0002"], "code": "TRY-0002",
-                         "quantity": 77.0, "forecast_quantity": 77.0}]
+        rows = _raw_rpc(
+            client,
+            url,
+            "model.product.product.search_read",
+            [
+                [["code", "=", "TRY-0002"]],
+                0,
+                None,
+                None,
+                QTY_FIELDS,
+                {**prefs, "locations": [storage]},
+            ],
+            headers,
+        )
+        assert rows == [
+            {
+                "id": tryton_server.manifest["products"]["TRY-0002"],
+                "code": "TRY-0002",
+                "quantity": 77.0,
+                "forecast_quantity": 77.0,
+            }
+        ]
 
-        bad = client.post(url, json={"id": 2, "method": "common.db.login",
-                                     "params": ["admin", {"password": "wrong"}, "en"]})
+        bad = client.post(
+            url, json={"id": 2, "method": "common.db.login", "params": ["admin", {"password": "wrong"}, "en"]}
+        )
         assert bad.status_code == 401
 
 
 def _stock(session: JsonRpcSession, location: int, domain: list[Any]) -> dict[str, tuple[float, float]]:
-    rows = session.call("model.product.product.search_read", domain, 0, None, [("code", "ASC")], QTY_FIELDS,
-                        {**session.context, "locations": [location]})
+    rows = session.call(
+        "model.product.product.search_read",
+        domain,
+        0,
+        None,
+        [("code", "ASC")],
+        QTY_FIELDS,
+        {**session.context, "locations": [location]},
+    )
     return {row["code"]: (row["quantity"], row["forecast_quantity"]) for row in rows}
 
 
 @pytest.mark.parametrize("warehouse", seed.WAREHOUSE_CODES)
 def test_seeded_skus_and_quantities_per_warehouse(
-    tryton_server: TrytonServer, tryton_session: JsonRpcSession, warehouse: str,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
+    warehouse: str,
 ) -> None:
     stock = _stock(tryton_session, tryton_server.storage_location(warehouse), [("code", "like", "TRY-%")])
     field = "stock_wh" if warehouse == "WH" else "stock_wh2"
@@ -80,7 +107,8 @@ def test_seeded_skus_and_quantities_per_warehouse(
 
 
 def test_whole_warehouse_location_sums_its_children(
-    tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     warehouse = tryton_server.manifest["warehouses"]["WH"]["warehouse"]
     stock = _stock(tryton_session, warehouse, [("code", "in", ["TRY-0001", "TRY-TSHIRT-L"])])
@@ -88,33 +116,55 @@ def test_whole_warehouse_location_sums_its_children(
 
 
 def test_catalogue_shape_variants_identifiers_inactive(
-    tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     ctx = tryton_session.context
     variants = tryton_session.call(
-        "model.product.product.search_read", [("template.code", "=", "TRY-TSHIRT")], 0, None, [("code", "ASC")],
-        ["code", "suffix_code", "template.code", "list_price_used", "description"], ctx,
+        "model.product.product.search_read",
+        [("template.code", "=", "TRY-TSHIRT")],
+        0,
+        None,
+        [("code", "ASC")],
+        ["code", "suffix_code", "template.code", "list_price_used", "description"],
+        ctx,
     )
     assert [v["code"] for v in variants] == ["TRY-TSHIRT-L", "TRY-TSHIRT-M", "TRY-TSHIRT-S"]
     assert {v["template."]["code"] for v in variants} == {"TRY-TSHIRT"}
     assert [v["suffix_code"] for v in variants] == ["-L", "-M", "-S"]
     assert [v["list_price_used"] for v in variants] == [Decimal("69.90"), Decimal("59.90"), Decimal("59.90")]
 
-    by_ean = tryton_session.call("model.product.product.search_read",
-                                 [("identifiers.code", "=", seed.SEED_PRODUCTS_BY_SKU["TRY-0001"].ean)],
-                                 0, None, None, ["code", "identifiers.type"], ctx)
+    by_ean = tryton_session.call(
+        "model.product.product.search_read",
+        [("identifiers.code", "=", seed.SEED_PRODUCTS_BY_SKU["TRY-0001"].ean)],
+        0,
+        None,
+        None,
+        ["code", "identifiers.type"],
+        ctx,
+    )
     assert [(r["code"], r["identifiers."][0]["type"]) for r in by_ean] == [("TRY-0001", "ean")]
 
-    inactive = tryton_session.call("model.product.product.search_read",
-                                   [("code", "=", seed.INACTIVE_SKU), ("active", "in", [True, False])],
-                                   0, None, None, ["active", "template.active"], ctx)
+    inactive = tryton_session.call(
+        "model.product.product.search_read",
+        [("code", "=", seed.INACTIVE_SKU), ("active", "in", [True, False])],
+        0,
+        None,
+        None,
+        ["active", "template.active"],
+        ctx,
+    )
     assert [(bool(r["active"]), bool(r["template."]["active"])) for r in inactive] == [(False, False)]
 
 
 def test_customers_with_vat_and_contacts(tryton_server: TrytonServer, tryton_session: JsonRpcSession) -> None:
-    company, = seed.CUSTOMERS[:1]
+    (company,) = seed.CUSTOMERS[:1]
     rows = tryton_session.call(
-        "model.party.party.search_read", [("identifiers.code", "=", company.vat)], 0, None, None,
+        "model.party.party.search_read",
+        [("identifiers.code", "=", company.vat)],
+        0,
+        None,
+        None,
         ["name", "email", "phone", "identifiers.type", "addresses.city", "customer_payment_term"],
         tryton_session.context,
     )
@@ -131,20 +181,41 @@ def _create_sale(session: JsonRpcSession, manifest: dict[str, Any], reference: s
     ctx = session.context
     party = manifest["parties"]["client_person"]
     address = session.call("model.party.address.search", [("party", "=", party)], 0, 1, None, ctx)[0]
-    sale_id: int = session.call("model.sale.sale.create", [{
-        "party": party, "reference": reference, "invoice_address": address, "shipment_address": address,
-        # two warehouses exist, so sale.warehouse has no default
-        "warehouse": manifest["warehouses"]["WH"]["warehouse"],
-        "lines": [["create", [{
-            "type": "line", "product": product, "quantity": float(qty), "unit": manifest["unit"],
-            "unit_price": Decimal("25.00"), "taxes": [["add", [manifest["taxes"]["customer_19"]]]],
-        }]]],
-    }], ctx)[0]
+    sale_id: int = session.call(
+        "model.sale.sale.create",
+        [
+            {
+                "party": party,
+                "reference": reference,
+                "invoice_address": address,
+                "shipment_address": address,
+                # two warehouses exist, so sale.warehouse has no default
+                "warehouse": manifest["warehouses"]["WH"]["warehouse"],
+                "lines": [
+                    [
+                        "create",
+                        [
+                            {
+                                "type": "line",
+                                "product": product,
+                                "quantity": float(qty),
+                                "unit": manifest["unit"],
+                                "unit_price": Decimal("25.00"),
+                                "taxes": [["add", [manifest["taxes"]["customer_19"]]]],
+                            }
+                        ],
+                    ]
+                ],
+            }
+        ],
+        ctx,
+    )[0]
     return sale_id
 
 
 def test_confirmed_sale_lowers_forecast_not_quantity(
-    tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     session, manifest = tryton_session, tryton_server.manifest
     ctx = session.context
@@ -164,21 +235,47 @@ def test_confirmed_sale_lowers_forecast_not_quantity(
     assert _stock(session, storage2, [("code", "=", sku)]) == {sku: (5.0, 5.0)}
     today = dt.date.today()
     for extra in ({"stock_date_end": today}, {"stock_date_end": today + dt.timedelta(days=30)}):
-        rows = session.call("model.product.product.search_read", [("code", "=", sku)], 0, None, None, QTY_FIELDS,
-                            {**ctx, "locations": [storage], **extra})
+        rows = session.call(
+            "model.product.product.search_read",
+            [("code", "=", sku)],
+            0,
+            None,
+            None,
+            QTY_FIELDS,
+            {**ctx, "locations": [storage], **extra},
+        )
         assert (rows[0]["quantity"], rows[0]["forecast_quantity"]) == (20.0, 17.0), extra
 
-    sale, = session.call("model.sale.sale.search_read", [("reference", "=", reference)], 0, None, None, [
-        "number", "state", "shipment_state", "invoice_state", "shipments", "invoices", "total_amount", "sale_date",
-    ], ctx)
+    (sale,) = session.call(
+        "model.sale.sale.search_read",
+        [("reference", "=", reference)],
+        0,
+        None,
+        None,
+        [
+            "number",
+            "state",
+            "shipment_state",
+            "invoice_state",
+            "shipments",
+            "invoices",
+            "total_amount",
+            "sale_date",
+        ],
+        ctx,
+    )
     assert sale["id"] == sale_id and sale["number"]
     assert (sale["state"], sale["shipment_state"], sale["invoice_state"]) == ("processing", "waiting", "pending")
     assert sale["total_amount"] == Decimal("89.25")  # 3 x 25.00 + 19 % VAT
     assert sale["sale_date"] == today
-    shipment, = session.call("model.stock.shipment.out.read", sale["shipments"],
-                             ["state", "number", "planned_date", "inventory_moves", "outgoing_moves"], ctx)
+    (shipment,) = session.call(
+        "model.stock.shipment.out.read",
+        sale["shipments"],
+        ["state", "number", "planned_date", "inventory_moves", "outgoing_moves"],
+        ctx,
+    )
     assert shipment["state"] == "waiting" and shipment["planned_date"] == today
-    invoice, = session.call("model.account.invoice.read", sale["invoices"], ["state", "type", "total_amount"], ctx)
+    (invoice,) = session.call("model.account.invoice.read", sale["invoices"], ["state", "type", "total_amount"], ctx)
     assert (invoice["state"], invoice["type"], invoice["total_amount"]) == ("draft", "out", Decimal("89.25"))
 
     # ship it: assigned keeps both numbers; picking moves stock out of the storage zone; done leaves the warehouse
@@ -191,12 +288,13 @@ def test_confirmed_sale_lowers_forecast_not_quantity(
     assert _stock(session, warehouse, [("code", "=", sku)]) == {sku: (20.0, 17.0)}
     session.call("model.stock.shipment.out.do", shipment_ids, ctx)
     assert _stock(session, warehouse, [("code", "=", sku)]) == {sku: (17.0, 17.0)}
-    done, = session.call("model.sale.sale.read", [sale_id], ["state", "shipment_state"], ctx)
+    (done,) = session.call("model.sale.sale.read", [sale_id], ["state", "shipment_state"], ctx)
     assert (done["state"], done["shipment_state"]) == ("processing", "sent")
 
 
 def test_late_waiting_shipment_drops_out_of_forecast(
-    tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     """A waiting (unassigned) shipment planned before today no longer counts in forecast_quantity."""
     session, manifest = tryton_session, tryton_server.manifest
@@ -213,7 +311,8 @@ def test_late_waiting_shipment_drops_out_of_forecast(
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     with sqlite3.connect(tryton_server.workdir / f"{DATABASE_NAME}.sqlite") as db:
         changed = db.execute(
-            "UPDATE stock_move SET planned_date = ? WHERE product = ? AND state = 'draft'", (yesterday, product),
+            "UPDATE stock_move SET planned_date = ? WHERE product = ? AND state = 'draft'",
+            (yesterday, product),
         ).rowcount
     assert changed == 2  # the inventory move (storage -> output) and the outgoing move (output -> customer)
     assert _stock(session, storage, [("code", "=", sku)]) == {sku: (10.0, 10.0)}
@@ -225,16 +324,36 @@ def test_supplier_shipment_raises_quantity(tryton_server: TrytonServer, tryton_s
     sku = unique_code("E2E-IN")
     product = create_stocked_product(session, manifest, sku, {"WH": 2})
     zones = manifest["warehouses"]["WH"]
-    shipment_id = session.call("model.stock.shipment.in.create", [{
-        "supplier": manifest["parties"]["supplier"], "reference": unique_code("NIR"),
-        # stored fields a client fills by on_change: required for the moves' domain check
-        "warehouse": zones["warehouse"], "warehouse_input": zones["input"], "warehouse_storage": zones["storage"],
-        "incoming_moves": [["create", [{
-            "product": product, "quantity": 12.0, "unit": manifest["unit"],
-            "from_location": manifest["locations"]["supplier"], "to_location": zones["input"],
-            "unit_price": Decimal("10.00"), "currency": manifest["currency"],
-        }]]],
-    }], ctx)[0]
+    shipment_id = session.call(
+        "model.stock.shipment.in.create",
+        [
+            {
+                "supplier": manifest["parties"]["supplier"],
+                "reference": unique_code("NIR"),
+                # stored fields a client fills by on_change: required for the moves' domain check
+                "warehouse": zones["warehouse"],
+                "warehouse_input": zones["input"],
+                "warehouse_storage": zones["storage"],
+                "incoming_moves": [
+                    [
+                        "create",
+                        [
+                            {
+                                "product": product,
+                                "quantity": 12.0,
+                                "unit": manifest["unit"],
+                                "from_location": manifest["locations"]["supplier"],
+                                "to_location": zones["input"],
+                                "unit_price": Decimal("10.00"),
+                                "currency": manifest["currency"],
+                            }
+                        ],
+                    ]
+                ],
+            }
+        ],
+        ctx,
+    )[0]
     assert _stock(session, zones["storage"], [("code", "=", sku)]) == {sku: (2.0, 2.0)}
     assert _stock(session, zones["warehouse"], [("code", "=", sku)]) == {sku: (2.0, 14.0)}
 
@@ -245,7 +364,7 @@ def test_supplier_shipment_raises_quantity(tryton_server: TrytonServer, tryton_s
     assert _stock(session, zones["storage"], [("code", "=", sku)]) == {sku: (2.0, 14.0)}
     session.call_accepting_warnings("model.stock.shipment.in.do", [shipment_id], ctx)
     assert _stock(session, zones["storage"], [("code", "=", sku)]) == {sku: (14.0, 14.0)}
-    shipment, = session.call("model.stock.shipment.in.read", [shipment_id], ["state", "effective_date"], ctx)
+    (shipment,) = session.call("model.stock.shipment.in.read", [shipment_id], ["state", "effective_date"], ctx)
     assert shipment["state"] == "done" and shipment["effective_date"] == dt.date.today()
 
 
