@@ -330,7 +330,7 @@ def test_order_list_filters_and_sort(api: Api, sim: MerchantProSimulator) -> Non
     delivered = api.get("/api/v2/orders", params={"shipping_status": "delivered", "limit": 100}).json()
     expected = sum(o["shipping_status"] == "delivered" for o in sim.orders.values())
     assert delivered["meta"]["count"]["total"] == expected > 0
-    assert any(o["billing_type"] == "company" and o["billing_company_code"] for o in sim.orders.values())
+    assert any(o["billing_type"] == "company" and o["billing_fiscal_code"] for o in sim.orders.values())
     day = newest[-1]["date_created"][:10]
     after = api.get("/api/v2/orders", params={"created_after": day, "limit": 100}).json()["meta"]["count"]["total"]
     assert after == sum(o["date_created"][:10] >= day for o in sim.orders.values())
@@ -349,8 +349,9 @@ def test_post_order_returns_the_bare_order_and_lowers_stock(api: Api, sim: Merch
         "customer_email": "ion.popescu@example.ro",
         "billing_type": "company",
         "billing_name": "Ion Popescu",
-        "billing_company_name": "Alfa SRL",
-        "billing_company_code": "RO123456",
+        "billing_company": "Alfa SRL",
+        "billing_fiscal_code": "RO123456",
+        "billing_reg_no": "J40/123/2020",
         "shipping_as_billing": True,
         "line_items": [
             {"product_id": basic["id"], "quantity": 2, "unit_price_gross": 119.0},
