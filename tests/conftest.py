@@ -1,9 +1,14 @@
-"""Test-wide set-up: Prefect's environment (before anything imports Prefect), secret redaction in logs."""
+"""Test-wide set-up: Prefect's environment (before anything imports Prefect), secret redaction in logs,
+and the session fixtures shared by every folder (the Prefect harness, the real Tryton, a simulated stack)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,16 +18,14 @@ os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "erpsync")
 
 from core.redact import install_log_redaction  # noqa: E402
 
 install_log_redaction()
 
-from collections.abc import Iterator  # noqa: E402
-
-import pytest  # noqa: E402
-
-from tests.tryton_fixture import tryton_server, tryton_session  # noqa: E402, F401
+# The real Tryton server: `tryton_server` (session) and `tryton_session`.
+pytest_plugins = ["tests.tryton_fixture"]
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,11 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tryton_server: Any) -> Iterator[Any]:
+    """One simulated shop "main" + the real Tryton + a fresh state file; ERPSYNC_CONFIG points at its config."""
+    from tests.support.stack import build_stack
+
+    yield from build_stack(tmp_path, monkeypatch, tryton_server)
