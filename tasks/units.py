@@ -1,0 +1,75 @@
+"""Where each SKU's stock lives in a shop: the inventory unit (basic product, or variant of a parent).
+
+Kept in the links table under entity ``unit``: ``erp_id`` = the ERP's SKU (code), ``shop_id`` =
+``"<product id>"`` for a basic product or ``"<product id>:<variant id>"`` for a variant, ``sku`` = the shop's
+SKU. Written by the product sync (when it creates or links products) and by the stock flows (from a shop
+inventory read when a SKU is not known yet); read by the stock flows to address writes without a look-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from connectors.merchantpro import InventoryUnit
+from core.skus import erp_sku
+from core.state import LinkConflict, StateStore
+
+ENTITY = "unit"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRef:
+    """The shop address of one ERP SKU's stock."""
+
+    erp_sku: str
+    shop_sku: str
+    product_id: str
+    variant_id: str | None
+
+
+def unit_key(product_id: str, variant_id: str | None) -> str:
+    return f"{product_id}:{variant_id}" if variant_id else product_id
+
+
+def parse_unit_key(key: str) -> tuple[str, str | None]:
+    product_id, _, variant_id = key.partition(":")
+    return product_id, variant_id or None
+
+
+def load_units(state: StateStore, store: str) -> dict[str, UnitRef]:
+    """Every known unit of a store, by ERP SKU."""
+    units = {}
+    for link in state.links(store, ENTITY):
+        product_id, variant_id = parse_unit_key(link.shop_id)
+        units[link.erp_id] = UnitRef(link.erp_id, link.sku or link.erp_id, product_id, variant_id)
+    return units
+
+
+def refs_from_inventory(units: Iterable[InventoryUnit], prefix: str) -> list[UnitRef]:
+    """Unit references for shop inventory units whose SKU carries this store's prefix."""
+    refs = []
+    for unit in units:
+        code = erp_sku(prefix, unit.sku)
+        if code is not None:
+            refs.append(UnitRef(code, unit.sku, unit.product_id, unit.variant_id))
+    return refs
+
+
+def save_units(state: StateStore, store: str, refs: Iterable[UnitRef], known: dict[str, UnitRef]) -> list[str]:
+    """Record units not yet known (or moved); returns the SKUs whose unit conflicted with another link."""
+    conflicts = []
+    for ref in refs:
+        current = known.get(ref.erp_sku)
+        if current == ref:
+            continue
+        if current is not None:
+            state.unlink(store, ENTITY, erp_id=ref.erp_sku)
+        try:
+            state.link(store, ENTITY, shop_id=unit_key(ref.product_id, ref.variant_id), erp_id=ref.erp_sku,
+                       sku=ref.shop_sku)
+        except LinkConflict:
+            conflicts.append(ref.erp_sku)
+            continue
+        known[ref.erp_sku] = ref
+    return conflicts
