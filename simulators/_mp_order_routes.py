@@ -234,6 +234,7 @@ class OrderRoutes(ShopState):
         existing = {line["id"]: line for line in current["line_items"]} if current is not None else {}
         lines: list[Json] = []
         moves: list[tuple[Json, Json, float]] = []
+        stock_left: dict[int, float] = {}  # per unit, after the lines before this one
         for entry in entries:
             sent = writable(entry, LINE_WRITABLE, LINE_READONLY, ignore_unknown)
             base = existing.get(sent["id"]) if "id" in sent else None
@@ -258,7 +259,15 @@ class OrderRoutes(ShopState):
             line_gross = cat.money(gross * quantity)
             line_net = cat.net_from_gross(line_gross, vat)
             tracked = unit["inventory_enabled"] == "on"
-            stock_before = unit["stock"] or 0
+            stock_before = stock_left.get(unit["id"], unit["stock"] or 0)
+            stock_left[unit["id"]] = stock_before - quantity
+            # product_stock: the unit's stock once this order took its share ("-1.000": stock not tracked).
+            if base is not None and base["product_sku"] == unit["sku"]:
+                product_stock, backorder = base["product_stock"], base["backorder_quantity"]
+            elif tracked:
+                product_stock, backorder = f"{stock_before - quantity:.3f}", max(0, quantity - max(stock_before, 0))
+            else:
+                product_stock, backorder = "-1.000", 0
             lines.append(
                 {
                     "id": base["id"] if base else None,
@@ -267,8 +276,8 @@ class OrderRoutes(ShopState):
                     "product_sku": unit["sku"],
                     "product_ean": unit["ean"],
                     "product_name": sent.get("product_name") or (base["product_name"] if base else product["name"]),
-                    "product_stock": f"{(stock_before - quantity) if tracked else -1:.3f}",
-                    "backorder_quantity": max(0, quantity - max(stock_before, 0)) if tracked else 0,
+                    "product_stock": product_stock,
+                    "backorder_quantity": backorder,
                     "product_tax_name": product["tax_name"],
                     "product_tax_percent": vat,
                     "quantity": quantity,

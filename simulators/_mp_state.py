@@ -109,7 +109,7 @@ class ShopState:
             if name not in LIST_CONTROLS and name not in filters:
                 raise bad("undefined_filter", f"No such filter `{name}` defined")
 
-        def integer(name: str, default: int, minimum: int) -> int:
+        def int_param(name: str, default: int, minimum: int) -> int:
             raw = params.get(name, "")
             if raw == "":
                 return default
@@ -125,8 +125,8 @@ class ShopState:
             return frozenset(part.strip() for part in params.get(name, "").split(",") if part.strip())
 
         return ListQuery(
-            start=integer("start", 0, 0),
-            limit=min(integer("limit", DEFAULT_LIMIT, 1), MAX_LIMIT),
+            start=int_param("start", 0, 0),
+            limit=min(int_param("limit", DEFAULT_LIMIT, 1), MAX_LIMIT),
             fields=names("fields") or None,
             include=names("include"),
             sort=params.get("sort") or None,

@@ -447,6 +447,21 @@ def test_reset_and_truncation_over_a_loopback_server(sim: MerchantProSimulator) 
         httpx.get(f"{server.url}/api/v2/products", timeout=1)
 
 
+def test_loopback_follows_next_links_and_small_replies_are_not_delayed(sim: MerchantProSimulator) -> None:
+    sim.base_url = None  # links from the Host header
+    with serve_in_thread(sim) as server, httpx.Client(auth=AUTH, timeout=5) as client:
+        url: str | None = f"{server.url}/api/v2/products?limit=100&fields=id"
+        timings, seen = [], 0
+        while url is not None:
+            started = time.perf_counter()
+            body = client.get(url).json()
+            timings.append(time.perf_counter() - started)
+            seen += len(body["data"])
+            url = body["meta"]["links"]["next"]
+        # ~1 ms each; ~40 ms means Nagle + delayed ACK (TCP_NODELAY missing on the accepted sockets).
+        assert seen == 250 and max(timings[1:]) < 0.03
+
+
 # --- seeding, scale, command line -----------------------------------------------------------------------------
 
 
