@@ -429,6 +429,19 @@ def _timezone(value: Any) -> str:
     return value
 
 
+_CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?LW#]+$")
+
+
+def _cron(value: Any) -> str:
+    """A five-field cron expression, or "" for no schedule (run by hand only)."""
+    if not isinstance(value, str):
+        raise _invalid(f"must be a cron expression such as '*/5 * * * *' or \"\" (got {_show(value)})")
+    fields = value.split()
+    if value.strip() and (len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields)):
+        raise _invalid(f"must be a five-field cron expression such as '*/5 * * * *' (got {_show(value)})")
+    return " ".join(fields)
+
+
 def _string_list(
     *, min_items: int = 0, allowed: tuple[str, ...] = (), what: str = "item"
 ) -> Callable[[Any], list[str]]:
@@ -649,6 +662,18 @@ class ReconcileSettings(_Section):
     batch_size: Annotated[int, BeforeValidator(_number(int, ge=1, le=10000))] = 100
 
 
+Cron = Annotated[str, BeforeValidator(_cron)]
+
+
+class ScheduleSettings(_Section):
+    """[stores.schedules]: when each flow runs for this store (cron in the store's time zone; "" = by hand only)."""
+
+    orders: Cron = "*/2 * * * *"
+    stock: Cron = "*/5 * * * *"
+    products: Cron = "*/15 * * * *"
+    reconcile: Cron = "30 2 * * *"
+
+
 class StoreSettings(_Section):
     """[[stores]]: one MerchantPro shop and how it syncs with the ERP."""
 
@@ -682,6 +707,7 @@ class StoreSettings(_Section):
     stock: StockSettings = Field(default_factory=StockSettings)
     orders: OrderSettings = Field(default_factory=OrderSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -236,6 +236,12 @@ BAD_FILES: list[tuple[str, str, str]] = [
         "erpsync.toml: stores[0].timezone: unknown time zone 'Europe/Bucharestt'",
     ),
     (
+        "bad-cron",
+        GOOD + '[stores.schedules]\nstock = "every 5 minutes"\n',
+        "erpsync.toml: stores[0].schedules.stock: must be a five-field cron expression such as '*/5 * * * *' "
+        "(got 'every 5 minutes')",
+    ),
+    (
         "ownership-overlap",
         GOOD + '[stores.products]\nerp_owns = ["name", "price"]\nshop_owns = ["description", "price"]\n',
         "erpsync.toml: stores[0].products.shop_owns: 'price' is also in erp_owns (a field has one owner)",
@@ -581,6 +587,7 @@ SECTIONS = [
     config.StockSettings,
     config.OrderSettings,
     config.ReconcileSettings,
+    config.ScheduleSettings,
 ]
 
 
@@ -588,7 +595,7 @@ SECTIONS = [
 def test_every_key_is_documented(section: type) -> None:
     example = (REPO / "erpsync.example.toml").read_text(encoding="utf-8")
     reference = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
-    nested = {"products", "stock", "orders", "reconcile"}
+    nested = {"products", "stock", "orders", "reconcile", "schedules"}
     for key in _keys(section) - nested:
         assert re.search(rf"^#? ?{key} = ", example, re.MULTILINE), f"{key} missing from erpsync.example.toml"
         assert f"| `{key}` |" in reference, f"{key} missing from docs/configuration.md"
