@@ -101,6 +101,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(BUCHAREST).isoformat(timespec="seconds")
 
 
+def as_local(moment: datetime) -> datetime:
+    """A naive moment is read as shop-local (Europe/Bucharest) time; an aware one is kept."""
+    return moment.replace(tzinfo=BUCHAREST) if moment.tzinfo is None else moment
+
+
 def local_now() -> datetime:
     """The current moment in Europe/Bucharest."""
     return datetime.now(BUCHAREST)

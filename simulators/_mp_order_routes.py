@@ -352,10 +352,8 @@ class OrderRoutes(ShopState):
         if order["payment_status"] == "paid" and order["paid_amount"] is None:
             order["paid_amount"] = order["total_amount"]
         # Valid: from here on the shop changes.
-        now = self.now()
-        created = created or now
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=cat.BUCHAREST)
+        created = cat.as_local(created or self.now())
+        modified = cat.as_local(modified or created)
         order_id = order_id or self._new_order_id(self._ids_rng)
         base = self.base_url or "http://shop.test"
         order.update(
@@ -363,7 +361,7 @@ class OrderRoutes(ShopState):
             sys_id=self._next_sys_id,
             public_code=str(self._next_sys_id),
             date_created=cat.iso(created),
-            date_modified=cat.iso(modified or created),
+            date_modified=cat.iso(modified),
             proforma_url=f"{base}/proforma/{order_id}.pdf",
             info_url=f"{base}/order/info/{order_id}",
         )

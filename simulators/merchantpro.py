@@ -263,9 +263,7 @@ class MerchantProSimulator(CatalogueRoutes, OrderRoutes):
             raise ValueError("seed_catalogue() first: seeded orders refer to existing products")
         rng = random.Random(seed)
         gaps = cat.order_gaps(rng, n)
-        moment = start if start is not None else self.now() - sum(gaps, timedelta()) - timedelta(hours=1)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=cat.BUCHAREST)
+        moment = cat.as_local(start) if start is not None else self.now() - sum(gaps, timedelta()) - timedelta(hours=1)
         suffixed = rng.randrange(n) if n >= 2 else -1
         people = [cat.person(rng) for _ in range(max(1, n * 2 // 3))]
         companies = {i: cat.company(rng) for i in range(len(people)) if rng.random() < 0.25}

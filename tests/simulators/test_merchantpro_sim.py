@@ -513,3 +513,13 @@ def test_command_line_serves_a_seeded_shop() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_add_order_reads_naive_dates_as_shop_local_time(sim: MerchantProSimulator) -> None:
+    sku = first_of_type(sim, "basic")["sku"]
+    order = sim.add_order(
+        {"id": "555.3", "date_created": "2026-07-01T10:00:00", "line_items": [{"product_sku": sku, "quantity": 1}]},
+        adjust_stock=False,
+    )
+    assert order["date_created"] == order["date_modified"] == "2026-07-01T10:00:00+03:00"
+    assert sim.orders["555.3"] is order
