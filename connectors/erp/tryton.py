@@ -28,7 +28,7 @@ import httpx
 from connectors.erp.base import Capabilities
 from connectors.erp.tryton_rpc import SYSTEM, TrytonRpc, decode, to_utc
 from connectors.errors import FatalError, RecordError, record_error
-from connectors.http import Counters
+from connectors.http import Counters, RetryPolicy
 from core.models import (
     Address,
     Customer,
@@ -139,6 +139,7 @@ class TrytonConnector:
         shipping_sku: str = "SHIPPING",
         order_warehouse: str = "WH",
         transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
         unpaced: bool = False,  # accepted for the factory's sake: there is no pacing to turn off
     ) -> None:
         if page_size < 1:
@@ -150,7 +151,7 @@ class TrytonConnector:
         self.order_warehouse = order_warehouse
         self.rpc = TrytonRpc(
             self.url, database, username, password, language=language, timeout_seconds=timeout_seconds,
-            transport=transport,
+            transport=transport, retry=retry,
         )
         self.counters: Counters = self.rpc.counters
         self._warehouses: dict[str, _Warehouse] = {}

@@ -27,7 +27,7 @@ from connectors.errors import (
     RecordError,
     RetriableError,
 )
-from connectors.http import Counters, HttpClient, Kind, classify
+from connectors.http import Counters, HttpClient, Kind, RetryPolicy, classify
 from core.redact import register_secret
 
 SYSTEM = "tryton"
@@ -225,6 +225,7 @@ class TrytonRpc:
         timeout_seconds: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         counters: Counters | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         register_secret(password)
         self.database = database
@@ -240,6 +241,7 @@ class TrytonRpc:
             transport=transport,
             classifier=classify_tryton,
             counters=counters,
+            retry=retry,
         )
         self.counters = self.http.counters
         self._headers: dict[str, str] | None = None

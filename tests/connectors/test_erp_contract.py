@@ -1,0 +1,248 @@
+"""The ERP contract: one suite, run against every ERP connector (the real Tryton and the SmartBill simulator).
+
+Each test checks what the connector's capabilities declare; a capability that is off must raise NotSupported.
+Tests that write into the shared Tryton server use unique references and never touch seeded quantities.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from connectors.asgi import SyncASGITransport
+from connectors.erp.base import Capabilities, ErpConnector, NotSupported
+from connectors.erp.smartbill import SmartBillConnector
+from connectors.erp.tryton import TrytonConnector
+from connectors.errors import AuthError, RecordError
+from core.models import Address, Customer, Order, OrderLine, Product, StockLevel
+from devservers import tryton_seed as seed
+from devservers.tryton import TrytonServer
+from simulators.smartbill import SmartBillSimulator
+from tests.tryton_fixture import create_stocked_product, unique_code
+
+SB_URL = "http://smartbill.test/SBORO/api"
+SB_CIF = "RO12345678"
+SB_USER, SB_TOKEN = "shop@example.com", "sb-token-contract"
+
+
+@dataclass
+class Case:
+    """One ERP under contract: how to build its connector and what it is known to hold."""
+
+    name: str
+    make: Callable[..., ErpConnector]  # make(bad_credentials=False)
+    warehouses: list[str]
+    known_skus: list[str]
+    orderable_sku: str
+    vat_rate: Decimal
+    count_orders: Callable[[str], int]  # ERP records carrying this shop order reference
+    connectors: list[ErpConnector] = field(default_factory=list)
+
+    def connector(self, *, bad_credentials: bool = False) -> ErpConnector:
+        built = self.make(bad_credentials=bad_credentials)
+        self.connectors.append(built)
+        return built
+
+
+def _tryton_case(server: TrytonServer, orderable_sku: str) -> Case:
+    def make(*, bad_credentials: bool = False) -> ErpConnector:
+        password = "wrong-password" if bad_credentials else server.password
+        return TrytonConnector(server.url, server.database, server.username, password, page_size=100)
+
+    def count(reference: str) -> int:
+        with server.session() as session:
+            return len(session.call("model.sale.sale.search", [("reference", "=", reference)], 0, None, None,
+                                    session.context))
+
+    return Case(
+        name="tryton", make=make, warehouses=["WH", "WH2"], known_skus=["TRY-0001", "TRY-0002", "TRY-TSHIRT-S"],
+        orderable_sku=orderable_sku, vat_rate=Decimal(19), count_orders=count,
+    )
+
+
+def _smartbill_case() -> Case:
+    sim = SmartBillSimulator(
+        cif=SB_CIF, users={SB_USER: SB_TOKEN},
+        warehouses={"Depozit": {"SB-001": 10, "SB-002": 3}, "Magazin": {"SB-001": 4}},
+    )
+    transport = SyncASGITransport(sim)
+
+    def make(*, bad_credentials: bool = False) -> ErpConnector:
+        token = "not-the-token" if bad_credentials else SB_TOKEN
+        return SmartBillConnector(SB_URL, SB_USER, token, SB_CIF, order_warehouse="Depozit", transport=transport,
+                                  window_margin_seconds=0.0)
+
+    def count(reference: str) -> int:
+        # each test gets a fresh simulator, so every invoice in it belongs to the test's one order reference
+        return len(sim.invoices)
+
+    return Case(
+        name="smartbill", make=make, warehouses=["Depozit", "Magazin"], known_skus=["SB-001", "SB-002"],
+        orderable_sku="SB-001", vat_rate=Decimal(21), count_orders=count,
+    )
+
+
+@pytest.fixture(scope="module")
+def tryton_orderable_sku(tryton_server: TrytonServer) -> str:
+    """A product of the contract's own (orders reserve stock: seeded SKUs must keep their exact numbers)."""
+    sku = unique_code("CONTRACT")
+    with tryton_server.session() as session:
+        create_stocked_product(session, tryton_server.manifest, sku, {"WH": 50}, list_price=Decimal("10.00"))
+    return sku
+
+
+@pytest.fixture(params=["tryton", "smartbill"])
+def case(request: pytest.FixtureRequest) -> Iterator[Case]:
+    if request.param == "tryton":
+        built = _tryton_case(request.getfixturevalue("tryton_server"),
+                             request.getfixturevalue("tryton_orderable_sku"))
+    else:
+        built = _smartbill_case()
+    try:
+        yield built
+    finally:
+        for connector in built.connectors:
+            connector.close()
+
+
+def _order(case: Case, sku: str, reference: str) -> Order:
+    customer = Customer(email=f"{reference.lower()}@example.com", name="Contract Tester")
+    address = Address(name="Contract Tester", street="Str. Contract 1", city="Cluj-Napoca", postal_code="400001")
+    return Order(
+        shop_id=reference, public_code=f"#{reference[-6:]}", customer=customer, billing=address, shipping=address,
+        lines=[OrderLine(sku=sku, name=f"Produs {sku}", quantity=Decimal(1), unit_price_gross=Decimal("11.90"),
+                         vat_rate=case.vat_rate)],
+    )
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+def test_connector_follows_the_protocol_and_checks(case: Case) -> None:
+    connector = case.connector()
+    assert isinstance(connector, ErpConnector)
+    assert connector.system == case.name
+    assert isinstance(connector.capabilities, Capabilities)
+    described = connector.check()
+    assert isinstance(described, str) and described.strip()
+
+
+def test_read_stock_has_known_skus_with_decimal_quantities(case: Case) -> None:
+    connector = case.connector()
+    assert connector.capabilities.stock_read
+    levels: list[StockLevel] = [level for page in connector.iter_stock(case.warehouses) for level in page.items]
+    skus = {level.sku for level in levels}
+    assert set(case.known_skus) <= skus
+    assert {level.warehouse for level in levels} <= set(case.warehouses)
+    for level in levels:
+        assert isinstance(level.on_hand, Decimal) and isinstance(level.reserved, Decimal)
+    only = [lvl for page in connector.iter_stock(case.warehouses, skus=case.known_skus[:1]) for lvl in page.items]
+    assert {level.sku for level in only} == {case.known_skus[0]}
+
+
+def test_read_products_or_not_supported(case: Case) -> None:
+    connector = case.connector()
+    if not connector.capabilities.products_read:
+        with pytest.raises(NotSupported):
+            list(connector.iter_products())
+        return
+    products: list[Product] = [p for page in connector.iter_products() for p in page.items]
+    carried = {sku for product in products for sku in product.skus()}
+    assert set(case.known_skus) <= carried
+    assert all(product.price_net is None or isinstance(product.price_net, Decimal) for product in products)
+
+
+def test_create_order_twice_makes_one_erp_record(case: Case) -> None:
+    connector = case.connector()
+    assert connector.capabilities.orders_create
+    reference = _unique("CONTRACT")
+    order = _order(case, case.orderable_sku, reference)
+    first = connector.create_order(order, order.customer)
+    second = connector.create_order(order, order.customer)
+    assert first == second
+    assert connector.find_order(reference) == first
+    assert case.count_orders(reference) == 1
+
+
+def test_unknown_sku_is_a_record_error_naming_it_and_creates_nothing(case: Case) -> None:
+    connector = case.connector()
+    reference = _unique("CONTRACT")
+    missing = _unique("NO-SUCH-SKU")
+    order = _order(case, case.orderable_sku, reference)
+    order.lines.append(OrderLine(sku=missing, quantity=Decimal(2), unit_price_gross=Decimal("5.00"),
+                                 vat_rate=case.vat_rate))
+    with pytest.raises(RecordError) as refused:
+        connector.create_order(order, order.customer)
+    assert missing in str(refused.value)
+    assert refused.value.system == case.name
+    assert connector.find_order(reference) is None
+    assert case.count_orders(reference) == 0
+
+
+def test_bad_credentials_are_one_auth_error_naming_the_system(case: Case) -> None:
+    connector = case.connector(bad_credentials=True)
+    with pytest.raises(AuthError) as refused:
+        connector.check()
+    assert refused.value.system == case.name
+    assert str(refused.value).startswith(case.name)
+    counts = connector.counters.as_dict()
+    assert counts["retries"] == 0 and counts["reads"] + counts["writes"] == 1  # not retried
+
+
+def _probes(connector: ErpConnector, case: Case) -> dict[str, Callable[[], Any]]:
+    """One call per capability; write probes only run where the capability is off (they must not write)."""
+    now = datetime.now(UTC)
+    nobody = Customer(email=f"{_unique('nobody').lower()}@example.com", name="Nobody")
+    product = Product(sku=_unique("PROBE"), name="Probe", vat_rate=case.vat_rate, price_net=Decimal(1))
+    return {
+        "products_read": lambda: next(iter(connector.iter_products()), None),
+        "products_changed_since": lambda: list(connector.iter_products(changed_since=now)),
+        "stock_changed_since": lambda: list(connector.iter_stock(case.warehouses, changed_since=now)),
+        "customers_find": lambda: connector.find_customer(nobody),
+        "orders_read": lambda: list(connector.iter_orders(changed_since=now)),
+        "goods_receipts_read": lambda: list(connector.iter_goods_receipts(now, case.warehouses)),
+        "suppliers_read": lambda: next(iter(connector.iter_suppliers()), None),
+        "products_create": lambda: connector.create_product(product),
+        "products_update": lambda: connector.update_product(product, {"name"}),
+        "customers_create": lambda: connector.create_customer(nobody),
+    }
+
+
+WRITE_PROBES = {"products_create", "products_update", "customers_create"}
+
+
+def test_capabilities_that_are_off_raise_not_supported(case: Case) -> None:
+    connector = case.connector()
+    declared = connector.capabilities
+    probes = _probes(connector, case)
+    checked_off: list[str] = []
+    checked_on: list[str] = []
+    for name, probe in probes.items():
+        if not getattr(declared, name):
+            with pytest.raises(NotSupported):
+                probe()
+            checked_off.append(name)
+        elif name not in WRITE_PROBES:
+            probe()  # a declared read works (NotSupported would fail the test)
+            checked_on.append(name)
+    assert sorted(checked_off + checked_on + [n for n in WRITE_PROBES if getattr(declared, n)]) == sorted(probes)
+    if case.name == "smartbill":
+        assert "products_read" in checked_off and "customers_find" in checked_off
+    else:
+        assert set(declared.names()) >= {"products_read", "stock_reservations", "orders_cancel"}
+
+
+def test_seeded_tryton_facts_the_contract_relies_on() -> None:
+    """The Tryton case's known SKUs come from the seed, so the suite breaks loudly if the seed moves."""
+    for sku in ("TRY-0001", "TRY-0002", "TRY-TSHIRT-S"):
+        assert seed.SEED_PRODUCTS_BY_SKU[sku].active
