@@ -154,6 +154,28 @@ def serve(config: ConfigOption = None) -> None:
     serve_all(settings)
 
 
+@app.command("prefect-yaml")
+def prefect_yaml_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it ('-' = stdout).")] = Path(
+        "prefect.yaml"
+    ),
+    work_pool: Annotated[str, typer.Option(help="The process work pool the deployments run on.")] = "erpsync",
+    project_dir: Annotated[str, typer.Option(help="The project folder on the worker machines.")] = ".",
+    config: ConfigOption = None,
+) -> None:
+    """Write prefect.yaml: every flow x store with its schedule, for `prefect deploy --all`."""
+    settings = settings_or_exit(config)
+    from flows.deployments import deployment_specs, prefect_yaml
+
+    text = prefect_yaml(settings, work_pool=work_pool, project_dir=project_dir)
+    if str(output) == "-":
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        count = len(deployment_specs(settings))
+        typer.echo(f"wrote {output}: {count} deployments on work pool {work_pool!r}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

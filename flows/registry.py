@@ -10,6 +10,7 @@ FLOWS: dict[str, tuple[str, str]] = {
     "stock": ("flows.stock", "stock_sync"),
     "reconcile": ("flows.reconcile", "reconcile"),
     "orders": ("flows.orders", "order_sync"),
+    "resync-order": ("flows.manual", "resync_order"),
     "retry-failures": ("flows.manual", "retry_failures"),
 }
 

@@ -46,7 +46,7 @@ def probe_all(settings: Settings) -> list[ProbeResult]:
     for store in settings.stores:
 
         def shop(store_settings: StoreSettings = store) -> str:
-            with shop_client(store_settings) as client:
+            with shop_client(store_settings, settings) as client:
                 return client.check()
 
         results.append(_probe(f"store {store.name}", shop))

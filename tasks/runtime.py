@@ -42,10 +42,16 @@ def state_store(url: str) -> StateStore:
         return store
 
 
-def shop_client(store: StoreSettings) -> MerchantProClient:
-    """A MerchantPro client for one configured store."""
+def shop_client(store: StoreSettings, settings: Settings | None = None) -> MerchantProClient:
+    """A MerchantPro client for one configured store, paced by the store's shared limit when there is one."""
+    limiter = None
+    if settings is not None and not overrides.unpaced:
+        from tasks.ratelimit import shared_limiter_for
+
+        limiter = shared_limiter_for(settings, store)
     options: dict[str, Any] = {
         "requests_per_second": None if overrides.unpaced else store.requests_per_second,
+        "limiter": limiter,
         "max_retries": store.max_retries,
         "connect_timeout": store.connect_timeout_seconds,
         "read_timeout": store.timeout_seconds,
@@ -96,17 +102,24 @@ class StoreRuntime:
         self.close()
 
 
+def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> dict[str, Any]:
+    """What the ERP connector needs to know about one store (its order warehouse, shipping product ...)."""
+    if settings.erp.type == "smartbill":
+        from connectors.erp.smartbill import StateIssuedRegistry
+
+        return {"order_warehouse": store.warehouses[0], "issued": StateIssuedRegistry(state, store.name)}
+    return {"order_warehouse": store.warehouses[0], "shipping_sku": store.orders.shipping_sku}
+
+
 def open_runtime(store: str, settings: Settings | None = None) -> StoreRuntime:
     """Open the clients of one configured store (settings from $ERPSYNC_CONFIG / ./erpsync.toml by default)."""
     settings = settings or load_config()
     store_settings = settings.store(store)
-    erp_options = dict(overrides.erp_options)
-    if overrides.unpaced:
-        erp_options.setdefault("unpaced", True)
+    state = state_store(settings.state.url.get())
     return StoreRuntime(
         settings=settings,
         store=store_settings,
-        state=state_store(settings.state.url.get()),
-        shop=shop_client(store_settings),
-        erp=make_erp(settings.erp, **erp_options),
+        state=state,
+        shop=shop_client(store_settings, settings),
+        erp=make_erp(settings.erp, **{**erp_options(settings, store_settings, state), **overrides.erp_options}),
     )

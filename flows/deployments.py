@@ -1,0 +1,151 @@
+"""Deployments of every flow for every configured store: served in-process or written to ``prefect.yaml``.
+
+Scheduled: orders, stock, products, reconcile (cron per store, ``[stores.schedules]``, in the store's time
+zone). Unscheduled, run by hand from the UI with a form: resync-order, retry-failures. Every deployment runs
+one at a time (deployment concurrency limit 1, queued) on top of the run lease in the state database.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings, StoreSettings
+from flows.registry import FLOWS, load_flow
+
+SCHEDULED = ("orders", "stock", "products", "reconcile")
+MANUAL = ("resync-order", "retry-failures")
+DEFAULT_WORK_POOL = "erpsync"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One deployment: a flow for one store."""
+
+    key: str
+    store: str
+    cron: str
+    timezone: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entrypoint(self) -> str:
+        module, function = FLOWS[self.key]
+        return f"{module.replace('.', '/')}.py:{function}"
+
+    @property
+    def name(self) -> str:
+        return self.store
+
+    @property
+    def tags(self) -> list[str]:
+        return ["erpsync", f"store:{self.store}", f"flow:{self.key}"]
+
+    @property
+    def description(self) -> str:
+        when = f"cron '{self.cron}' ({self.timezone})" if self.cron else "by hand"
+        return f"erpsync {self.key} for store {self.store}, {when}"
+
+
+def store_specs(store: StoreSettings) -> list[DeploymentSpec]:
+    """The deployments of one store."""
+    specs = [
+        DeploymentSpec(key, store.name, getattr(store.schedules, key), store.timezone, {"store": store.name})
+        for key in SCHEDULED
+    ]
+    specs += [DeploymentSpec(key, store.name, "", store.timezone, {"store": store.name}) for key in MANUAL]
+    return specs
+
+
+def deployment_specs(settings: Settings) -> list[DeploymentSpec]:
+    """Every deployment of every configured store."""
+    return [spec for store in settings.stores for spec in store_specs(store)]
+
+
+def _concurrency_one() -> Any:
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+
+
+def runner_deployments(settings: Settings) -> list[Any]:
+    """Prefect RunnerDeployments (for ``serve``) of every flow and store."""
+    from prefect.schedules import Cron
+
+    deployments = []
+    for spec in deployment_specs(settings):
+        flow_object = load_flow(spec.key)
+        deployments.append(
+            flow_object.to_deployment(
+                name=spec.name,
+                schedules=[Cron(spec.cron, timezone=spec.timezone)] if spec.cron else None,
+                parameters=spec.parameters,
+                tags=spec.tags,
+                description=spec.description,
+                concurrency_limit=_concurrency_one(),
+            )
+        )
+    return deployments
+
+
+def serve_all(settings: Settings) -> None:
+    """Serve every deployment in this process until interrupted (needs a Prefect API: see docs/operations.md)."""
+    from prefect import serve
+
+    from tasks.ratelimit import ensure_rate_limits
+
+    ensure_rate_limits(settings)
+    serve(*runner_deployments(settings))
+
+
+def _as_given_or_relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def prefect_yaml(settings: Settings, *, work_pool: str = DEFAULT_WORK_POOL, project_dir: str = ".") -> str:
+    """The text of a ``prefect.yaml`` with every deployment of this configuration (for ``prefect deploy --all``).
+
+    Paths inside the project are written relative to it (the worker runs in ``project_dir``).
+    """
+    import yaml  # PyYAML comes with Prefect
+
+    config = settings.path if settings.path else Path(os.environ.get("ERPSYNC_CONFIG", "erpsync.toml"))
+    config_path = _as_given_or_relative(config)
+    directory = project_dir
+    deployments = []
+    for spec in deployment_specs(settings):
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "entrypoint": spec.entrypoint,
+            "description": spec.description,
+            "tags": spec.tags,
+            "parameters": spec.parameters,
+            "concurrency_limit": {"limit": 1, "collision_strategy": "ENQUEUE"},
+            "work_pool": {"name": work_pool, "job_variables": {"env": {"ERPSYNC_CONFIG": config_path}}},
+            "schedules": [{"cron": spec.cron, "timezone": spec.timezone}] if spec.cron else [],
+        }
+        deployments.append(entry)
+    document = {
+        "name": "erpsync",
+        "prefect-version": _prefect_version(),
+        "build": None,
+        "push": None,
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": directory}}],
+        "deployments": deployments,
+    }
+    header = (
+        "# Generated by `erpsync prefect-yaml` from the erpsync configuration; regenerate after changing stores.\n"
+        "# Deploy with: prefect work-pool create erpsync --type process && prefect deploy --all\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _prefect_version() -> str:
+    from importlib.metadata import version
+
+    return version("prefect")
