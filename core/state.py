@@ -460,9 +460,14 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
+# Alembic keeps the running migration in a module-global proxy (alembic.context): one at a time per process.
+# Across processes, SQLite's BEGIN IMMEDIATE and a PostgreSQL advisory lock (env.py) serialise them.
+_MIGRATE_LOCK = threading.Lock()
+
+
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to the head revision (a no-op when it is already there)."""
-    with engine.begin() as connection:
+    with _MIGRATE_LOCK, engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
 
 
@@ -496,11 +501,13 @@ class StateStore:
             parsed = make_url(url)
         except ArgumentError:
             raise StateError(f"invalid state database URL {safe_url(url)}") from None
-        engine = create_state_engine(parsed)
+        engine: Engine | None = None
         try:
+            engine = create_state_engine(parsed)
             migrate(engine)
         except (SQLAlchemyError, OSError) as exc:
-            engine.dispose()
+            if engine is not None:
+                engine.dispose()
             raise StateError(f"cannot open the state database {safe_url(parsed)}: {_describe(exc, parsed)}") from None
         return cls(engine)
 
@@ -579,7 +586,7 @@ class StateStore:
                     changes: dict[str, Any] = {}
                     if sku is not None and exact.sku != sku:
                         changes["sku"] = sku
-                    if extra is not None and _loads(exact.extra) != extra:
+                    if extra is not None and exact.extra != extra_text:
                         changes["extra"] = extra_text
                     if not changes:
                         return _link(exact)

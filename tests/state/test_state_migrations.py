@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from core.state import (
     default_state_url,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"links", "cursors", "pushed", "order_journal", "failures", "snapshots", "run_locks"}
 
 
@@ -132,3 +136,61 @@ def test_sqlite_writers_queue_instead_of_failing(tmp_path: Path) -> None:
             t.join()
         assert errors == []
         assert state.get_cursor("s", "counter") == "200"
+
+
+def test_workers_starting_together_migrate_once(fresh_url: str) -> None:
+    """Several processes opening an empty database at once: one migrates, the others find it done."""
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+    opened: list[StateStore] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            opened.append(StateStore.open(fresh_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for state in opened:
+        state.close()
+    assert errors == []
+    assert len(opened) == 4
+
+
+_OPEN_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from core.state import StateStore
+url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+ready.touch()
+while not go.exists():
+    time.sleep(0.002)
+StateStore.open(url).close()
+"""
+
+
+def test_processes_starting_together_migrate_once(fresh_url: str, tmp_path: Path) -> None:
+    """Workers on several machines start at once: the database lock lets one migrate, the others wait."""
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{n}" for n in range(3)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_WHEN_TOLD, fresh_url, str(flag), str(go)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for flag in ready
+    ]
+    deadline = time.monotonic() + 30
+    while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()  # every worker has imported everything: release them together
+    outcomes = [(w.wait(timeout=60), w.communicate()[1]) for w in workers]
+    assert [code for code, _ in outcomes] == [0, 0, 0], "\n".join(err for _, err in outcomes)
