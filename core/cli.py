@@ -154,6 +154,30 @@ def serve(config: ConfigOption = None) -> None:
     serve_all(settings)
 
 
+@app.command()
+def webhooks(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8088,
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 behind a reverse proxy).")] = "127.0.0.1",
+    config: ConfigOption = None,
+) -> None:
+    """Receive MerchantPro webhooks at /webhooks/<store>: verify, then re-fetch and import the order."""
+    _prepare_runtime_environment()
+    settings = settings_or_exit(config)
+    enabled = [s.name for s in settings.stores if s.webhook_secret is not None]
+    if not enabled:
+        fail("no store has a webhook_secret: set [[stores]].webhook_secret to receive webhooks", EXIT_CONFIG)
+    import uvicorn
+
+    from flows.webhooks import Dispatcher, create_app, run_order_trigger
+
+    dispatcher = Dispatcher(run_order_trigger)
+    typer.echo(f"receiving webhooks for {', '.join(enabled)} at http://{host}:{port}/webhooks/<store>")
+    try:
+        uvicorn.run(create_app(settings, dispatcher), host=host, port=port, log_level="warning")
+    finally:
+        dispatcher.stop()
+
+
 @app.command("prefect-yaml")
 def prefect_yaml_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it ('-' = stdout).")] = Path(
