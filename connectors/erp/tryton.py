@@ -549,10 +549,7 @@ class TrytonConnector:
         """The party with this VAT identifier (companies) or e-mail contact mechanism, if any."""
         party_id: int | None = None
         if customer.is_company and customer.vat_code:
-            candidates = _vat_candidates(customer.vat_code, _country(customer))
-            rows = self._search_read("party.identifier", [("code_compact", "in", candidates)], ["party"],
-                                     order=[("id", "ASC")], limit=1)
-            party_id = rows[0]["party"] if rows else None
+            party_id = self._party_by_vat(customer.vat_code, _country(customer))
         if party_id is None and customer.email:
             email = customer.email.strip().lower()
             rows = self._search_read("party.contact_mechanism",
@@ -563,6 +560,20 @@ class TrytonConnector:
         if party_id is None:
             return None
         return self._customer(party_id)
+
+    def _party_by_vat(self, vat: str, country: str | None) -> int | None:
+        """The party whose identifier is this VAT code, stored with or without its country prefix."""
+        candidates = _vat_candidates(vat, country)
+        digits = _VAT_PREFIX.sub("", candidates[0])
+        rows = self._search_read(
+            "party.identifier",
+            ["OR", ("code_compact", "in", candidates), ("code_compact", "like", "__" + _like_escape(digits))],
+            ["party", "code_compact"], order=[("id", "ASC")],
+        )
+        exact = [r for r in rows if r.get("code_compact") in candidates]
+        prefixed = [r for r in rows if _VAT_PREFIX.match(str(r.get("code_compact") or ""))]
+        best = exact or prefixed
+        return int(best[0]["party"]) if best else None
 
     def _customer(self, party_id: int) -> Customer:
         party = self._read("party.party", "read", [party_id], PARTY_FIELDS)[0]
@@ -1114,10 +1125,10 @@ def _vat_candidates(vat: str, country: str | None) -> list[str]:
     """The compact forms a VAT code may be stored under (with and without its country prefix)."""
     code = re.sub(r"[\s.\-]", "", vat).upper()
     digits = _VAT_PREFIX.sub("", code)
-    candidates = {code, digits}
+    candidates = [code, digits]
     if country and not _VAT_PREFIX.match(code):
-        candidates.add(country + code)
-    return sorted(candidates)
+        candidates.append(country + code)
+    return list(dict.fromkeys(candidates))
 
 
 def _like_escape(text: str) -> str:
