@@ -324,6 +324,16 @@ class MerchantProSimulator(CatalogueRoutes, OrderRoutes):
             payload["shipping_awb"] = f"2{rng.randrange(10**9, 10**10)}"
         return payload
 
+    def set_stock_out_of_band(self, sku: str, stock: float | int) -> None:
+        """Change a unit's stock as a person would in the shop's admin (no API call is counted): drift for tests."""
+        unit_id = self._sku[sku]
+        parent_id = self._variant_parent.get(unit_id)
+        product = self.products[parent_id if parent_id is not None else unit_id]
+        unit = product if parent_id is None else next(v for v in product["variants"] if v["id"] == unit_id)
+        unit["stock"] = stock
+        product["date_modified"] = cat.iso(self.now())
+        self._version += 1
+
     def add_product(self, payload: Json) -> Json:
         """Create a product as POST /products does (raises ApiError when invalid); returns the stored dict.
 

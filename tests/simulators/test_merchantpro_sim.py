@@ -523,3 +523,21 @@ def test_add_order_reads_naive_dates_as_shop_local_time(sim: MerchantProSimulato
     )
     assert order["date_created"] == order["date_modified"] == "2026-07-01T10:00:00+03:00"
     assert sim.orders["555.3"] is order
+
+
+def test_out_of_band_stock_change_is_seen_by_the_next_read() -> None:
+    sim = MerchantProSimulator(api_key="k", api_secret="s")
+    sim.seed_catalogue(5, multi_variant_share=0.0, seed=2)
+    sku = next(iter(sim.products.values()))["sku"]
+
+    async def read() -> dict[str, object]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://shop.test",
+                                     auth=("k", "s")) as client:
+            reply = await client.get("/api/v2/products", params={"fields": "id,sku,stock", "limit": 100})
+            return {row["sku"]: row["stock"] for row in reply.json()["data"]}
+
+    assert asyncio.run(read())[sku] != 999
+    writes = sim.stats.writes
+    sim.set_stock_out_of_band(sku, 999)
+    assert asyncio.run(read())[sku] == 999
+    assert sim.stats.writes == writes

@@ -1,0 +1,185 @@
+"""`make demo`: the real Tryton and two simulated MerchantPro shops, synced end to end.
+
+Steps: start the ERP (the real Tryton 8.2, its seeded database cached in .cache/tryton) and two shops sharing it
+(each with its own warehouse and SKU scheme), write a configuration, `erpsync check`, then products → orders →
+stock → reconcile for both shops, printing each run's summary and a table at the end. The runs go to Prefect's
+database in .prefect/, so `prefect server start` shows them (and their artifacts) afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from core.summary import RunState, RunSummary
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKDIR = ROOT / ".erpsync" / "demo"
+STORES = {
+    "bucuresti": {"warehouses": ["WH"], "sku_prefix": ""},
+    "cluj": {"warehouses": ["WH2"], "sku_prefix": "CJ-"},
+}
+CUSTOMERS = (
+    {"customer_email": "ana.popescu@example.ro", "billing_type": "individual", "billing_name": "Ana Popescu",
+     "billing_address": "Str. Lalelelor 4", "billing_city": "București", "billing_state": "București",
+     "billing_postal_code": "010101", "billing_phone": "0722000111"},
+    {"customer_email": "achizitii@firma-demo.ro", "billing_type": "company", "billing_name": "Ion Ionescu",
+     "billing_company": "Firma Demo SRL", "billing_fiscal_code": "RO12345678", "billing_reg_no": "J12/345/2020",
+     "billing_address": "Bd. Eroilor 10", "billing_city": "Cluj-Napoca", "billing_state": "Cluj",
+     "billing_postal_code": "400129", "billing_phone": "0264000222"},
+)
+
+
+def _say(step: str, started: float) -> None:
+    print(f"[{time.monotonic() - started:6.1f} s] {step}", flush=True)
+
+
+def _run(flow: str, store: str, started: float, results: list[RunSummary], **params: Any) -> RunSummary | None:
+    from flows.registry import UnknownFlow, load_flow
+    from tasks.running import run_flow
+
+    try:
+        flow_object = load_flow(flow)
+    except UnknownFlow as error:
+        _say(f"  {flow:<9} {store:<10} not available: {error}", started)
+        return None
+    summary = run_flow(flow_object, flow, store, params)
+    results.append(summary)
+    _say(f"  {summary.line()}" + (f" — {summary.message}" if summary.state is RunState.FAILED else ""), started)
+    return summary
+
+
+def _place_orders(shop: Any, store: str, count: int) -> list[str]:
+    """Orders in the simulated shop for products the product sync created there (two buyers, one a company)."""
+    sim = shop.sim
+    units = [
+        unit
+        for product in sim.products.values()
+        for unit in (product.get("variants") or [product])
+        if unit.get("sku") and Decimal(str(unit.get("stock") or 0)) > 2
+    ]
+    placed = []
+    for index in range(min(count, len(units))):
+        unit = units[(index * 7) % len(units)]
+        buyer = CUSTOMERS[index % len(CUSTOMERS)]
+        payload = {
+            **buyer,
+            "payment_status": "awaiting" if index % 2 else "paid",
+            "payment_method_code": "cash_delivery" if index % 2 else "wire",
+            "shipping_status": "awaiting",
+            "shipping_as_billing": True,
+            "shipping_amount": 15,
+            "line_items": [{"product_sku": unit["sku"], "quantity": 1 + index % 2}],
+        }
+        order = sim.add_order(payload)
+        placed.append(str(order["id"]))
+    return placed
+
+
+def _inject_drift(shop: Any, n: int) -> list[str]:
+    """Change the shop's stock of a few basic products behind erpsync's back (reconcile must correct them)."""
+    drifted = [p["sku"] for p in shop.sim.products.values() if p.get("type") == "basic" and p.get("sku")][:n]
+    for sku in drifted:
+        shop.sim.set_stock_out_of_band(sku, 999)
+    return drifted
+
+
+def _table(results: list[RunSummary]) -> str:
+    header = ("flow", "store", "state", "created", "updated", "unchanged", "failed", "shop r/w", "ERP r/w", "s")
+    rows = [
+        (r.flow, r.store, r.state.value, str(r.created), str(r.updated), str(r.unchanged), str(r.failed),
+         f"{r.shop_reads}/{r.shop_writes}", f"{r.erp_reads}/{r.erp_writes}", f"{r.seconds:.1f}")
+        for r in results
+    ]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    body = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str], None] = print) -> int:
+    """Run the demo; returns the exit code (0 when every run completed or partially failed as expected)."""
+    from devservers.stack import start_shop, tryton_erp, write_config
+    from devservers.tryton import start_tryton
+    from tasks.probe import probe_all
+    from tasks.runtime import overrides
+
+    started = time.monotonic()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    _say("starting the ERP: the real Tryton 8.2 (its seeded database is built once, then cached)", started)
+    tryton = start_tryton(workdir / "tryton")
+    shops = {}
+    try:
+        _say(f"Tryton ready at {tryton.url} ({tryton.start_seconds:.1f} s); starting two simulated shops", started)
+        for name in STORES:
+            shops[name] = start_shop(name)
+        config = write_config(
+            workdir / "erpsync.toml",
+            erp=tryton_erp(tryton),
+            shops=list(shops.values()),
+            state_url=f"sqlite:///{workdir / 'state.db'}",
+            stores=STORES,
+        )
+        os.environ["ERPSYNC_CONFIG"] = str(config)
+        overrides.unpaced = True  # the simulators do not limit the rate; a real shop is paced at 4 requests/s
+        _say(f"configuration written to {config.relative_to(ROOT)}; erpsync check:", started)
+        from core.config import load_config
+
+        settings = load_config(config)
+        checks = probe_all(settings)
+        for check in checks:
+            _say(f"  {'ok  ' if check.ok else 'FAIL'} {check.target}: {check.detail}", started)
+        if not all(c.ok for c in checks):
+            return 1
+
+        results: list[RunSummary] = []
+        _say("products: ERP → shop (created, variants grouped), then a re-run that changes nothing", started)
+        for name in STORES:
+            _run("products", name, started, results)
+        for name in STORES:
+            _run("products", name, started, results)
+        _say("orders: placing orders in both shops (one buyer is a company), importing them into Tryton", started)
+        for name, shop in shops.items():
+            placed = _place_orders(shop, name, 3)
+            _say(f"  {name}: placed orders {', '.join(placed)}", started)
+            _run("orders", name, started, results)
+        _say("stock: available = on hand − reserved (the imported orders) − buffer, only changes written", started)
+        for name in STORES:
+            _run("stock", name, started, results)
+        drifted = _inject_drift(shops["bucuresti"], 3)
+        _say(f"reconcile: drift injected in bucuresti ({', '.join(drifted)} set to 999); guarded correction", started)
+        for name in STORES:
+            _run("reconcile", name, started, results)
+
+        out("")
+        out(_table(results))
+        out("")
+        failed = [r for r in results if r.state is RunState.FAILED]
+        home = os.environ.get("PREFECT_HOME", str(ROOT / ".prefect"))
+        out(f"demo finished in {time.monotonic() - started:.0f} s: {len(results)} runs, {len(failed)} failed.")
+        out("See the same runs, their task runs and artifacts in the Prefect UI:")
+        out(f"  PREFECT_HOME={home} .venv/bin/prefect server start   # then open http://127.0.0.1:4200/runs")
+        if keep:
+            out(f"Servers kept running (Tryton {tryton.url}; shops "
+                f"{', '.join(s.url for s in shops.values())}); Ctrl-C to stop.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return 1 if failed else 0
+    finally:
+        for shop in shops.values():
+            shop.stop()
+        tryton.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo())
