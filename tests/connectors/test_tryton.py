@@ -467,3 +467,20 @@ def test_rpc_session_registers_password_for_redaction() -> None:
 
     TrytonRpc("http://tryton.test", "db", "admin", "very-secret-password-42").close()
     assert "very-secret-password-42" not in redact("login with very-secret-password-42")
+
+
+@pytest.mark.tryton
+def test_factory_builds_the_connector_from_settings(tryton_server: TrytonServer) -> None:
+    from connectors.erp import make_erp
+    from core.config import TrytonSettings
+
+    settings = TrytonSettings.model_validate({
+        "type": "tryton", "url": tryton_server.url, "database": tryton_server.database,
+        "username": tryton_server.username, "password": f"literal:{tryton_server.password}", "page_size": 7,
+    })
+    connector = make_erp(settings, unpaced=True)
+    try:
+        assert isinstance(connector, TrytonConnector) and connector.page_size == 7
+        assert connector.shipping_sku == "SHIPPING" and connector.check().startswith("Tryton 8.2")
+    finally:
+        connector.close()
