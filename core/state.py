@@ -18,10 +18,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from alembic import command
-from alembic.config import Config
 from pydantic import BaseModel
 from sqlalchemy import (
     Boolean,
@@ -49,6 +47,9 @@ from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_STATE_URL = "sqlite:///.erpsync/state.db"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -451,6 +452,8 @@ def create_state_engine(url: str | URL) -> Engine:
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
     """An Alembic config built in code: migrations from the package folder, on a connection or a URL."""
+    from alembic.config import Config  # Alembic costs ~0.5 s to import: only when migrating
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -467,6 +470,8 @@ _MIGRATE_LOCK = threading.Lock()
 
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to the head revision (a no-op when it is already there)."""
+    from alembic import command
+
     with _MIGRATE_LOCK, engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
 

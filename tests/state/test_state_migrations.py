@@ -49,6 +49,20 @@ def test_migrates_to_head_twice_and_schema_matches_models(fresh_url: str) -> Non
         second.close()
 
 
+def test_downgrade_to_base_and_back(fresh_url: str) -> None:
+    from alembic import command
+
+    with StateStore.open(fresh_url) as state:
+        with state.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "base")
+        with state.engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == {"alembic_version"}
+    with StateStore.open(fresh_url) as state:
+        assert state.get_cursor("s", "orders") is None
+        with state.engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
+
+
 def test_migrations_ship_as_package_data() -> None:
     assert (MIGRATIONS_DIR / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()
