@@ -142,26 +142,45 @@ class MerchantProClient:
     # ------------------------------------------------------------------ paging
 
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Raw pages of a list endpoint, following ``meta.links.next`` until it is null."""
-        query: dict[str, Any] | None = {**(params or {}), "start": 0, "limit": self.page_size}
+        """Raw pages of a list endpoint, following ``meta.links.next`` until it is null.
+
+        Tolerant of what the document leaves open: a reply without ``links`` is paged by ``start``/``limit``
+        against ``meta.count.total``, and a bare JSON array is one whole page.
+        """
+        base: dict[str, Any] = dict(params or {})
+        start = 0
+        query: dict[str, Any] | None = {**base, "start": start, "limit": self.page_size}
         url = path
         seen: set[str] = set()
         while True:
             body = self.http.request("GET", url, params=query)
+            if isinstance(body, list):
+                yield body
+                return
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise RetriableError(SYSTEM, f"GET {url}: reply is not a list envelope", method="GET", path=url)
             data: list[dict[str, Any]] = body["data"]
             yield data
+            if not data:
+                return
             meta = body.get("meta") or {}
-            next_url = (meta.get("links") or {}).get("next")
-            if not next_url or not data:
+            links = meta.get("links")
+            if isinstance(links, dict) and "next" in links:
+                next_url = links.get("next")
+                if not next_url:
+                    return
+                url = self._relative(str(next_url))
+                if url in seen:  # a server that loops would otherwise keep us reading forever
+                    log.warning("%s: next link repeats (%s); stopping", SYSTEM, url)
+                    return
+                seen.add(url)
+                query = None
+                continue
+            total = (meta.get("count") or {}).get("total") if isinstance(meta.get("count"), dict) else None
+            start += len(data)
+            if not isinstance(total, int) or start >= total:
                 return
-            url = self._relative(next_url)
-            if url in seen:  # a server that loops would otherwise keep us reading forever
-                log.warning("%s: next link repeats (%s); stopping", SYSTEM, url)
-                return
-            seen.add(url)
-            query = None
+            url, query = path, {**base, "start": start, "limit": self.page_size}
 
     def _relative(self, next_url: str) -> str:
         """The path and query of a next link, to be requested against our own base URL (and credentials)."""
@@ -234,13 +253,13 @@ class MerchantProClient:
 
     def get_product(self, product_id: str) -> Product:
         row = self.http.request("GET", f"{API}/products/{quote(product_id, safe='')}", record_key=product_id)
-        return mapping.product_from_shop(row)
+        return mapping.product_from_shop(bare(row))
 
     def create_product(self, product: Product, *, tax_id: int | None, category_id: int | None = None) -> Product:
         """Create a product (POST, never retried blindly); return it as the shop now has it."""
         payload = mapping.product_payload(product, tax_id=tax_id, category_id=category_id)
         row = self.http.request("POST", f"{API}/products", json_body=payload, record_key=product.sku)
-        return mapping.product_from_shop(row)
+        return mapping.product_from_shop(bare(row))
 
     def update_product(self, product_id: str, patch: Mapping[str, Any], *, key: str) -> dict[str, Any]:
         """PATCH a product with a body from ``mapping.product_patch``; ``key`` names it in errors."""
@@ -311,8 +330,7 @@ class MerchantProClient:
             )
 
     def get_order_raw(self, order_id: str) -> dict[str, Any]:
-        row: dict[str, Any] = self.http.request("GET", order_path(order_id), record_key=order_id)
-        return row
+        return bare(self.http.request("GET", order_path(order_id), record_key=order_id))
 
     def get_order(self, order_id: str) -> Order:
         return mapping.order_from_shop(self.get_order_raw(order_id))
@@ -320,8 +338,15 @@ class MerchantProClient:
     def create_order(self, order: Order, **options: Any) -> str:
         """Create an order from another channel (POST, never retried blindly); return the shop's string id."""
         payload = mapping.order_payload(order, **options)
-        row = self.http.request("POST", f"{API}/orders", json_body=payload, record_key=order.reference or "order")
-        new_id = mapping.shop_id((row or {}).get("id"))
+        # The buyer's company fields are named as public client code names them; a shop that does not know a
+        # name must still take the order rather than refuse it whole.
+        row = bare(
+            self.http.request(
+                "POST", f"{API}/orders", params={"ignore_nonexistent_fields": 1}, json_body=payload,
+                record_key=order.reference or "order",
+            )
+        )
+        new_id = mapping.shop_id(row.get("id"))
         if new_id is None:
             raise BadRequestError(SYSTEM, "POST /orders: the reply carries no order id")
         return new_id
@@ -365,6 +390,15 @@ class MerchantProClient:
             "GET", f"{self.customers_path}/{quote(customer_id, safe='')}", record_key=customer_id
         )
         return row
+
+
+def bare(reply: Any) -> dict[str, Any]:
+    """A single resource as the bare object the document describes (a ``{"data": {...}}`` wrapper is undone)."""
+    if isinstance(reply, dict) and set(reply) == {"data"} and isinstance(reply["data"], dict):
+        return reply["data"]
+    if not isinstance(reply, dict):
+        raise BadRequestError(SYSTEM, f"expected a JSON object, got {type(reply).__name__}")
+    return reply
 
 
 def _row_key(row: Mapping[str, Any]) -> str:

@@ -169,3 +169,32 @@ def test_rows_that_do_not_map_become_row_errors_and_the_rest_is_read() -> None:
     pages = list(client.iter_inventory())
     assert [u.sku for u in pages[0].items] == ["P0001", "P0002", "P0005"]
     assert {e.key for e in pages[0].errors} == {"3", "P0004"}
+
+
+def test_paging_without_links_falls_back_to_count_total() -> None:
+    rows = [{"id": i, "type": "basic", "sku": f"N{i}", "stock": 1} for i in range(1, 231)]
+    seen: list[dict[str, str]] = []
+
+    def no_links(request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        seen.append(params)
+        start, limit = int(params["start"]), int(params["limit"])
+        return httpx.Response(200, json={"data": rows[start : start + limit], "meta": {"count": {"total": 230}}})
+
+    client = MerchantProClient("https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(no_links),
+                               requests_per_second=None)
+    assert sum(len(p.items) for p in client.iter_products()) == 230
+    assert [p["start"] for p in seen] == ["0", "100", "200"]
+
+
+def test_a_bare_array_is_one_page_and_wrapped_single_objects_are_unwrapped() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/taxonomy/taxes"):
+            taxes = [{"id": 1, "name": "TVA 19%", "value": 19}, {"id": 2, "name": "TVA 9%", "value": 9}]
+            return httpx.Response(200, json=taxes)
+        return httpx.Response(200, json={"data": {"id": "7", "line_items": [], "customer_email": "a@b.ro"}})
+
+    client = MerchantProClient("https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(handler),
+                               requests_per_second=None)
+    assert [(t.id, t.value) for t in client.taxes()] == [(1, Decimal(19)), (2, Decimal(9))]
+    assert client.get_order("7").shop_id == "7"
