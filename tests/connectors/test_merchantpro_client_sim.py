@@ -153,3 +153,17 @@ def test_transport_errors_surface_as_httpx_errors(sim: MerchantProSimulator) -> 
         httpx.ReadError
     ):
         raw.get("/api/v2/products")
+
+
+def test_an_order_of_another_channel_is_created_with_a_string_id(
+    client: MerchantProClient, sim: MerchantProSimulator
+) -> None:
+    from connectors.merchantpro.mapping import order_from_shop
+
+    template = next(iter(sim.orders.values()))
+    order = order_from_shop(template).model_copy(update={"shop_id": None, "reference": "ERP-SO-1"})
+    new_id = client.create_order(order)
+    assert isinstance(new_id, str) and new_id in sim.orders
+    created = client.get_order(new_id)
+    assert [(line.sku, line.quantity) for line in created.lines] == [(line.sku, line.quantity) for line in order.lines]
+    assert created.customer.email == order.customer.email
