@@ -1,0 +1,322 @@
+"""Pure rules of the order stream: which shop orders to import, skip, cancel or hold; what an in-doubt order
+needs once the ERP has been asked; which ERP orders go to the shop; which status shortcut, AWB and invoice tag a
+shop order gets from its ERP status (written only on change); where the shop cursor may advance to.
+
+No I/O here: the tasks in ``tasks/orders.py`` feed these functions with journal entries, failures and
+records, and carry out what they decide. See ``docs/orders.md`` for the whole picture.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from core.models import ErpOrderStatus, Order, ShippingStatus
+from core.skus import erp_sku, shop_sku
+
+# Sales erpsync itself created in the ERP carry this channel (connectors/erp/tryton.py): never sent back.
+ERPSYNC_CHANNEL = "erpsync"
+CANCELLED = ShippingStatus.CANCELLED.value
+# The shop's life cycle, in order; a status back-sync only ever moves an order forward along it.
+STATUS_RANK = {
+    "temporary": 0,
+    "awaiting": 1,
+    "confirmed": 2,
+    "in_process": 3,
+    "shipped": 4,
+    "delivered": 5,
+}
+FINAL_SHOP_STATUSES = frozenset({"delivered", "returned", "cancelled"})
+INVOICE_TAG_PREFIX = "Factura "
+
+
+class Action(StrEnum):
+    """What to do with one shop order this run."""
+
+    IMPORT = "import"  # never sent to the ERP: send it
+    RESUME = "resume"  # sent before, outcome unknown: look it up in the ERP first
+    CANCEL = "cancel"  # in the ERP, cancelled in the shop since: cancel it in the ERP
+    SEEN = "seen"  # in the ERP already; the shop copy changed in a way the ERP does not care about
+    UNCHANGED = "unchanged"  # nothing new
+    SKIP = "skip"  # not to be imported (a configured status, or cancelled before import)
+    HOLD = "hold"  # failed too often: waits for a person (erpsync failures retry / resync-order)
+
+
+class JournalLike(Protocol):
+    """What the rules read of an order journal entry (``core.state.JournalEntry`` fits)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def erp_order_id(self) -> str | None: ...
+    @property
+    def digest(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    reason: str = ""
+
+
+# ----------------------------------------------------------------------------------------- shop -> ERP
+
+
+def order_digest(order: Order) -> str:
+    """The change digest of a shop order (its modification time left out: only content counts)."""
+    return order.digest(exclude={"modified_at"})
+
+
+def dedupe_orders(orders: Iterable[Order]) -> list[Order]:
+    """One order per shop id (the last copy read wins), in first-seen order; orders without an id dropped."""
+    latest: dict[str, Order] = {}
+    for order in orders:
+        if order.shop_id:
+            latest[order.shop_id] = order
+    return list(latest.values())
+
+
+def decide_import(
+    order: Order,
+    digest: str,
+    entry: JournalLike | None,
+    failure_attempts: int,
+    *,
+    skip_statuses: Collection[str],
+    max_attempts: int,
+    forced: bool = False,
+) -> Decision:
+    """What to do with a shop order, given its journal entry and how often it has failed (0: never).
+
+    ``forced`` is a person's manual re-send: it lifts the hold after ``max_attempts`` failures and the
+    in-doubt hold (an ERP that cannot look orders up by reference).
+    """
+    status = order.shipping_status.value
+    held = failure_attempts >= max_attempts and not forced
+    if entry is not None and entry.erp_order_id:
+        if entry.state == "cancelled":
+            return Decision(Action.UNCHANGED if entry.digest == digest else Action.SEEN)
+        if status == CANCELLED:
+            if held:
+                return Decision(Action.HOLD, f"cancelling it in the ERP failed {failure_attempts} times")
+            return Decision(Action.CANCEL, "cancelled in the shop after import")
+        return Decision(Action.UNCHANGED if entry.digest == digest else Action.SEEN)
+    sent = entry is not None and entry.attempts > 0
+    if not sent:
+        if status in skip_statuses:
+            return Decision(Action.SKIP, f"shipping status {status!r} is not imported (skip_statuses)")
+        if status == CANCELLED:
+            return Decision(Action.SKIP, "cancelled before it was imported")
+    if held:
+        return Decision(Action.HOLD, f"failed {failure_attempts} times (max_attempts {max_attempts})")
+    if sent:
+        return Decision(Action.RESUME, "sent before without a confirmed outcome: look it up first")
+    return Decision(Action.IMPORT)
+
+
+class ResumeStep(StrEnum):
+    """What an order sent before (outcome unknown) needs once the ERP was asked for its reference."""
+
+    CREATE = "create"  # send it (create_order is idempotent on the shop id: a half-done sale is completed)
+    CANCEL_FOUND = "cancel_found"  # it is in the ERP and was cancelled in the shop since
+    MARK_CANCELLED = "mark_cancelled"  # it is not in the ERP and was cancelled in the shop: nothing to do
+    HOLD = "hold"  # the ERP cannot say whether it has it: a person checks
+
+
+def resume_step(found: bool, *, shop_cancelled: bool, authoritative: bool, forced: bool) -> ResumeStep:
+    """The step after looking an in-doubt order up (``authoritative``: the ERP can look orders up by reference)."""
+    if found:
+        return ResumeStep.CANCEL_FOUND if shop_cancelled else ResumeStep.CREATE
+    if not (authoritative or forced):
+        return ResumeStep.HOLD
+    return ResumeStep.MARK_CANCELLED if shop_cancelled else ResumeStep.CREATE
+
+
+IN_DOUBT_REASON = (
+    "in doubt: it was sent to the ERP before and the outcome is unknown, and this ERP cannot look orders up by "
+    "reference; check the ERP for the shop order id, then `erpsync resync-order` (re-send) or resolve it"
+)
+
+
+def order_problems(order: Order, *, vat_rates: Collection[str] | None, sku_prefix: str = "") -> list[str]:
+    """Why a shop order cannot go to the ERP as it is (empty: it can): lines, SKU scheme, VAT mapping."""
+    problems: list[str] = []
+    if not order.lines:
+        problems.append("the order has no product lines")
+    for line in order.lines:
+        if erp_sku(sku_prefix, line.sku) is None:
+            problems.append(f"SKU {line.sku!r} does not carry this store's prefix {sku_prefix!r}")
+        if vat_rates is not None and line.vat_rate is not None and percent_key(line.vat_rate) not in vat_rates:
+            problems.append(
+                f"VAT rate {percent_key(line.vat_rate)}% of SKU {line.sku!r} has no mapping "
+                f"([stores.products] vat_taxes has {', '.join(sorted(vat_rates)) or 'none'})"
+            )
+    rate = order.shipping_vat_rate
+    if vat_rates is not None and order.shipping_amount > 0 and rate is not None and percent_key(rate) not in vat_rates:
+        problems.append(f"shipping VAT rate {percent_key(rate)}% has no mapping ([stores.products] vat_taxes)")
+    return problems
+
+
+def percent_key(rate: Decimal) -> str:
+    """A VAT percentage as the configuration keys it (``19.00`` -> ``"19"``)."""
+    return format(rate.normalize(), "f")
+
+
+def to_erp_order(order: Order, *, sku_prefix: str = "", payment_methods: dict[str, str] | None = None) -> Order:
+    """The order as the ERP gets it: ERP SKUs (the store's prefix taken off), the payment method mapped."""
+    lines = [line.model_copy(update={"sku": erp_sku(sku_prefix, line.sku) or line.sku}) for line in order.lines]
+    method = order.payment_method
+    if method and payment_methods:
+        method = payment_methods.get(method, method)
+    return order.model_copy(update={"lines": lines, "payment_method": method})
+
+
+def customer_key(order: Order) -> str | None:
+    """How a buyer is known across orders: ``vat:<code>`` for a company with one, else ``email:<address>``."""
+    customer = order.customer
+    if customer.is_company and customer.vat_code:
+        return "vat:" + "".join(customer.vat_code.split()).upper()
+    if customer.email:
+        return f"email:{customer.email}"
+    return None
+
+
+# ----------------------------------------------------------------------------------------- cursor
+
+
+def initial_since(start_date: date | None, today: date, timezone: str) -> datetime:
+    """Where the first run starts: local midnight of ``start_date`` (default: today) in the shop's zone."""
+    return datetime.combine(start_date or today, time(0), tzinfo=ZoneInfo(timezone))
+
+
+def next_cursor(window_end: datetime, since: datetime, pinned: Iterable[datetime | None]) -> datetime:
+    """The cursor after a run: the window end, held back to the oldest order still to retry (never past it).
+
+    An order without a timestamp holds the cursor where it was.
+    """
+    cursor = window_end
+    for stamp in pinned:
+        cursor = min(cursor, since if stamp is None else stamp)
+    return max(cursor, since)
+
+
+def order_stamp(order: Order) -> datetime | None:
+    """The time an order was last changed (or created) in the shop."""
+    return order.modified_at or order.created_at
+
+
+# ----------------------------------------------------------------------------------------- ERP -> shop
+
+
+def wants_erp_order(order: Order, *, channels: Collection[str], linked: bool) -> bool:
+    """Whether an ERP order goes to the shop: from a configured channel, not from a shop, not yet there."""
+    if linked or order.shop_id or order.channel is None or order.channel == ERPSYNC_CHANNEL:
+        return False
+    if order.shipping_status.value == CANCELLED:
+        return False
+    return order.channel in channels
+
+
+def erp_marker(system: str, erp_id: str) -> str:
+    """The reference an ERP order carries into the shop (``meta_fields.erp_reference``)."""
+    return f"{system}:{erp_id}"
+
+
+def to_shop_order(order: Order, *, marker: str, sku_prefix: str = "") -> Order:
+    """The ERP order as the shop gets it: shop SKUs (the store's prefix put on) and the ERP marker."""
+    lines = [line.model_copy(update={"sku": shop_sku(sku_prefix, line.sku)}) for line in order.lines]
+    return order.model_copy(update={"lines": lines, "reference": marker, "shop_id": None})
+
+
+# ----------------------------------------------------------------------------------------- ERP status -> shop
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPlan:
+    """The shop writes one ERP status calls for, and what to remember once they are done."""
+
+    shortcut: str | None
+    awb: str | None
+    invoice_tag: str | None
+    record: str  # the ERP status as applied, for the journal's erp_status
+    shop_status: str | None  # the shop's status once the writes are done
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for value in (self.shortcut, self.awb, self.invoice_tag) if value)
+
+
+def status_record(status: ErpOrderStatus) -> str:
+    """A compact, stable text of what matters in an ERP status (kept in the journal's erp_status)."""
+    values = {
+        "state": status.state,
+        "invoice": status.invoice_number if status.invoiced else None,
+        "shipped": status.shipped,
+        "delivered": status.delivered,
+        "cancelled": status.cancelled,
+        "awb": status.awb,
+    }
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def _last(record: str | None) -> dict[str, object]:
+    if not record:
+        return {}
+    try:
+        value = json.loads(record)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def target_status(status: ErpOrderStatus) -> str | None:
+    """The shop status an ERP status stands for (None: nothing beyond what the shop had)."""
+    if status.cancelled:
+        return "cancelled"
+    if status.delivered:
+        return "delivered"
+    if status.shipped:
+        return "shipped"
+    if status.invoiced:
+        return "in_process"
+    return None
+
+
+def plan_status(status: ErpOrderStatus, *, shop_status: str | None, last_record: str | None) -> StatusPlan | None:
+    """The shop writes an ERP status calls for; None when it is what was applied last time (no call at all).
+
+    The status shortcut only moves the shop's order forward (never out of delivered, returned or cancelled);
+    the AWB and the invoice number are written when they differ from what was written before.
+    """
+    if status.state == "missing":
+        return None
+    record = status_record(status)
+    if record == last_record:
+        return None
+    last = _last(last_record)
+    current = shop_status or "awaiting"
+    shortcut: str | None = None
+    target = target_status(status)
+    forward = target == "cancelled" or STATUS_RANK.get(target or "", -1) > STATUS_RANK.get(current, -1)
+    if target is not None and current not in FINAL_SHOP_STATUSES and target != current and forward:
+        shortcut = target
+    after = shortcut or shop_status
+    awb = status.awb if status.awb and status.awb != last.get("awb") and after != "cancelled" else None
+    invoice = status.invoice_number if status.invoiced else None
+    tag = f"{INVOICE_TAG_PREFIX}{invoice}" if invoice and invoice != last.get("invoice") else None
+    return StatusPlan(shortcut=shortcut, awb=awb, invoice_tag=tag, record=record, shop_status=after)
+
+
+def needs_status_check(shop_status: str | None, created_at: datetime, now: datetime, horizon_days: int) -> bool:
+    """Whether a linked order's ERP status is still worth asking for (not final, not older than the horizon)."""
+    if shop_status in FINAL_SHOP_STATUSES:
+        return False
+    return created_at >= now - timedelta(days=horizon_days)
