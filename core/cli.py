@@ -145,13 +145,47 @@ def demo(
 
 
 @app.command()
-def serve(config: ConfigOption = None) -> None:
-    """Serve every flow for every configured store on its schedule (Prefect ``serve``; no work pool)."""
+def serve(
+    port: Annotated[
+        int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is not set.")
+    ] = 4200,
+    config: ConfigOption = None,
+) -> None:
+    """Serve every flow for every configured store on its schedule (Prefect ``serve``; no work pool).
+
+    With PREFECT_API_URL set, the deployments go to that server. Without it, a local ``prefect server start``
+    (database in PREFECT_HOME) runs beside them until this command ends: Prefect's temporary server has no
+    scheduler, so schedules would never fire there.
+    """
     _prepare_runtime_environment()
     settings = settings_or_exit(config)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from flows.deployments import serve_all
 
-    serve_all(settings)
+    if PREFECT_API_URL.value():  # from the environment or the active Prefect profile
+        serve_all(settings)
+        return
+    from devservers.prefect_server import PrefectServerError, start_prefect_server
+
+    home = Path(os.environ["PREFECT_HOME"])
+    typer.echo(f"PREFECT_API_URL is not set: starting a local Prefect server on 127.0.0.1:{port} (home {home})")
+    try:
+        server = start_prefect_server(
+            home, port=port, database_url=os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL")
+        )
+    except PrefectServerError as error:
+        fail(str(error))
+    typer.echo(
+        f"Prefect UI: {server.url}  (API {server.api_url}, ready in {server.start_seconds:.0f} s, "
+        f"log {server.log_path}); Ctrl-C stops serving and the server"
+    )
+    os.environ["PREFECT_API_URL"] = server.api_url  # for the flow-run processes serve starts
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            serve_all(settings)
+    finally:
+        server.stop()
 
 
 @app.command()
@@ -198,6 +232,22 @@ def prefect_yaml_command(
         output.write_text(text, encoding="utf-8")
         count = len(deployment_specs(settings))
         typer.echo(f"wrote {output}: {count} deployments on work pool {work_pool!r}")
+    _prepare_runtime_environment()
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():  # from the environment or the active Prefect profile
+        # The workers' shared per-store shop rate limits live on the server the deployments go to.
+        from tasks.ratelimit import ensure_rate_limits
+
+        names = ensure_rate_limits(settings)
+        typer.echo(
+            f"global concurrency limits (shop rate limits) on {PREFECT_API_URL.value()}: " + ", ".join(names),
+            err=str(output) == "-",
+        )
+    else:
+        typer.echo(
+            "PREFECT_API_URL is not set: run this again with it set to create the shared shop rate limits", err=True
+        )
 
 
 def main() -> None:
