@@ -1,0 +1,170 @@
+"""The order flow: shop orders into the ERP exactly once; with ``direction = "both"`` ERP statuses and the ERP
+orders of other channels come back to the shop. Then the stock of the SKUs involved is refreshed.
+
+Run order (one run at a time per store, run lease ``orders``): settle pushes left in doubt -> read the shop's
+orders since the cursor (date-only filter, overlapped) and the failed ones to retry, by id -> import them in
+batches -> statuses back -> ERP orders of other channels into the shop -> stock sync of the SKUs -> cursors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.states import State
+
+from core.order_rules import initial_since, next_cursor
+from core.summary import RunState, RunSummary
+from tasks.artifacts import artifact_key, publish_summary, publish_table
+from tasks.locks import exclusive_run
+from tasks.order_backsync import (
+    ERP_CURSOR,
+    PullOutcome,
+    StatusOutcome,
+    pull_erp_orders,
+    recover_pushes,
+    sync_statuses,
+)
+from tasks.orders import (
+    BATCH_SIZE,
+    SHOP_CURSOR,
+    ImportOutcome,
+    import_orders,
+    open_order_failures,
+    read_shop_orders,
+    record_unreadable,
+)
+from tasks.running import final_state
+from tasks.runtime import StoreRuntime, open_runtime
+
+FLOW = "orders"
+
+
+def parse_cursor(value: str | None) -> datetime | None:
+    """A stored cursor (UTC ISO-8601) as a datetime."""
+    return datetime.fromisoformat(value) if value else None
+
+
+def shop_since(runtime: StoreRuntime) -> datetime:
+    """Where the shop read starts: the cursor, else local midnight of ``start_date`` (default today)."""
+    cursor = parse_cursor(runtime.state.get_cursor(runtime.name, SHOP_CURSOR))
+    if cursor is not None:
+        return cursor
+    today = datetime.now(runtime.store.zone).date()
+    return initial_since(runtime.store.orders.start_date, today, runtime.store.timezone).astimezone(UTC)
+
+
+def import_in_batches(
+    runtime: StoreRuntime, orders: list[Any], failures: dict[str, int], *, forced: bool = False, pin: bool = True,
+) -> ImportOutcome:
+    """Import orders in task-sized batches; once the breaker opens, the rest waits for the next run."""
+    outcome = ImportOutcome()
+    for start in range(0, len(orders), BATCH_SIZE):
+        batch = orders[start:start + BATCH_SIZE]
+        if outcome.breaker_open:
+            outcome.not_reached += [o.shop_id or "?" for o in batch]
+            if pin:
+                outcome.pinned += [o.modified_at or o.created_at for o in batch]
+            continue
+        outcome.merge(import_orders(runtime, batch, failures, forced, pin))
+    return outcome
+
+
+def refresh_stock(store: str, skus: set[str]) -> str:
+    """Run the stock sync for these ERP SKUs as a sub-flow; a short note of what happened."""
+    if not skus:
+        return ""
+    if importlib.util.find_spec("flows.stock") is None:
+        get_run_logger().warning("flows.stock is not available: the stock of %d SKUs was not refreshed", len(skus))
+        return f"stock not refreshed ({len(skus)} SKUs): flows.stock is not available"
+    from flows.stock import stock_sync  # type: ignore[import-not-found,unused-ignore]
+
+    state = stock_sync(store=store, skus=sorted(skus), return_state=True)
+    if not state.is_completed():
+        get_run_logger().warning("the stock sync after the orders did not complete: %s", state.message)
+    return f"stock sync for {len(skus)} SKUs: {state.name}"
+
+
+def run_orders(runtime: StoreRuntime) -> RunSummary:
+    """The work of one order run for one store (the caller holds the run lease)."""
+    logger = get_run_logger()
+    settings = runtime.store.orders
+    both = settings.direction == "both"
+    window_end = datetime.now(UTC)  # captured before anything is read
+    since = shop_since(runtime)
+
+    if both:
+        recover_pushes(runtime)
+    failures = open_order_failures(runtime)
+    retry_ids = [key for key, attempts in failures.items() if attempts < settings.max_attempts]
+    read = read_shop_orders(runtime, since, retry_ids)
+    problems = record_unreadable(runtime, read)
+    window_ids = {o.shop_id for o in read.window}
+    window = [o for o in read.orders if o.shop_id in window_ids]
+    retries = [o for o in read.orders if o.shop_id not in window_ids]
+    outcome = import_in_batches(runtime, window, failures)
+    outcome.merge(import_in_batches(runtime, retries, failures, pin=False))
+    problems += outcome.problems
+
+    statuses, pulled = StatusOutcome(), PullOutcome()
+    if both:
+        statuses = sync_statuses(runtime)
+        problems += statuses.problems
+        erp_window_end = datetime.now(UTC)
+        erp_since = parse_cursor(runtime.state.get_cursor(runtime.name, ERP_CURSOR)) or since
+        pulled = pull_erp_orders(runtime, erp_since)
+        problems += pulled.problems
+        runtime.state.set_cursor(runtime.name, ERP_CURSOR,
+                                 next_cursor(erp_window_end, erp_since, pulled.pinned).isoformat())
+
+    runtime.state.set_cursor(runtime.name, SHOP_CURSOR, next_cursor(window_end, since, outcome.pinned).isoformat())
+    stock_note = refresh_stock(runtime.name, outcome.skus | pulled.skus)
+
+    held = len(outcome.held) + len(pulled.held)
+    failed = len(outcome.failed) + len(read.errors) + len(read.missing) + len(statuses.failed) + len(pulled.failed)
+    notes = [
+        f"{held} held for a person (erpsync failures list)" if held else "",
+        f"{len(outcome.busy)} busy in another run" if outcome.busy else "",
+        f"{len(outcome.not_reached)} left for the next run (ERP not answering)" if outcome.not_reached else "",
+        f"statuses incomplete: {statuses.incomplete}" if statuses.incomplete else "",
+        stock_note,
+    ]
+    summary = runtime.summary(
+        FLOW,
+        created=len(outcome.created) + len(pulled.created),
+        updated=len(outcome.cancelled) + len(statuses.updated),
+        unchanged=outcome.unchanged + statuses.unchanged,
+        failed=failed,
+        skipped=outcome.skipped + held + len(outcome.busy) + len(outcome.not_reached),
+        message="; ".join(n for n in notes if n),
+        details={
+            "imported": outcome.created,
+            "cancelled_in_erp": outcome.cancelled,
+            "held": outcome.held + pulled.held,
+            "busy": outcome.busy,
+            "status_writes": statuses.writes,
+            "statuses_checked": statuses.checked,
+            "erp_orders_to_shop": pulled.created,
+            "stock_skus": sorted(outcome.skus | pulled.skus),
+            "since": since.isoformat(),
+        },
+    )
+    publish_table(artifact_key(FLOW, runtime.name, "failures"), problems,
+                  f"Orders of store {runtime.name} that failed or are held in this run")
+    logger.info(summary.line())
+    return summary
+
+
+@flow(name=FLOW)
+def order_sync(store: str) -> State[Any]:
+    """Shop orders into the ERP exactly once; with direction "both", ERP statuses and other channels' orders back."""
+    with open_runtime(store) as runtime, exclusive_run(runtime.state, store, FLOW) as acquired:
+        if acquired:
+            summary = run_orders(runtime)
+        else:
+            summary = runtime.summary(FLOW, state=RunState.SKIPPED,
+                                      message=f"another order run for store {store} is in progress; skipped")
+    publish_summary(summary)
+    return final_state(summary)

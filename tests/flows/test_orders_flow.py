@@ -1,0 +1,402 @@
+"""The order flow end to end.
+
+Part 1 runs the real flows (Prefect harness, simulated shop over loopback) against an in-memory ERP
+(``order_fakes.FakeErp``) to pin every rule quickly; part 2 (``tests/flows/test_orders_tryton.py``) runs them
+against the real Tryton.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tasks.runtime as runtime_module
+from connectors.erp.base import Capabilities
+from core.models import Customer, Order, OrderLine, ShippingStatus
+from core.state import StateStore
+from core.summary import RunState, RunSummary
+from devservers.stack import SimShop, start_shop, write_config
+from simulators.merchantpro import Faults
+from tasks.running import run_flow
+from tasks.runtime import open_runtime, overrides
+from tests.flows.order_fakes import ORDER_CAPABILITIES, SMARTBILL_LIKE, FakeErp
+
+PERSON = {
+    "customer_email": "ana.popescu@example.ro", "billing_type": "individual", "billing_name": "Ana Popescu",
+    "billing_address": "Str. Lalelelor 4", "billing_city": "Bucuresti", "billing_postal_code": "010101",
+    "billing_country_code": "RO", "billing_phone": "0722000111", "shipping_as_billing": True,
+}
+COMPANY = {
+    "customer_email": "achizitii@firma.ro", "billing_type": "company", "billing_name": "Ion Ionescu",
+    "billing_company": "Firma Demo SRL", "billing_fiscal_code": "RO18547290", "billing_reg_no": "J12/345/2020",
+    "billing_address": "Bd. Eroilor 10", "billing_city": "Cluj-Napoca", "billing_postal_code": "400129",
+    "billing_country_code": "RO", "shipping_as_billing": False, "shipping_name": "Depozit Firma",
+    "shipping_address": "Str. Fabricii 9", "shipping_city": "Cluj-Napoca", "shipping_postal_code": "400620",
+    "shipping_country_code": "RO",
+}
+
+
+@dataclass
+class FakeStack:
+    shop: SimShop
+    erp: FakeErp
+    state_url: str
+    path: Path
+    stock_calls: list[tuple[str, set[str]]] = field(default_factory=list)
+
+    @property
+    def sim(self) -> Any:
+        return self.shop.sim
+
+    @property
+    def state(self) -> StateStore:
+        return runtime_module.state_store(self.state_url)
+
+    def product(self, sku: str, *, vat_tax_id: int = 1, stock: int = 50) -> None:
+        self.sim.add_product({"name": f"Produs {sku}", "sku": sku, "price_gross": 119, "tax_id": vat_tax_id,
+                              "stock": stock})
+
+    def order(self, sku: str, buyer: dict[str, Any] = PERSON, *, status: str = "awaiting", quantity: int = 1,
+              **extra: Any) -> str:
+        payload = {**buyer, "payment_status": "paid", "payment_method_code": "wire", "shipping_status": status,
+                   "shipping_amount": 15, "line_items": [{"product_sku": sku, "quantity": quantity}], **extra}
+        return str(self.sim.add_order(payload)["id"])
+
+    def run(self, flow: str = "orders", **params: Any) -> RunSummary:
+        from flows.registry import load_flow
+
+        return run_flow(load_flow(flow), flow, "main", params)
+
+
+@pytest.fixture
+def make_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> Iterator[Callable[..., FakeStack]]:
+    shops: list[SimShop] = []
+
+    def make(capabilities: Capabilities = ORDER_CAPABILITIES, **orders: Any) -> FakeStack:
+        shop = start_shop("main")
+        shops.append(shop)
+        state_url = f"sqlite:///{tmp_path / 'state.db'}"
+        path = write_config(
+            tmp_path / "erpsync.toml",
+            erp={"type": "tryton", "url": "http://127.0.0.1:9", "database": "fake", "password": "literal:fake-pw"},
+            shops=[shop], state_url=state_url, stores={"main": {"orders": orders}} if orders else None,
+        )
+        stack = FakeStack(shop, FakeErp(capabilities), state_url, path)
+        monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
+        monkeypatch.setattr(runtime_module, "make_erp", lambda *_a, **_k: stack.erp)
+        monkeypatch.setattr(overrides, "unpaced", True)
+
+        def refresh_stock(store: str, skus: set[str]) -> str:
+            if skus:
+                stack.stock_calls.append((store, set(skus)))
+            return ""
+
+        monkeypatch.setattr("flows.orders.refresh_stock", refresh_stock)
+        monkeypatch.setattr("flows.manual.refresh_stock", refresh_stock)
+        return stack
+
+    yield make
+    for shop in shops:
+        shop.stop()
+
+
+# --------------------------------------------------------------------------- shop -> ERP
+
+
+def test_orders_of_two_customers_arrive_once_and_a_rerun_adds_nothing(make_stack: Callable[..., FakeStack]) -> None:
+    stack = make_stack()
+    stack.product("SKU-A")
+    stack.product("SKU-B")
+    person = stack.order("SKU-A", PERSON, quantity=2)
+    company = stack.order("SKU-B", COMPANY)
+    temporary = stack.order("SKU-A", PERSON, status="temporary")
+
+    first = stack.run()
+    assert first.state is RunState.COMPLETED, first.message
+    assert (first.created, first.skipped, first.failed) == (2, 1, 0)
+    assert [len(stack.erp.sales_for(i)) for i in (person, company, temporary)] == [1, 1, 0]
+    sale = stack.erp.sales_for(company)[0]
+    party = stack.erp.parties[sale.customer_id or ""]
+    assert (party.is_company, party.vat_code, party.company_name) == (True, "RO18547290", "Firma Demo SRL")
+    assert sale.order.billing and sale.order.billing.street == "Bd. Eroilor 10"
+    assert sale.order.shipping and sale.order.shipping.street == "Str. Fabricii 9"
+    assert sale.order.payment_status == "paid" and sale.order.payment_method == "wire"
+    assert [(ln.sku, ln.quantity) for ln in stack.erp.sales_for(person)[0].order.lines] == [("SKU-A", 2)]
+    assert stack.stock_calls == [("main", {"SKU-A", "SKU-B"})]
+    journal = {e.shop_order_id: e for e in stack.state.journal_entries("main")}
+    assert journal[person].state == "created" and journal[person].erp_order_id == stack.erp.sales_for(person)[0].erp_id
+    assert stack.state.find_link("main", "order", shop_id=company) is not None
+
+    calls = (stack.erp.counters.reads, stack.erp.counters.writes)
+    again = stack.run()
+    assert (again.created, again.failed, again.unchanged) == (0, 0, 2)
+    assert len(stack.erp.sales) == 2 and again.shop_writes == 0
+    assert (stack.erp.counters.reads, stack.erp.counters.writes) == calls  # unchanged orders: no ERP call
+
+    stack.sim.add_order({**PERSON, "shipping_status": "awaiting", "line_items": [{"product_sku": "SKU-B",
+                                                                                  "quantity": 1}]})
+    third = stack.run()
+    assert third.created == 1 and len(stack.erp.sales) == 3
+    assert len(stack.erp.parties) == 2  # the returning buyer was found through the link, not created again
+
+
+def test_a_temporary_order_is_imported_once_it_is_placed(make_stack: Callable[..., FakeStack]) -> None:
+    stack = make_stack()
+    stack.product("SKU-A")
+    order_id = stack.order("SKU-A", status="temporary")
+    assert stack.run().skipped == 1 and not stack.erp.sales
+    stack.shop.sim.orders[order_id]["shipping_status"] = "awaiting"
+    assert stack.run().created == 1 and len(stack.erp.sales_for(order_id)) == 1
+
+
+def test_bad_orders_fail_alone_are_retried_then_held_then_resent_by_hand(
+    make_stack: Callable[..., FakeStack],
+) -> None:
+    stack = make_stack(max_attempts=2)
+    stack.erp.known_skus = {"SKU-A", "SKU-B"}
+    for sku in ("SKU-A", "SKU-B", "SKU-X"):
+        stack.product(sku)
+    stack.sim.add_product({"name": "Carte", "sku": "BOOK-24", "price_gross": 50, "tax_id": 1, "stock": 5})
+    good = stack.order("SKU-A")
+    unknown = stack.order("SKU-X")
+    bad_vat = stack.order("BOOK-24", line_items=[{"product_sku": "BOOK-24", "quantity": 1,
+                                                  "product_tax_percent": 24}])
+    refused = stack.order("SKU-B")
+    stack.erp.refuse[refused] = "the customer's account is blocked"
+
+    first = stack.run()
+    assert first.state is RunState.PARTIAL and (first.created, first.failed) == (1, 3)
+    failures = {f.key: f for f in stack.state.open_failures("main", "order")}
+    assert set(failures) == {unknown, bad_vat, refused}
+    assert "unknown SKU 'SKU-X'" in failures[unknown].error
+    assert "VAT rate 24% of SKU 'BOOK-24' has no mapping" in failures[bad_vat].error
+    assert "blocked" in failures[refused].error and failures[refused].payload["shop_id"] == refused
+    assert not stack.erp.sales_for(bad_vat)  # refused before reaching the ERP
+    assert len(stack.erp.sales_for(good)) == 1
+
+    stack.run()  # second attempt of each (window and retry by id): still failing
+    calls = len(stack.erp.create_calls)
+    third = stack.run()
+    assert third.details["held"] and set(third.details["held"]) == {unknown, bad_vat, refused}
+    assert len(stack.erp.create_calls) == calls  # held: not sent again automatically
+    assert {f.key: f.attempts for f in stack.state.open_failures("main", "order")} == {
+        unknown: 2, bad_vat: 2, refused: 2}
+
+    del stack.erp.refuse[refused]  # a person fixed it in the ERP
+    manual = stack.run("resync-order", order_id=refused)
+    assert manual.created == 1 and len(stack.erp.sales_for(refused)) == 1
+    assert stack.state.failure("main", "order", refused).resolved  # type: ignore[union-attr]
+    stack.erp.known_skus.add("SKU-X")
+    retried = stack.run("retry-failures", entity="order")
+    assert retried.created == 1 and retried.failed == 1  # SKU-X now known; BOOK-24 still has no VAT mapping
+    assert [f.key for f in stack.state.open_failures("main", "order")] == [bad_vat]
+
+
+def test_transient_erp_trouble_uses_up_no_attempt_and_the_order_goes_later(
+    make_stack: Callable[..., FakeStack],
+) -> None:
+    stack = make_stack(max_attempts=1)
+    stack.product("SKU-A")
+    order_id = stack.order("SKU-A")
+    stack.erp.transient[order_id] = 3
+    for _ in range(3):
+        summary = stack.run()
+        assert summary.failed == 1 and not summary.details["held"]
+    assert stack.run().created == 1 and len(stack.erp.sales_for(order_id)) == 1
+
+
+def test_cancelled_in_the_shop_after_import_is_cancelled_in_the_erp(make_stack: Callable[..., FakeStack]) -> None:
+    stack = make_stack(max_attempts=2)
+    stack.product("SKU-A")
+    kept, cancelled, stuck = stack.order("SKU-A"), stack.order("SKU-A"), stack.order("SKU-A")
+    stack.run()
+    stack.erp.cancel_refused.add(stack.erp.sales_for(stuck)[0].erp_id)
+    for order_id in (cancelled, stuck):
+        stack.sim.orders[order_id]["shipping_status"] = "cancelled"
+    summary = stack.run()
+    assert summary.updated == 1 and summary.failed == 1
+    assert stack.erp.sales_for(cancelled)[0].state == "cancelled"
+    assert stack.erp.sales_for(kept)[0].state == "processing"
+    assert "cannot be cancelled" in stack.state.failure("main", "order", stuck).error  # type: ignore[union-attr]
+    assert stack.state.journal_get("main", cancelled).state == "cancelled"  # type: ignore[union-attr]
+    assert stack.run().updated == 0  # done once; the refused one is retried, then held
+    assert stuck in stack.run().details["held"]
+
+
+# --------------------------------------------------------------------------- exactly once
+
+
+def test_an_order_sent_before_is_looked_up_and_never_created_twice(make_stack: Callable[..., FakeStack]) -> None:
+    stack = make_stack()
+    stack.product("SKU-A")
+    order_id = stack.order("SKU-A")
+    # As if a run died right after the ERP created the sale: journal says sent, no ERP id.
+    with open_runtime("main") as runtime:
+        order = runtime.shop.get_order(order_id)
+    erp_id = stack.erp.create_order(order, Customer(email="x@y.ro"))
+    stack.state.journal_claim("main", order_id, None)
+    stack.state.journal_update("main", order_id, attempts=1)
+
+    summary = stack.run()
+    assert summary.created == 1 and len(stack.erp.sales_for(order_id)) == 1
+    assert stack.state.journal_get("main", order_id).erp_order_id == erp_id  # type: ignore[union-attr]
+
+
+def test_an_erp_without_order_lookup_holds_an_in_doubt_order_for_a_person(
+    make_stack: Callable[..., FakeStack],
+) -> None:
+    stack = make_stack(SMARTBILL_LIKE)
+    stack.product("SKU-A")
+    order_id = stack.order("SKU-A")
+    stack.state.journal_claim("main", order_id, None)
+    stack.state.journal_update("main", order_id, attempts=1)  # sent once, outcome unknown, registry empty
+
+    summary = stack.run()
+    assert summary.details["held"] == [order_id] and not stack.erp.create_calls
+    failure = stack.state.failure("main", "order", order_id)
+    assert failure is not None and "in doubt" in failure.error and "resync-order" in failure.error
+    assert not stack.run().created and not stack.erp.create_calls  # still held on the next runs
+    # A person checked the ERP (nothing there) and re-sends it.
+    assert stack.run("resync-order", order_id=order_id).created == 1
+    assert len(stack.erp.sales_for(order_id)) == 1
+    # Fresh orders go through normally with such an ERP (no customer step: the buyer travels in the order).
+    other = stack.order("SKU-A")
+    assert stack.run().created == 1 and len(stack.erp.sales_for(other)) == 1 and not stack.erp.parties
+
+
+def test_two_overlapping_runs_make_one_erp_order_each(make_stack: Callable[..., FakeStack]) -> None:
+    stack = make_stack()
+    stack.erp.create_delay = 0.05
+    stack.product("SKU-A")
+    ids = [stack.order("SKU-A") for _ in range(6)]
+    results: list[RunSummary] = []
+    threads = [threading.Thread(target=lambda: results.append(stack.run())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    states = sorted(r.state.value for r in results)
+    assert states in (["completed", "skipped"], ["completed", "completed"])  # the lease: skip, or ran after
+    assert all(len(stack.erp.sales_for(i)) == 1 for i in ids) and len(stack.erp.sales) == 6
+
+
+def test_without_the_run_lease_the_journal_claim_still_makes_one_order(
+    make_stack: Callable[..., FakeStack],
+) -> None:
+    from tasks.orders import import_batch
+
+    stack = make_stack()
+    stack.erp.create_delay = 0.05  # a racy check-then-create in the ERP: only the claim can save us
+    stack.product("SKU-A")
+    ids = [stack.order("SKU-A") for _ in range(8)]
+    outcomes: list[Any] = []
+
+    def worker() -> None:
+        with open_runtime("main") as runtime:
+            orders = [runtime.shop.get_order(i) for i in ids]
+            outcomes.append(import_batch(runtime, orders, {}))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(outcomes) == 3
+    assert all(len(stack.erp.sales_for(i)) == 1 for i in ids)
+    created = [i for o in outcomes for i in o.created]
+    assert sorted(created) == sorted(ids)  # each order created by exactly one of the three
+    busy = [i for o in outcomes for i in o.busy]
+    unchanged = sum(o.unchanged for o in outcomes)
+    assert len(busy) + unchanged == 2 * len(ids)  # the others found it claimed, or already done
+
+
+# --------------------------------------------------------------------------- ERP -> shop
+
+
+def test_erp_status_and_awb_come_back_written_only_on_change(make_stack: Callable[..., FakeStack]) -> None:
+    stack = make_stack(direction="both")
+    stack.product("SKU-A")
+    order_id = stack.order("SKU-A")
+    stack.run()
+    sale = stack.erp.sales_for(order_id)[0]
+    sale.invoice = "FACT-0042"
+    summary = stack.run()
+    assert summary.updated == 1 and stack.sim.orders[order_id]["shipping_status"] == "in_process"
+    assert [t["name"] for t in stack.sim.orders[order_id]["tags"]] == ["Factura FACT-0042"]
+
+    sale.shipped, sale.awb = True, "AWB123456"
+    stack.sim.stats.reset()
+    summary = stack.run()
+    order = stack.sim.orders[order_id]
+    assert (order["shipping_status"], order["shipping_awb"]) == ("shipped", "AWB123456")
+    assert summary.details["status_writes"] == 2
+
+    stack.sim.stats.reset()
+    quiet = stack.run()
+    assert quiet.details["status_writes"] == 0 and stack.sim.stats.writes == 0  # nothing changed: no write
+
+    sale.delivered = True
+    stack.sim.orders[order_id]["shipping_status"] = "delivered"  # the shop got there first
+    stack.sim.stats.reset()
+    stack.run()
+    assert stack.sim.stats.writes == 0  # checked against the shop: already delivered
+
+
+def test_an_erp_order_of_another_channel_appears_in_the_shop_once_and_never_goes_back(
+    make_stack: Callable[..., FakeStack],
+) -> None:
+    stack = make_stack(direction="both", channels=["phone"])
+    stack.product("SKU-A")
+    stack.product("SKU-B")
+    buyer = Customer(email="telefon@example.ro", name="Client Telefon")
+    phone = Order(customer=buyer, lines=[OrderLine(sku="SKU-B", quantity=Decimal(3),
+                                                   unit_price_gross=Decimal("119"))],
+                  shipping_status=ShippingStatus.CONFIRMED, billing=None)
+    erp_id = stack.erp.add_channel_order(phone, "phone")
+    stack.erp.add_channel_order(phone, "market")  # a channel this store does not take
+    before = set(stack.sim.orders)
+
+    first = stack.run()
+    new = set(stack.sim.orders) - before
+    assert first.created == 1 and len(new) == 1
+    shop_id = new.pop()
+    shop_order = stack.sim.orders[shop_id]
+    assert shop_order["meta_fields"] == {"erp_reference": f"fake:{erp_id}"}
+    assert [(ln["product_sku"], ln["quantity"]) for ln in shop_order["line_items"]] == [("SKU-B", 3)]
+    assert stack.state.find_link("main", "order", shop_id=shop_id).erp_id == erp_id  # type: ignore[union-attr]
+    assert stack.stock_calls[-1] == ("main", {"SKU-B"})
+
+    for _ in range(2):
+        again = stack.run()
+        assert again.created == 0 and len(stack.sim.orders) == len(before) + 1
+    assert not stack.erp.sales_for(shop_id)  # never echoed back into the ERP as a shop order
+    assert len(stack.erp.sales) == 2
+
+
+def test_a_lost_reply_to_the_shop_post_is_found_again_not_posted_twice(
+    make_stack: Callable[..., FakeStack],
+) -> None:
+    stack = make_stack(direction="both", channels=["phone"])
+    stack.product("SKU-A")
+    phone = Order(customer=Customer(email="t@example.ro", name="T"),
+                  lines=[OrderLine(sku="SKU-A", quantity=Decimal(1))], shipping_status=ShippingStatus.CONFIRMED)
+    erp_id = stack.erp.add_channel_order(phone, "phone")
+    before = len(stack.sim.orders)
+    stack.sim.set_faults(Faults(reset_after_write=1.0, only_methods=frozenset({"POST"})))
+    first = stack.run()
+    stack.sim.set_faults(None)
+    assert first.failed == 1 and len(stack.sim.orders) == before + 1  # applied, but the reply was lost
+    second = stack.run()
+    assert len(stack.sim.orders) == before + 1  # found by its ERP marker and linked, not POSTed again
+    assert second.failed == 0
+    link = stack.state.find_link("main", "order", erp_id=erp_id)
+    assert link is not None and link.shop_id in stack.sim.orders
+    assert not stack.state.open_failures("main", "erp_order")
