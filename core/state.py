@@ -602,6 +602,55 @@ class StateStore:
             # Neither id is linked although the insert was refused: a concurrent unlink won; try again.
         raise StateError(f"could not link {entity} shop_id {shop_id!r} to erp_id {erp_id!r}: retries exhausted")
 
+    def link_many(
+        self, store: str, entity: str, pairs: Iterable[tuple[str, str, str | None]]
+    ) -> dict[tuple[str, str], LinkConflict]:
+        """Link many ``(shop_id, erp_id, sku)`` pairs, in chunks; returns the conflicts by (shop_id, erp_id).
+
+        Bulk form of ``link`` (same rules, minus ``extra``): pairs already linked keep their row (a different
+        ``sku`` replaces the stored one); new pairs are inserted together; a pair whose shop id or ERP id has
+        another partner is not linked and comes back as a ``LinkConflict``.
+        """
+        wanted: dict[tuple[str, str], str | None] = {}
+        for shop_id, erp_id, sku in pairs:
+            wanted[(_require_str("shop_id", shop_id), _require_str("erp_id", erp_id))] = sku
+        conflicts: dict[tuple[str, str], LinkConflict] = {}
+        raced: list[tuple[str, str, str | None]] = []
+        scope = (LINKS.c.store == store, LINKS.c.entity == entity)
+        for chunk in _chunks(list(wanted.items()), IN_CHUNK):
+            shop_ids = [shop_id for (shop_id, _), _sku in chunk]
+            erp_ids = [erp_id for (_, erp_id), _sku in chunk]
+            now = _utcnow()
+            with self._write() as conn:
+                conn.execute(
+                    self._insert(LINKS).on_conflict_do_nothing(),
+                    [
+                        {"store": store, "entity": entity, "shop_id": shop_id, "erp_id": erp_id, "sku": sku,
+                         "extra": None, "created_at": now, "updated_at": now}
+                        for (shop_id, erp_id), sku in chunk
+                    ],
+                )
+                rows = conn.execute(
+                    select(LINKS).where(*scope, or_(LINKS.c.shop_id.in_(shop_ids), LINKS.c.erp_id.in_(erp_ids)))
+                ).all()
+                by_pair = {(r.shop_id, r.erp_id): r for r in rows}
+                for (shop_id, erp_id), sku in chunk:
+                    exact = by_pair.get((shop_id, erp_id))
+                    if exact is None:
+                        others = [_link(r) for r in rows if r.shop_id == shop_id or r.erp_id == erp_id]
+                        if others:
+                            conflicts[(shop_id, erp_id)] = self._conflict(entity, store, shop_id, erp_id, others)
+                        else:  # refused, yet neither id is linked: a concurrent unlink won; see link()
+                            raced.append((shop_id, erp_id, sku))
+                    elif sku is not None and exact.sku != sku:
+                        conn.execute(update(LINKS).where(LINKS.c.id == exact.id).values(sku=sku, updated_at=now))
+        for shop_id, erp_id, sku in raced:
+            try:
+                self.link(store, entity, shop_id=shop_id, erp_id=erp_id, sku=sku)
+            except LinkConflict as conflict:
+                conflicts[(shop_id, erp_id)] = conflict
+        return conflicts
+
     @staticmethod
     def _conflict(entity: str, store: str, shop_id: str, erp_id: str, existing: list[Link]) -> LinkConflict:
         parts = []
