@@ -1,0 +1,781 @@
+"""Tasks of the product sync (``flows/products.py``): read both sides, look up, plan, write, record.
+
+Each task works on a whole read or on a batch of writes, never on one product. The decisions are pure
+(``core.product_plan``); these tasks only fetch what the plan needs and carry out its writes, recording after
+each write what makes a re-run safe: the product link (shop id <-> ERP id) and the inventory units (for the
+stock flow) as soon as a product exists on both sides, then the fingerprint of what was written.
+
+State kept per store (``docs/products.md``): links ``product`` and ``unit``; pushed fingerprints ``product``
+(ERP -> shop fields, by ERP SKU) and ``product-erp`` (shop -> ERP fields); cursors ``products:erp`` (UTC
+time of the ERP's last read window) and ``products:shop``; failures ``product`` (by ERP SKU).
+
+Test hook: with ``ERPSYNC_TEST_PRODUCTS_EXIT_AFTER_WRITES=N`` in the environment the process exits at once
+(``os._exit(70)``) after its N-th shop write, before recording it — the crash a re-run must converge from.
+Tests only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.errors import RecordError, RetriableError
+from connectors.merchantpro.client import local_date_since
+from connectors.merchantpro.mapping import (
+    PATCH_FIELDS,
+    product_from_shop,
+    product_patch,
+    product_payload,
+    to_json_number,
+)
+from core.mapping import Ownership, StoreRules, ownership
+from core.models import Product, RowError, Variant
+from core.product_diff import duplicate_skus
+from core.product_plan import (
+    Failed,
+    Known,
+    LinkRef,
+    Lookups,
+    Memory,
+    Plan,
+    Policy,
+    Side,
+    UnitRow,
+    Write,
+    erp_fingerprint,
+    lookups_needed,
+    plan,
+    shop_key,
+    units_of,
+)
+from core.skus import erp_sku, shop_sku
+from core.state import LinkConflict, StateStore
+from tasks.failures import describe, record_failure, resolve_failures
+from tasks.orders import retriable_only
+from tasks.runtime import StoreRuntime
+from tasks.units import ENTITY as UNIT
+from tasks.units import UnitRef, load_units, save_units, unit_key
+
+log = logging.getLogger("erpsync.products")
+
+FLOW = "products"
+PRODUCT = "product"  # links, failures, pushed (ERP -> shop fingerprints)
+PUSHED_ERP = "product-erp"  # pushed fingerprints of the shop -> ERP leg
+ERP_CURSOR = "products:erp"
+SHOP_CURSOR = "products:shop"
+BATCH_SIZE = 100
+SHOP_LOOKUP_LIMIT = 50  # more unlinked SKUs to look up than this: read the whole shop instead
+TRANSIENT_BREAKER = 5
+ERP_CURSOR_MARGIN = timedelta(minutes=2)  # writes committed late (or a clock a little off) are read again
+SHOP_OVERLAP_DAYS = 1
+SHOP_READ_FIELDS = (
+    "id,type,sku,ean,ext_ref,name,description,status,price_net,price_gross,old_price_net,old_price_gross,"
+    "tax_value,weight,variants,date_modified"
+)
+CRASH_HOOK_ENV = "ERPSYNC_TEST_PRODUCTS_EXIT_AFTER_WRITES"
+CRASH_EXIT_CODE = 70
+
+# Synced field -> the canonical names an ERP connector's update_product understands.
+ERP_FIELD_NAMES: dict[str, tuple[str, ...]] = {
+    "price": ("price", "price_net", "price_gross"),
+    "old_price": ("old_price", "old_price_net", "old_price_gross"),
+    "vat": ("vat", "vat_rate"),
+}
+# Synced field -> canonical fields for connectors.merchantpro.mapping.product_patch (attributes: variants).
+SHOP_FIELD_NAMES: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "description": ("description",),
+    "price": ("price_net", "price_gross"),
+    "old_price": ("old_price_net", "old_price_gross"),
+    "ean": ("ean",),
+    "weight": ("weight",),
+    "status": ("status",),
+    "vat": ("vat_rate",),
+    "images": ("images",),
+    "attributes": (),
+}
+VARIANT_GROUPS: dict[str, tuple[str, ...]] = {
+    "price": ("price_net", "price_gross"),
+    "old_price": ("old_price_net", "old_price_gross"),
+    "ean": ("ean",),
+    "weight": ("weight",),
+}
+NULLABLE_SHOP_FIELDS = frozenset({"ean", "old_price_net", "old_price_gross", "weight"})
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    except Exception:  # outside a flow or task run (plain calls in tests)
+        return log
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_cursor(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------------------- the run's set-up
+
+
+@dataclass
+class Setup:
+    """What a run starts from: the policy, what earlier runs left, and the read windows."""
+
+    policy: Policy
+    memory: Memory
+    erp_since: datetime | None  # None: read the whole ERP catalogue
+    shop_since: datetime | None  # None: read the whole shop
+    erp_window: datetime  # the ERP cursor's next value (captured before reading)
+    shop_window: datetime
+    previous_erp: datetime | None
+    previous_shop: datetime | None
+    include_images: bool
+    record_shop_errors: bool
+    default_category_id: int | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rules(self) -> StoreRules:
+        return self.policy.rules
+
+
+def product_policy(runtime: StoreRuntime) -> tuple[Policy, list[str]]:
+    """The store's product policy for this ERP (legs, ownership, creation), and notes on what is left out."""
+    settings = runtime.store.products
+    caps = runtime.erp.capabilities
+    notes = []
+    own: Ownership = ownership(settings, getattr(runtime.erp, "product_fields", None))
+    to_shop_leg = settings.direction in ("erp_to_shop", "both")
+    to_erp_leg = settings.direction in ("shop_to_erp", "both")
+    if to_erp_leg and not caps.products_update:
+        notes.append(f"{runtime.erp.system} cannot update products: shop changes are not written to it")
+        own = Ownership(own.to_shop, frozenset())
+    create_in_erp = to_erp_leg and settings.create_in_erp and caps.products_create
+    if to_erp_leg and settings.create_in_erp and not caps.products_create:
+        notes.append(f"{runtime.erp.system} cannot create products: create_in_erp has no effect")
+    policy = Policy(
+        rules=StoreRules.of(runtime.store),
+        own=own,
+        to_shop_leg=to_shop_leg,
+        to_erp_leg=to_erp_leg,
+        create_in_shop=to_shop_leg and settings.create_in_shop,
+        create_in_erp=create_in_erp,
+    )
+    return policy, notes
+
+
+def load_memory(runtime: StoreRuntime) -> Memory:
+    """Links, inventory units and pushed fingerprints of the store."""
+    state, store, prefix = runtime.state, runtime.name, runtime.store.sku_prefix
+    by_erp_id: dict[str, LinkRef] = {}
+    by_sku: dict[str, LinkRef] = {}
+    for link in state.links(store, PRODUCT):
+        ref = LinkRef(link.shop_id, link.erp_id, link.sku)
+        by_erp_id[link.erp_id] = ref
+        code = erp_sku(prefix, link.sku) if link.sku else None
+        if code:
+            by_sku[code] = ref
+    variant_ids = {}
+    for unit in load_units(state, store).values():
+        if unit.variant_id:
+            variant_ids[unit.shop_sku] = unit.variant_id
+    pushed_shop = {k: p.hash for k, p in state.get_pushed(store, PRODUCT).items() if p.hash}
+    pushed_erp = {k: p.hash for k, p in state.get_pushed(store, PUSHED_ERP).items() if p.hash}
+    return Memory(by_erp_id, by_sku, variant_ids, pushed_shop, pushed_erp)
+
+
+def prepare(runtime: StoreRuntime, full: bool) -> Setup:
+    """The policy, memory and read windows of a run (plain function: the task below wraps it)."""
+    policy, notes = product_policy(runtime)
+    state, store = runtime.state, runtime.name
+    previous_erp = _parse_cursor(state.get_cursor(store, ERP_CURSOR))
+    previous_shop = _parse_cursor(state.get_cursor(store, SHOP_CURSOR))
+    now = _now()
+    erp_since = None
+    if not full and previous_erp is not None:
+        if runtime.erp.capabilities.products_changed_since:
+            erp_since = previous_erp
+        else:
+            notes.append(f"{runtime.erp.system} cannot list changed products: the whole catalogue is read and diffed")
+    shop_since = None if full else previous_shop
+    synced = policy.own.to_shop | policy.own.to_erp
+    return Setup(
+        policy=policy,
+        memory=load_memory(runtime),
+        erp_since=erp_since,
+        shop_since=shop_since,
+        erp_window=now - ERP_CURSOR_MARGIN,
+        shop_window=now,
+        previous_erp=previous_erp,
+        previous_shop=previous_shop,
+        include_images="images" in synced,
+        record_shop_errors=policy.to_erp_leg,
+        default_category_id=runtime.store.products.default_category_id or None,
+        notes=notes,
+    )
+
+
+@task(name="products-prepare", cache_policy=NO_CACHE)
+def prepare_run(runtime: StoreRuntime, full: bool) -> Setup:
+    """Load the store's policy, links, fingerprints and cursors."""
+    setup = prepare(runtime, full)
+    _logger().info(
+        "products %s: %s; ERP read %s, shop read %s", runtime.name, setup.policy.own.describe(),
+        f"since {setup.erp_since.isoformat()}" if setup.erp_since else "whole",
+        f"since {setup.shop_since.isoformat()}" if setup.shop_since else "whole",
+    )
+    for note in setup.notes:
+        _logger().warning(note)
+    return setup
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class ErpRead:
+    """ERP products by SKU (duplicates removed), the rows that failed, and whether it is the whole catalogue."""
+
+    products: dict[str, Product] = field(default_factory=dict)
+    failed: list[Failed] = field(default_factory=list)
+    complete: bool = False
+    rows: int = 0
+
+
+def _row_failures(errors: Iterable[RowError], side: Side, origin: Side) -> list[Failed]:
+    return [Failed(e.key, side, f"unreadable {origin} record: {e.error}", origin, None, dict(e.payload))
+            for e in errors]
+
+
+def read_erp(runtime: StoreRuntime, since: datetime | None) -> ErpRead:
+    """ERP products changed since ``since`` (None: all); a SKU claimed by several ERP records fails them all."""
+    items: list[Product] = []
+    errors: list[RowError] = []
+    for page in runtime.erp.iter_products(changed_since=since):
+        items.extend(page.items)
+        errors.extend(page.errors)
+    result = ErpRead(complete=since is None, rows=len(items) + len(errors))
+    result.failed = _row_failures(errors, "shop", "erp")
+    clashing: dict[int, tuple[Product, set[str]]] = {}
+    for sku, owners in duplicate_skus(items).items():
+        for owner in owners:
+            clashing.setdefault(id(owner), (owner, set()))[1].add(sku)
+    for owner, skus in clashing.values():
+        others = sorted({p.erp_id or p.sku for p, s in clashing.values() if s & skus and p is not owner})
+        result.failed.append(Failed(
+            owner.sku, "shop", f"duplicate SKU in the ERP: {', '.join(sorted(skus))} also used by ERP product(s) "
+            f"{', '.join(others)}", "erp", owner.modified_at, owner.model_dump(mode="json", exclude_none=True),
+        ))
+    result.products = {p.sku: p for p in items if id(p) not in clashing}
+    return result
+
+
+@task(name="products-read-erp", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=retriable_only)
+def read_erp_products(runtime: StoreRuntime, since: datetime | None) -> ErpRead:
+    """Read the ERP's products (changed since the cursor, or all)."""
+    result = read_erp(runtime, since)
+    _logger().info("ERP: %d products read (%s), %d failed", len(result.products),
+                   f"changed since {since.isoformat()}" if since else "whole catalogue", len(result.failed))
+    return result
+
+
+@dataclass
+class ShopRead:
+    """Shop products by ERP SKU, the rows that failed, whether it is the whole shop, and SKUs absent."""
+
+    products: dict[str, Product] = field(default_factory=dict)
+    failed: list[Failed] = field(default_factory=list)
+    complete: bool = False
+    absent: set[str] = field(default_factory=set)
+    foreign: int = 0  # products whose SKU is not under this store's prefix
+    requests: int = 0
+
+
+def _shop_filters(include_images: bool, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    filters: dict[str, Any] = {"include": "variants,images" if include_images else "variants"}
+    filters.update(extra or {})
+    return filters
+
+
+def _collect(runtime: StoreRuntime, result: ShopRead, pages: Iterable[Any], record_errors: bool) -> list[Product]:
+    found: list[Product] = []
+    prefix = runtime.store.sku_prefix
+    for page in pages:
+        result.requests += 1
+        if record_errors:
+            result.failed.extend(_row_failures(page.errors, "erp", "shop"))
+        for product in page.items:
+            if shop_key(product, prefix) is None:
+                result.foreign += 1
+                continue
+            found.append(product)
+    return found
+
+
+def read_shop(
+    runtime: StoreRuntime, since: datetime | None, *, include_images: bool, record_errors: bool
+) -> ShopRead:
+    """Shop products modified since ``since`` (date-only filter in the shop's zone, overlapped), or all."""
+    fields = SHOP_READ_FIELDS + (",images" if include_images else "")
+    day: date | None = None
+    if since is not None:
+        day = local_date_since(since, timezone=runtime.store.timezone, overlap_days=SHOP_OVERLAP_DAYS)
+    result = ShopRead(complete=since is None)
+    pages = runtime.shop.iter_products(modified_since=day, filters=_shop_filters(include_images), fields=fields)
+    prefix = runtime.store.sku_prefix
+    for product in _collect(runtime, result, pages, record_errors):
+        key = shop_key(product, prefix)
+        if key is not None:
+            result.products[key] = product  # the overlap may list a product twice: the last copy wins
+    return result
+
+
+@task(name="products-read-shop", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=retriable_only)
+def read_shop_products(
+    runtime: StoreRuntime, since: datetime | None, include_images: bool, record_errors: bool
+) -> ShopRead:
+    """Read the shop's products (modified since the cursor, with a day of overlap, or all)."""
+    result = read_shop(runtime, since, include_images=include_images, record_errors=record_errors)
+    _logger().info("shop: %d products read (%s) in %d requests, %d not under the store's SKU prefix",
+                   len(result.products), f"modified since {since.date()}" if since else "whole shop",
+                   result.requests, result.foreign)
+    return result
+
+
+def fetch_shop(
+    runtime: StoreRuntime, lookups: Lookups, *, include_images: bool, record_errors: bool
+) -> ShopRead:
+    """The shop products a plan needs: by id (100 a request) and by SKU; many unlinked SKUs: the whole shop."""
+    if len(lookups.shop_by_sku) > SHOP_LOOKUP_LIMIT:
+        return read_shop(runtime, None, include_images=include_images, record_errors=record_errors)
+    fields = SHOP_READ_FIELDS + (",images" if include_images else "")
+    result = ShopRead()
+    prefix = runtime.store.sku_prefix
+    wanted_ids = {shop_id: sku for sku, shop_id in lookups.shop_by_id.items()}
+    ids = list(wanted_ids)
+    for start in range(0, len(ids), 100):
+        chunk = ids[start : start + 100]
+        pages = runtime.shop.iter_products(filters=_shop_filters(include_images, {"ids": ",".join(chunk)}),
+                                           fields=fields)
+        for product in _collect(runtime, result, pages, record_errors):
+            sku = wanted_ids.get(product.shop_id or "")
+            if sku is not None:
+                result.products[sku] = product  # keyed by the link: a SKU renamed in the shop stays linked
+    result.absent |= {sku for sku in lookups.shop_by_id if sku not in result.products}
+    for sku in lookups.shop_by_sku:
+        pages = runtime.shop.iter_products(
+            filters=_shop_filters(include_images, {"sku": shop_sku(prefix, sku)}), fields=fields
+        )
+        for product in _collect(runtime, result, pages, record_errors):
+            if shop_key(product, prefix) == sku:
+                result.products[sku] = product
+        if sku not in result.products:
+            result.absent.add(sku)
+    return result
+
+
+@dataclass
+class Resolved:
+    """Both sides as known after the look-ups."""
+
+    known: Known
+    shop_lookups: int
+    erp_catalogue_read: bool
+    failed: list[Failed] = field(default_factory=list)
+
+
+def resolve(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead, subjects: list[str]) -> Resolved:
+    """Fetch what the plan needs: shop products by id or SKU, and the whole ERP catalogue when a shop product
+    must be compared with an ERP product that was not read (plain function: the task below wraps it)."""
+    known = Known(erp=dict(erp.products), shop=dict(shop.products), erp_complete=erp.complete,
+                  shop_complete=shop.complete)
+    failed: list[Failed] = []
+    lookups = lookups_needed(subjects, known, setup.memory, setup.policy)
+    fetched = 0
+    if lookups.shop_by_id or lookups.shop_by_sku:
+        more = fetch_shop(runtime, lookups, include_images=setup.include_images,
+                          record_errors=setup.record_shop_errors)
+        fetched = len(lookups.shop_by_id) + len(lookups.shop_by_sku)
+        for sku, product in more.products.items():
+            known.shop.setdefault(sku, product)
+        known.shop_absent |= more.absent
+        known.shop_complete = known.shop_complete or more.complete
+        failed.extend(more.failed)
+    catalogue = False
+    if lookups.erp_catalogue:
+        whole = read_erp(runtime, None)
+        for sku, product in whole.products.items():
+            known.erp.setdefault(sku, product)
+        known.erp_complete = True
+        # Failures of products outside this run's subjects are reported by the run that reads them as changed.
+        wanted = set(subjects)
+        failed.extend(f for f in whole.failed if f.sku in wanted and f.sku not in erp.products)
+        catalogue = True
+    return Resolved(known, fetched, catalogue, failed)
+
+
+@task(name="products-resolve", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=retriable_only)
+def resolve_products(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead,
+                     subjects: list[str]) -> Resolved:
+    """Look up what this run's changes need from the other side."""
+    resolved = resolve(runtime, setup, erp, shop, subjects)
+    _logger().info("looked up %d shop products%s", resolved.shop_lookups,
+                   "; read the whole ERP catalogue to compare shop changes" if resolved.erp_catalogue_read else "")
+    return resolved
+
+
+@task(name="products-plan", cache_policy=NO_CACHE)
+def plan_products(subjects: list[str], known: Known, memory: Memory, policy: Policy) -> Plan:
+    """Decide what to write where (pure)."""
+    result = plan(subjects, known, memory, policy)
+    _logger().info("plan: %d shop writes, %d ERP writes, %d links, %d unchanged, %d failed, %d skipped",
+                   len(result.shop_writes()), len(result.erp_writes()), len(result.links), result.unchanged,
+                   len(result.failed), len(result.skipped))
+    return result
+
+
+# ------------------------------------------------------------------------------------------- recording
+
+
+def _unit_refs(rows: Iterable[UnitRow]) -> list[UnitRef]:
+    return [UnitRef(r.erp_sku, r.shop_sku, r.product_id, r.variant_id) for r in rows]
+
+
+@dataclass
+class Recorded:
+    """What recording the plan's links did."""
+
+    linked: int = 0
+    failed: list[Failed] = field(default_factory=list)
+
+
+def save_units_bulk(state: StateStore, store: str, refs: Sequence[UnitRef], known: dict[str, UnitRef]) -> list[str]:
+    """``tasks.units.save_units`` for many units at once: new ones linked in bulk, moved ones one by one."""
+    fresh = {r.erp_sku: r for r in refs if r.erp_sku not in known}
+    moved = [r for r in refs if r.erp_sku in known and known[r.erp_sku] != r]
+    conflicts = state.link_many(
+        store, UNIT, [(unit_key(r.product_id, r.variant_id), r.erp_sku, r.shop_sku) for r in fresh.values()]
+    )
+    refused = []
+    for ref in fresh.values():
+        if (unit_key(ref.product_id, ref.variant_id), ref.erp_sku) in conflicts:
+            refused.append(ref.erp_sku)
+        else:
+            known[ref.erp_sku] = ref
+    return refused + save_units(state, store, moved, known)
+
+
+def record_plan(runtime: StoreRuntime, result: Plan) -> Recorded:
+    """Record the links, units and fingerprints the plan found without a write (plain function)."""
+    state, store = runtime.state, runtime.name
+    out = Recorded()
+    pairs = [(link.shop_id, link.erp_id, link.sku) for link in result.links.values()]
+    conflicts = state.link_many(store, PRODUCT, pairs)
+    for sku, link in result.links.items():
+        conflict = conflicts.get((link.shop_id, link.erp_id))
+        if conflict is not None:
+            out.failed.append(Failed(sku, "shop", describe(conflict), "erp"))
+        else:
+            out.linked += 1
+    bad = {f.sku for f in out.failed}
+    units = [u for u in _unit_refs(result.units) if u.erp_sku not in bad]
+    conflicted = save_units_bulk(state, store, units, load_units(state, store))
+    out.failed.extend(Failed(sku, "shop", f"inventory unit of {sku} is linked to another shop unit", "erp")
+                      for sku in conflicted)
+    bad |= set(conflicted)
+    state.set_pushed(store, PRODUCT, [(k, v, None) for k, v in result.pushed_shop.items() if k not in bad])
+    state.set_pushed(store, PUSHED_ERP, [(k, v, None) for k, v in result.pushed_erp.items() if k not in bad])
+    return out
+
+
+@task(name="products-record-links", cache_policy=NO_CACHE)
+def record_links(runtime: StoreRuntime, result: Plan) -> Recorded:
+    """Record links, units and fingerprints of the products that needed no write."""
+    out = record_plan(runtime, result)
+    _logger().info("recorded %d links, %d unchanged fingerprints", out.linked,
+                   len(result.pushed_shop) + len(result.pushed_erp))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- shop writes
+
+
+def _money(value: Any) -> Any:
+    return None if value is None else to_json_number(value)
+
+
+def _variant_entry(variant: Variant, groups: set[str], with_options: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": int(variant.shop_id) if variant.shop_id and variant.shop_id.isdigit()
+                             else variant.shop_id}
+    for group in sorted(groups):
+        for name in VARIANT_GROUPS[group]:
+            value = getattr(variant, name)
+            entry[name] = value if isinstance(value, str) or value is None else _money(value)
+    if with_options:
+        entry["variant_options"] = [{"name": k, "value": v} for k, v in sorted(variant.options.items())]
+    return entry
+
+
+def shop_patch(product: Product, fields: Iterable[str], *, tax_id: int | None) -> dict[str, Any]:
+    """The smallest PATCH body that writes these synced fields of a product that has its shop ids.
+
+    Product-level fields go through ``product_patch``; a multi-variant product's prices, old prices, EANs,
+    weights and options go on its variants by id (only the changed groups), and variants the shop does not
+    have yet are sent whole (without id: the shop adds them).
+    """
+    wanted = set(fields)
+    canonical = {name for f in wanted for name in SHOP_FIELD_NAMES.get(f, ())}
+    multi = bool(product.variants)
+    parent = {n for n in canonical if n not in ("price_net", "price_gross", "old_price_net", "old_price_gross",
+                                               "weight")} if multi else canonical
+    patch = product_patch(product, parent, tax_id=tax_id)
+    patch.pop("variants", None)
+    for name in parent:
+        for shop_field in PATCH_FIELDS.get(name, ()):
+            if shop_field not in patch and shop_field in NULLABLE_SHOP_FIELDS and getattr(product, name) is None:
+                patch[shop_field] = None  # a value cleared in the ERP is cleared in the shop
+    if "images" in wanted and "images" not in patch:
+        patch["images"] = []
+    if multi:
+        groups = wanted & set(VARIANT_GROUPS)
+        with_options = "attributes" in wanted
+        entries = []
+        full = {v["sku"]: v for v in product_payload(product, tax_id=tax_id)["variants"]}
+        for variant in product.variants:
+            if not variant.shop_id:
+                entries.append(full[variant.sku])
+            elif groups or with_options:
+                entries.append(_variant_entry(variant, groups, with_options))
+        if entries:
+            patch["variants"] = entries
+    return patch
+
+
+@dataclass
+class WriteOutcome:
+    """What a batch of writes did."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0  # planned updates whose fields the target cannot hold: nothing to send
+    failed: list[Failed] = field(default_factory=list)
+    not_reached: list[Write] = field(default_factory=list)
+    calls: int = 0
+
+    def merge(self, other: WriteOutcome) -> WriteOutcome:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.not_reached += other.not_reached
+        self.calls += other.calls
+        return self
+
+
+def _write_failed(write: Write, error: BaseException | str) -> Failed:
+    origin: Side = "erp" if write.side == "shop" else "shop"
+    payload = write.product.model_dump(mode="json", exclude_none=True)
+    return Failed(write.sku, write.side, describe(error), origin, write.modified_at, payload)
+
+
+class _Writer:
+    """Carries out a batch of writes to one side, recording after each one."""
+
+    def __init__(self, runtime: StoreRuntime, setup: Setup) -> None:
+        self.runtime, self.setup = runtime, setup
+        self.out = WriteOutcome()
+        self.units = load_units(runtime.state, runtime.name)
+        limit = os.environ.get(CRASH_HOOK_ENV, "")
+        self.crash_after = int(limit) if limit.isdigit() else None
+
+    def run(self, writes: Sequence[Write]) -> WriteOutcome:
+        transient = 0
+        for index, write in enumerate(writes):
+            if transient >= TRANSIENT_BREAKER:
+                self.out.not_reached += list(writes[index:])
+                _logger().warning("%d transient failures in a row: %d product writes wait for the next run",
+                                  TRANSIENT_BREAKER, len(writes) - index)
+                break
+            try:
+                if write.side == "shop":
+                    self.shop(write)
+                else:
+                    self.erp(write)
+                transient = 0
+            except (RecordError, LinkConflict) as error:
+                self.out.failed.append(_write_failed(write, error))
+            except RetriableError as error:
+                transient += 1
+                self.out.failed.append(_write_failed(write, error))
+        return self.out
+
+    def _crash_point(self) -> None:
+        if self.crash_after is not None and self.runtime.shop.counters.writes >= self.crash_after:
+            os._exit(CRASH_EXIT_CODE)
+
+    def _link(self, sku: str, shop_id: str, erp_id: str, shop_sku_value: str, *, replace: bool) -> None:
+        state, store = self.runtime.state, self.runtime.name
+        if replace:
+            existing = state.find_link(store, PRODUCT, erp_id=erp_id)
+            if existing is not None and existing.shop_id != shop_id:
+                state.unlink(store, PRODUCT, erp_id=erp_id)  # the product it pointed to is gone from the shop
+        state.link(store, PRODUCT, shop_id=shop_id, erp_id=erp_id, sku=shop_sku_value)
+
+    def _units(self, shop_product: Product) -> None:
+        refs = _unit_refs(units_of(shop_product, self.setup.rules.sku_prefix))
+        conflicts = save_units(self.runtime.state, self.runtime.name, refs, self.units)
+        if conflicts:
+            raise LinkConflict(f"inventory unit(s) {', '.join(conflicts)} already linked to another shop unit", [])
+
+    def shop(self, write: Write) -> None:
+        runtime, rules = self.runtime, self.setup.rules
+        tax_id = rules.tax_id(write.product.vat_rate)
+        state, store = runtime.state, runtime.name
+        if write.kind == "create":
+            created = runtime.shop.create_product(write.product, tax_id=tax_id,
+                                                  category_id=self.setup.default_category_id)
+            self.out.calls += 1
+            self._crash_point()
+            assert created.shop_id is not None and write.erp_id is not None
+            self._link(write.sku, created.shop_id, write.erp_id, created.sku, replace=True)
+            self._units(created)
+            state.set_pushed(store, PRODUCT, [(write.sku, write.fingerprint, None)])
+            baseline = erp_fingerprint(created, self.setup.policy)
+            if baseline is not None:
+                state.set_pushed(store, PUSHED_ERP, [(write.sku, baseline, None)])
+            self.out.created.append(write.sku)
+            return
+        assert write.product.shop_id is not None
+        patch = shop_patch(write.product, write.fields, tax_id=tax_id)
+        if not patch:
+            state.set_pushed(store, PRODUCT, [(write.sku, write.fingerprint, None)])
+            self.out.unchanged += 1
+            return
+        reply = runtime.shop.update_product(write.product.shop_id, patch, key=write.product.sku)
+        self.out.calls += 1
+        self._crash_point()
+        if "variants" in patch and isinstance(reply, dict) and reply.get("id") is not None:
+            self._units(product_from_shop(reply))
+        state.set_pushed(store, PRODUCT, [(write.sku, write.fingerprint, None)])
+        self.out.updated.append(write.sku)
+
+    def erp(self, write: Write) -> None:
+        runtime = self.runtime
+        state, store = runtime.state, runtime.name
+        if write.kind == "create":
+            source = write.source
+            assert source is not None and source.shop_id is not None
+            created = runtime.erp.create_product(write.product)
+            self.out.calls += 1
+            erp_id = created.erp_id or write.sku
+            self._link(write.sku, source.shop_id, erp_id, source.sku, replace=False)
+            self._units(source)
+            state.set_pushed(store, PUSHED_ERP, [(write.sku, write.fingerprint, None)])
+            if write.other_fingerprint is not None:
+                state.set_pushed(store, PRODUCT, [(write.sku, write.other_fingerprint, None)])
+            self.out.created.append(write.sku)
+            return
+        names = {n for f in write.fields for n in ERP_FIELD_NAMES.get(f, (f,))}
+        runtime.erp.update_product(write.product, names)
+        self.out.calls += 1
+        state.set_pushed(store, PUSHED_ERP, [(write.sku, write.fingerprint, None)])
+        self.out.updated.append(write.sku)
+
+
+def apply_writes(runtime: StoreRuntime, setup: Setup, writes: Sequence[Write]) -> WriteOutcome:
+    """Carry out writes one by one, recording each (plain function: the task below wraps it)."""
+    return _Writer(runtime, setup).run(writes)
+
+
+@task(name="products-write", cache_policy=NO_CACHE)
+def write_batch(runtime: StoreRuntime, setup: Setup, writes: list[Write]) -> WriteOutcome:
+    """Write a batch of products to one side (never retried as a whole: a create must not run twice)."""
+    out = apply_writes(runtime, setup, writes)
+    side = writes[0].side if writes else "?"
+    _logger().info("%s writes: %d created, %d updated, %d failed, %d left for the next run", side,
+                   len(out.created), len(out.updated), len(out.failed), len(out.not_reached))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- finishing
+
+
+def next_cursor(window: datetime, previous: datetime | None, failed: Iterable[Failed], origin: Side,
+                *, blocked: bool = False) -> datetime | None:
+    """Where a side's cursor goes: the window, held back to the oldest failed record read from that side
+    (held where it was when a failed record has no time, or when writes were left for the next run)."""
+    stamps = [f.modified_at for f in failed if f.origin == origin]
+    if blocked or any(s is None for s in stamps):
+        return previous
+    oldest = min((s for s in stamps if s is not None), default=None)
+    return window if oldest is None else min(window, oldest)
+
+
+@dataclass
+class Finished:
+    """The failures recorded and the cursors set at the end of a run."""
+
+    failures: list[dict[str, str]]
+    resolved: int
+    erp_cursor: datetime | None
+    shop_cursor: datetime | None
+
+
+def finish(runtime: StoreRuntime, setup: Setup, failed: Sequence[Failed], succeeded: Iterable[str],
+           not_reached: Sequence[Write]) -> Finished:
+    """Record failures, resolve those that went through, move the cursors (plain function)."""
+    state, store = runtime.state, runtime.name
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for failure in failed:
+        if failure.sku in seen:
+            continue
+        seen.add(failure.sku)
+        leg = "ERP -> shop" if failure.side == "shop" else "shop -> ERP"
+        record_failure(state, store, PRODUCT, failure.sku, f"{leg}: {failure.reason}", failure.payload)
+        rows.append({"sku": failure.sku, "direction": leg, "reason": describe(failure.reason)})
+    resolved = resolve_failures(state, store, PRODUCT, [s for s in succeeded if s not in seen])
+    blocked_erp = any(w.side == "shop" for w in not_reached)
+    blocked_shop = any(w.side == "erp" for w in not_reached)
+    erp_cursor = next_cursor(setup.erp_window, setup.previous_erp, failed, "erp", blocked=blocked_erp)
+    shop_cursor = next_cursor(setup.shop_window, setup.previous_shop, failed, "shop", blocked=blocked_shop)
+    if erp_cursor is not None and erp_cursor != setup.previous_erp:
+        state.set_cursor(store, ERP_CURSOR, erp_cursor.astimezone(UTC).isoformat())
+    if shop_cursor is not None and shop_cursor != setup.previous_shop:
+        state.set_cursor(store, SHOP_CURSOR, shop_cursor.astimezone(UTC).isoformat())
+    return Finished(rows, resolved, erp_cursor, shop_cursor)
+
+
+@task(name="products-finish", cache_policy=NO_CACHE)
+def finish_run(runtime: StoreRuntime, setup: Setup, failed: list[Failed], succeeded: list[str],
+               not_reached: list[Write]) -> Finished:
+    """Record the run's failures and move the cursors."""
+    done = finish(runtime, setup, failed, succeeded, not_reached)
+    for row in done.failures[:20]:
+        _logger().warning("product %s (%s): %s", row["sku"], row["direction"], row["reason"])
+    return done
+
+
+def chunks(items: Sequence[Write], size: int = BATCH_SIZE) -> list[list[Write]]:
+    """Writes in batches of ``size`` (one task run each)."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
