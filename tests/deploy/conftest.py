@@ -65,8 +65,24 @@ def operator_env(home: Path, *, api_url: str | None, config: Path | None = None)
     return env
 
 
+def descendants(pid: int) -> list[int]:
+    """Every living process below ``pid`` (from /proc), also those in sessions of their own."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def kill_group(process: subprocess.Popen[Any], timeout: float = 15.0) -> None:
-    """Stop a process started with ``start_new_session`` and everything it spawned."""
+    """Stop a process started with ``start_new_session``, its group, and every process it spawned elsewhere."""
+    below = descendants(process.pid)  # before they are orphaned (e.g. a Prefect server in its own session)
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -74,6 +90,9 @@ def kill_group(process: subprocess.Popen[Any], timeout: float = 15.0) -> None:
             process.wait(timeout=timeout)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
 
