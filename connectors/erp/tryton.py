@@ -125,6 +125,9 @@ class TrytonConnector:
 
     system = SYSTEM
     capabilities = CAPABILITIES
+    # The product fields (core.mapping.SYNC_FIELDS) Tryton holds and update_product writes; the product sync
+    # leaves the others (weight, old price, images, attributes) out of its comparisons.
+    product_fields = frozenset({"name", "description", "price", "ean", "status", "vat"})
 
     def __init__(
         self,
