@@ -3,7 +3,7 @@ read what a flow run left behind (its task runs, its artifacts)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ def build_fake_stack(
     *,
     store: Mapping[str, Any] | None = None,
     **sim_options: Any,
-) -> Iterator[FakeStack]:
+) -> Generator[FakeStack, None, None]:
     """Start the shop, write the config (fresh SQLite state), make every runtime use the in-memory ERP."""
     shop = start_shop(STORE, **sim_options)
     erp = MemoryErp(page_size=100)
@@ -101,4 +101,4 @@ def artifact(key: str) -> Any:
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    return max(found, key=lambda a: a.created) if found else None
+    return max(found, key=lambda a: a.created.timestamp() if a.created else 0.0) if found else None

@@ -36,6 +36,14 @@ def _sync(**params: Any) -> tuple[RunSummary, Any]:
     return summary, state
 
 
+def _receipts() -> RunSummary:
+    from flows.stock import goods_receipts
+
+    summary = goods_receipts(store=STORE, return_state=True).result()
+    assert isinstance(summary, RunSummary)
+    return summary
+
+
 def _catalogue(fake: FakeStack, n: int = 5) -> None:
     for i in range(n):
         fake.erp.data.set(f"A{i}", "WH", 10 + i, 2)
@@ -187,18 +195,15 @@ def test_a_run_while_another_holds_the_lease_skips(fake: FakeStack) -> None:
 
 
 def test_goods_receipt_triggers_a_sync_of_just_its_skus(fake: FakeStack) -> None:
-    from flows.stock import goods_receipts
-
     _catalogue(fake, 3)
     _sync()
     fake.erp.data.receive("NIR-1", "WH", {"A1": 12})
     fake.erp.data.set("A2", "WH", 99)  # changed, but not received: not this flow's business
-    state = goods_receipts(store=STORE, return_state=True)
-    summary = state.result()
+    summary = _receipts()
     assert summary.updated == 1 and summary.details["skus"] == ["A1"]
     assert summary.details["receipts"] == ["NIR-1"]
     assert fake.shop_stock("A1") == 21 and fake.shop_stock("A2") == 10
-    again = goods_receipts(store=STORE, return_state=True).result()
+    again = _receipts()
     assert again.details["skus"] == [] and again.shop_writes == 0  # the receipt was handled once
 
 
@@ -257,7 +262,6 @@ def receive_goods(stack: Stack, product: int, quantity: int) -> int:
 @pytest.mark.tryton
 def test_tryton_order_lowers_and_receipt_raises_the_shop_stock(stack: Stack, prefect_harness: None) -> None:
     from connectors.erp.tryton import TrytonConnector
-    from flows.stock import goods_receipts
 
     assert stack.tryton is not None
     shop = stack.shop()
@@ -286,7 +290,7 @@ def test_tryton_order_lowers_and_receipt_raises_the_shop_stock(stack: Stack, pre
     assert _stock(shop, sku) == 15
 
     receive_goods(stack, product, 12)
-    received = goods_receipts(store=STORE, return_state=True).result()
+    received = _receipts()
     assert sku in received.details["skus"] and received.updated == 1
     assert _stock(shop, sku) == 27  # 32 on hand − 5 reserved
 
