@@ -9,6 +9,7 @@ FLOWS: dict[str, tuple[str, str]] = {
     "products": ("flows.products", "product_sync"),
     "stock": ("flows.stock", "stock_sync"),
     "reconcile": ("flows.reconcile", "reconcile"),
+    "receipts": ("flows.stock", "goods_receipts"),
     "orders": ("flows.orders", "order_sync"),
     "resync-order": ("flows.manual", "resync_order"),
     "retry-failures": ("flows.manual", "retry_failures"),
