@@ -220,7 +220,7 @@ def wants_erp_order(order: Order, *, channels: Collection[str], linked: bool) ->
     """Whether an ERP order goes to the shop: from a configured channel, not from a shop, not yet there."""
     if linked or order.shop_id or order.channel is None or order.channel == ERPSYNC_CHANNEL:
         return False
-    if order.shipping_status.value == CANCELLED:
+    if order.shipping_status.value in (CANCELLED, ShippingStatus.TEMPORARY.value):  # cancelled, or still a draft
         return False
     return order.channel in channels
 

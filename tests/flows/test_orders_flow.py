@@ -1,31 +1,46 @@
 """The order flow end to end.
 
 Part 1 runs the real flows (Prefect harness, simulated shop over loopback) against an in-memory ERP
-(``order_fakes.FakeErp``) to pin every rule quickly; part 2 (``tests/flows/test_orders_tryton.py``) runs them
-against the real Tryton.
+(``order_fakes.FakeErp``) to pin every rule quickly; part 2 runs them against the real Tryton (the session's
+server; every test creates its own products, buyers and order ids).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 import tasks.runtime as runtime_module
 from connectors.erp.base import Capabilities
+from connectors.http import RetryPolicy
 from core.models import Customer, Order, OrderLine, ShippingStatus
-from core.state import StateStore
+from core.state import RUN_LOCKS, StateStore
 from core.summary import RunState, RunSummary
-from devservers.stack import SimShop, start_shop, write_config
+from devservers.stack import SimShop, Stack, start_shop, write_config
+from devservers.tryton import JsonRpcSession, TrytonServer
 from simulators.merchantpro import Faults
+from simulators.server import serve_in_thread
+from tasks.orders import CRASH_EXIT_CODE, CRASH_HOOK_ENV
 from tasks.running import run_flow
 from tasks.runtime import open_runtime, overrides
+from tests.flows.fault_proxy import FaultProxy
 from tests.flows.order_fakes import ORDER_CAPABILITIES, SMARTBILL_LIKE, FakeErp
+from tests.tryton_fixture import create_stocked_product, unique_code
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PERSON = {
     "customer_email": "ana.popescu@example.ro", "billing_type": "individual", "billing_name": "Ana Popescu",
@@ -400,3 +415,333 @@ def test_a_lost_reply_to_the_shop_post_is_found_again_not_posted_twice(
     link = stack.state.find_link("main", "order", erp_id=erp_id)
     assert link is not None and link.shop_id in stack.sim.orders
     assert not stack.state.open_failures("main", "erp_order")
+
+
+# ===========================================================================================================
+# Part 2: end to end with the real Tryton (its session server) and the simulated shop
+# ===========================================================================================================
+
+
+def unique_order_id() -> str:
+    """A shop order id no other test on the session's Tryton uses (one in four with a ``.N`` suffix)."""
+    number = uuid.uuid4().int
+    base = str(10_000_000 + number % 89_999_999)
+    return f"{base}.{number % 7 + 1}" if number % 4 == 0 else base
+
+
+def ro_vat() -> str:
+    """A valid Romanian VAT code (RO + CUI with its check digit) that no other test uses."""
+    body = str(uuid.uuid4().int % 10**7 + 10**7)
+    padded = body.rjust(9, "0")
+    check = sum(int(d) * int(k) for d, k in zip(padded, "753217532", strict=True)) * 10 % 11 % 10
+    return f"RO{body}{check}"
+
+
+@dataclass
+class TrytonStack:
+    stack: Stack
+    session: JsonRpcSession
+    manifest: dict[str, Any]
+    state_url: str
+
+    @property
+    def sim(self) -> Any:
+        return self.stack.shop().sim
+
+    @property
+    def state(self) -> StateStore:
+        return runtime_module.state_store(self.state_url)
+
+    def product(self, prefix: str = "E2E-ORD", *, tryton_stock: int = 20, shop_stock: int = 50) -> str:
+        """A product with a fresh SKU in Tryton (stock in WH) and in the shop."""
+        sku = unique_code(prefix)
+        create_stocked_product(self.session, self.manifest, sku, {"WH": tryton_stock})
+        self.sim.add_product({"name": f"Produs {sku}", "sku": sku, "price_gross": 29.75, "tax_id": 1,
+                              "stock": shop_stock})
+        return sku
+
+    def buyer(self, company: bool = False) -> dict[str, Any]:
+        tag = uuid.uuid4().hex[:8]
+        if company:
+            return {**COMPANY, "customer_email": f"firma-{tag}@example.ro", "billing_fiscal_code": ro_vat()}
+        return {**PERSON, "customer_email": f"ana-{tag}@example.ro"}
+
+    def order(self, sku: str, buyer: dict[str, Any], *, quantity: int = 1, status: str = "awaiting") -> str:
+        order_id = unique_order_id()
+        self.sim.add_order({**buyer, "id": order_id, "payment_status": "awaiting",
+                            "payment_method_code": "cash_delivery", "shipping_status": status, "shipping_amount": 15,
+                            "line_items": [{"product_sku": sku, "quantity": quantity}]})
+        return order_id
+
+    def sales(self, reference: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.session.call(
+            "model.sale.sale.search_read", [("reference", "=", reference)], 0, None, None,
+            ["state", "party", "shipments", "invoices", "description"], self.session.context)
+        return rows
+
+    def run(self, flow: str = "orders", **params: Any) -> RunSummary:
+        from flows.registry import load_flow
+
+        return run_flow(load_flow(flow), flow, "main", params)
+
+    def phone_sale(self, sku: str, quantity: int = 2) -> int:
+        """A confirmed Tryton sale of the channel "phone" (description ``channel:phone``) for this SKU."""
+        ctx, manifest = self.session.context, self.manifest
+        product_id = self.session.call("model.product.product.search", [("code", "=", sku)], 0, 1, None, ctx)[0]
+        party = manifest["parties"]["client_person"]
+        address = self.session.call("model.party.address.search", [("party", "=", party)], 0, 1, None, ctx)[0]
+        sale: int = self.session.call("model.sale.sale.create", [{
+            "party": party, "invoice_address": address, "shipment_address": address,
+            "description": "channel:phone", "warehouse": manifest["warehouses"]["WH"]["warehouse"],
+            "reference": unique_code("PHONE"),
+            "lines": [["create", [{"type": "line", "product": product_id, "quantity": float(quantity),
+                                   "unit": manifest["unit"], "unit_price": Decimal("25"),
+                                   "description": "telefonic"}]]],
+        }], ctx)[0]
+        for button in ("quote", "confirm"):
+            self.session.call(f"model.sale.sale.{button}", [sale], ctx)
+        return sale
+
+    def ship_and_invoice(self, order_id: str, awb: str) -> str:
+        """Ship the order's sale in Tryton with this AWB and post its invoice; the invoice number."""
+        sale, ctx = self.sales(order_id)[0], self.session.context
+        self.session.call("model.stock.shipment.out.write", sale["shipments"], {"reference": awb}, ctx)
+        for button in ("assign_try", "pick", "pack", "ship", "do"):
+            self.session.call(f"model.stock.shipment.out.{button}", sale["shipments"], ctx)
+        self.session.call("model.account.invoice.post", sale["invoices"], ctx)
+        number: str = self.session.call("model.account.invoice.read", sale["invoices"], ["number"], ctx)[0]["number"]
+        return number
+
+    def shop_copies(self, erp_sale: int) -> list[str]:
+        """Shop orders that carry this Tryton sale's marker."""
+        marker = {"erp_reference": f"tryton:{erp_sale}"}
+        return [i for i, o in self.sim.orders.items() if o.get("meta_fields") == marker]
+
+
+@pytest.fixture
+def make_tryton_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tryton_server: TrytonServer, prefect_harness: None,
+) -> Iterator[Callable[..., TrytonStack]]:
+    from tests.support.stack import build_stack
+
+    builders: list[Iterator[Stack]] = []
+    sessions: list[Any] = []
+
+    def make(*, erp_url: str | None = None, shop_options: dict[str, Any] | None = None,
+             **orders: Any) -> TrytonStack:
+        builder = build_stack(tmp_path, monkeypatch, tryton_server, stores={"main": {"orders": orders}},
+                              shop_options=shop_options)
+        builders.append(builder)
+        stack = next(builder)
+        if erp_url is not None:  # through the fault proxy
+            text = stack.config_path.read_text().replace(f'url = "{tryton_server.url}"', f'url = "{erp_url}"')
+            stack.config_path.write_text(text)
+        session_cm = tryton_server.session()
+        session = session_cm.__enter__()
+        sessions.append(session_cm)
+        monkeypatch.setattr(overrides, "unpaced", True)
+        return TrytonStack(stack, session, tryton_server.manifest, stack.settings.state.url.get())
+
+    yield make
+    for session_cm in sessions:
+        session_cm.__exit__(None, None, None)
+    for builder in builders:
+        with contextlib.suppress(StopIteration):
+            next(builder)
+
+
+def expire_leases(state: StateStore) -> None:
+    """As if the leases' time to live had passed (a killed process never releases its own)."""
+    with state.engine.begin() as conn:
+        conn.execute(update(RUN_LOCKS).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
+
+
+def test_e2e_orders_of_two_customers_arrive_once_and_move_the_stock(
+    make_tryton_stack: Callable[..., TrytonStack],
+) -> None:
+    t = make_tryton_stack()
+    sku_a, sku_b = t.product(), t.product()
+    person, company = t.buyer(), t.buyer(company=True)
+    ids = [t.order(sku_a, person, quantity=2), t.order(sku_b, company), t.order(sku_a, person)]
+
+    first = t.run()
+    assert first.state is RunState.COMPLETED, first.message
+    assert first.created == 3 and first.failed == 0
+    sales = {i: t.sales(i) for i in ids}
+    assert all(len(rows) == 1 and rows[0]["state"] == "processing" for rows in sales.values())
+    assert sales[ids[0]][0]["party"] == sales[ids[2]][0]["party"]  # one party for the returning buyer
+    company_party = t.session.call("model.party.party.read", [sales[ids[1]][0]["party"]],
+                                   ["name", "identifiers.code", "addresses.street"], t.session.context)[0]
+    assert company_party["name"] == "Firma Demo SRL"
+    assert [i["code"] for i in company_party["identifiers."]] == [company["billing_fiscal_code"]]
+    assert sorted(a["street"] for a in company_party["addresses."]) == ["Bd. Eroilor 10", "Str. Fabricii 9"]
+    # The stock effect: the stock sync ran for the orders' SKUs; the shop now shows Tryton's on hand - reserved.
+    assert first.details["stock_skus"] == sorted({sku_a, sku_b})
+    shop_stock = {p["sku"]: p["stock"] for p in t.sim.products.values() if p["sku"] in (sku_a, sku_b)}
+    assert shop_stock == {sku_a: 17, sku_b: 19}
+
+    again = t.run()
+    assert (again.created, again.failed, again.unchanged) == (0, 0, 3)
+    assert again.erp_writes == 0 and again.erp_reads == 0  # nothing new: the ERP is not even asked
+    assert all(len(t.sales(i)) == 1 for i in ids)
+
+
+def test_e2e_killed_right_after_the_erp_create_still_one_sale(
+    make_tryton_stack: Callable[..., TrytonStack],
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    t = make_tryton_stack()
+    order_id = t.order(t.product(), t.buyer())
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), CRASH_HOOK_ENV: "1"}
+    killed = subprocess.run([sys.executable, "-m", "core.cli", "run", "orders", "--store", "main", "--json"],
+                            env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert killed.returncode == CRASH_EXIT_CODE, killed.stderr[-3000:]
+    assert len(t.sales(order_id)) == 1  # the ERP has the sale ...
+    entry = t.state.journal_get("main", order_id)
+    assert entry is not None and (entry.state, entry.attempts, entry.erp_order_id) == ("pending", 1, None)
+
+    expire_leases(t.state)
+    rerun = t.run()
+    assert rerun.created == 1 and rerun.failed == 0
+    sales = t.sales(order_id)
+    assert len(sales) == 1
+    entry = t.state.journal_get("main", order_id)
+    assert entry is not None and entry.state == "created" and entry.erp_order_id == str(sales[0]["id"])
+    assert t.run().created == 0 and len(t.sales(order_id)) == 1
+
+
+def test_e2e_two_overlapping_runs_one_sale_per_order_with_and_without_the_lease(
+    make_tryton_stack: Callable[..., TrytonStack],
+) -> None:
+    from tasks.orders import import_batch
+
+    t = make_tryton_stack()
+    sku = t.product()
+    ids = [t.order(sku, t.buyer()) for _ in range(4)]
+    results: list[RunSummary] = []
+    threads = [threading.Thread(target=lambda: results.append(t.run())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(r.state.value for r in results) in (["completed", "skipped"], ["completed", "completed"])
+    assert [len(t.sales(i)) for i in ids] == [1] * 4
+
+    # The lease out of the way: three workers import the same new orders at once.
+    more = [t.order(sku, t.buyer()) for _ in range(4)]
+    outcomes: list[Any] = []
+
+    def worker() -> None:
+        with open_runtime("main") as runtime:
+            orders = [runtime.shop.get_order(i) for i in more]
+            outcomes.append(import_batch(runtime, orders, {}))
+
+    workers = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=300)
+    assert len(outcomes) == 3
+    created = [i for o in outcomes for i in o.created]
+    assert len(created) == len(set(created))  # no order created by two workers
+    assert all(len(t.sales(i)) <= 1 for i in more)
+    # Tryton on SQLite may refuse one of two parties created at the same instant ("code must be unique"):
+    # that order failed cleanly and goes with the next run.
+    t.run()
+    assert [len(t.sales(i)) for i in more] == [1] * 4
+
+
+def test_e2e_status_and_awb_flow_back_to_the_shop(make_tryton_stack: Callable[..., TrytonStack]) -> None:
+    t = make_tryton_stack(direction="both")
+    order_id = t.order(t.product(), t.buyer())
+    t.run()
+    number = t.ship_and_invoice(order_id, "AWB-E2E-777")
+
+    back = t.run()
+    shop_order = t.sim.orders[order_id]
+    assert (shop_order["shipping_status"], shop_order["shipping_awb"]) == ("shipped", "AWB-E2E-777")
+    assert [tag["name"] for tag in shop_order["tags"]] == [f"Factura {number}"]
+    assert back.details["status_writes"] == 3 and back.updated == 1
+    t.sim.stats.reset()
+    quiet = t.run()
+    assert quiet.details["status_writes"] == 0 and t.sim.stats.writes == 0  # written only on change
+
+
+def test_e2e_an_erp_order_of_another_channel_appears_in_the_shop_once(
+    make_tryton_stack: Callable[..., TrytonStack],
+) -> None:
+    t = make_tryton_stack(direction="both", channels=["phone"])
+    sku = t.product()
+    phone_sale = t.phone_sale(sku)
+    before = set(t.sim.orders)
+
+    first = t.run()
+    new = sorted(set(t.sim.orders) - before)
+    assert first.created == 1 and len(new) == 1, first
+    shop_order = t.sim.orders[new[0]]
+    assert shop_order["meta_fields"] == {"erp_reference": f"tryton:{phone_sale}"}
+    assert [(ln["product_sku"], ln["quantity"]) for ln in shop_order["line_items"]] == [(sku, 2)]
+    for _ in range(2):
+        assert t.run().created == 0
+    assert sorted(set(t.sim.orders) - before) == new  # once
+    assert t.sales(new[0]) == []  # never echoed back into Tryton as a shop order
+    link = t.state.find_link("main", "order", shop_id=new[0])
+    assert link is not None and link.erp_id == str(phone_sale)
+
+
+def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
+    make_tryton_stack: Callable[..., TrytonStack], tryton_server: TrytonServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(RetryPolicy, "backoff", lambda self, attempt, rng: 0.01)  # fast retries, same logic
+    monkeypatch.setattr("flows.orders.refresh_stock", lambda store, skus: "")  # the stock flow is not under test
+    proxy = FaultProxy(tryton_server.url, error_500=0.1, reset_after=0.1, seed=7)
+    proxy.enabled = False
+    server = serve_in_thread(proxy)
+    try:
+        t = make_tryton_stack(erp_url=server.url, direction="both", channels=["phone"])
+        sku = t.product(tryton_stock=40)
+        ids = [t.order(sku, t.buyer(company=n % 3 == 0)) for n in range(6)]
+        phone_sales = [t.phone_sale(sku), t.phone_sale(sku, 1)]
+        proxy.enabled = True
+        t.sim.set_faults(Faults(error_500=0.05, error_429=0.02, reset=0.04, reset_after_write=0.05,
+                                truncated=0.02, timeout=0.02, hang_seconds=0.05, seed=11))
+
+        def settled(runs: list[RunSummary], done: Callable[[], bool]) -> None:
+            for _ in range(30):
+                runs.append(t.run())
+                if done() and runs[-1].failed == 0:
+                    return
+
+        runs: list[RunSummary] = []
+        settled(runs, lambda: all(t.state.find_link("main", "order", shop_id=i) for i in ids)
+                and all(t.shop_copies(s) for s in phone_sales))
+        # Statuses under faults too: two imported orders shipped and invoiced in Tryton.
+        awbs = {ids[0]: "AWB-F-1", ids[1]: "AWB-F-2"}
+        for order_id, awb in awbs.items():
+            t.ship_and_invoice(order_id, awb)
+        settled(runs, lambda: all(t.sim.orders[i].get("shipping_awb") == a for i, a in awbs.items()))
+        t.sim.set_faults(None)
+        proxy.enabled = False
+
+        assert proxy.counts["error_500"] and proxy.counts["reset_after"]
+        assert t.sim.stats.faults["reset_after_write"] and sum(t.sim.stats.faults.values()) >= 5
+        assert any(r.failed for r in runs) and all(r.state is not RunState.FAILED for r in runs), [
+            r.line() for r in runs]
+        final = t.run()
+        assert (final.created, final.failed, final.details["status_writes"]) == (0, 0, 0)
+        assert [len(t.sales(i)) for i in ids] == [1] * len(ids), [r.line() for r in runs]
+        assert [len(t.shop_copies(s)) for s in phone_sales] == [1, 1]
+        assert all(not t.sales(copy) for s in phone_sales for copy in t.shop_copies(s))  # never echoed
+        for order_id, awb in awbs.items():
+            assert (t.sim.orders[order_id]["shipping_status"], t.sim.orders[order_id]["shipping_awb"]) == (
+                "shipped", awb)
+            assert len(t.sim.orders[order_id]["tags"]) == 1
+        emails = sorted({t.sim.orders[i]["customer_email"] for i in ids})
+        parties = t.session.call("model.party.contact_mechanism.search_read",
+                                 [("type", "=", "email"), ("value", "in", emails)], 0, None, None, ["party"],
+                                 t.session.context)
+        assert len(parties) == len(emails)  # no buyer created twice either
+        print(f"\n{len(runs)} runs; ERP proxy {dict(proxy.counts)}; shop faults {dict(t.sim.stats.faults)}")
+    finally:
+        server.stop()

@@ -207,8 +207,9 @@ def test_only_unlinked_orders_of_configured_channels_go_to_the_shop() -> None:
     # never echoed: what erpsync created from a shop order, or anything with a shop id
     assert not wants_erp_order(order(shop_id=None, channel="erpsync"), channels=["erpsync"], linked=False)
     assert not wants_erp_order(order(shop_id="9", channel="phone"), channels=["phone"], linked=False)
-    assert not wants_erp_order(order(shop_id=None, channel="phone", status="cancelled"), channels=["phone"],
-                               linked=False)
+    for status in ("cancelled", "temporary"):  # cancelled, or a draft not yet an order
+        assert not wants_erp_order(order(shop_id=None, channel="phone", status=status), channels=["phone"],
+                                   linked=False)
 
 
 def test_shop_copy_of_an_erp_order_carries_shop_skus_and_the_marker() -> None:
