@@ -140,6 +140,19 @@ def resume_step(found: bool, *, shop_cancelled: bool, authoritative: bool, force
     return ResumeStep.MARK_CANCELLED if shop_cancelled else ResumeStep.CREATE
 
 
+TRANSIENT_PREFIX = "transient: "  # failures whose last error was transient do not count towards the hold
+
+
+def counted_attempts(error: str, attempts: int) -> int:
+    """The attempts of a failure that count towards the hold: none while its last error was transient."""
+    return 0 if error.startswith(TRANSIENT_PREFIX) else attempts
+
+
+def is_held(error: str, attempts: int, max_attempts: int) -> bool:
+    """Whether a failure waits for a person: failed ``max_attempts`` times, or in doubt."""
+    return error.startswith(IN_DOUBT_REASON[:40]) or counted_attempts(error, attempts) >= max_attempts
+
+
 IN_DOUBT_REASON = (
     "in doubt: it was sent to the ERP before and the outcome is unknown, and this ERP cannot look orders up by "
     "reference; check the ERP for the shop order id, then `erpsync resync-order` (re-send) or resolve it"

@@ -26,7 +26,9 @@ from connectors.errors import RecordError, RetriableError
 from connectors.merchantpro.client import API, OrderStatusShortcut, local_date_since
 from core.models import ErpOrderStatus, Order
 from core.order_rules import (
+    TRANSIENT_PREFIX,
     StatusPlan,
+    counted_attempts,
     erp_marker,
     needs_status_check,
     plan_status,
@@ -35,7 +37,7 @@ from core.order_rules import (
 )
 from core.state import JournalEntry, LinkConflict
 from tasks.failures import describe, record_failure, record_row_errors
-from tasks.orders import ORDER, TRANSIENT_PREFIX, counted_attempts, retriable_only
+from tasks.orders import ORDER, retriable_only
 from tasks.runtime import StoreRuntime
 
 log = logging.getLogger("erpsync.orders")

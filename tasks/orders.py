@@ -40,8 +40,10 @@ from core.models import Customer, Order, RowError
 from core.order_rules import (
     CANCELLED,
     IN_DOUBT_REASON,
+    TRANSIENT_PREFIX,
     Action,
     ResumeStep,
+    counted_attempts,
     customer_key,
     decide_import,
     dedupe_orders,
@@ -64,7 +66,6 @@ SHOP_CURSOR = "orders:shop"
 BATCH_SIZE = 50
 CLAIM_TTL_SECONDS = 300.0
 TRANSIENT_BREAKER = 5
-TRANSIENT_PREFIX = "transient: "  # failures whose last error was transient do not count towards the hold
 CRASH_HOOK_ENV = "ERPSYNC_TEST_EXIT_AFTER_ERP_CREATE"
 CRASH_EXIT_CODE = 70
 
@@ -439,11 +440,6 @@ def import_orders(
                    len(orders), len(outcome.created), len(outcome.cancelled), outcome.unchanged, outcome.skipped,
                    len(outcome.held), len(outcome.failed))
     return outcome
-
-
-def counted_attempts(error: str, attempts: int) -> int:
-    """The attempts of a failure that count towards the hold: none while its last error was transient."""
-    return 0 if error.startswith(TRANSIENT_PREFIX) else attempts
 
 
 def open_order_failures(runtime: StoreRuntime, entity: str = ORDER) -> dict[str, int]:

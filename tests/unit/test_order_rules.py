@@ -14,11 +14,13 @@ from core.order_rules import (
     IN_DOUBT_REASON,
     Action,
     ResumeStep,
+    counted_attempts,
     customer_key,
     decide_import,
     dedupe_orders,
     erp_marker,
     initial_since,
+    is_held,
     needs_status_check,
     next_cursor,
     order_digest,
@@ -275,3 +277,11 @@ def test_linked_orders_are_checked_until_final_or_past_the_horizon() -> None:
     assert not needs_status_check("delivered", now, now, 60)
     assert not needs_status_check("cancelled", now, now, 60)
     assert not needs_status_check("shipped", now - timedelta(days=61), now, 60)
+
+
+def test_holds_count_definite_failures_only_and_in_doubt_orders() -> None:
+    assert counted_attempts("transient: tryton did not answer", 9) == 0
+    assert counted_attempts("unknown SKU 'X'", 3) == 3
+    assert is_held("unknown SKU 'X'", 5, 5) and not is_held("unknown SKU 'X'", 4, 5)
+    assert not is_held("transient: reset", 50, 5)
+    assert is_held(IN_DOUBT_REASON, 1, 5)

@@ -1,0 +1,166 @@
+"""The manual part of the ``erpsync`` command: ``failures list``, ``failures retry`` and ``resync-order``.
+
+Registered on the main app by ``register_manual_commands(app)`` (``core/cli.py``). Kept light at import time
+(typer only): the state store, Prefect and the flows are imported inside the commands.
+
+Exit codes as for ``erpsync run``: 0 success, 1 a run failed, 2 bad configuration or usage, 3 partially failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.summary import RunSummary
+
+ORDER_ENTITIES = ("order", "erp_order", "order_status")  # their holds follow [stores.orders] max_attempts
+REASON_WIDTH = 90
+
+failures_app = typer.Typer(
+    name="failures",
+    help="Records that failed in any stream: list them, retry them (held ones included).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (default: $ERPSYNC_CONFIG, else ./erpsync.toml)."),
+]
+StoreOption = Annotated[str | None, typer.Option("--store", "-s", help="Store name (default: every store).")]
+EntityOption = Annotated[
+    str | None, typer.Option("--entity", "-e", help="Only this entity (order, erp_order, order_status, stock ...).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _settings(config: Path | None, store: str | None) -> Settings:
+    from core.cli import EXIT_CONFIG, fail, settings_or_exit
+    from core.config import ConfigError
+
+    settings = settings_or_exit(config)
+    if store is not None:
+        try:
+            settings.store(store)
+        except ConfigError as error:
+            fail(str(error), EXIT_CONFIG)
+    return settings
+
+
+def _exit_for(summaries: list[RunSummary]) -> None:
+    from core.cli import EXIT_FAILED, EXIT_PARTIAL
+
+    codes = {"partially_failed": EXIT_PARTIAL, "failed": EXIT_FAILED}
+    worst = max((codes.get(s.state.value, 0) for s in summaries), default=0)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _run(flow: str, stores: list[str], params: dict[str, Any], as_json: bool) -> None:
+    from core.cli import EXIT_CONFIG, _prepare_runtime_environment, fail
+    from flows.registry import UnknownFlow, load_flow
+    from tasks.running import run_flow
+
+    _prepare_runtime_environment()
+    try:
+        flow_object = load_flow(flow)
+    except UnknownFlow as error:
+        fail(str(error), EXIT_CONFIG)
+    summaries = []
+    for name in stores:
+        summary = run_flow(flow_object, flow, name, params)
+        summaries.append(summary)
+        typer.echo(summary.model_dump_json() if as_json else _line(summary))
+    _exit_for(summaries)
+
+
+def _line(summary: RunSummary) -> str:
+    return summary.line() + (f" — {summary.message}" if summary.message else "")
+
+
+def failure_rows(settings: Settings, store: str | None, entity: str | None) -> list[dict[str, Any]]:
+    """The open failures as rows (``held``: waits for a person), oldest first."""
+    from core.order_rules import is_held
+    from core.state import StateStore
+
+    state = StateStore.open(settings.state.url.get())
+    try:
+        failures = state.open_failures(store, entity)
+    finally:
+        state.close()
+    max_attempts = {s.name: s.orders.max_attempts for s in settings.stores}
+    rows = []
+    for failure in failures:
+        held = failure.entity in ORDER_ENTITIES and is_held(
+            failure.error, failure.attempts, max_attempts.get(failure.store, 5))
+        rows.append({
+            "store": failure.store, "entity": failure.entity, "key": failure.key, "attempts": failure.attempts,
+            "held": held, "first_seen": failure.first_seen.isoformat(), "last_seen": failure.last_seen.isoformat(),
+            "error": failure.error,
+        })
+    return rows
+
+
+@failures_app.command("list")
+def list_failures(
+    store: StoreOption = None, entity: EntityOption = None, as_json: JsonOption = False, config: ConfigOption = None,
+) -> None:
+    """List open failures: store, entity, key, attempts, held or retrying, when last seen, and why."""
+    settings = _settings(config, store)
+    rows = failure_rows(settings, store, entity)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        typer.echo("no open failures")
+        return
+    header = ("store", "entity", "key", "attempts", "state", "last seen (UTC)", "reason")
+    table = [
+        (r["store"], r["entity"], r["key"], str(r["attempts"]), "held" if r["held"] else "retrying",
+         r["last_seen"][:19].replace("T", " "),
+         r["error"] if len(r["error"]) <= REASON_WIDTH else r["error"][: REASON_WIDTH - 3] + "...")
+        for r in rows
+    ]
+    widths = [max(len(c) for c in column) for column in zip(header, *table, strict=False)]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for row in table:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    held = sum(1 for r in rows if r["held"])
+    typer.echo(f"{len(rows)} open failure(s), {held} held for a person: erpsync failures retry --store S [KEY ...]")
+
+
+@failures_app.command("retry")
+def retry(
+    keys: Annotated[list[str] | None, typer.Argument(help="Only these keys (order ids, SKUs ...).")] = None,
+    store: StoreOption = None,
+    entity: EntityOption = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Retry open failures now, held ones included: orders are re-sent, other streams re-run for their keys."""
+    settings = _settings(config, store)
+    stores = [store] if store else [s.name for s in settings.stores]
+    _run("retry-failures", stores, {"entity": entity, "keys": list(keys) if keys else None}, as_json)
+
+
+def resync_order(
+    order_id: Annotated[str, typer.Argument(help="The shop order id, kept whole (e.g. 95750870.3).")],
+    store: Annotated[str, typer.Option("--store", "-s", help="Store name.")],
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Send one shop order to the ERP again now (also when held or in doubt), then its status and stock."""
+    _settings(config, store)
+    _run("resync-order", [store], {"order_id": order_id}, as_json)
+
+
+def register_manual_commands(app: typer.Typer) -> None:
+    """Add ``failures list|retry`` and ``resync-order`` to the ``erpsync`` app."""
+    app.add_typer(failures_app, name="failures")
+    app.command("resync-order")(resync_order)
