@@ -126,7 +126,10 @@ def prefect_yaml(settings: Settings, *, work_pool: str = DEFAULT_WORK_POOL, proj
             "tags": spec.tags,
             "parameters": spec.parameters,
             "concurrency_limit": {"limit": 1, "collision_strategy": "ENQUEUE"},
-            "work_pool": {"name": work_pool, "job_variables": {"env": {"ERPSYNC_CONFIG": config_path}}},
+            "work_pool": {
+                "name": work_pool,
+                "job_variables": {"env": {"ERPSYNC_CONFIG": config_path, "PREFECT_LOGGING_EXTRA_LOGGERS": "erpsync"}},
+            },
             "schedules": [{"cron": spec.cron, "timezone": spec.timezone}] if spec.cron else [],
         }
         deployments.append(entry)

@@ -15,6 +15,7 @@ from connectors.erp import make_erp
 from connectors.erp.base import ErpConnector
 from connectors.merchantpro import MerchantProClient
 from core.config import Settings, StoreSettings, load_config
+from core.redact import install_log_redaction
 from core.state import StateStore
 from core.summary import RunSummary
 
@@ -113,6 +114,8 @@ def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> 
 
 def open_runtime(store: str, settings: Settings | None = None) -> StoreRuntime:
     """Open the clients of one configured store (settings from $ERPSYNC_CONFIG / ./erpsync.toml by default)."""
+    # Runs started by a worker or `serve` execute in Prefect's engine, not through our CLI: mask secrets here too.
+    install_log_redaction()
     settings = settings or load_config()
     store_settings = settings.store(store)
     state = state_store(settings.state.url.get())
