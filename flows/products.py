@@ -47,7 +47,8 @@ def _sync(runtime: StoreRuntime, full: bool) -> RunSummary:
             message=f"{runtime.erp.system} cannot list products: there is nothing for the product sync to compare",
         )
     erp = read_erp_products(runtime, setup.erp_since)
-    shop = read_shop_products(runtime, setup.shop_since, setup.include_images, setup.record_shop_errors)
+    shop = read_shop_products(runtime, setup.shop_since, setup.include_images, setup.record_shop_errors,
+                              setup.retry_shop_ids)
     subjects = list(dict.fromkeys([*erp.products, *shop.products]))
     resolved = resolve_products(runtime, _as_is(setup), _as_is(erp), _as_is(shop), _as_is(subjects))
     plan = plan_products(_as_is(subjects), _as_is(resolved.known), _as_is(setup.memory), setup.policy)
@@ -58,7 +59,9 @@ def _sync(runtime: StoreRuntime, full: bool) -> RunSummary:
     failed = [*erp.failed, *shop.failed, *resolved.failed, *plan.failed, *recorded.failed, *outcome.failed]
     left = {w.sku for w in outcome.not_reached} | set(plan.skipped) | {f.sku for f in failed}
     succeeded = [sku for sku in subjects if sku not in left]
-    done = finish_run(runtime, _as_is(setup), _as_is(failed), _as_is(succeeded), _as_is(outcome.not_reached))
+    catalogue = set(resolved.known.erp) if resolved.known.erp_complete else None
+    done = finish_run(runtime, _as_is(setup), _as_is(failed), _as_is(succeeded), _as_is(outcome.not_reached),
+                      _as_is(catalogue))
     publish_table(
         artifact_key(FLOW, runtime.name, "failures"), done.failures,
         f"Products of store {runtime.name} that could not be synced in this run (failures table, entity 'product')",

@@ -79,6 +79,8 @@ SHOP_READ_FIELDS = (
     "id,type,sku,ean,ext_ref,name,description,status,price_net,price_gross,old_price_net,old_price_gross,"
     "tax_value,weight,variants,date_modified"
 )
+TO_SHOP = "ERP -> shop"  # how a failure names its leg (the failures table's error starts with it)
+TO_ERP = "shop -> ERP"
 CRASH_HOOK_ENV = "ERPSYNC_TEST_PRODUCTS_EXIT_AFTER_WRITES"
 CRASH_EXIT_CODE = 70
 
@@ -123,6 +125,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def failed_shop_id(payload: Any) -> str | None:
+    """The shop product id a failure's payload names (a canonical product's ``shop_id``, a raw row's ``id``)."""
+    if not isinstance(payload, dict):
+        return None
+    value = payload.get("shop_id") or payload.get("id")
+    return str(value) if value not in (None, "") else None
+
+
+def _stamp(payload: Mapping[str, Any]) -> datetime | None:
+    """When an unreadable row was last changed, if its payload says (naive times are the ERP's UTC)."""
+    for key in ("date_modified", "modified_at", "last_modified_at", "write_date"):
+        value = payload.get(key)
+        if isinstance(value, str) and value:
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
 def _parse_cursor(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -148,6 +171,7 @@ class Setup:
     include_images: bool
     record_shop_errors: bool
     default_category_id: int | None
+    retry_shop_ids: list[str] = field(default_factory=list)  # shop products that failed: read again by id
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -215,6 +239,8 @@ def prepare(runtime: StoreRuntime, full: bool) -> Setup:
             notes.append(f"{runtime.erp.system} cannot list changed products: the whole catalogue is read and diffed")
     shop_since = None if full else previous_shop
     synced = policy.own.to_shop | policy.own.to_erp
+    retry = [shop_id for f in state.open_failures(store, PRODUCT)
+             if f.error.startswith(TO_ERP) and (shop_id := failed_shop_id(f.payload))]
     return Setup(
         policy=policy,
         memory=load_memory(runtime),
@@ -227,6 +253,7 @@ def prepare(runtime: StoreRuntime, full: bool) -> Setup:
         include_images="images" in synced,
         record_shop_errors=policy.to_erp_leg,
         default_category_id=runtime.store.products.default_category_id or None,
+        retry_shop_ids=retry if policy.to_erp_leg else [],
         notes=notes,
     )
 
@@ -259,7 +286,7 @@ class ErpRead:
 
 
 def _row_failures(errors: Iterable[RowError], side: Side, origin: Side) -> list[Failed]:
-    return [Failed(e.key, side, f"unreadable {origin} record: {e.error}", origin, None, dict(e.payload))
+    return [Failed(e.key, side, f"unreadable {origin} record: {e.error}", origin, _stamp(e.payload), dict(e.payload))
             for e in errors]
 
 
@@ -330,9 +357,11 @@ def _collect(runtime: StoreRuntime, result: ShopRead, pages: Iterable[Any], reco
 
 
 def read_shop(
-    runtime: StoreRuntime, since: datetime | None, *, include_images: bool, record_errors: bool
+    runtime: StoreRuntime, since: datetime | None, *, include_images: bool, record_errors: bool,
+    retry_ids: Sequence[str] = (),
 ) -> ShopRead:
-    """Shop products modified since ``since`` (date-only filter in the shop's zone, overlapped), or all."""
+    """Shop products modified since ``since`` (date-only filter in the shop's zone, overlapped), or all; and
+    the products of ``retry_ids`` (that failed before) by id, 100 a request."""
     fields = SHOP_READ_FIELDS + (",images" if include_images else "")
     day: date | None = None
     if since is not None:
@@ -344,16 +373,27 @@ def read_shop(
         key = shop_key(product, prefix)
         if key is not None:
             result.products[key] = product  # the overlap may list a product twice: the last copy wins
+    seen = {p.shop_id for p in result.products.values()}
+    wanted = [i for i in dict.fromkeys(retry_ids) if i not in seen]
+    for start in range(0, len(wanted), 100):
+        chunk = wanted[start : start + 100]
+        pages = runtime.shop.iter_products(filters=_shop_filters(include_images, {"ids": ",".join(chunk)}),
+                                           fields=fields)
+        for product in _collect(runtime, result, pages, record_errors):
+            key = shop_key(product, prefix)
+            if key is not None:
+                result.products.setdefault(key, product)
     return result
 
 
 @task(name="products-read-shop", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
       retry_condition_fn=retriable_only)
 def read_shop_products(
-    runtime: StoreRuntime, since: datetime | None, include_images: bool, record_errors: bool
+    runtime: StoreRuntime, since: datetime | None, include_images: bool, record_errors: bool, retry_ids: list[str]
 ) -> ShopRead:
-    """Read the shop's products (modified since the cursor, with a day of overlap, or all)."""
-    result = read_shop(runtime, since, include_images=include_images, record_errors=record_errors)
+    """Read the shop's products (modified since the cursor, with a day of overlap, or all; failed ones by id)."""
+    result = read_shop(runtime, since, include_images=include_images, record_errors=record_errors,
+                       retry_ids=retry_ids)
     _logger().info("shop: %d products read (%s) in %d requests, %d not under the store's SKU prefix",
                    len(result.products), f"modified since {since.date()}" if since else "whole shop",
                    result.requests, result.foreign)
@@ -361,10 +401,11 @@ def read_shop_products(
 
 
 def fetch_shop(
-    runtime: StoreRuntime, lookups: Lookups, *, include_images: bool, record_errors: bool
+    runtime: StoreRuntime, lookups: Lookups, *, include_images: bool, record_errors: bool, known_products: int = 0
 ) -> ShopRead:
-    """The shop products a plan needs: by id (100 a request) and by SKU; many unlinked SKUs: the whole shop."""
-    if len(lookups.shop_by_sku) > SHOP_LOOKUP_LIMIT:
+    """The shop products a plan needs: by id (100 a request) and by SKU, one request each; when that would
+    cost more requests than reading the whole shop (about ``known_products`` / 100 pages), the whole shop."""
+    if len(lookups.shop_by_sku) > max(SHOP_LOOKUP_LIMIT, known_products // 100):
         return read_shop(runtime, None, include_images=include_images, record_errors=record_errors)
     fields = SHOP_READ_FIELDS + (",images" if include_images else "")
     result = ShopRead()
@@ -412,7 +453,7 @@ def resolve(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead, s
     fetched = 0
     if lookups.shop_by_id or lookups.shop_by_sku:
         more = fetch_shop(runtime, lookups, include_images=setup.include_images,
-                          record_errors=setup.record_shop_errors)
+                          record_errors=setup.record_shop_errors, known_products=len(setup.memory.links))
         fetched = len(lookups.shop_by_id) + len(lookups.shop_by_sku)
         for sku, product in more.products.items():
             known.shop.setdefault(sku, product)
@@ -670,13 +711,31 @@ class _Writer:
             state.set_pushed(store, PRODUCT, [(write.sku, write.fingerprint, None)])
             self.out.unchanged += 1
             return
-        reply = runtime.shop.update_product(write.product.shop_id, patch, key=write.product.sku)
+        try:
+            reply = runtime.shop.update_product(write.product.shop_id, patch, key=write.product.sku)
+        except RecordError as error:
+            if error.status == 404:
+                self._forget(write)
+            raise
         self.out.calls += 1
         self._crash_point()
         if "variants" in patch and isinstance(reply, dict) and reply.get("id") is not None:
             self._units(product_from_shop(reply))
         state.set_pushed(store, PRODUCT, [(write.sku, write.fingerprint, None)])
         self.out.updated.append(write.sku)
+
+    def _forget(self, write: Write) -> None:
+        """The linked shop product is gone (404): drop its link, units and fingerprints, so that the next run
+        looks its SKU up afresh (and creates it again when create_in_shop is on)."""
+        state, store, product_id = self.runtime.state, self.runtime.name, write.product.shop_id
+        state.unlink(store, PRODUCT, shop_id=product_id)
+        for code, unit in list(self.units.items()):
+            if unit.product_id == product_id:
+                state.unlink(store, UNIT, erp_id=code)
+                del self.units[code]
+        state.delete_pushed(store, PRODUCT, [write.sku])
+        state.delete_pushed(store, PUSHED_ERP, [write.sku])
+        _logger().warning("product %s: shop product %s is gone; its link is forgotten", write.sku, product_id)
 
     def erp(self, write: Write) -> None:
         runtime = self.runtime
@@ -741,8 +800,12 @@ class Finished:
 
 
 def finish(runtime: StoreRuntime, setup: Setup, failed: Sequence[Failed], succeeded: Iterable[str],
-           not_reached: Sequence[Write]) -> Finished:
-    """Record failures, resolve those that went through, move the cursors (plain function)."""
+           not_reached: Sequence[Write], erp_catalogue: set[str] | None = None) -> Finished:
+    """Record failures, resolve those that went through, move the cursors (plain function).
+
+    ``erp_catalogue``: every ERP SKU, when the run read them all; an ERP-side failure whose record is no longer
+    there (an unreadable row since fixed under another key, a deleted product) is then resolved too.
+    """
     state, store = runtime.state, runtime.name
     rows: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -750,14 +813,20 @@ def finish(runtime: StoreRuntime, setup: Setup, failed: Sequence[Failed], succee
         if failure.sku in seen:
             continue
         seen.add(failure.sku)
-        leg = "ERP -> shop" if failure.side == "shop" else "shop -> ERP"
+        leg = TO_SHOP if failure.side == "shop" else TO_ERP
         record_failure(state, store, PRODUCT, failure.sku, f"{leg}: {failure.reason}", failure.payload)
         rows.append({"sku": failure.sku, "direction": leg, "reason": describe(failure.reason)})
-    resolved = resolve_failures(state, store, PRODUCT, [s for s in succeeded if s not in seen])
+    done = [s for s in succeeded if s not in seen]
+    if erp_catalogue is not None:
+        done += [f.key for f in state.open_failures(store, PRODUCT)
+                 if f.error.startswith(TO_SHOP) and f.key not in erp_catalogue and f.key not in seen]
+    resolved = resolve_failures(state, store, PRODUCT, done)
     blocked_erp = any(w.side == "shop" for w in not_reached)
     blocked_shop = any(w.side == "erp" for w in not_reached)
     erp_cursor = next_cursor(setup.erp_window, setup.previous_erp, failed, "erp", blocked=blocked_erp)
-    shop_cursor = next_cursor(setup.shop_window, setup.previous_shop, failed, "shop", blocked=blocked_shop)
+    # A shop product that failed is read again by id on the next runs: it does not hold the shop cursor.
+    holding = [f for f in failed if not (f.origin == "shop" and failed_shop_id(f.payload))]
+    shop_cursor = next_cursor(setup.shop_window, setup.previous_shop, holding, "shop", blocked=blocked_shop)
     if erp_cursor is not None and erp_cursor != setup.previous_erp:
         state.set_cursor(store, ERP_CURSOR, erp_cursor.astimezone(UTC).isoformat())
     if shop_cursor is not None and shop_cursor != setup.previous_shop:
@@ -767,9 +836,9 @@ def finish(runtime: StoreRuntime, setup: Setup, failed: Sequence[Failed], succee
 
 @task(name="products-finish", cache_policy=NO_CACHE)
 def finish_run(runtime: StoreRuntime, setup: Setup, failed: list[Failed], succeeded: list[str],
-               not_reached: list[Write]) -> Finished:
+               not_reached: list[Write], erp_catalogue: set[str] | None) -> Finished:
     """Record the run's failures and move the cursors."""
-    done = finish(runtime, setup, failed, succeeded, not_reached)
+    done = finish(runtime, setup, failed, succeeded, not_reached, erp_catalogue)
     for row in done.failures[:20]:
         _logger().warning("product %s (%s): %s", row["sku"], row["direction"], row["reason"])
     return done

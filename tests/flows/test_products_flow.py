@@ -36,7 +36,7 @@ from devservers.stack import SimShop, Stack, start_shop, tryton_erp, write_confi
 from devservers.tryton import JsonRpcSession, TrytonServer
 from flows.products import product_sync
 from simulators._catalogue import iso
-from tasks.products import CRASH_EXIT_CODE, CRASH_HOOK_ENV, ERP_CURSOR, PRODUCT, PUSHED_ERP
+from tasks.products import CRASH_EXIT_CODE, CRASH_HOOK_ENV, ERP_CURSOR, PRODUCT, PUSHED_ERP, SHOP_CURSOR
 from tasks.running import run_flow
 from tasks.runtime import overrides
 from tests.tryton_fixture import create_stocked_product, unique_code
@@ -232,6 +232,35 @@ def test_a_product_deleted_in_the_shop_is_created_again_once(memory_stack: Calla
     assert new["name"] == "Cana noua"
     [link] = m.state.links("main", PRODUCT)
     assert link.shop_id == str(new["id"])
+    assert m.state.open_failures("main", PRODUCT) == []
+
+
+def test_a_failed_shop_product_is_retried_by_id_without_holding_the_shop_cursor(
+    memory_stack: Callable[..., MemoryStack],
+) -> None:
+    m = memory_stack(sku_prefix="MP-", products={"direction": "both", "create_in_erp": True})
+    m.sim.add_product({"name": "Tricou", "sku": "MP-TS", "type": "multi_variant", "tax_id": 1, "variants": [
+        {"sku": "MP-TS-S", "price_gross": 50, "variant_options": [{"name": "Marime", "value": "S"}]},
+        {"sku": "TS-M", "price_gross": 50, "variant_options": [{"name": "Marime", "value": "M"}]}]})
+    first = run()
+    assert first.failed == 1 and m.erp.by_sku("TS") is None
+    [failure] = m.state.open_failures("main", PRODUCT)
+    assert failure.key == "TS" and "TS-M does not carry the store's SKU prefix 'MP-'" in failure.error
+    assert m.state.get_cursor("main", SHOP_CURSOR) is not None  # the failed product does not hold it
+
+    product = next(iter(m.sim.products.values()))
+    product["date_modified"] = "2025-01-01T10:00:00+02:00"  # out of the next read's window
+    m.sim._version += 1
+    again = run()  # read again by id, still failing
+    assert again.failed == 1 and again.details["shop_products_read"] == 1
+    assert m.state.open_failures("main", PRODUCT)[0].attempts == 2
+
+    product["variants"][1]["sku"] = "MP-TS-M"
+    m.sim._sku["MP-TS-M"] = m.sim._sku.pop("TS-M")
+    fixed = run()
+    assert (fixed.failed, fixed.created) == (0, 1), fixed.message
+    created = m.erp.by_sku("TS")
+    assert created is not None and [v.sku for v in created.variants] == ["TS-S", "TS-M"]
     assert m.state.open_failures("main", PRODUCT) == []
 
 
