@@ -433,20 +433,39 @@ def test_e2e_both_ways_with_tryton(tryton_stack: TrytonStack) -> None:
     assert (quiet.shop_writes, quiet.erp_writes) == (0, 0)
 
 
-def test_e2e_shop_to_erp_writes_the_shops_fields_to_tryton_only(tryton_stack: TrytonStack) -> None:
+def test_e2e_shop_to_erp_creates_and_updates_in_tryton_and_writes_nothing_to_the_shop(
+    tryton_stack: TrytonStack,
+) -> None:
     t = tryton_stack
-    t.configure(products={"direction": "shop_to_erp"})
+    t.configure(products={"direction": "shop_to_erp", "create_in_erp": True})
     sku = t.basic("25.00")
     t.sim.add_product({"sku": sku, "name": "Alt nume in magazin", "price_gross": 50, "tax_id": 1,
                        "description": "<p>descriere din magazin</p>"})
+    shirt = unique_code("SHOPTS")
+    sizes = [(f"{shirt}-S", 59.5, "S"), (f"{shirt}-M", 71.4, "M")]
+    t.sim.add_product({"sku": shirt, "name": "Tricou din magazin", "type": "multi_variant", "tax_id": 1,
+                       "description": "<p>tricou</p>", "variants": [
+                           {"sku": code, "price_gross": gross, "variant_options": [{"name": "Marime", "value": size}]}
+                           for code, gross, size in sizes]})
     t.sim.stats.reset()
     first = run()
     assert t.sim.stats.writes == 0 and first.shop_writes == 0  # nothing goes to the shop in this direction
-    assert first.erp_writes == 1
+    assert first.created == 1 and first.updated == 1 and my_failures(t.state, {sku, shirt}) == []
     [variant] = t.variants(sku)
     assert variant["description"] == "<p>descriere din magazin</p>"
     assert variant["list_price_used"] == D("25")  # the ERP owns the price: not taken from the shop
     assert t.call("model.product.template.read", [t.template_id(sku)], ["name"])[0]["name"] == f"Produs test {sku}"
+    made = t.variants(shirt)
+    assert [(v["code"], v["list_price_used"], v["description"]) for v in made] == [
+        (f"{shirt}-M", D("60"), "<p>tricou</p>"), (f"{shirt}-S", D("50"), "<p>tricou</p>")]
+    units = {u.erp_id for u in t.state.links("main", "unit")}
+    assert {sku, f"{shirt}-S", f"{shirt}-M"} <= units
+    assert run().erp_writes == 0
+
+    edit_in_shop(t.sim, shirt, description="<p>tricou nou</p>")
+    changed = run()
+    assert changed.updated == 1 and changed.shop_writes == 0
+    assert {v["description"] for v in t.variants(shirt)} == {"<p>tricou nou</p>"}
     assert run().erp_writes == 0
 
 
