@@ -38,6 +38,7 @@ from core.models import (
     Order,
     Page,
     Product,
+    RowError,
     StockLevel,
     Supplier,
     gross_from_net,
@@ -61,6 +62,7 @@ class MemoryProductErp:
         self.counters = Counters()
         self.page_size = page_size
         self.products: dict[str, Product] = {}
+        self.unreadable: list[RowError] = []  # rows every full read reports as unreadable (tests)
         self._next = 1
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         for product in products:
@@ -112,7 +114,8 @@ class MemoryProductErp:
             p.modified_at is not None and p.modified_at >= changed_since)]
         for start in range(0, max(len(chosen), 1), self.page_size):
             self.counters.count("read")
-            yield Page[Product](items=[_copy(p) for p in chosen[start : start + self.page_size]])
+            errors = list(self.unreadable) if start == 0 and changed_since is None else []
+            yield Page[Product](items=[_copy(p) for p in chosen[start : start + self.page_size]], errors=errors)
 
     def create_product(self, product: Product) -> Product:
         self.counters.count("write")
@@ -292,7 +295,8 @@ def main(argv: list[str]) -> int:
             erp.put(product)
         erp.clock = lambda: datetime.now(UTC)
         units = sum(len(p.variants) or 1 for p in erp.products.values())
-        print(f"seeded {len(erp.products)} products / {units} inventory units in {time.perf_counter() - seeded:.1f} s")
+        print(f"seeded {len(erp.products)} products / {units} inventory units in {time.perf_counter() - seeded:.1f} s; "
+              f"process RSS so far (simulator + ERP data): {_peak_rss_mb():.0f} MB")
         with tempfile.TemporaryDirectory(prefix="bench-products-") as tmp:
             config = write_config(
                 Path(tmp) / "erpsync.toml",
