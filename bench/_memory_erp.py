@@ -16,8 +16,9 @@ from connectors.erp.base import Capabilities, NotSupported
 from connectors.http import Counters
 from core.models import GoodsReceipt, Page, ReceiptLine, RowError, StockLevel
 
-CAPABILITIES = Capabilities(stock_read=True, stock_changed_since=True, stock_reservations=True,
-                            goods_receipts_read=True)
+CAPABILITIES = Capabilities(
+    stock_read=True, stock_changed_since=True, stock_reservations=True, goods_receipts_read=True
+)
 
 
 @dataclass
@@ -37,10 +38,17 @@ class MemoryStock:
     unreadable: set[str] = field(default_factory=set)  # SKUs whose row comes back as a RowError
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def set(self, sku: str, warehouse: str, on_hand: float | Decimal, reserved: float | Decimal = 0) -> None:
-        """Set a level (and mark the SKU as moved now)."""
+    def set(
+        self,
+        sku: str,
+        warehouse: str,
+        on_hand: float | Decimal,
+        reserved: float | Decimal = 0,
+        moved: datetime | None = None,
+    ) -> None:
+        """Set a level and mark the SKU as moved (now, unless ``moved`` says when)."""
         with self.lock:
-            row = _Row(Decimal(str(on_hand)), Decimal(str(reserved)), datetime.now(UTC))
+            row = _Row(Decimal(str(on_hand)), Decimal(str(reserved)), moved or datetime.now(UTC))
             self.rows[(sku, warehouse)] = row
 
     def receive(self, reference: str, warehouse: str, lines: dict[str, int]) -> GoodsReceipt:
@@ -49,8 +57,11 @@ class MemoryStock:
             row = self.rows.get((sku, warehouse))
             self.set(sku, warehouse, (row.on_hand if row else 0) + quantity, row.reserved if row else 0)
         receipt = GoodsReceipt(
-            erp_id=str(len(self.receipts) + 1), received_at=datetime.now(UTC), warehouse=warehouse,
-            reference=reference, lines=[ReceiptLine(sku=s, quantity=Decimal(q)) for s, q in lines.items()],
+            erp_id=str(len(self.receipts) + 1),
+            received_at=datetime.now(UTC),
+            warehouse=warehouse,
+            reference=reference,
+            lines=[ReceiptLine(sku=s, quantity=Decimal(q)) for s, q in lines.items()],
         )
         self.receipts.append(receipt)
         return receipt
@@ -99,13 +110,14 @@ class MemoryErp:
         for start in range(0, len(rows), self.page_size):
             self.counters.count("read")
             page = Page[StockLevel]()
-            for (sku, warehouse), row in rows[start:start + self.page_size]:
+            for (sku, warehouse), row in rows[start : start + self.page_size]:
                 if sku in self.data.unreadable:
                     error = RowError(key=sku, error="quantity is not a number", payload={"sku": sku})
                     page.errors.append(error)
                     continue
-                page.items.append(StockLevel(sku=sku, warehouse=warehouse, on_hand=row.on_hand,
-                                             reserved=row.reserved))
+                page.items.append(
+                    StockLevel(sku=sku, warehouse=warehouse, on_hand=row.on_hand, reserved=row.reserved)
+                )
             yield page
         if not rows:
             self.counters.count("read")
@@ -114,11 +126,13 @@ class MemoryErp:
         """Receipts into these warehouses since ``since``, one page."""
         self.counters.count("read")
         wanted = set(warehouses)
-        yield Page[GoodsReceipt](items=[r for r in self.data.receipts
-                                        if r.received_at >= since and r.warehouse in wanted])
+        yield Page[GoodsReceipt](
+            items=[r for r in self.data.receipts if r.received_at >= since and r.warehouse in wanted]
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith(("iter_", "create_", "update_", "find_", "cancel_", "order_")):
+
             def refuse(*_args: Any, **_kwargs: Any) -> Any:
                 raise NotSupported(self.system, f"{name} is not part of the in-memory ERP")
 
