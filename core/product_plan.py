@@ -83,6 +83,7 @@ class Plan:
 
     writes: list[Write] = field(default_factory=list)
     links: dict[str, LinkRef] = field(default_factory=dict)  # ERP SKU -> link to record
+    unlinks: list[LinkRef] = field(default_factory=list)  # stale links to drop first (a partner changed)
     units: list[UnitRow] = field(default_factory=list)
     pushed_shop: dict[str, str] = field(default_factory=dict)
     pushed_erp: dict[str, str] = field(default_factory=dict)
@@ -195,12 +196,21 @@ def lookups_needed(subjects: Iterable[str], known: Known, memory: Memory, policy
                     by_id[sku] = link.shop_id
                 else:
                     by_sku.append(sku)
+        if erp_product is not None and not known.erp_complete and _sku_moved(sku, erp_product, memory):
+            erp_reasons.append(sku)  # another ERP product had this SKU: a duplicate, or a re-created record?
         if shop_product is not None and erp_product is None and not known.erp_complete:
             unknown_to_erp = policy.to_erp_leg and (link is None or sku not in memory.pushed_erp)
             drifted = policy.to_shop_leg and link is not None and _shop_drifted(sku, shop_product, memory, policy)
             if unknown_to_erp or drifted:
                 erp_reasons.append(sku)
     return Lookups(by_id, by_sku, bool(erp_reasons), erp_reasons)
+
+
+def _sku_moved(sku: str, erp_product: Product, memory: Memory) -> bool:
+    """The SKU is linked to another ERP product than this one."""
+    erp_id = erp_product.erp_id
+    other = memory.links_by_sku.get(sku)
+    return bool(erp_id) and erp_id not in memory.links and other is not None and other.erp_id != erp_id
 
 
 def _unknown_variants(erp_product: Product, memory: Memory, policy: Policy) -> bool:
@@ -258,11 +268,19 @@ class _Planner:
     def link(self, sku: str, shop_product: Product, erp_id: str) -> None:
         if shop_product.shop_id is None:
             return
-        current = self.memory.links.get(erp_id) or self.memory.links_by_sku.get(sku)
-        wanted = LinkRef(shop_product.shop_id, erp_id, shop_product.sku)
-        if current != wanted:
-            self.plan.links[sku] = wanted
+        self.relink(sku, LinkRef(shop_product.shop_id, erp_id, shop_product.sku))
         self.plan.units.extend(units_of(shop_product, self.policy.rules.sku_prefix))
+
+    def relink(self, sku: str, wanted: LinkRef) -> None:
+        """Record ``wanted``; a link of the same ERP product to another shop product (gone from the shop), or of
+        the SKU to another ERP product (the SKU moved: the whole catalogue was read, no duplicate), is dropped."""
+        current = [ref for ref in (self.memory.links.get(wanted.erp_id), self.memory.links_by_sku.get(sku))
+                   if ref is not None]
+        if wanted in current:
+            return
+        exact = [(ref.shop_id, ref.erp_id) == (wanted.shop_id, wanted.erp_id) for ref in current]
+        self.plan.unlinks.extend(ref for ref, same in zip(current, exact, strict=True) if not same)
+        self.plan.links[sku] = wanted
 
     def run(self, subjects: Iterable[str]) -> Plan:
         for sku in dict.fromkeys(subjects):
@@ -330,6 +348,11 @@ class _Planner:
         if link is None or pushed is None:
             self.plan.skipped[sku] = "the shop product could not be looked up"
             return "skipped"
+        if link.erp_id != erp_id:
+            if not self.known.erp_complete:
+                self.plan.skipped[sku] = f"the SKU is linked to ERP product {link.erp_id}: the ERP must be read whole"
+                return "skipped"
+            self.relink(sku, LinkRef(link.shop_id, erp_id, link.sku))
         changed = changed_fields(pushed, digests)
         variant_ids = {v.sku: memory.variant_ids[v.sku] for v in desired.variants if v.sku in memory.variant_ids}
         return self._shop_update(sku, erp_product, desired, link.shop_id, variant_ids, changed, fingerprint)

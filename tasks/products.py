@@ -283,6 +283,7 @@ class ErpRead:
     failed: list[Failed] = field(default_factory=list)
     complete: bool = False
     rows: int = 0
+    duplicates: set[str] = field(default_factory=set)  # SKUs of the records that share a SKU with another
 
 
 def _row_failures(errors: Iterable[RowError], side: Side, origin: Side) -> list[Failed]:
@@ -310,6 +311,7 @@ def read_erp(runtime: StoreRuntime, since: datetime | None) -> ErpRead:
             f"{', '.join(others)}", "erp", owner.modified_at, owner.model_dump(mode="json", exclude_none=True),
         ))
     result.products = {p.sku: p for p in items if id(p) not in clashing}
+    result.duplicates = {owner.sku for owner, _ in clashing.values()}
     return result
 
 
@@ -466,9 +468,13 @@ def resolve(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead, s
         for sku, product in whole.products.items():
             known.erp.setdefault(sku, product)
         known.erp_complete = True
-        # Failures of products outside this run's subjects are reported by the run that reads them as changed.
+        # A subject that turns out to share its SKU with a record that did not change fails with it; failures of
+        # products outside this run's subjects are reported by the run that reads them as changed.
         wanted = set(subjects)
-        failed.extend(f for f in whole.failed if f.sku in wanted and f.sku not in erp.products)
+        for sku in whole.duplicates & wanted:
+            known.erp.pop(sku, None)
+        failed.extend(f for f in whole.failed
+                      if f.sku in wanted and (f.sku in whole.duplicates or f.sku not in erp.products))
         catalogue = True
     return Resolved(known, fetched, catalogue, failed)
 
@@ -529,6 +535,8 @@ def record_plan(runtime: StoreRuntime, result: Plan) -> Recorded:
     """Record the links, units and fingerprints the plan found without a write (plain function)."""
     state, store = runtime.state, runtime.name
     out = Recorded()
+    for stale in result.unlinks:
+        state.unlink(store, PRODUCT, shop_id=stale.shop_id, erp_id=stale.erp_id)
     pairs = [(link.shop_id, link.erp_id, link.sku) for link in result.links.values()]
     conflicts = state.link_many(store, PRODUCT, pairs)
     for sku, link in result.links.items():

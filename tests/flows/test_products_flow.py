@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -261,6 +261,33 @@ def test_a_failed_shop_product_is_retried_by_id_without_holding_the_shop_cursor(
     assert (fixed.failed, fixed.created) == (0, 1), fixed.message
     created = m.erp.by_sku("TS")
     assert created is not None and [v.sku for v in created.variants] == ["TS-S", "TS-M"]
+    assert m.state.open_failures("main", PRODUCT) == []
+
+
+def test_a_sku_taken_by_another_erp_record_is_a_duplicate_until_the_old_one_is_gone(
+    memory_stack: Callable[..., MemoryStack],
+) -> None:
+    m = memory_stack()
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    m.erp.clock = lambda: yesterday  # the old record last changed before the runs' windows
+    old = m.erp.put(erp_product("A-1"))
+    m.erp.clock = lambda: datetime.now(UTC)
+    assert run().created == 1
+    shop_id = str(next(iter(m.sim.products)))
+    new = m.erp.put(erp_product("A-1", price="99"))  # a second ERP record with the SKU; the old one unchanged
+    clash = run()
+    assert clash.failed == 1 and clash.shop_writes == 0 and clash.details["erp_catalogue_read_to_compare"]
+    assert "duplicate SKU in the ERP" in m.state.open_failures("main", PRODUCT)[0].error
+    assert next(iter(m.sim.products.values()))["price_net"] == 10  # the shop product was not overwritten
+
+    del m.erp.products[old.erp_id or ""]  # the old record is gone: the SKU now belongs to the new one
+    m.erp.edit("A-1", name="Cana noua")
+    moved = run()
+    assert (moved.failed, moved.updated, moved.created) == (0, 1, 0), moved.message
+    product = next(iter(m.sim.products.values()))
+    assert (product["name"], product["price_net"]) == ("Cana noua", 99)
+    [link] = m.state.links("main", PRODUCT)
+    assert (link.shop_id, link.erp_id) == (shop_id, new.erp_id)
     assert m.state.open_failures("main", PRODUCT) == []
 
 
