@@ -128,7 +128,13 @@ def prefect_yaml(settings: Settings, *, work_pool: str = DEFAULT_WORK_POOL, proj
             "concurrency_limit": {"limit": 1, "collision_strategy": "ENQUEUE"},
             "work_pool": {
                 "name": work_pool,
-                "job_variables": {"env": {"ERPSYNC_CONFIG": config_path, "PREFECT_LOGGING_EXTRA_LOGGERS": "erpsync"}},
+                "job_variables": {
+                    "env": {
+                        "ERPSYNC_CONFIG": config_path,
+                        "PREFECT_LOGGING_EXTRA_LOGGERS": "erpsync",
+                        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+                    }
+                },
             },
             "schedules": [{"cron": spec.cron, "timezone": spec.timezone}] if spec.cron else [],
         }
