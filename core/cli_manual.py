@@ -152,12 +152,13 @@ def retry(
 def resync_order(
     order_id: Annotated[str, typer.Argument(help="The shop order id, kept whole (e.g. 95750870.3).")],
     store: Annotated[str, typer.Option("--store", "-s", help="Store name.")],
+    force: Annotated[bool, typer.Option(help="Also when held or in doubt (check the ERP first).")] = True,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Send one shop order to the ERP again now (also when held or in doubt), then its status and stock."""
     _settings(config, store)
-    _run("resync-order", [store], {"order_id": order_id}, as_json)
+    _run("resync-order", [store], {"order_id": order_id, "force": force}, as_json)
 
 
 def register_manual_commands(app: typer.Typer) -> None:

@@ -53,8 +53,8 @@ def _resend(
 
 
 @flow(name=RESYNC_FLOW)
-def resync_order(store: str, order_id: str, force: bool = True) -> State[Any]:
-    """Send one shop order to the ERP now (force: also when held or in doubt), then its status and stock."""
+def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
+    """Send one shop order to the ERP now, then its status and stock; force: also when held or in doubt."""
     with open_runtime(store) as runtime, exclusive_run(runtime.state, store, ORDERS_LEASE,
                                                         wait_seconds=MANUAL_WAIT_SECONDS) as acquired:
         if not acquired:
@@ -73,7 +73,8 @@ def resync_order(store: str, order_id: str, force: bool = True) -> State[Any]:
                 failed=len(outcome.failed) + unreadable + len(statuses.failed),
                 skipped=outcome.skipped + len(outcome.held) + len(outcome.busy),
                 message="; ".join(n for n in (
-                    f"order {order_id} held: {problems[-1]['reason']}" if outcome.held and problems else "",
+                    f"order {order_id} held (force=true re-sends it): "
+                    f"{problems[-1]['reason'] if problems else 'failed too often'}" if outcome.held else "",
                     f"order {order_id} is being worked on by another run" if outcome.busy else "",
                     stock_note) if n),
                 details={"order_id": order_id, "imported": outcome.created, "cancelled_in_erp": outcome.cancelled,

@@ -35,6 +35,7 @@ from tasks.orders import (
     open_order_failures,
     read_shop_orders,
     record_unreadable,
+    triage_orders,
 )
 from tasks.running import final_state
 from tasks.runtime import StoreRuntime, open_runtime
@@ -59,8 +60,12 @@ def shop_since(runtime: StoreRuntime) -> datetime:
 def import_in_batches(
     runtime: StoreRuntime, orders: list[Any], failures: dict[str, int], *, forced: bool = False, pin: bool = True,
 ) -> ImportOutcome:
-    """Import orders in task-sized batches; once the breaker opens, the rest waits for the next run."""
-    outcome = ImportOutcome()
+    """Settle what needs no ERP call in one task, import the rest in task-sized batches (the breaker may stop
+    them: the rest waits for the next run)."""
+    if not orders:
+        return ImportOutcome()
+    triage = triage_orders(runtime, orders, failures, forced)
+    outcome, orders = triage.settled, triage.work
     for start in range(0, len(orders), BATCH_SIZE):
         batch = orders[start:start + BATCH_SIZE]
         if outcome.breaker_open:

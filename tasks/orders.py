@@ -29,13 +29,13 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from connectors.erp.base import NotSupported
-from connectors.errors import RecordError, RetriableError
+from connectors.errors import BadRequestError, RecordError, RetriableError
 from core.models import Customer, Order, RowError
 from core.order_rules import (
     CANCELLED,
@@ -59,6 +59,8 @@ from tasks.locks import holder_id
 from tasks.runtime import StoreRuntime
 
 log = logging.getLogger("erpsync.orders")
+DateFilter = Literal["created", "modified"]
+_date_filter: dict[str, DateFilter] = {}  # shop URL -> the order date filter it accepts, once one refused "modified"
 
 ORDER = "order"  # failures/links/journal key: the shop order id
 CUSTOMER = "customer"  # links: customer_key(order) <-> ERP party id
@@ -112,7 +114,18 @@ def read_orders(runtime: StoreRuntime, since: datetime | None, retry_ids: Sequen
     result = ShopOrders()
     if since is not None:
         overlap = runtime.store.orders.overlap_days
-        for page in runtime.shop.iter_orders(since=since, overlap_days=overlap, date_filter="modified"):
+        date_filter: DateFilter = _date_filter.get(runtime.store.url, "modified")
+        try:
+            pages = list(runtime.shop.iter_orders(since=since, overlap_days=overlap, date_filter=date_filter))
+        except BadRequestError as error:
+            if date_filter != "modified" or error.error_name != "undefined_filter":
+                raise
+            # The reference only saw created-date filters on orders: a shop without modified[gte] is read by
+            # creation date (later changes of older orders - cancellations - are then seen only by id).
+            _logger().warning("the shop refuses modified[gte] on orders (%s): reading by creation date", error)
+            _date_filter[runtime.store.url] = "created"
+            pages = list(runtime.shop.iter_orders(since=since, overlap_days=overlap, date_filter="created"))
+        for page in pages:
             result.window.extend(page.items)
             result.errors.extend(page.errors)
     seen = {o.shop_id for o in result.window} | {e.key for e in result.errors}
@@ -220,6 +233,17 @@ class _Importer:
             except _Transient:
                 transient_in_a_row += 1
         return self.out
+
+    def triage(self, orders: Iterable[Order]) -> list[Order]:
+        """Settle the orders that need no ERP call (counted in ``out``); return those that may need one."""
+        work = []
+        for order in orders:
+            decision = self._decide(order, self.runtime.state.journal_get(self.name, order.shop_id or ""))
+            if decision.action in (Action.UNCHANGED, Action.SEEN, Action.SKIP, Action.HOLD):
+                self._settle(order, decision)
+            else:
+                work.append(order)
+        return work
 
     # -- one order --------------------------------------------------------------------------------------
 
@@ -386,11 +410,20 @@ class _Importer:
         if sid in self.failure_attempts:
             self.runtime.state.resolve_failure(self.name, ORDER, sid)
 
+    def _journal_error(self, sid: str, reason: str, *, failed: bool) -> None:
+        """Note the error on the order's journal entry; an order already in the ERP stays ``created``."""
+        entry = self.runtime.state.journal_get(self.name, sid)
+        if entry is None:
+            return
+        fields: dict[str, Any] = {"last_error": reason[:2000]}
+        if failed and not entry.erp_order_id:
+            fields["state"] = "failed"
+        self.runtime.state.journal_update(self.name, sid, **fields)
+
     def _hold(self, order: Order, reason: str) -> None:
         """Held for a person: recorded (with the order), never retried automatically, the cursor goes on."""
         sid = order.shop_id or ""
-        if self.runtime.state.journal_get(self.name, sid) is not None:
-            self.runtime.state.journal_update(self.name, sid, state="failed", last_error=reason)
+        self._journal_error(sid, reason, failed=True)
         record_failure(self.runtime.state, self.name, ORDER, sid, reason, order.model_dump(mode="json"))
         self.out.held.append(sid)
         self.out.problems.append({"order": sid, "reason": reason})
@@ -400,9 +433,7 @@ class _Importer:
         sid = order.shop_id or ""
         reason = (TRANSIENT_PREFIX if transient else "") + describe(error)
         state = self.runtime.state
-        if state.journal_get(self.name, sid) is not None:
-            kept = {} if transient else {"state": "failed"}
-            state.journal_update(self.name, sid, last_error=reason[:2000], **kept)
+        self._journal_error(sid, reason, failed=not transient)
         record_failure(state, self.name, ORDER, sid, reason, order.model_dump(mode="json"))
         self.out.failed.append(sid)
         self._pin(order)
@@ -424,6 +455,34 @@ def import_batch(
     ``forced``: a person's re-send (lifts holds); ``pin``: whether failed orders hold the shop cursor back.
     """
     return _Importer(runtime, failure_attempts, forced, pin).run(orders)
+
+
+@dataclass
+class Triage:
+    """The orders of a read that may need the ERP, and what was settled without it."""
+
+    work: list[Order]
+    settled: ImportOutcome
+
+
+def triage_orders_now(
+    runtime: StoreRuntime, orders: Sequence[Order], failure_attempts: dict[str, int], *, forced: bool = False,
+) -> Triage:
+    """Journal look-ups only: unchanged, skipped and held orders are settled here, the rest goes to batches."""
+    importer = _Importer(runtime, failure_attempts, forced, pin=False)
+    work = importer.triage(orders)
+    return Triage(work, importer.out)
+
+
+@task(name="orders-triage", cache_policy=NO_CACHE)
+def triage_orders(
+    runtime: StoreRuntime, orders: list[Order], failure_attempts: dict[str, int], forced: bool = False,
+) -> Triage:
+    """Sort the orders read: those that may need the ERP, and those settled without it (no ERP call)."""
+    result = triage_orders_now(runtime, orders, failure_attempts, forced=forced)
+    _logger().info("%d orders read: %d may need the ERP, %d unchanged, %d skipped, %d held", len(orders),
+                   len(result.work), result.settled.unchanged, result.settled.skipped, len(result.settled.held))
+    return result
 
 
 @task(name="orders-import", cache_policy=NO_CACHE)

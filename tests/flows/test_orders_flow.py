@@ -206,7 +206,8 @@ def test_bad_orders_fail_alone_are_retried_then_held_then_resent_by_hand(
         unknown: 2, bad_vat: 2, refused: 2}
 
     del stack.erp.refuse[refused]  # a person fixed it in the ERP
-    manual = stack.run("resync-order", order_id=refused)
+    assert stack.run("resync-order", order_id=refused).created == 0  # held: the webhook's way does not force
+    manual = stack.run("resync-order", order_id=refused, force=True)
     assert manual.created == 1 and len(stack.erp.sales_for(refused)) == 1
     assert stack.state.failure("main", "order", refused).resolved  # type: ignore[union-attr]
     stack.erp.known_skus.add("SKU-X")
@@ -242,8 +243,33 @@ def test_cancelled_in_the_shop_after_import_is_cancelled_in_the_erp(make_stack: 
     assert stack.erp.sales_for(kept)[0].state == "processing"
     assert "cannot be cancelled" in stack.state.failure("main", "order", stuck).error  # type: ignore[union-attr]
     assert stack.state.journal_get("main", cancelled).state == "cancelled"  # type: ignore[union-attr]
+    assert stack.state.journal_get("main", stuck).state == "created"  # type: ignore[union-attr]  # still in the ERP
     assert stack.run().updated == 0  # done once; the refused one is retried, then held
     assert stuck in stack.run().details["held"]
+
+
+def test_a_shop_without_the_modified_filter_is_read_by_creation_date(
+    make_stack: Callable[..., FakeStack], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from connectors.errors import BadRequestError
+    from connectors.merchantpro.client import MerchantProClient
+
+    stack = make_stack()
+    stack.product("SKU-A")
+    order_id = stack.order("SKU-A")
+    original = MerchantProClient.iter_orders
+    filters: list[str] = []
+
+    def strict(self: MerchantProClient, **kw: Any) -> Any:
+        filters.append(kw.get("date_filter", "created"))
+        if kw.get("date_filter") == "modified":
+            raise BadRequestError("merchantpro", "No such filter `modified` defined", status=400,
+                                  error_name="undefined_filter")
+        return original(self, **kw)
+
+    monkeypatch.setattr(MerchantProClient, "iter_orders", strict)
+    assert stack.run().created == 1 and len(stack.erp.sales_for(order_id)) == 1
+    assert stack.run().created == 0 and filters == ["modified", "created", "created"]  # remembered
 
 
 # --------------------------------------------------------------------------- exactly once
@@ -280,7 +306,8 @@ def test_an_erp_without_order_lookup_holds_an_in_doubt_order_for_a_person(
     assert failure is not None and "in doubt" in failure.error and "resync-order" in failure.error
     assert not stack.run().created and not stack.erp.create_calls  # still held on the next runs
     # A person checked the ERP (nothing there) and re-sends it.
-    assert stack.run("resync-order", order_id=order_id).created == 1
+    assert stack.run("resync-order", order_id=order_id).created == 0  # not without force
+    assert stack.run("resync-order", order_id=order_id, force=True).created == 1
     assert len(stack.erp.sales_for(order_id)) == 1
     # Fresh orders go through normally with such an ERP (no customer step: the buyer travels in the order).
     other = stack.order("SKU-A")
