@@ -291,6 +291,19 @@ def test_a_sku_taken_by_another_erp_record_is_a_duplicate_until_the_old_one_is_g
     assert m.state.open_failures("main", PRODUCT) == []
 
 
+def test_a_create_the_shop_refuses_fails_alone(memory_stack: Callable[..., MemoryStack]) -> None:
+    m = memory_stack()
+    m.sim.add_product({"name": "Tricou vechi", "sku": "TS-S", "price_gross": 10, "tax_id": 1})
+    m.erp.put(Product(sku="TS", name="Tricou", vat_rate=D("19"), variants=[
+        Variant(sku="TS-S", price_net=D("50")), Variant(sku="TS-M", price_net=D("50"))]))
+    m.erp.put(erp_product("B-1"))
+    summary = run()
+    assert (summary.created, summary.failed, summary.state) == (1, 1, RunState.PARTIAL)
+    [failure] = m.state.open_failures("main", PRODUCT)
+    assert failure.key == "TS" and "already used by another product" in failure.error
+    assert set(shop_products(m.sim)) == {"TS-S", "B-1"}
+
+
 # =============================================================================================== part 2
 
 
