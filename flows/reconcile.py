@@ -14,6 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from connectors.erp.base import NotSupported
 from core.summary import RunState, RunSummary
 from tasks.artifacts import artifact_key, publish_summary, publish_table
 from tasks.locks import exclusive_run
@@ -73,6 +74,8 @@ def _skipped(runtime: StoreRuntime, message: str) -> State[Any]:
 
 def _reconcile(runtime: StoreRuntime, *, dry_run: bool, accept: bool) -> RunSummary:
     logger = get_run_logger()
+    if not runtime.erp.capabilities.stock_read:
+        raise NotSupported(runtime.erp.system, "this ERP cannot read stock: there is nothing to reconcile")
     prepare_guard()  # Great Expectations imports in the background while both snapshots are read
     erp_read = read_erp_snapshot.submit(runtime)
     shop_read = read_shop_inventory.submit(runtime)

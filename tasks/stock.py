@@ -179,9 +179,11 @@ def remember_units(runtime: StoreRuntime, shop: pd.DataFrame, *, refreshed: bool
     return len(refs) - len(conflicts)
 
 
-def units_for(runtime: StoreRuntime, skus: Sequence[str]) -> tuple[dict[str, UnitRef], int | None]:
+def units_for(
+    runtime: StoreRuntime, skus: Sequence[str], *, count: bool = False
+) -> tuple[dict[str, UnitRef], int | None]:
     """Known units of these SKUs, and how many units the store knows in all (None when not counted)."""
-    if len(skus) > FEW_SKUS:
+    if count or len(skus) > FEW_SKUS:
         every = load_units(runtime.state, runtime.name)
         return {s: every[s] for s in skus if s in every}, len(every)
     found: dict[str, UnitRef] = {}
@@ -219,7 +221,7 @@ class StockPlan:
     writes: list[Planned]
     unchanged: int
     unknown_units: list[str]  # changed SKUs with no known shop unit
-    never_pushed: int  # changed SKUs that were never written and whose shop value is not known
+    never_pushed: int  # planned writes of SKUs never written before, whose shop value is not known
     unit_count: int | None
     availability: Availability
     shop_read: bool = False
@@ -262,12 +264,16 @@ def plan_stock(runtime: StoreRuntime, erp: ErpStock, shop: ShopInventory | None 
     if shop is not None:
         previous = shop_stock(shop.frame).combine_first(previous)
     differs = changed(expected, previous)
-    units, unit_count = units_for(runtime, [str(s) for s in differs.index])
+    unknown_before = previous.reindex(differs.index).isna()
+    # Several SKUs never pushed: count the shop's units too (does one inventory read beat blind writes?).
+    several = int(unknown_before.sum()) > 1
+    units, unit_count = units_for(runtime, [str(s) for s in differs.index], count=several)
     if shop is not None:
         fresh = unit_refs(shop.frame[shop.frame["sku"].isin(differs.index)])
         units.update((ref.erp_sku, ref) for ref in fresh)
     writes, missing, unchanged = plan_writes(expected, previous, units, settings.sku_prefix)
-    never = int(previous.reindex(differs.index).isna().sum()) if shop is None else 0
+    blind = set(unknown_before.index[unknown_before.to_numpy()])
+    never = sum(1 for planned in writes if planned.erp_sku in blind) if shop is None else 0
     in_sync = expected.iloc[0:0]
     if shop is not None:  # the shop holds these already: remember them as pushed, or next run rewrites them
         held = expected[~expected.index.isin(differs.index)]

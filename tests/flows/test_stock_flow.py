@@ -174,14 +174,15 @@ def test_a_shop_read_replaces_blind_writes_when_cheaper(fake: FakeStack) -> None
     from tasks.units import UnitRef, save_units
 
     refs = []
-    for i in range(250):
+    for i in range(6):
         sku = f"K{i:03d}"
         fake.erp.data.set(sku, "WH", 3)
-        refs.append(UnitRef(sku, sku, add_basic(fake.shop, sku, 3), None))
+        refs.append(UnitRef(sku, sku, add_basic(fake.shop, sku, 3 if i else 1), None))
     save_units(fake.state(), STORE, refs, {})  # linked by the product sync, stock never pushed
     summary, _ = _sync()
-    assert summary.details["shop_read"] is True and summary.shop_reads == 3  # instead of 250 writes
-    assert (summary.shop_writes, summary.unchanged) == (0, 250)
+    assert summary.details["shop_read"] is True and summary.shop_reads == 1  # one page instead of 6 writes
+    assert (summary.shop_writes, summary.updated, summary.unchanged) == (1, 1, 5)
+    assert _sync()[0].shop_writes == 0  # what the shop already held was recorded as pushed
 
 
 def test_a_run_while_another_holds_the_lease_skips(fake: FakeStack) -> None:
