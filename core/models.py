@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -40,13 +40,13 @@ class ProductStatus(StrEnum):
 
 
 def gross_from_net(net: Decimal, vat_rate: Decimal) -> Decimal:
-    """Gross price from net and a VAT percentage, rounded to the cent."""
-    return (net * (1 + vat_rate / 100)).quantize(CENT)
+    """Gross price from net and a VAT percentage, rounded half-up to the cent (as shops and invoices do)."""
+    return (net * (1 + vat_rate / 100)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def net_from_gross(gross: Decimal, vat_rate: Decimal) -> Decimal:
-    """Net price from gross and a VAT percentage, rounded to the cent."""
-    return (gross / (1 + vat_rate / 100)).quantize(CENT)
+    """Net price from gross and a VAT percentage, rounded half-up to the cent."""
+    return (gross / (1 + vat_rate / 100)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 class Variant(Record):

@@ -168,3 +168,11 @@ def test_order_payload_for_another_channel() -> None:
         {"product_sku": "TS-S", "quantity": 2, "product_id": 12, "unit_price_gross": 11.9, "unit_price_net": 10}
     ]
     assert payload["shipping_as_billing"] is True
+
+
+def test_prices_round_half_up_to_the_cent() -> None:
+    from core.models import gross_from_net, net_from_gross
+
+    assert gross_from_net(Decimal("0.50"), Decimal(19)) == Decimal("0.60")  # 0.595 -> 0.60, not banker's 0.60/0.59
+    assert gross_from_net(Decimal("10.50"), Decimal(9)) == Decimal("11.45")  # 11.445 -> 11.45
+    assert net_from_gross(Decimal("11.90"), Decimal(19)) == Decimal("10.00")
