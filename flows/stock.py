@@ -93,11 +93,12 @@ def _sync(runtime: StoreRuntime, skus: list[str] | None) -> RunSummary:
     erp = read_erp_stock(runtime, skus=skus, since=since)
     plan = plan_stock(runtime, erp)
     deferred: list[str] = []
-    units_learned = 0
+    units_learned = shop_errors = 0
     if (plan.unknown_units and refresh_allowed(runtime, window_end)) or plan.shop_read_pays():
         shop = read_shop_inventory(runtime)
         units_learned = remember_units(runtime, shop.frame)
         record_read_errors(runtime, SHOP_ROWS, shop.errors)
+        shop_errors = len(shop.errors)
         plan = plan_stock(runtime, erp, shop)
         record_in_sync(runtime, plan)
     elif plan.unknown_units:
@@ -112,10 +113,11 @@ def _sync(runtime: StoreRuntime, skus: list[str] | None) -> RunSummary:
     record_read_errors(runtime, STOCK, erp.errors)
     record_duplicates(runtime, plan.availability.duplicates)
 
-    failed = len(outcome.failed) + len(erp.errors) + len(plan.availability.duplicates)
+    stuck = len(outcome.failed) + len(erp.errors) + len(plan.availability.duplicates)  # ERP SKUs not synced
+    failed = stuck + shop_errors  # shop rows that could not be read are failures too, but no ERP SKU waits
     not_in_shop = [] if deferred else plan.unknown_units
     advanced = False
-    if mode != "skus" and capabilities.stock_changed_since and failed == 0 and not deferred:
+    if mode != "skus" and capabilities.stock_changed_since and stuck == 0 and not deferred:
         runtime.state.set_cursor(runtime.name, STOCK, window_end.isoformat())  # never past a failed record
         advanced = True
     missing_in_erp = sorted(set(skus) - set(plan.expected.index)) if skus is not None else []
