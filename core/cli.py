@@ -252,6 +252,12 @@ def prefect_yaml_command(
         )
 
 
+# `erpsync failures list|retry` and `erpsync resync-order` (kept light at import time).
+from core.cli_manual import register_manual_commands  # noqa: E402
+
+register_manual_commands(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -672,6 +672,7 @@ class ScheduleSettings(_Section):
     stock: Cron = "*/5 * * * *"
     products: Cron = "*/15 * * * *"
     reconcile: Cron = "30 2 * * *"
+    receipts: Cron = "*/2 * * * *"
 
 
 class StoreSettings(_Section):

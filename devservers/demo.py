@@ -30,7 +30,7 @@ CUSTOMERS = (
      "billing_address": "Str. Lalelelor 4", "billing_city": "București", "billing_state": "București",
      "billing_postal_code": "010101", "billing_phone": "0722000111"},
     {"customer_email": "achizitii@firma-demo.ro", "billing_type": "company", "billing_name": "Ion Ionescu",
-     "billing_company": "Firma Demo SRL", "billing_fiscal_code": "RO12345678", "billing_reg_no": "J12/345/2020",
+     "billing_company": "Firma Demo SRL", "billing_fiscal_code": "RO18547290", "billing_reg_no": "J12/345/2020",
      "billing_address": "Bd. Eroilor 10", "billing_city": "Cluj-Napoca", "billing_state": "Cluj",
      "billing_postal_code": "400129", "billing_phone": "0264000222"},
 )

@@ -30,7 +30,13 @@ from tests.tryton_fixture import create_stocked_product, unique_code
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 # Schedules that never fire during a test (1 January), distinct per flow so the mapping can be checked.
-RARE_SCHEDULES = {"orders": "0 3 1 1 *", "stock": "5 3 1 1 *", "products": "10 3 1 1 *", "reconcile": "15 3 1 1 *"}
+RARE_SCHEDULES = {
+    "orders": "0 3 1 1 *",
+    "stock": "5 3 1 1 *",
+    "products": "10 3 1 1 *",
+    "reconcile": "15 3 1 1 *",
+    "receipts": "20 3 1 1 *",
+}
 ERP_QUANTITY = 7
 SHOP_RATE = 20.0
 

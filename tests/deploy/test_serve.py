@@ -15,6 +15,7 @@ import pytest
 
 from devservers.prefect_server import PrefectServer, free_port, port_is_open
 from devservers.stack import start_shop, write_config
+from flows.deployments import MANUAL, SCHEDULED
 from tests.deploy.conftest import (
     ERP_QUANTITY,
     RARE_SCHEDULES,
@@ -50,7 +51,7 @@ def test_serve_registers_every_flow_and_runs_a_triggered_one(
         prefect_client(prefect_server.api_url) as client,
     ):
         deployments = wait_until(
-            lambda: serving.poll() is None and len(found := store_deployments(client, store)) == 6 and found,
+            lambda: serving.poll() is None and len(found := store_deployments(client, store)) == PER_STORE and found,
             timeout=90,
             what=f"erpsync serve to register its deployments (log: {log})",
         )
@@ -65,6 +66,8 @@ def test_serve_registers_every_flow_and_runs_a_triggered_one(
         assert_completed(run)
         assert stack.shop_stock() == ERP_QUANTITY, log.read_text()[-3000:]
         assert serving.poll() is None, log.read_text()[-3000:]
+
+PER_STORE = len(SCHEDULED) + len(MANUAL)
 
 
 def test_serve_without_api_url_runs_its_own_server_and_stops_it(tmp_path: Path) -> None:
@@ -93,7 +96,7 @@ def test_serve_without_api_url_runs_its_own_server_and_stops_it(tmp_path: Path) 
             api_url = f"http://127.0.0.1:{port}/api"
             with prefect_client(api_url) as client:
                 deployments = wait_until(
-                    lambda: len(found := store_deployments(client, "solo")) == 6 and found,
+                    lambda: len(found := store_deployments(client, "solo")) == PER_STORE and found,
                     timeout=60,
                     what=f"the served deployments (log: {log})",
                 )
