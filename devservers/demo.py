@@ -145,12 +145,15 @@ def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str]
             _run("products", name, started, results)
         for name in STORES:
             _run("products", name, started, results)
+        _say("stock: available = on hand − reserved − buffer per store's warehouse; only changes are written", started)
+        for name in STORES:
+            _run("stock", name, started, results)
         _say("orders: placing orders in both shops (one buyer is a company), importing them into Tryton", started)
         for name, shop in shops.items():
             placed = _place_orders(shop, name, 3)
             _say(f"  {name}: placed orders {', '.join(placed)}", started)
             _run("orders", name, started, results)
-        _say("stock: available = on hand − reserved (the imported orders) − buffer, only changes written", started)
+        _say("stock again: the imported orders now reserve stock in Tryton; nothing else changed", started)
         for name in STORES:
             _run("stock", name, started, results)
         drifted = _inject_drift(shops["bucuresti"], 3)
