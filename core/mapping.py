@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from core.config import ProductSettings, StoreSettings
+from core.config import PRODUCT_FIELDS, ProductSettings, StoreSettings
 from core.models import CENT, Product, Variant, gross_from_net, net_from_gross
 from core.skus import erp_sku, shop_sku
 
@@ -32,19 +32,8 @@ Target = Literal["shop", "erp"]
 
 # The configurable product fields the sync carries (core.config.PRODUCT_FIELDS less those the canonical
 # product has no place for: category needs a name -> shop id mapping, meta_* are shop-only SEO texts).
-SYNC_FIELDS: tuple[str, ...] = (
-    "name",
-    "description",
-    "price",
-    "old_price",
-    "ean",
-    "weight",
-    "status",
-    "vat",
-    "images",
-    "attributes",
-)
 NOT_SYNCED: tuple[str, ...] = ("category", "meta_title", "meta_description")
+SYNC_FIELDS: tuple[str, ...] = tuple(field for field in PRODUCT_FIELDS if field not in NOT_SYNCED)
 
 # A hook: called with the canonical product about to be written and where it goes; returns the product to
 # write (the same object, changed, or a new one), or None to leave this product out of the run.
