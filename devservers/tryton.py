@@ -41,7 +41,7 @@ ADMIN_LOGIN = "admin"
 # A throwaway local development database: the password is a published constant on purpose.
 ADMIN_PASSWORD = "admin-dev-password"
 ADMIN_EMAIL = "admin@example.com"
-MODULES = ("sale", "stock", "purchase", "product")
+MODULES = ("sale", "stock", "purchase", "product", "sale_price_list")
 READY_TIMEOUT_SECONDS = 60.0
 _CACHE_PREFIX = "db-"
 _DB_FILE = f"{DATABASE_NAME}.sqlite"

@@ -11,12 +11,12 @@ import datetime as dt
 import json
 import sys
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 # Bump when the seeded content changes: the cached database is keyed by it.
-SEED_VERSION = "2"
+SEED_VERSION = "3"
 
 COMPANY_NAME = "Demo Shop SRL"
 COMPANY_VAT = "RO18605420"
@@ -144,6 +144,31 @@ INACTIVE_SKU = "TRY-0030"
 SHIPPING_SKU = "SHIPPING"
 # Basic products the seeded supplier delivers (purchase.product_supplier): makes it a supplier for readers.
 SUPPLIED_SKUS = ("TRY-0001", "TRY-0002", "TRY-0003", "TRY-0004", "TRY-0005")
+
+
+@dataclass(frozen=True)
+class SeedPriceList:
+    """A sale price list (`product.price_list`, module sale_price_list): one line for every product."""
+
+    name: str
+    factor: Decimal  # the price is the list price times this, rounded half-up to the cent
+    tax_included: bool  # True: the formula gives the price with VAT (gross); False: without (net)
+
+    @property
+    def formula(self) -> str:
+        """The Tryton formula of its one line (``list_price`` is the product's list price)."""
+        return f"(list_price * Decimal('{self.factor}')).quantize(Decimal('0.01'), rounding='ROUND_HALF_UP')"
+
+    def price(self, list_price: Decimal) -> Decimal:
+        """What the list gives for a product of this list price (net, or gross when tax_included)."""
+        return (list_price * self.factor).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+# Per-store price lists (a store's `price_list` names one): "Cluj" = list price x 0.95 (net); "Retail" = list
+# price x 1.25 with VAT included (gross).
+CLUJ_PRICE_LIST = SeedPriceList("Cluj", Decimal("0.95"), tax_included=False)
+RETAIL_PRICE_LIST = SeedPriceList("Retail", Decimal("1.25"), tax_included=True)
+PRICE_LISTS = (CLUJ_PRICE_LIST, RETAIL_PRICE_LIST)
 
 
 def _ean13(body12: str) -> str:
@@ -372,6 +397,20 @@ def _shipping_and_suppliers(category: Any, unit: Any, supplier: Any, products: d
     return shipping.products[0]
 
 
+def _price_lists(company: Any) -> dict[str, Any]:
+    from proteus import Model
+
+    price_list_model = Model.get("product.price_list")
+    created = {}
+    for spec in PRICE_LISTS:
+        price_list = price_list_model(name=spec.name, company=company, price="list_price",
+                                      tax_included=spec.tax_included)
+        price_list.lines.new(formula=spec.formula)
+        price_list.save()
+        created[spec.name] = price_list
+    return created
+
+
 def _inventory(location: Any, products: dict[str, Any], field: str) -> None:
     from proteus import Model
 
@@ -471,6 +510,7 @@ def seed() -> dict[str, Any]:
     (unit,) = Model.get("product.uom").find([("name", "=", "Unit")])
     products = _products(account_categories, unit, shop_categories)
     shipping = _shipping_and_suppliers(account_categories[19], unit, supplier, products)
+    price_lists = _price_lists(company)
     _inventory(warehouse1.storage_location, products, "stock_wh")
     _inventory(warehouse2.storage_location, products, "stock_wh2")
     for spec in SEED_PRODUCTS:
@@ -511,6 +551,7 @@ def seed() -> dict[str, Any]:
         "products": {sku: product.id for sku, product in products.items()},
         "templates": {sku: product.template.id for sku, product in products.items()},
         "shipping_product": shipping.id,
+        "price_lists": {name: price_list.id for name, price_list in price_lists.items()},
     }
 
 
