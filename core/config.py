@@ -9,6 +9,7 @@ file, the key and the problem. Secret fields take ``env:NAME`` (read at load tim
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -650,6 +651,13 @@ class OrderSettings(_Section):
     channels: Annotated[list[str], BeforeValidator(_string_list(what="channel"))] = Field(default_factory=list)
     shipping_sku: Name = "SHIPPING"
     payment_methods: Annotated[dict[str, str], BeforeValidator(_string_map)] = Field(default_factory=dict)
+    # ERP reference of an imported order = this + the shop order id (distinct per store: see Settings).
+    reference_prefix: Annotated[
+        str,
+        BeforeValidator(
+            _text(allow_empty=True, pattern=r"\S{1,20}", requirement="must be at most 20 characters without spaces")
+        ),
+    ] = ""
 
 
 class ReconcileSettings(_Section):
@@ -710,6 +718,20 @@ class StoreSettings(_Section):
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
+    @model_validator(mode="after")
+    def _price_list_prices_stay_in_the_erp(self) -> StoreSettings:
+        products = self.products
+        price_to_erp = (products.direction == "shop_to_erp" and "price" not in products.erp_owns) or (
+            products.direction == "both" and "price" in products.shop_owns
+        )
+        if self.price_list and price_to_erp:
+            raise _invalid(
+                "the shop's prices come from this ERP price list, so they cannot also be written to the ERP "
+                "([stores.products] writes 'price' shop -> ERP): give 'price' to erp_owns, or leave price_list \"\"",
+                "price_list",
+            )
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         """The shop's local time zone."""
@@ -739,6 +761,18 @@ class Settings(_Section):
             seen.add(store.name)
         return stores
 
+    @model_validator(mode="after")
+    def _stores_fit_the_erp(self) -> Settings:
+        for index, store in enumerate(self.stores):
+            if store.price_list and self.erp.type == "smartbill":
+                raise _invalid(
+                    'SmartBill has no price lists (erpsync cannot read its catalogue): leave price_list "" '
+                    'with erp.type = "smartbill"',
+                    "stores", index, "price_list",
+                )
+        _distinct_reference_prefixes(self.stores)
+        return self
+
     @property
     def path(self) -> Path | None:
         """The file these settings were loaded from (None when built from a dict)."""
@@ -756,6 +790,38 @@ class Settings(_Section):
                 return store
         configured = ", ".join(repr(s.name) for s in self.stores)
         raise ConfigError(f"{self._source}: stores: no store named {name!r} (configured: {configured})")
+
+
+def _references_can_collide(first: str, second: str) -> bool:
+    """Whether ``first`` + a shop order id can equal ``second`` + another one (shop order ids are digits)."""
+    shorter, longer = sorted((first, second), key=len)
+    rest = longer[len(shorter):]
+    return longer.startswith(shorter) and (not rest or rest.isdigit())
+
+
+def _distinct_reference_prefixes(stores: list[StoreSettings]) -> None:
+    """Stores share the one ERP: no two may give an order the same ERP reference (two shops can have one id)."""
+    for index, store in enumerate(stores):
+        prefix = store.orders.reference_prefix
+        clash = next((other for other in stores[:index]
+                      if _references_can_collide(other.orders.reference_prefix, prefix)), None)
+        if clash is None:
+            continue
+        taken = [s.orders.reference_prefix for s in stores if s is not store]
+        stem = store.name.upper()[:12]
+        candidates = (f"{stem}-", f"{stem}{index}-", f"SHOP{index}-")
+        suggestion = next((c for c in candidates if not any(_references_can_collide(c, t) for t in taken)),
+                          candidates[-1])
+        other = clash.orders.reference_prefix
+        short, long = sorted((prefix, other), key=len)
+        problem = (f"{_show(prefix)} is also the reference prefix of store {clash.name!r}" if prefix == other else
+                   f"{_show(prefix)} and the prefix {_show(other)} of store {clash.name!r} can give two orders one "
+                   f"ERP reference ({short!r} + '{long[len(short):]}7' = {long!r} + '7')")
+        raise _invalid(
+            f"{problem}: stores sharing the ERP need distinct prefixes, because two shops can have the same order "
+            f"id; e.g. reference_prefix = {json.dumps(suggestion)}",
+            "stores", index, "orders", "reference_prefix",
+        )
 
 
 # --------------------------------------------------------------------------------------------- loading

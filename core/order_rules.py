@@ -183,13 +183,26 @@ def percent_key(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 
 
-def to_erp_order(order: Order, *, sku_prefix: str = "", payment_methods: dict[str, str] | None = None) -> Order:
-    """The order as the ERP gets it: ERP SKUs (the store's prefix taken off), the payment method mapped."""
+def erp_reference(reference_prefix: str, shop_order_id: str) -> str:
+    """The reference a shop order has in the ERP: the store's ``reference_prefix`` + the shop order id.
+
+    Shops sharing one ERP have distinct prefixes (``core.config`` checks it), so two shops' orders with the same
+    id are two ERP orders, and a look-up by reference never finds the other shop's.
+    """
+    return f"{reference_prefix}{shop_order_id}"
+
+
+def to_erp_order(
+    order: Order, *, sku_prefix: str = "", payment_methods: dict[str, str] | None = None, reference_prefix: str = "",
+) -> Order:
+    """The order as the ERP gets it: ERP SKUs (the store's prefix taken off), the payment method mapped, and
+    ``reference`` = the ERP reference (``erp_reference``), which the connectors create and look it up by."""
     lines = [line.model_copy(update={"sku": erp_sku(sku_prefix, line.sku) or line.sku}) for line in order.lines]
     method = order.payment_method
     if method and payment_methods:
         method = payment_methods.get(method, method)
-    return order.model_copy(update={"lines": lines, "payment_method": method})
+    reference = erp_reference(reference_prefix, order.shop_id) if order.shop_id else order.reference
+    return order.model_copy(update={"lines": lines, "payment_method": method, "reference": reference})
 
 
 def customer_key(order: Order) -> str | None:

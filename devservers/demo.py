@@ -22,8 +22,8 @@ from core.summary import RunState, RunSummary
 ROOT = Path(__file__).resolve().parents[1]
 WORKDIR = ROOT / ".erpsync" / "demo"
 STORES = {
-    "bucuresti": {"warehouses": ["WH"], "sku_prefix": ""},
-    "cluj": {"warehouses": ["WH2"], "sku_prefix": "CJ-"},
+    "bucuresti": {"warehouses": ["WH"], "sku_prefix": "", "orders": {"reference_prefix": "B-"}},
+    "cluj": {"warehouses": ["WH2"], "sku_prefix": "CJ-", "price_list": "Cluj", "orders": {"reference_prefix": "C-"}},
 }
 CUSTOMERS = (
     {"customer_email": "ana.popescu@example.ro", "billing_type": "individual", "billing_name": "Ana Popescu",

@@ -4,7 +4,8 @@ Exactly once rests on three things (``docs/orders.md``):
 
 1. the order journal, one row per (store, shop order id), written **before** the ERP is called
    (``attempts`` + 1) and again once the ERP id is known; an entry that was sent (``attempts > 0``) without an
-   ERP id is *in doubt* and is looked up in the ERP by its reference (the shop order id) before anything else;
+   ERP id is *in doubt* and is looked up in the ERP by its reference (the store's ``reference_prefix`` + the shop
+   order id: ``core.order_rules.erp_reference``) before anything else;
    an ERP that cannot look orders up (capability ``orders_read`` off) holds it for a person;
 2. a per-order claim (a lease in the state database, ``order:<id>``) taken around the ERP work, so two runs
    that overlap — with or without the run lease — never work on one order at the same time; the journal is
@@ -47,6 +48,7 @@ from core.order_rules import (
     customer_key,
     decide_import,
     dedupe_orders,
+    erp_reference,
     order_digest,
     order_problems,
     order_stamp,
@@ -309,7 +311,7 @@ class _Importer:
             self._failed(order, "; ".join(problems))
             return
         if action is Action.RESUME:
-            found = self._find(sid)
+            found = self._find(erp_reference(self.runtime.store.orders.reference_prefix, sid))
             step = resume_step(found is not None, shop_cancelled=order.shipping_status.value == CANCELLED,
                                authoritative=self.runtime.erp.capabilities.orders_read, forced=self.forced)
             if step is ResumeStep.HOLD:
@@ -338,7 +340,7 @@ class _Importer:
         state, sid = self.runtime.state, order.shop_id or ""
         settings = self.runtime.store.orders
         erp_order = to_erp_order(order, sku_prefix=self.runtime.store.sku_prefix,
-                                 payment_methods=settings.payment_methods)
+                                 payment_methods=settings.payment_methods, reference_prefix=settings.reference_prefix)
         customer = self._customer(order)
         if entry is None:
             entry = state.journal_claim(self.name, sid, order_digest(order))

@@ -104,12 +104,13 @@ class StoreRuntime:
 
 
 def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> dict[str, Any]:
-    """What the ERP connector needs to know about one store (its order warehouse, shipping product ...)."""
+    """What the ERP connector needs to know about one store (its order warehouse, shipping product, price list)."""
     if settings.erp.type == "smartbill":
         from connectors.erp.smartbill import StateIssuedRegistry
 
         return {"order_warehouse": store.warehouses[0], "issued": StateIssuedRegistry(state, store.name)}
-    return {"order_warehouse": store.warehouses[0], "shipping_sku": store.orders.shipping_sku}
+    return {"order_warehouse": store.warehouses[0], "shipping_sku": store.orders.shipping_sku,
+            "price_list": store.price_list}
 
 
 def open_runtime(store: str, settings: Settings | None = None) -> StoreRuntime:

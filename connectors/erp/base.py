@@ -97,11 +97,17 @@ class ErpConnector(Protocol):
         ...
 
     def find_order(self, reference: str) -> str | None:
-        """The ERP id of the order whose external reference is ``reference`` (the shop order id), if any."""
+        """The ERP id of the order whose external reference is ``reference``, if any.
+
+        The order flow's reference is the store's ``reference_prefix`` + the shop order id (``core.order_rules
+        .erp_reference``), so that shops sharing one ERP never find each other's orders.
+        """
         ...
 
     def create_order(self, order: Order, customer: Customer) -> str:
-        """Create (and confirm) the order, idempotent on ``order.shop_id``; return its ERP id.
+        """Create (and confirm) the order, idempotent on its reference; return its ERP id.
+
+        The reference is ``order.reference`` (set by ``core.order_rules.to_erp_order``), else ``order.shop_id``.
 
         An order whose reference already exists in the ERP is not created again: its id is returned.
         An unknown SKU raises ``RecordError`` naming the SKU.

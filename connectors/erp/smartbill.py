@@ -431,15 +431,18 @@ class SmartBillConnector:
         return self.issued.get(reference)
 
     def create_order(self, order: Order, customer: Customer) -> str:
-        """Issue the invoice of a shop order (stock leaves ``order_warehouse``); idempotent on ``order.shop_id``.
+        """Issue the invoice of a shop order (stock leaves ``order_warehouse``); idempotent on its reference.
+
+        The reference is ``order.reference`` (the store's ``reference_prefix`` + the shop order id, as the order
+        flow sets it), else ``order.shop_id``.
 
         Returns ``"SERIES-NUMBER"``. An unknown SKU (or one out of stock) raises ``RecordError`` naming it. A
         timeout or 5xx after the request was sent raises ``RecordError`` too: the invoice may exist, so it is
         never re-sent automatically (see docs/smartbill.md, "the in-doubt window").
         """
-        reference = order.shop_id
+        reference = order.reference or order.shop_id
         if not reference:
-            raise ValueError("create_order needs order.shop_id: it is the idempotency key")
+            raise ValueError("create_order needs order.reference or order.shop_id: it is the idempotency key")
         known = self.issued.get(reference)
         if known is not None:
             return known

@@ -6,10 +6,12 @@ How Tryton's records become canonical ones (details and the reasons in ``docs/er
 - a product template is a ``Product`` (``erp_id`` = template id); with several variants (``product.product``) its
   SKU is the template code and each variant's SKU is its own code (template code + suffix code); with one
   variant it is a basic product whose SKU is that variant's code;
-- prices are Tryton's list prices (net); the VAT rate comes from the customer taxes of the account category;
+- prices are Tryton's list prices (net), or with the option ``price_list`` each product's sale price under that
+  price list (module ``sale_price_list``); the VAT rate comes from the customer taxes of the account category;
 - stock is read at each warehouse's storage location: on hand = ``quantity``; reserved = what moves planned out
   of the storage zone (draft or assigned, i.e. confirmed sales not yet picked) will take;
-- a shop order is a ``sale.sale`` with ``reference`` = the shop order id, quoted and confirmed.
+- a shop order is a ``sale.sale`` with ``reference`` = the order's reference (the store's reference prefix + the
+  shop order id), quoted and confirmed.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from core.models import (
     Supplier,
     Variant,
     gross_from_net,
+    net_from_gross,
 )
 
 if TYPE_CHECKING:
@@ -106,6 +109,14 @@ class _Warehouse:
 
 
 @dataclass(frozen=True)
+class _PriceList:
+    id: int
+    name: str
+    tax_included: bool  # its formulas give prices with VAT
+    changed_at: datetime | None  # the latest write of the list or one of its lines (UTC)
+
+
+@dataclass(frozen=True)
 class _Category:
     vat_rate: Decimal | None
     taxes: tuple[int, ...]
@@ -141,6 +152,7 @@ class TrytonConnector:
         page_size: int = 500,
         shipping_sku: str = "SHIPPING",
         order_warehouse: str = "WH",
+        price_list: str = "",
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         unpaced: bool = False,  # accepted for the factory's sake: there is no pacing to turn off
@@ -152,6 +164,7 @@ class TrytonConnector:
         self.page_size = page_size
         self.shipping_sku = shipping_sku
         self.order_warehouse = order_warehouse
+        self.price_list = price_list
         self.rpc = TrytonRpc(
             self.url, database, username, password, language=language, timeout_seconds=timeout_seconds,
             transport=transport, retry=retry,
@@ -161,6 +174,7 @@ class TrytonConnector:
         self._categories: dict[int, _Category] | None = None
         self._unit: int | None = None
         self._ids: dict[tuple[str, str], int] = {}
+        self._price_list: _PriceList | None = None
 
     @classmethod
     def from_settings(
@@ -171,12 +185,14 @@ class TrytonConnector:
         unpaced: bool = False,
         shipping_sku: str = "SHIPPING",
         order_warehouse: str = "WH",
+        price_list: str = "",
     ) -> TrytonConnector:
-        """The connector of an ``[erp] type = "tryton"`` section."""
+        """The connector of an ``[erp] type = "tryton"`` section (``price_list``: the store's, by name)."""
         return cls(
             str(settings.url), settings.database, settings.username, settings.password.get(),
             language=settings.language, timeout_seconds=settings.timeout_seconds, page_size=settings.page_size,
-            shipping_sku=shipping_sku, order_warehouse=order_warehouse, transport=transport, unpaced=unpaced,
+            shipping_sku=shipping_sku, order_warehouse=order_warehouse, price_list=price_list, transport=transport,
+            unpaced=unpaced,
         )
 
     def close(self) -> None:
@@ -229,7 +245,7 @@ class TrytonConnector:
         return self._ids[key]
 
     def check(self) -> str:
-        """Log in and read the preferences: ``"Tryton 8.2 at URL, database D, company C"``."""
+        """Log in and read the preferences: ``"Tryton 8.2 at URL, database D, company C[, price list P]"``."""
         self.rpc.login()
         response = self.rpc.http.request(
             "POST", "/rpc/", json_body={"id": 1, "method": "common.server.version", "params": []},
@@ -237,7 +253,9 @@ class TrytonConnector:
         )
         version = decode(response.content).get("result") or "?"
         company = self.rpc.context.get("company.rec_name") or f"#{self.rpc.context.get('company')}"
-        return f"Tryton {version} at {self.url}, database {self.database}, company {company}"
+        described = f"Tryton {version} at {self.url}, database {self.database}, company {company}"
+        price_list = self._resolve_price_list()
+        return described + (f", price list {price_list.name!r}" if price_list else "")
 
     # -- taxes, units, warehouses -----------------------------------------------------------------------
 
@@ -275,6 +293,33 @@ class TrytonConnector:
                                f"(known: {', '.join(known) or 'none'})")
         return matches[0]
 
+    def _resolve_price_list(self) -> _PriceList | None:
+        """The configured price list, looked up by name once (None without one); FatalError when it is not there."""
+        if not self.price_list:
+            return None
+        if self._price_list is None:
+            rows = self._search_read("product.price_list", [("name", "=", self.price_list)],
+                                     ["name", "tax_included", "last_modified_at", "lines.last_modified_at"])
+            if len(rows) != 1:
+                known = sorted({str(r.get("name")) for r in self._search_read("product.price_list", [], ["name"])})
+                problem = "not found" if not rows else f"is the name of {len(rows)} active price lists"
+                raise FatalError(SYSTEM, f"price list {self.price_list!r} {problem} in Tryton (the store's "
+                                 f"price_list; known: {', '.join(map(repr, known)) or 'none'})")
+            row = rows[0]
+            stamps = [to_utc(r.get("last_modified_at")) for r in [row, *(row.get("lines.") or [])]]
+            self._price_list = _PriceList(
+                id=int(row["id"]), name=str(row.get("name")), tax_included=bool(row.get("tax_included")),
+                changed_at=max((t for t in stamps if t is not None), default=None))
+        return self._price_list
+
+    def _variant_read(self) -> tuple[list[str], dict[str, Any] | None, _PriceList | None]:
+        """Fields and context of variant reads: with a price list, its sale price (``sale_price_uom``) too."""
+        price_list = self._resolve_price_list()
+        if price_list is None:
+            return VARIANT_FIELDS, None, None
+        # Tryton's sale price of one unit in the sale unit under that list (product.get_sale_price).
+        return [*VARIANT_FIELDS, "sale_price_uom"], {"price_list": price_list.id, "quantity": 1}, price_list
+
     def _unit_id(self) -> int:
         if self._unit is None:
             rows = self._search_read("product.uom", [("symbol", "=", "u")], ["id"], limit=1)
@@ -308,8 +353,17 @@ class TrytonConnector:
     # -- products ---------------------------------------------------------------------------------------
 
     def iter_products(self, *, changed_since: datetime | None = None) -> Iterator[Page[Product]]:
-        """Templates in pages of ``page_size`` (2 calls a page): one ``Product`` each, variants grouped."""
+        """Templates in pages of ``page_size`` (2 calls a page): one ``Product`` each, variants grouped.
+
+        With a price list its prices are the products' prices; an edit of the list since ``changed_since``
+        makes this read the whole catalogue (the products themselves did not change).
+        """
         domain: list[Any] = [("active", "in", [True, False]), ("type", "in", STORABLE_TYPES)]
+        fields, context, price_list = self._variant_read()
+        if price_list is not None and changed_since is not None and (
+                price_list.changed_at is None or price_list.changed_at >= changed_since):
+            log.info("price list %r changed since %s: every product is read", price_list.name, changed_since)
+            changed_since = None
         if changed_since is not None:
             domain.append(["OR", ("last_modified_at", ">=", changed_since),
                            ("products.last_modified_at", ">=", changed_since),
@@ -318,7 +372,7 @@ class TrytonConnector:
         for templates in self._keyset_pages("product.template", domain, TEMPLATE_FIELDS):
             variants = self._search_read(
                 "product.product", [("template", "in", [t["id"] for t in templates]), ("active", "in", [True, False])],
-                VARIANT_FIELDS, order=[("template", "ASC"), ("id", "ASC")],
+                fields, order=[("template", "ASC"), ("id", "ASC")], context=context,
             )
             by_template: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for row in variants:
@@ -326,7 +380,8 @@ class TrytonConnector:
             page = Page[Product]()
             for template in templates:
                 try:
-                    page.items.append(_product(template, by_template.get(template["id"], []), categories))
+                    page.items.append(_product(template, by_template.get(template["id"], []), categories,
+                                               price_list))
                 except ValueError as exc:
                     page.errors.append(RowError(key=template.get("code") or f"template:{template['id']}",
                                                 error=str(exc), payload=_jsonable(template)))
@@ -622,7 +677,7 @@ class TrytonConnector:
     # -- orders -----------------------------------------------------------------------------------------
 
     def find_order(self, reference: str) -> str | None:
-        """The sale whose ``reference`` is the shop order id, if any."""
+        """The sale whose ``reference`` is this (the store's reference prefix + the shop order id), if any."""
         found = self._find_sale(reference)
         return str(found["id"]) if found else None
 
@@ -632,15 +687,18 @@ class TrytonConnector:
         return rows[0] if rows else None
 
     def create_order(self, order: Order, customer: Customer) -> str:
-        """Create, quote and confirm a sale for a shop order; idempotent on ``order.shop_id`` (= sale reference).
+        """Create, quote and confirm a sale for a shop order; idempotent on its reference (= sale reference).
+
+        The reference is ``order.reference`` (the store's reference prefix + the shop order id, as the order flow
+        sets it), else ``order.shop_id``.
 
         An existing sale with that reference is returned (and confirmed, when an earlier attempt stopped
         halfway). All SKUs are looked up in one call; an unknown one raises ``RecordError`` naming it before
         anything is created.
         """
-        reference = order.shop_id
+        reference = order.reference or order.shop_id
         if not reference:
-            raise ValueError("create_order needs order.shop_id: it is the idempotency key")
+            raise ValueError("create_order needs order.reference or order.shop_id: it is the idempotency key")
         existing = self._find_sale(reference)
         if existing is not None:
             if existing["state"] in ("draft", "quotation"):
@@ -707,9 +765,9 @@ class TrytonConnector:
         party = self._read("party.party", "read", [party_id], ["name", "customer_payment_term"])[0]
         invoice_address = self._address_for(party_id, party["name"], billing, invoice=True, key=reference)
         shipment_address = self._address_for(party_id, party["name"], shipping_address, invoice=False, key=reference)
-        code = order.public_code or reference
+        code = order.public_code or order.shop_id or reference
         comment = "\n".join(filter(None, [
-            f"Shop order {code} (id {reference})",
+            f"Shop order {code} (id {order.shop_id or reference})",
             f"Payment: {order.payment_method}" if order.payment_method else "",
             f"Shipping: {order.shipping_method}" if order.shipping_method else "",
             order.note,
@@ -724,6 +782,11 @@ class TrytonConnector:
         }
         if party.get("customer_payment_term"):
             values["payment_term"] = party["customer_payment_term"]
+        price_list = self._resolve_price_list()
+        if price_list is not None:
+            # Records which list the store sells at (lines a person adds in Tryton are priced by it); the lines
+            # erpsync writes keep the shop's prices.
+            values["price_list"] = price_list.id
         return values
 
     def _sellables(self, skus: list[str]) -> dict[str, _Sellable]:
@@ -1020,8 +1083,13 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
             for k, v in row.items()}
 
 
-def _product(template: dict[str, Any], variants: list[dict[str, Any]], categories: dict[int, _Category]) -> Product:
-    """One template and its variants -> a canonical Product (ValueError for a row that cannot be one)."""
+def _product(template: dict[str, Any], variants: list[dict[str, Any]], categories: dict[int, _Category],
+             price_list: _PriceList | None = None) -> Product:
+    """One template and its variants -> a canonical Product (ValueError for a row that cannot be one).
+
+    Prices: the list price, or with ``price_list`` the variants' ``sale_price_uom`` read under it (net, or
+    gross when the list includes VAT); a product the list gives no price has none (the sync fails it).
+    """
     if not variants:
         raise ValueError("a template without variants (product.product)")
     category = categories.get(template.get("account_category") or 0)
@@ -1031,6 +1099,11 @@ def _product(template: dict[str, Any], variants: list[dict[str, Any]], categorie
     modified = max((s for s in stamps if s is not None), default=None)
 
     def price(row: dict[str, Any]) -> tuple[Decimal | None, Decimal | None]:
+        if price_list is not None:
+            value = _number(row.get("sale_price_uom"))
+            if value is None or not price_list.tax_included:
+                return value, (gross_from_net(value, vat) if value is not None and vat is not None else None)
+            return (net_from_gross(value, vat) if vat is not None else None), value
         net = _number(row.get("list_price_used"))
         if net is None:
             net = _number(template.get("list_price"))

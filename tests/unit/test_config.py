@@ -53,6 +53,12 @@ url = "https://outlet.example.ro"
 api_key = "env:MP_KEY"
 api_secret = "env:MP_SECRET"
 """
+# The second store's orders need their own ERP reference prefix (both stores share the ERP).
+OUTLET_ORDERS = '[stores.orders]\nreference_prefix = "OUT-"\n'
+SMARTBILL = (
+    '[erp]\ntype = "smartbill"\nusername = "office@example.ro"\ntoken = "env:MP_KEY"\n'
+    'cif = "RO12345678"\ninvoice_series = "WEB"\n'
+)
 
 
 @pytest.fixture(autouse=True)
@@ -167,6 +173,39 @@ BAD_FILES: list[tuple[str, str, str]] = [
         "erpsync.toml: stores[1].name: duplicate store name 'main'",
     ),
     ("missing-stores", ERP_BLOCK, "erpsync.toml: stores: at least one [[stores]] entry is required"),
+    (
+        "same-reference-prefix",
+        GOOD + SECOND_STORE,
+        "erpsync.toml: stores[1].orders.reference_prefix: '' is also the reference prefix of store 'main': stores "
+        'sharing the ERP need distinct prefixes, because two shops can have the same order id; e.g. '
+        'reference_prefix = "OUTLET-"',
+    ),
+    (
+        "reference-prefix-plus-digits",
+        GOOD + '[stores.orders]\nreference_prefix = "S"\n'
+        + SECOND_STORE + '[stores.orders]\nreference_prefix = "S1"\n',
+        "erpsync.toml: stores[1].orders.reference_prefix: 'S1' and the prefix 'S' of store 'main' can give two "
+        "orders one ERP reference ('S' + '17' = 'S1' + '7'): stores sharing the ERP need distinct prefixes, because "
+        'two shops can have the same order id; e.g. reference_prefix = "OUTLET-"',
+    ),
+    (
+        "reference-prefix-with-space",
+        GOOD + '[stores.orders]\nreference_prefix = "B 1"\n',
+        "erpsync.toml: stores[0].orders.reference_prefix: must be at most 20 characters without spaces (got 'B 1')",
+    ),
+    (
+        "price-list-with-smartbill",
+        SMARTBILL + STORE_BLOCK + 'price_list = "Cluj"\n',
+        'erpsync.toml: stores[0].price_list: SmartBill has no price lists (erpsync cannot read its catalogue): '
+        'leave price_list "" with erp.type = "smartbill"',
+    ),
+    (
+        "price-list-and-prices-to-the-erp",
+        _store_line('price_list = "Cluj"') + '[stores.products]\ndirection = "shop_to_erp"\nerp_owns = ["name"]\n',
+        "erpsync.toml: stores[0].price_list: the shop's prices come from this ERP price list, so they cannot also "
+        "be written to the ERP ([stores.products] writes 'price' shop -> ERP): give 'price' to erp_owns, or leave "
+        'price_list ""',
+    ),
     (
         "empty-stores",
         "stores = []\n" + ERP_BLOCK,
@@ -364,8 +403,20 @@ def test_good_file_defaults_and_types() -> None:
     assert store.zone.key == "Europe/Bucharest"
     assert store.stock.safety_buffer == Decimal(0) and isinstance(store.stock.safety_buffer, Decimal)
     assert store.orders.skip_statuses == ["temporary"] and store.orders.start_date is None
+    assert store.orders.reference_prefix == "" and store.price_list == ""
     assert store.products.tax_id_for(Decimal("19.00")) == 1 and store.products.tax_id_for(24) is None
     assert store.reconcile.max_missing_share == 0.05
+
+
+def test_several_shops_on_one_erp() -> None:
+    """Distinct reference prefixes (one may be empty: order ids are digits); a price list per store."""
+    text = _store_line('price_list = "Cluj"') + '[stores.orders]\nreference_prefix = "B-"\n'
+    settings = _load(text + SECOND_STORE + '[stores.orders]\nreference_prefix = "BU"\n')
+    assert [s.orders.reference_prefix for s in settings.stores] == ["B-", "BU"]
+    assert [s.price_list for s in settings.stores] == ["Cluj", ""]
+    assert _load(GOOD + SECOND_STORE + OUTLET_ORDERS).store("outlet").orders.reference_prefix == "OUT-"
+    both = '[stores.products]\ndirection = "both"\n'  # price stays ERP-owned by default: a price list is fine
+    assert _load(_store_line('price_list = "Cluj"') + both).stores[0].products.direction == "both"
 
 
 def test_values_are_normalised() -> None:
@@ -381,11 +432,7 @@ def test_values_are_normalised() -> None:
 
 
 def test_smartbill_erp() -> None:
-    head = (
-        '[erp]\ntype = "smartbill"\nusername = "office@example.ro"\ntoken = "env:MP_KEY"\n'
-        'cif = "RO12345678"\ninvoice_series = "WEB"\n'
-    )
-    settings = _load(head + STORE_BLOCK)
+    settings = _load(SMARTBILL + STORE_BLOCK)
     assert settings.erp.type == "smartbill"
     assert settings.erp.url == "https://ws.smartbill.ro/SBORO/api"
     assert settings.erp.requests_per_10s == 30 and settings.erp.measuring_unit == "buc"
@@ -393,7 +440,7 @@ def test_smartbill_erp() -> None:
 
 
 def test_good_file_round_trips_through_its_dump() -> None:
-    settings = _load(GOOD + SECOND_STORE + '[stores.orders]\nstart_date = "2026-01-15"\n')
+    settings = _load(GOOD + SECOND_STORE + OUTLET_ORDERS + 'start_date = "2026-01-15"\n')
     dumped = settings.model_dump(mode="json")
     again = settings_from_dict(dumped, source="dump")
     assert again.state == settings.state
@@ -532,7 +579,7 @@ def test_load_config_follows_the_precedence(monkeypatch: pytest.MonkeyPatch, tmp
 
 
 def test_store_lookup() -> None:
-    settings = _load(GOOD + SECOND_STORE)
+    settings = _load(GOOD + SECOND_STORE + OUTLET_ORDERS)
     assert settings.store("outlet").url == "https://outlet.example.ro"
     with pytest.raises(ConfigError) as caught:
         settings.store("nope")
@@ -570,6 +617,7 @@ def test_example_file_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert main.orders.payment_methods == {"cash_delivery": "Ramburs", "wire": "Transfer bancar"}
     assert not outlet.api_key.resolved and outlet.api_key.reference == "prefect-secret:mp-outlet-key"
     assert outlet.warehouses == ["OUTLET"] and outlet.sku_prefix == "OUT-"
+    assert (main.orders.reference_prefix, outlet.orders.reference_prefix) == ("", "OUT-")
     assert outlet.products == main.products  # the example's main store spells out the defaults
 
 

@@ -19,6 +19,7 @@ from core.order_rules import (
     decide_import,
     dedupe_orders,
     erp_marker,
+    erp_reference,
     initial_since,
     is_held,
     needs_status_check,
@@ -168,6 +169,16 @@ def test_erp_order_takes_off_the_prefix_and_maps_the_payment_method() -> None:
     assert o.lines[0].sku == "CJ-TRY-1"  # the original is untouched
     same = to_erp_order(o.model_copy(update={"payment_method": "wire"}), payment_methods={"card": "Card"})
     assert same.payment_method == "wire" and same.lines[0].sku == "CJ-TRY-1"
+
+
+def test_the_erp_reference_is_the_store_prefix_plus_the_shop_order_id() -> None:
+    """Two shops' orders with one id become two ERP references; the shop id (the journal's key) stays."""
+    o = order(reference="42209911")
+    bucuresti, cluj = to_erp_order(o, reference_prefix="B-"), to_erp_order(o, reference_prefix="C-")
+    assert (bucuresti.reference, cluj.reference) == ("B-42209911", "C-42209911") == (
+        erp_reference("B-", "42209911"), erp_reference("C-", "42209911"))
+    assert bucuresti.shop_id == cluj.shop_id == o.shop_id == "42209911"
+    assert to_erp_order(order(reference=None)).reference == "42209911"  # no prefix: the shop order id, as before
 
 
 def test_customer_key_is_vat_for_companies_else_email() -> None:

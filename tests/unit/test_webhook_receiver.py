@@ -35,7 +35,8 @@ def receiver() -> Iterator[tuple[httpx.Client, Recorder, Dispatcher]]:
         "stores": [
             {"name": "main", "url": "https://a.example.ro", "api_key": "k", "api_secret": "literal:s",
              "webhook_secret": f"literal:{SECRET}"},
-            {"name": "quiet", "url": "https://b.example.ro", "api_key": "k", "api_secret": "literal:s"},
+            {"name": "quiet", "url": "https://b.example.ro", "api_key": "k", "api_secret": "literal:s",
+             "orders": {"reference_prefix": "Q-"}},  # two stores share the ERP: distinct order references
         ],
     })
     recorder = Recorder()
