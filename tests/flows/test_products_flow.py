@@ -409,7 +409,7 @@ def test_e2e_erp_to_shop_creates_updates_adds_variants_and_then_writes_nothing(t
     assert t.sim.stats.count("PATCH /products/{id}") == 2 and t.sim.stats.count("POST /products") == 0
     products = shop_products(t.sim)
     assert (products[sku]["name"], products[sku]["price_net"], products[sku]["price_gross"]) == (
-        "Cana mare", 27.5, 32.72)
+        "Cana mare", 27.5, 32.73)  # 27.50 x 1.19 = 32.725, rounded half-up
     assert [v["sku"] for v in products[code]["variants"]] == [f"{code}-S", f"{code}-M", f"{code}-L"]
     units = {u.erp_id: u.shop_id for u in t.state.links("main", "unit")}
     assert units[f"{code}-L"] == f"{products[code]['id']}:{products[code]['variants'][2]['id']}"
