@@ -102,6 +102,8 @@ def _gx_context() -> Any:
     with _lock:
         if _context is None:
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+            # GX announces its temporary docs folder at INFO on every context; the run log needs none of it.
+            logging.getLogger("great_expectations").setLevel(logging.WARNING)
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
