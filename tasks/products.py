@@ -56,12 +56,12 @@ from core.product_plan import (
     units_of,
 )
 from core.skus import erp_sku, shop_sku
-from core.state import LinkConflict, StateStore
+from core.state import LinkConflict
 from tasks.failures import describe, record_failure, resolve_failures
 from tasks.orders import retriable_only
 from tasks.runtime import StoreRuntime
 from tasks.units import ENTITY as UNIT
-from tasks.units import UnitRef, load_units, save_units, unit_key
+from tasks.units import UnitRef, load_units, save_units
 
 log = logging.getLogger("erpsync.products")
 
@@ -515,22 +515,6 @@ class Recorded:
     failed: list[Failed] = field(default_factory=list)
 
 
-def save_units_bulk(state: StateStore, store: str, refs: Sequence[UnitRef], known: dict[str, UnitRef]) -> list[str]:
-    """``tasks.units.save_units`` for many units at once: new ones linked in bulk, moved ones one by one."""
-    fresh = {r.erp_sku: r for r in refs if r.erp_sku not in known}
-    moved = [r for r in refs if r.erp_sku in known and known[r.erp_sku] != r]
-    conflicts = state.link_many(
-        store, UNIT, [(unit_key(r.product_id, r.variant_id), r.erp_sku, r.shop_sku) for r in fresh.values()]
-    )
-    refused = []
-    for ref in fresh.values():
-        if (unit_key(ref.product_id, ref.variant_id), ref.erp_sku) in conflicts:
-            refused.append(ref.erp_sku)
-        else:
-            known[ref.erp_sku] = ref
-    return refused + save_units(state, store, moved, known)
-
-
 def record_plan(runtime: StoreRuntime, result: Plan) -> Recorded:
     """Record the links, units and fingerprints the plan found without a write (plain function)."""
     state, store = runtime.state, runtime.name
@@ -547,7 +531,7 @@ def record_plan(runtime: StoreRuntime, result: Plan) -> Recorded:
             out.linked += 1
     bad = {f.sku for f in out.failed}
     units = [u for u in _unit_refs(result.units) if u.erp_sku not in bad]
-    conflicted = save_units_bulk(state, store, units, load_units(state, store))
+    conflicted = save_units(state, store, units, load_units(state, store))
     out.failed.extend(Failed(sku, "shop", f"inventory unit of {sku} is linked to another shop unit", "erp")
                       for sku in conflicted)
     bad |= set(conflicted)

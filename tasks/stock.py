@@ -27,7 +27,7 @@ from core.skus import erp_sku, shop_sku
 from tasks.failures import record_failure, resolve_failures
 from tasks.runtime import StoreRuntime
 from tasks.units import ENTITY as UNIT_ENTITY
-from tasks.units import UnitRef, load_units, parse_unit_key, unit_key
+from tasks.units import UnitRef, load_units, parse_unit_key, save_units
 
 STOCK = "stock"  # pushed quantities, failures and the incremental cursor, keyed by the ERP SKU
 RECEIPTS = "goods_receipt"  # pushed: receipts already handled (key = ERP id, hash = digest); failures
@@ -164,13 +164,7 @@ def remember_units(runtime: StoreRuntime, shop: pd.DataFrame, *, refreshed: bool
     state, store = runtime.state, runtime.name
     known = load_units(state, store)
     refs = [ref for ref in unit_refs(shop) if known.get(ref.erp_sku) != ref]
-    for ref in refs:
-        if ref.erp_sku in known:  # the SKU's unit moved (or its shop SKU changed)
-            state.unlink(store, UNIT_ENTITY, erp_id=ref.erp_sku)
-    refused = state.link_many(
-        store, UNIT_ENTITY, [(unit_key(r.product_id, r.variant_id), r.erp_sku, r.shop_sku) for r in refs]
-    )
-    conflicts = sorted(erp_id for _shop_id, erp_id in refused)
+    conflicts = sorted(save_units(state, store, refs, known))
     if conflicts:
         get_run_logger().warning("%d unit(s) could not be linked (another SKU holds them): %s",
                                  len(conflicts), ", ".join(conflicts[:10]))

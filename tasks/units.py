@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from connectors.merchantpro import InventoryUnit
 from core.skus import erp_sku
-from core.state import LinkConflict, StateStore
+from core.state import StateStore
 
 ENTITY = "unit"
 
@@ -57,19 +57,20 @@ def refs_from_inventory(units: Iterable[InventoryUnit], prefix: str) -> list[Uni
 
 
 def save_units(state: StateStore, store: str, refs: Iterable[UnitRef], known: dict[str, UnitRef]) -> list[str]:
-    """Record units not yet known (or moved); returns the SKUs whose unit conflicted with another link."""
-    conflicts = []
-    for ref in refs:
-        current = known.get(ref.erp_sku)
-        if current == ref:
-            continue
-        if current is not None:
-            state.unlink(store, ENTITY, erp_id=ref.erp_sku)
-        try:
-            state.link(store, ENTITY, shop_id=unit_key(ref.product_id, ref.variant_id), erp_id=ref.erp_sku,
-                       sku=ref.shop_sku)
-        except LinkConflict:
-            conflicts.append(ref.erp_sku)
-            continue
-        known[ref.erp_sku] = ref
-    return conflicts
+    """Record units that are new or moved, in bulk; updates ``known``; returns the SKUs whose unit is held by
+    another SKU's link (not recorded)."""
+    changed = {ref.erp_sku: ref for ref in refs if known.get(ref.erp_sku) != ref}
+    for sku in changed:
+        if sku in known:  # the SKU's unit moved (or its shop SKU changed): its old link goes first
+            state.unlink(store, ENTITY, erp_id=sku)
+            del known[sku]
+    conflicts = state.link_many(
+        store, ENTITY, [(unit_key(r.product_id, r.variant_id), r.erp_sku, r.shop_sku) for r in changed.values()]
+    )
+    refused = []
+    for ref in changed.values():
+        if (unit_key(ref.product_id, ref.variant_id), ref.erp_sku) in conflicts:
+            refused.append(ref.erp_sku)
+        else:
+            known[ref.erp_sku] = ref
+    return refused
