@@ -35,8 +35,8 @@ def probe_all(settings: Settings) -> list[ProbeResult]:
         state_store(url)
         return f"{safe_url(url)}: schema up to date"
 
-    def erp() -> str:
-        connector = make_erp(settings.erp)
+    def erp(**options: str) -> str:
+        connector = make_erp(settings.erp, **options)
         try:
             return connector.check()
         finally:
@@ -50,4 +50,10 @@ def probe_all(settings: Settings) -> list[ProbeResult]:
                 return client.check()
 
         results.append(_probe(f"store {store.name}", shop))
+        if store.price_list:  # a mistyped list name shows here, not at the first product run
+
+            def price_list(name: str = store.price_list) -> str:
+                return erp(price_list=name)
+
+            results.append(_probe(f"store {store.name} price list", price_list))
     return results
