@@ -102,11 +102,11 @@ def _gx_context() -> Any:
     with _lock:
         if _context is None:
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-            # GX announces its temporary docs folder at INFO on every context; the run log needs none of it.
-            logging.getLogger("great_expectations").setLevel(logging.WARNING)
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
+            # GX sets this logger to INFO itself and announces its temporary docs folder on every context.
+            logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
             _context = context
