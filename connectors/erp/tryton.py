@@ -17,16 +17,15 @@ How Tryton's records become canonical ones (details and the reasons in ``docs/er
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from connectors.erp import tryton_mapping as tm
 from connectors.erp.base import Capabilities
 from connectors.erp.tryton_rpc import SYSTEM, TrytonRpc, decode, to_utc
 from connectors.errors import FatalError, RecordError, record_error
@@ -44,12 +43,9 @@ from core.models import (
     ProductStatus,
     ReceiptLine,
     RowError,
-    ShippingStatus,
     StockLevel,
     Supplier,
-    Variant,
     gross_from_net,
-    net_from_gross,
 )
 
 if TYPE_CHECKING:
@@ -80,7 +76,6 @@ CAPABILITIES = Capabilities(
 CHANNEL_PREFIX = "channel:"
 ERPSYNC_PREFIX = "erpsync:"
 ERPSYNC_CHANNEL = "erpsync"
-PRICE_DIGITS = Decimal("0.0001")  # Tryton's unit prices keep 4 decimals
 OPEN_MOVE_STATES = ["draft", "assigned"]
 STORABLE_TYPES = ["goods", "assets"]
 
@@ -96,40 +91,6 @@ SALE_FIELDS = [
     "invoice_address", "shipment_address", "currency.code", "total_amount", "create_date", "last_modified_at",
     "invoices", "shipments",
 ]
-_VAT_PREFIX = re.compile(r"^[A-Za-z]{2}")
-
-
-@dataclass(frozen=True)
-class _Warehouse:
-    code: str
-    id: int
-    storage: int
-    input: int | None
-    tree: frozenset[int]  # the storage location and every location under it
-
-
-@dataclass(frozen=True)
-class _PriceList:
-    id: int
-    name: str
-    tax_included: bool  # its formulas give prices with VAT
-    changed_at: datetime | None  # the latest write of the list or one of its lines (UTC)
-
-
-@dataclass(frozen=True)
-class _Category:
-    vat_rate: Decimal | None
-    taxes: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class _Sellable:
-    id: int
-    code: str
-    name: str
-    unit: int
-    category: int | None
-
 
 class TrytonConnector:
     """A Tryton 8.2 server through JSON-RPC (no rate limit: Tryton has none)."""
@@ -170,11 +131,11 @@ class TrytonConnector:
             transport=transport, retry=retry,
         )
         self.counters: Counters = self.rpc.counters
-        self._warehouses: dict[str, _Warehouse] = {}
-        self._categories: dict[int, _Category] | None = None
+        self._warehouses: dict[str, tm.Warehouse] = {}
+        self._categories: dict[int, tm.Category] | None = None
         self._unit: int | None = None
         self._ids: dict[tuple[str, str], int] = {}
-        self._price_list: _PriceList | None = None
+        self._price_list: tm.PriceList | None = None
 
     @classmethod
     def from_settings(
@@ -259,7 +220,7 @@ class TrytonConnector:
 
     # -- taxes, units, warehouses -----------------------------------------------------------------------
 
-    def _account_categories(self) -> dict[int, _Category]:
+    def _account_categories(self) -> dict[int, tm.Category]:
         """Account categories -> their customer taxes and VAT rate (sum of percentage taxes), read once."""
         if self._categories is None:
             rows = self._search_read("product.category", [("accounting", "=", True)], ["customer_taxes_used"])
@@ -270,7 +231,7 @@ class TrytonConnector:
                     context={"active_test": False},
                 )
             } if tax_ids else {}
-            categories: dict[int, _Category] = {}
+            categories: dict[int, tm.Category] = {}
             for row in rows:
                 ids = tuple(row.get("customer_taxes_used") or [])
                 used = [taxes[t] for t in ids if t in taxes]
@@ -278,7 +239,7 @@ class TrytonConnector:
                 if used and all(t.get("type") == "percentage" for t in used):
                     rate = (sum((Decimal(str(t.get("rate") or 0)) for t in used), Decimal(0)) * 100).normalize()
                     rate = rate.quantize(Decimal(1)) if rate == rate.to_integral_value() else rate
-                categories[row["id"]] = _Category(rate, ids)
+                categories[row["id"]] = tm.Category(rate, ids)
             self._categories = categories
         return self._categories
 
@@ -293,7 +254,7 @@ class TrytonConnector:
                                f"(known: {', '.join(known) or 'none'})")
         return matches[0]
 
-    def _resolve_price_list(self) -> _PriceList | None:
+    def _resolve_price_list(self) -> tm.PriceList | None:
         """The configured price list, looked up by name once (None without one); FatalError when it is not there."""
         if not self.price_list:
             return None
@@ -307,12 +268,12 @@ class TrytonConnector:
                                  f"price_list; known: {', '.join(map(repr, known)) or 'none'})")
             row = rows[0]
             stamps = [to_utc(r.get("last_modified_at")) for r in [row, *(row.get("lines.") or [])]]
-            self._price_list = _PriceList(
+            self._price_list = tm.PriceList(
                 id=int(row["id"]), name=str(row.get("name")), tax_included=bool(row.get("tax_included")),
                 changed_at=max((t for t in stamps if t is not None), default=None))
         return self._price_list
 
-    def _variant_read(self) -> tuple[list[str], dict[str, Any] | None, _PriceList | None]:
+    def _variant_read(self) -> tuple[list[str], dict[str, Any] | None, tm.PriceList | None]:
         """Fields and context of variant reads: with a price list, its sale price (``sale_price_uom``) too."""
         price_list = self._resolve_price_list()
         if price_list is None:
@@ -328,7 +289,7 @@ class TrytonConnector:
             self._unit = int(rows[0]["id"])
         return self._unit
 
-    def _warehouses_of(self, codes: Sequence[str]) -> list[_Warehouse]:
+    def _warehouses_of(self, codes: Sequence[str]) -> list[tm.Warehouse]:
         """Warehouse codes -> their storage zones (looked up once); an unknown code is a FatalError naming it."""
         missing = [c for c in dict.fromkeys(codes) if c not in self._warehouses]
         if missing:
@@ -345,8 +306,8 @@ class TrytonConnector:
             parents = {row["id"]: row.get("parent") for row in tree_rows}
             for row in rows:
                 storage = int(row["storage_location"])
-                tree = frozenset(loc for loc in parents if _under(loc, storage, parents))
-                self._warehouses[row["code"]] = _Warehouse(
+                tree = frozenset(loc for loc in parents if tm.is_under(loc, storage, parents))
+                self._warehouses[row["code"]] = tm.Warehouse(
                     row["code"], int(row["id"]), storage, row.get("input_location"), tree | {storage})
         return [self._warehouses[c] for c in codes]
 
@@ -380,11 +341,11 @@ class TrytonConnector:
             page = Page[Product]()
             for template in templates:
                 try:
-                    page.items.append(_product(template, by_template.get(template["id"], []), categories,
+                    page.items.append(tm.product_from(template, by_template.get(template["id"], []), categories,
                                                price_list))
                 except ValueError as exc:
                     page.errors.append(RowError(key=template.get("code") or f"template:{template['id']}",
-                                                error=str(exc), payload=_jsonable(template)))
+                                                error=str(exc), payload=tm.jsonable(template)))
             yield page
 
     def _find_template(self, code: str) -> dict[str, Any] | None:
@@ -396,7 +357,7 @@ class TrytonConnector:
         variants = self._search_read("product.product", [("template", "=", template["id"]),
                                                          ("active", "in", [True, False])],
                                      VARIANT_FIELDS, order=[("id", "ASC")])
-        return _product(template, variants, self._account_categories())
+        return tm.product_from(template, variants, self._account_categories())
 
     def create_product(self, product: Product) -> Product:
         """Create a template (and its variants); a template that already has this code is returned instead."""
@@ -406,7 +367,7 @@ class TrytonConnector:
             return self._merge_ids(product, self._read_product(existing))
         category = self._category_for_rate(product.vat_rate, product.sku)
         unit = self._unit_id()
-        price = _net_price(product.price_net, product.price_gross, product.vat_rate)
+        price = tm.net_price(product.price_net, product.price_gross, product.vat_rate)
         variants: list[dict[str, Any]] = []
         if product.variants:
             for variant in product.variants:
@@ -417,14 +378,14 @@ class TrytonConnector:
                     "suffix_code": variant.sku[len(product.sku):], "description": product.description,
                     "active": variant.status == ProductStatus.ACTIVE,
                 }
-                variant_price = _net_price(variant.price_net, variant.price_gross, product.vat_rate)
+                variant_price = tm.net_price(variant.price_net, variant.price_gross, product.vat_rate)
                 if variant_price is not None and variant_price != price:
                     values["list_price"] = variant_price
                 if variant.ean:
                     values["identifiers"] = [["create", [{"type": "ean", "code": variant.ean}]]]
                 variants.append(values)
             price = price if price is not None else next(
-                (p for v in product.variants if (p := _net_price(v.price_net, v.price_gross, product.vat_rate))),
+                (p for v in product.variants if (p := tm.net_price(v.price_net, v.price_gross, product.vat_rate))),
                 None)
         else:
             values = {"suffix_code": "", "description": product.description}
@@ -460,7 +421,7 @@ class TrytonConnector:
             raise record_error(SYSTEM, key, "no such product in Tryton")
         stored = self._search_read("product.product", [("template", "=", row["id"]), ("active", "in", [True, False])],
                                    VARIANT_FIELDS, order=[("id", "ASC")])
-        wants = {_FIELD_ALIASES.get(name, name) for name in changed}
+        wants = {tm.FIELD_ALIASES.get(name, name) for name in changed}
         template_values: dict[str, Any] = {}
         if "name" in wants and product.name:
             template_values["name"] = product.name
@@ -469,9 +430,9 @@ class TrytonConnector:
         if "status" in wants:
             template_values["active"] = product.status == ProductStatus.ACTIVE
         vat = product.vat_rate if product.vat_rate is not None else self._account_categories().get(
-            row.get("account_category") or 0, _Category(None, ())).vat_rate
+            row.get("account_category") or 0, tm.Category(None, ())).vat_rate
         if "price" in wants:
-            price = _net_price(product.price_net, product.price_gross, vat)
+            price = tm.net_price(product.price_net, product.price_gross, vat)
             if price is not None:
                 template_values["list_price"] = price
         if template_values:
@@ -496,7 +457,7 @@ class TrytonConnector:
                         actions.append(["create", [{"type": "ean", "code": ean}]])
                     values["identifiers"] = actions
             if variant is not None and "price" in wants:
-                price = _net_price(variant.price_net, variant.price_gross, vat)
+                price = tm.net_price(variant.price_net, variant.price_gross, vat)
                 if price is not None:
                     values["list_price"] = price
             if variant is not None and "status" in wants:
@@ -528,12 +489,12 @@ class TrytonConnector:
             moved = self._moved_products(changed_since, zones)
             if skus is not None:
                 base.append(("code", "in", list(skus)))
-            for chunk in _chunks(moved, self.page_size):
+            for chunk in tm.chunks(moved, self.page_size):
                 rows = self._search_read("product.product", [*base, ("id", "in", chunk)], fields,
                                          order=[("id", "ASC")], context=first)
                 yield self._stock_page(rows, zones)
         elif skus is not None:
-            for chunk in _chunks(list(dict.fromkeys(skus)), self.page_size):
+            for chunk in tm.chunks(list(dict.fromkeys(skus)), self.page_size):
                 rows = self._search_read("product.product", [*base, ("code", "in", chunk)], fields,
                                          order=[("id", "ASC")], context=first)
                 yield self._stock_page(rows, zones)
@@ -541,7 +502,7 @@ class TrytonConnector:
             for rows in self._keyset_pages("product.product", base, fields, context=first):
                 yield self._stock_page(rows, zones)
 
-    def _moved_products(self, since: datetime, zones: Sequence[_Warehouse]) -> list[int]:
+    def _moved_products(self, since: datetime, zones: Sequence[tm.Warehouse]) -> list[int]:
         """Products with a stock move into or out of these storage zones written since ``since``."""
         locations = sorted(set().union(*(z.tree for z in zones)))
         domain: list[Any] = [("last_modified_at", ">=", since),
@@ -551,7 +512,7 @@ class TrytonConnector:
             products.update((int(r["product"]), None) for r in rows if r.get("product"))
         return sorted(products)
 
-    def _stock_page(self, rows: list[dict[str, Any]], zones: Sequence[_Warehouse]) -> Page[StockLevel]:
+    def _stock_page(self, rows: list[dict[str, Any]], zones: Sequence[tm.Warehouse]) -> Page[StockLevel]:
         page = Page[StockLevel]()
         if not rows:
             return page
@@ -565,15 +526,15 @@ class TrytonConnector:
             code = row.get("code")
             if not isinstance(code, str) or not code.strip():
                 page.errors.append(RowError(key=f"product:{row['id']}", error="a product without a code (SKU)",
-                                            payload=_jsonable(row)))
+                                            payload=tm.jsonable(row)))
                 continue
             levels: list[StockLevel] = []
             for zone in zones:
-                on_hand = _number(quantities[zone.code].get(row["id"]))
+                on_hand = tm.to_decimal(quantities[zone.code].get(row["id"]))
                 if on_hand is None:
                     page.errors.append(RowError(
                         key=code, error=f"quantity {quantities[zone.code].get(row['id'])!r} in {zone.code} "
-                        f"is not a number", payload=_jsonable(row)))
+                        f"is not a number", payload=tm.jsonable(row)))
                     levels = []
                     break
                 levels.append(StockLevel(sku=code, warehouse=zone.code, on_hand=on_hand,
@@ -581,7 +542,7 @@ class TrytonConnector:
             page.items.extend(levels)
         return page
 
-    def _reserved(self, product_ids: list[int], zones: Sequence[_Warehouse]) -> dict[tuple[str, int], Decimal]:
+    def _reserved(self, product_ids: list[int], zones: Sequence[tm.Warehouse]) -> dict[tuple[str, int], Decimal]:
         """What open moves (draft or assigned) will take out of each storage zone, per product: one call.
 
         Moves into a zone (supplier receipts) are not subtracted, so a planned receipt never hides a reservation.
@@ -595,7 +556,7 @@ class TrytonConnector:
                                                          "internal_quantity"])
         reserved: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
         for move in moves:
-            quantity = _number(move.get("internal_quantity")) or Decimal(0)
+            quantity = tm.to_decimal(move.get("internal_quantity")) or Decimal(0)
             for zone in zones:
                 if move["from_location"] in zone.tree and move["to_location"] not in zone.tree:
                     reserved[(zone.code, move["product"])] += quantity
@@ -607,11 +568,11 @@ class TrytonConnector:
         """The party with this VAT identifier (companies) or e-mail contact mechanism, if any."""
         party_id: int | None = None
         if customer.is_company and customer.vat_code:
-            party_id = self._party_by_vat(customer.vat_code, _country(customer))
+            party_id = self._party_by_vat(customer.vat_code, tm.country_of(customer))
         if party_id is None and customer.email:
             email = customer.email.strip().lower()
             rows = self._search_read("party.contact_mechanism",
-                                     [("type", "=", "email"), ("value", "ilike", _like_escape(email))],
+                                     [("type", "=", "email"), ("value", "ilike", tm.like_escape(email))],
                                      ["party", "value"], order=[("id", "ASC")])
             exact = [r for r in rows if str(r.get("value") or "").strip().lower() == email]
             party_id = exact[0]["party"] if exact else None
@@ -621,21 +582,21 @@ class TrytonConnector:
 
     def _party_by_vat(self, vat: str, country: str | None) -> int | None:
         """The party whose identifier is this VAT code, stored with or without its country prefix."""
-        candidates = _vat_candidates(vat, country)
-        digits = _VAT_PREFIX.sub("", candidates[0])
+        candidates = tm.vat_candidates(vat, country)
+        digits = tm.VAT_PREFIX.sub("", candidates[0])
         rows = self._search_read(
             "party.identifier",
-            ["OR", ("code_compact", "in", candidates), ("code_compact", "like", "__" + _like_escape(digits))],
+            ["OR", ("code_compact", "in", candidates), ("code_compact", "like", "__" + tm.like_escape(digits))],
             ["party", "code_compact"], order=[("id", "ASC")],
         )
         exact = [r for r in rows if r.get("code_compact") in candidates]
-        prefixed = [r for r in rows if _VAT_PREFIX.match(str(r.get("code_compact") or ""))]
+        prefixed = [r for r in rows if tm.VAT_PREFIX.match(str(r.get("code_compact") or ""))]
         best = exact or prefixed
         return int(best[0]["party"]) if best else None
 
     def _customer(self, party_id: int) -> Customer:
         party = self._read("party.party", "read", [party_id], PARTY_FIELDS)[0]
-        return _customer_from(party)
+        return tm.customer_from(party)
 
     def create_customer(self, customer: Customer) -> Customer:
         """Create the party: e-mail/phone contacts, invoice and delivery addresses, VAT identifier (companies)."""
@@ -648,7 +609,7 @@ class TrytonConnector:
         if phone:
             contacts.append({"type": "phone", "value": phone})
         addresses = [self._address_values(address, invoice, delivery, name)
-                     for address, invoice, delivery in _address_roles(customer.billing, customer.shipping)]
+                     for address, invoice, delivery in tm.address_roles(customer.billing, customer.shipping)]
         values: dict[str, Any] = {"name": name}
         if contacts:
             values["contact_mechanisms"] = [["create", contacts]]
@@ -656,7 +617,7 @@ class TrytonConnector:
             values["addresses"] = [["create", addresses]]
         if customer.is_company and customer.vat_code:
             code = customer.vat_code.replace(" ", "").upper()
-            kind = "eu_vat" if _VAT_PREFIX.match(code) else "ro_cf"
+            kind = "eu_vat" if tm.VAT_PREFIX.match(code) else "ro_cf"
             values["identifiers"] = [["create", [{"type": kind, "code": code}]]]
         created = self._write("party.party", "create", [values], key=key)
         return customer.model_copy(update={"erp_id": str(created[0])})
@@ -743,21 +704,21 @@ class TrytonConnector:
         lines: list[dict[str, Any]] = []
         for line in order.lines:
             product = products[line.sku]
-            category = categories.get(product.category or 0, _Category(None, ()))
+            category = categories.get(product.category or 0, tm.Category(None, ()))
             rate = line.vat_rate if line.vat_rate is not None else category.vat_rate
-            net = _net_price(line.unit_price_net, line.unit_price_gross, rate)
+            net = tm.net_price(line.unit_price_net, line.unit_price_gross, rate)
             if net is None:
                 raise record_error(SYSTEM, reference, f"SKU {line.sku!r} has no usable price (net, or gross "
                                    f"with a VAT rate)")
-            lines.append(_sale_line(product, line.quantity, net, category.taxes, line.name or product.name))
+            lines.append(tm.sale_line(product, line.quantity, net, category.taxes, line.name or product.name))
         if shipping:
             product = products[self.shipping_sku]
-            category = categories.get(product.category or 0, _Category(None, ()))
+            category = categories.get(product.category or 0, tm.Category(None, ()))
             rate = order.shipping_vat_rate if order.shipping_vat_rate is not None else category.vat_rate
-            net = _net_price(None, order.shipping_amount, rate)
+            net = tm.net_price(None, order.shipping_amount, rate)
             if net is None:
                 raise record_error(SYSTEM, reference, "no VAT rate for the shipping line")
-            lines.append(_sale_line(product, Decimal(1), net, category.taxes,
+            lines.append(tm.sale_line(product, Decimal(1), net, category.taxes,
                                     order.shipping_method or product.name))
         party_id = self._party_for(customer, reference)
         billing = order.billing or customer.billing
@@ -789,13 +750,13 @@ class TrytonConnector:
             values["price_list"] = price_list.id
         return values
 
-    def _sellables(self, skus: list[str]) -> dict[str, _Sellable]:
+    def _sellables(self, skus: list[str]) -> dict[str, tm.Sellable]:
         """The salable products with these codes, in ONE call."""
         rows = self._search_read("product.product", [("code", "in", skus), ("salable", "=", True)],
                                  ["code", "name", "default_uom", "account_category"])
-        found: dict[str, _Sellable] = {}
+        found: dict[str, tm.Sellable] = {}
         for row in rows:
-            found.setdefault(row["code"], _Sellable(int(row["id"]), row["code"], row.get("name") or row["code"],
+            found.setdefault(row["code"], tm.Sellable(int(row["id"]), row["code"], row.get("name") or row["code"],
                                                     int(row["default_uom"]), row.get("account_category")))
         return found
 
@@ -821,9 +782,9 @@ class TrytonConnector:
             if not preferred:
                 raise record_error(SYSTEM, key, f"customer {party_name!r} has no address in Tryton or the order")
             return int(preferred[0]["id"])
-        wanted = _address_key(address.street, address.city, address.postal_code)
+        wanted = tm.address_key(address.street, address.city, address.postal_code)
         for row in rows:
-            if _address_key(row.get("street"), row.get("city"), row.get("postal_code")) == wanted:
+            if tm.address_key(row.get("street"), row.get("city"), row.get("postal_code")) == wanted:
                 return int(row["id"])
         values = self._address_values(address, invoice, not invoice, party_name)
         created = self._write("party.address", "create", [{**values, "party": party_id}], key=key)
@@ -909,7 +870,7 @@ class TrytonConnector:
                     page.items.append(self._order(sale, by_sale[sale["id"]], parties, addresses, invoices,
                                                   categories))
                 except ValueError as exc:
-                    page.errors.append(RowError(key=f"sale:{sale['id']}", error=str(exc), payload=_jsonable(sale)))
+                    page.errors.append(RowError(key=f"sale:{sale['id']}", error=str(exc), payload=tm.jsonable(sale)))
             yield page
 
     def _account_tax_rates(self) -> dict[int, Decimal]:
@@ -935,8 +896,8 @@ class TrytonConnector:
         shipping_rate: Decimal | None = None
         for line in lines:
             code = (line.get("product.") or {}).get("code")
-            quantity = _number(line.get("quantity"))
-            net = _number(line.get("unit_price"))
+            quantity = tm.to_decimal(line.get("quantity"))
+            net = tm.to_decimal(line.get("unit_price"))
             if quantity is None or net is None:
                 raise ValueError(f"line {line['id']}: quantity or price is not a number")
             taxes = line.get("taxes") or []
@@ -952,9 +913,9 @@ class TrytonConnector:
                 unit_price_gross=gross_from_net(net, rate) if rate is not None else None, vat_rate=rate,
             ))
         party = parties.get(sale["party"], {"id": sale["party"], "name": ""})
-        customer = _customer_from(party)
-        billing = _address_from(addresses.get(sale.get("invoice_address") or 0), party.get("name") or "")
-        shipping = _address_from(addresses.get(sale.get("shipment_address") or 0), party.get("name") or "")
+        customer = tm.customer_from(party)
+        billing = tm.address_from(addresses.get(sale.get("invoice_address") or 0), party.get("name") or "")
+        shipping = tm.address_from(addresses.get(sale.get("shipment_address") or 0), party.get("name") or "")
         posted = [invoices[i] for i in sale.get("invoices") or []
                   if i in invoices and invoices[i].get("state") in ("posted", "paid")]
         public_code = description[len(ERPSYNC_PREFIX):] if channel == ERPSYNC_CHANNEL else sale.get("number")
@@ -967,7 +928,7 @@ class TrytonConnector:
             currency=(sale.get("currency.") or {}).get("code") or "RON",
             shipping_amount=shipping_amount, shipping_vat_rate=shipping_rate,
             payment_status=PaymentStatus.PAID if sale.get("invoice_state") == "paid" else PaymentStatus.AWAITING,
-            shipping_status=_shipping_status(sale), total=_number(sale.get("total_amount")),
+            shipping_status=tm.shipping_status_of(sale), total=tm.to_decimal(sale.get("total_amount")),
             note=str(sale.get("comment") or ""),
             invoice_number=next((str(i["number"]) for i in posted if i.get("number")), None),
         )
@@ -994,14 +955,14 @@ class TrytonConnector:
                     if move is None or move.get("state") == "cancelled":
                         continue
                     code = (move.get("product.") or {}).get("code")
-                    quantity = _number(move.get("internal_quantity"))
+                    quantity = tm.to_decimal(move.get("internal_quantity"))
                     if not code or quantity is None:
                         bad = f"move {move_id} has no product code or no quantity"
                         break
                     lines.append(ReceiptLine(sku=code, quantity=quantity))
                 if bad is not None:
                     page.errors.append(RowError(key=f"shipment.in:{shipment['id']}", error=bad,
-                                                payload=_jsonable(shipment)))
+                                                payload=tm.jsonable(shipment)))
                     continue
                 received = to_utc(shipment.get("last_modified_at"))
                 assert received is not None
@@ -1019,11 +980,11 @@ class TrytonConnector:
                              ("purchase.product_supplier", "party")):
             for rows in self._keyset_pages(model, [], [field]):
                 ids.update(int(r[field]) for r in rows if r.get(field))
-        for chunk in _chunks(sorted(ids), self.page_size):
+        for chunk in tm.chunks(sorted(ids), self.page_size):
             parties = self._read("party.party", "read", chunk, PARTY_FIELDS)
             page = Page[Supplier]()
             for party in parties:
-                customer = _customer_from(party)
+                customer = tm.customer_from(party)
                 page.items.append(Supplier(erp_id=str(party["id"]), name=party.get("name") or "",
                                            vat_code=customer.vat_code, email=customer.email))
             yield page
@@ -1031,194 +992,3 @@ class TrytonConnector:
 
 # --------------------------------------------------------------------------- pure helpers
 
-_FIELD_ALIASES = {"price_net": "price", "price_gross": "price", "vat_rate": "vat", "variants": "price"}
-
-
-def _under(location: int, root: int, parents: dict[int, Any]) -> bool:
-    seen: set[int] = set()
-    current: Any = location
-    while current is not None and current not in seen:
-        if current == root:
-            return True
-        seen.add(current)
-        current = parents.get(current)
-    return False
-
-
-def _chunks(values: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(values), size):
-        yield list(values[start:start + size])
-
-
-def _number(value: Any) -> Decimal | None:
-    """A finite Decimal from a JSON number (bools and text refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _net_price(net: Decimal | None, gross: Decimal | None, vat_rate: Decimal | None) -> Decimal | None:
-    """The net unit price: as given, or gross / (1 + VAT) to Tryton's 4 decimals."""
-    if net is not None:
-        return net
-    if gross is not None and vat_rate is not None:
-        return (gross / (1 + vat_rate / 100)).quantize(PRICE_DIGITS)
-    return None
-
-
-def _sale_line(product: _Sellable, quantity: Decimal, net: Decimal, taxes: Iterable[int],
-               description: str) -> dict[str, Any]:
-    return {
-        "type": "line", "product": product.id, "quantity": float(quantity), "unit": product.unit,
-        "unit_price": net, "taxes": [["add", list(taxes)]], "description": description,
-    }
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v if isinstance(v, str | int | float | bool | type(None) | list | dict) else str(v))
-            for k, v in row.items()}
-
-
-def _product(template: dict[str, Any], variants: list[dict[str, Any]], categories: dict[int, _Category],
-             price_list: _PriceList | None = None) -> Product:
-    """One template and its variants -> a canonical Product (ValueError for a row that cannot be one).
-
-    Prices: the list price, or with ``price_list`` the variants' ``sale_price_uom`` read under it (net, or
-    gross when the list includes VAT); a product the list gives no price has none (the sync fails it).
-    """
-    if not variants:
-        raise ValueError("a template without variants (product.product)")
-    category = categories.get(template.get("account_category") or 0)
-    vat = category.vat_rate if category else None
-    template_active = bool(template.get("active")) and bool(template.get("salable"))
-    stamps = [to_utc(r.get("last_modified_at")) for r in [template, *variants]]
-    modified = max((s for s in stamps if s is not None), default=None)
-
-    def price(row: dict[str, Any]) -> tuple[Decimal | None, Decimal | None]:
-        if price_list is not None:
-            value = _number(row.get("sale_price_uom"))
-            if value is None or not price_list.tax_included:
-                return value, (gross_from_net(value, vat) if value is not None and vat is not None else None)
-            return (net_from_gross(value, vat) if vat is not None else None), value
-        net = _number(row.get("list_price_used"))
-        if net is None:
-            net = _number(template.get("list_price"))
-        return net, (gross_from_net(net, vat) if net is not None and vat is not None else None)
-
-    def ean(row: dict[str, Any]) -> str | None:
-        return next((i.get("code") for i in row.get("identifiers.") or [] if i.get("type") == "ean"), None)
-
-    def status(row: dict[str, Any]) -> ProductStatus:
-        return ProductStatus.ACTIVE if template_active and row.get("active") else ProductStatus.INACTIVE
-
-    if len(variants) == 1:
-        row = variants[0]
-        code = row.get("code")
-        if not isinstance(code, str) or not code.strip():
-            raise ValueError("a product without a code (SKU)")
-        net, gross = price(row)
-        return Product(
-            sku=code, name=template.get("name") or "", erp_id=str(template["id"]),
-            description=row.get("description") or "", ean=ean(row), vat_rate=vat, price_net=net, price_gross=gross,
-            status=status(row), modified_at=modified,
-        )
-    sku = template.get("code")
-    if not isinstance(sku, str) or not sku.strip():
-        raise ValueError("a template with several variants but no code (its SKU)")
-    items: list[Variant] = []
-    for row in variants:
-        code = row.get("code")
-        if not isinstance(code, str) or not code.strip():
-            raise ValueError(f"variant {row['id']} has no code (SKU)")
-        net, gross = price(row)
-        suffix = row.get("suffix_code") or (code[len(sku):] if code.startswith(sku) else code)
-        items.append(Variant(
-            sku=code, erp_id=str(row["id"]), ean=ean(row), options={"variant": suffix.strip(" -_./") or suffix},
-            price_net=net, price_gross=gross, status=status(row),
-        ))
-    net, gross = items[0].price_net, items[0].price_gross
-    return Product(
-        sku=sku, name=template.get("name") or "", erp_id=str(template["id"]),
-        description=variants[0].get("description") or "", vat_rate=vat, price_net=net, price_gross=gross,
-        status=ProductStatus.ACTIVE if template_active else ProductStatus.INACTIVE, variants=items,
-        modified_at=modified,
-    )
-
-
-def _identifier(party: dict[str, Any]) -> str | None:
-    for identifier in party.get("identifiers.") or []:
-        if identifier.get("type") in ("eu_vat", "ro_cf") or str(identifier.get("type") or "").endswith("_vat"):
-            return str(identifier.get("code"))
-    return None
-
-
-def _customer_from(party: dict[str, Any]) -> Customer:
-    vat = _identifier(party)
-    name = party.get("name") or ""
-    return Customer(
-        email=party.get("email") or None, name=name, phone=party.get("phone") or None, is_company=vat is not None,
-        company_name=name if vat else None, vat_code=vat, erp_id=str(party["id"]),
-    )
-
-
-def _address_from(row: dict[str, Any] | None, party_name: str) -> Address | None:
-    if row is None:
-        return None
-    return Address(
-        name=row.get("party_name") or party_name, street=row.get("street") or "", city=row.get("city") or "",
-        postal_code=row.get("postal_code") or "", country_code=(row.get("country.") or {}).get("code") or "RO",
-    )
-
-
-def _address_roles(billing: Address | None, shipping: Address | None) -> list[tuple[Address, bool, bool]]:
-    """(address, invoice?, delivery?) for a new party: one address when both are the same."""
-    if billing is None and shipping is None:
-        return []
-    if billing is None or shipping is None:
-        return [(billing or shipping, True, True)]  # type: ignore[list-item]
-    if _address_key(billing.street, billing.city, billing.postal_code) == _address_key(
-            shipping.street, shipping.city, shipping.postal_code):
-        return [(billing, True, True)]
-    return [(billing, True, False), (shipping, False, True)]
-
-
-def _address_key(street: str | None, city: str | None, postal_code: str | None) -> tuple[str, str, str]:
-    def norm(text: str | None) -> str:
-        return " ".join((text or "").casefold().split())
-    return norm(street), norm(city), norm(postal_code).replace(" ", "")
-
-
-def _country(customer: Customer) -> str | None:
-    address = customer.billing or customer.shipping
-    return address.country_code.upper() if address and address.country_code else None
-
-
-def _vat_candidates(vat: str, country: str | None) -> list[str]:
-    """The compact forms a VAT code may be stored under (with and without its country prefix)."""
-    code = re.sub(r"[\s.\-]", "", vat).upper()
-    digits = _VAT_PREFIX.sub("", code)
-    candidates = [code, digits]
-    if country and not _VAT_PREFIX.match(code):
-        candidates.append(country + code)
-    return list(dict.fromkeys(candidates))
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _shipping_status(sale: dict[str, Any]) -> ShippingStatus:
-    state = sale.get("state")
-    if state == "cancelled":
-        return ShippingStatus.CANCELLED
-    if sale.get("shipment_state") == "sent" or state == "done":
-        return ShippingStatus.SHIPPED
-    if state in ("confirmed", "processing"):
-        return ShippingStatus.CONFIRMED
-    if state == "quotation":
-        return ShippingStatus.AWAITING
-    return ShippingStatus.TEMPORARY
