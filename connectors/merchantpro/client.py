@@ -144,8 +144,9 @@ class MerchantProClient:
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Raw pages of a list endpoint, following ``meta.links.next`` until it is null.
 
-        Tolerant of what the document leaves open: a reply without ``links`` is paged by ``start``/``limit``
-        against ``meta.count.total``, and a bare JSON array is one whole page.
+        Tolerant of what the document leaves open: a next link keeps our parameters (see ``_relative``), a reply
+        without ``links`` is paged by ``start``/``limit`` against ``meta.count.total``, and a bare JSON array is
+        one whole page.
         """
         base: dict[str, Any] = dict(params or {})
         start = 0
@@ -169,7 +170,7 @@ class MerchantProClient:
                 next_url = links.get("next")
                 if not next_url:
                     return
-                url = self._relative(str(next_url))
+                url = self._relative(str(next_url), base)
                 if url in seen:  # a server that loops would otherwise keep us reading forever
                     log.warning("%s: next link repeats (%s); stopping", SYSTEM, url)
                     return
@@ -182,9 +183,16 @@ class MerchantProClient:
                 return
             url, query = path, {**base, "start": start, "limit": self.page_size}
 
-    def _relative(self, next_url: str) -> str:
-        """The path and query of a next link, to be requested against our own base URL (and credentials)."""
+    def _relative(self, next_url: str, params: Mapping[str, Any]) -> str:
+        """The path and query of a next link, to be requested against our own base URL (and credentials).
+
+        A parameter of ours that the link dropped (a date filter, ``include``, ``fields``) is put back: a next
+        link that carries only ``start``/``limit`` must not widen the read or lose the side-loads.
+        """
         parsed = httpx.URL(next_url)
+        missing = {key: value for key, value in params.items() if key not in parsed.params}
+        if missing:
+            parsed = parsed.copy_merge_params(missing)
         return parsed.raw_path.decode()
 
     def _paged(self, path: str, params: Mapping[str, Any], parse: Any, key_of: Any) -> Iterator[Page[Any]]:

@@ -105,7 +105,11 @@ def test_pages_through_orders_and_keeps_suffixed_ids_whole() -> None:
     orders = [o for page in client.iter_orders(since=since, overlap_days=1) for o in page.items]
     assert len(orders) == 260
     assert orders[0].shop_id == "95750870.3"
-    assert shop.requests[0].url.params["created[gte]"] == "2026-11-20"
+    # the fake's next links carry only start/limit: the client puts its filter and side-load back on every page
+    assert len(shop.requests) == 3
+    assert all(r.url.params.get("created[gte]") == "2026-11-20" for r in shop.requests)
+    assert all(r.url.params.get("include") == "line_items" for r in shop.requests)
+    assert [r.url.params["start"] for r in shop.requests] == ["0", "100", "200"]
     order = client.get_order("95750870.3")
     assert order.shop_id == "95750870.3"
     assert shop.requests[-1].url.path == "/api/v2/orders/95750870.3"
