@@ -109,9 +109,18 @@ class RecordError(ConnectorError):
 
 
 def record_error(
-    system: str, key: str, message: str, *, status: int | None = None, error_name: str | None = None
+    system: str,
+    key: str,
+    message: str,
+    *,
+    status: int | None = None,
+    method: str | None = None,
+    path: str | None = None,
+    error_name: str | None = None,
 ) -> RecordError:
-    """Build a ``RecordError`` for the record named ``key``."""
-    error = RecordError(system, f"{key}: {message}", status=status, error_name=error_name)
+    """Build a ``RecordError`` for the record named ``key`` (its message starts with the key)."""
+    error = RecordError(
+        system, f"{key}: {message}", status=status, method=method, path=path, error_name=error_name
+    )
     error.key = key
     return error

@@ -34,8 +34,8 @@ from connectors.errors import (
     ConnectorError,
     FatalError,
     RateLimitedError,
-    RecordError,
     RetriableError,
+    record_error,
 )
 
 log = logging.getLogger("erpsync.http")
@@ -289,9 +289,7 @@ def classify(
     if status in (408, 425) or (status >= 500 and status != 501):
         return RetriableError(system, message, **common)
     if status in RECORD_STATUSES and record_key is not None:
-        error_r = RecordError(system, f"{record_key}: {message}", **common)
-        error_r.key = record_key
-        return error_r
+        return record_error(system, record_key, message, **common)
     if status in RECORD_STATUSES or status == 405:
         return BadRequestError(system, message, **common)
     return FatalError(system, message, **common)

@@ -142,9 +142,7 @@ def classify_smartbill(
     if _TRANSIENT_TEXT.search(_QUOTED.sub("", text)):
         return RetriableError(system, text, **common)
     if record_key is not None:
-        refused = RecordError(system, f"{record_key}: {text}", **common)
-        refused.key = record_key
-        return refused
+        return record_error(system, record_key, text, **common)
     return BadRequestError(system, text, **common)
 
 
@@ -731,6 +729,5 @@ def _name_sku(error: RecordError, order: Order, reference: str) -> RecordError:
     named = [line.sku for line in order.lines if line.sku and line.sku in text]
     if not named:
         return error
-    refused = record_error(SYSTEM, reference, f"SKU {named[0]!r} refused by SmartBill: {text}", status=error.status)
-    refused.method, refused.path = error.method, error.path
-    return refused
+    return record_error(SYSTEM, reference, f"SKU {named[0]!r} refused by SmartBill: {text}",
+                        status=error.status, method=error.method, path=error.path)

@@ -24,8 +24,8 @@ from connectors.errors import (
     BadRequestError,
     ConnectorError,
     FatalError,
-    RecordError,
     RetriableError,
+    record_error,
 )
 from connectors.http import Counters, HttpClient, Kind, RetryPolicy, classify
 from core.redact import register_secret
@@ -201,9 +201,7 @@ def classify_tryton(
         return AuthError(system, f"access refused: {message}", **common)
     if name in {"UserError", "UserWarning", "ConcurrencyException"}:
         if record_key is not None:
-            refused = RecordError(system, f"{record_key}: {message}", **common)
-            refused.key = record_key
-            return refused
+            return record_error(system, record_key, message, **common)
         return BadRequestError(system, message, **common)
     return FatalError(system, f"server error: {message}", **common)
 
