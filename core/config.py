@@ -62,6 +62,7 @@ __all__ = [
     "StoreSettings",
     "TrytonSettings",
     "load_config",
+    "percent_key",
     "resolve_config_path",
     "settings_from_dict",
 ]
@@ -482,7 +483,7 @@ def _vat_taxes(value: Any) -> dict[str, int]:
             raise _invalid(f"key must be a VAT percentage between 0 and 100 (got {_show(key)})", key)
         if isinstance(tax_id, bool) or not isinstance(tax_id, int) or tax_id < 1:
             raise _invalid(f"must be a shop tax_id, an integer at least 1 (got {_show(tax_id)})", key)
-        normalised = _percent_key(percent)
+        normalised = percent_key(percent)
         if normalised in result:
             raise _invalid(f"the VAT percentage {normalised} is listed twice", key)
         result[normalised] = tax_id
@@ -493,7 +494,8 @@ def _json_number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _percent_key(percent: Decimal) -> str:
+def percent_key(percent: Decimal) -> str:
+    """A VAT percentage as the ``vat_taxes`` keys spell it (``19.00`` -> ``"19"``, ``5.50`` -> ``"5.5"``)."""
     return format(percent.normalize(), "f")
 
 
@@ -624,7 +626,7 @@ class ProductSettings(_Section):
 
     def tax_id_for(self, vat_percent: Decimal | int | str) -> int | None:
         """The shop tax_id configured for a VAT percentage, or None."""
-        return self.vat_taxes.get(_percent_key(Decimal(str(vat_percent))))
+        return self.vat_taxes.get(percent_key(Decimal(str(vat_percent))))
 
 
 class StockSettings(_Section):

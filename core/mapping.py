@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from core.config import PRODUCT_FIELDS, ProductSettings, StoreSettings
+from core.config import PRODUCT_FIELDS, ProductSettings, StoreSettings, percent_key
 from core.models import CENT, Product, Variant, gross_from_net, net_from_gross
 from core.skus import erp_sku, shop_sku
 
@@ -180,11 +180,6 @@ class StoreRules:
         if vat_rate is None:
             return None
         return self.vat_taxes.get(percent_key(vat_rate))
-
-
-def percent_key(value: Decimal) -> str:
-    """A VAT percentage as the config's keys spell it ("19", "5.5")."""
-    return format(value.normalize(), "f")
 
 
 def _cents(value: Decimal | None) -> Decimal | None:

@@ -12,11 +12,11 @@ import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from core.config import percent_key
 from core.models import ErpOrderStatus, Order, ShippingStatus
 from core.skus import erp_sku, shop_sku
 
@@ -176,11 +176,6 @@ def order_problems(order: Order, *, vat_rates: Collection[str] | None, sku_prefi
     if vat_rates is not None and order.shipping_amount > 0 and rate is not None and percent_key(rate) not in vat_rates:
         problems.append(f"shipping VAT rate {percent_key(rate)}% has no mapping ([stores.products] vat_taxes)")
     return problems
-
-
-def percent_key(rate: Decimal) -> str:
-    """A VAT percentage as the configuration keys it (``19.00`` -> ``"19"``)."""
-    return format(rate.normalize(), "f")
 
 
 def erp_reference(reference_prefix: str, shop_order_id: str) -> str:
