@@ -7,7 +7,7 @@
     │   └── RateLimitedError       429, with the server's Retry-After when it sent one
     ├── FatalError                 trying again will not help: fix configuration or code first
     │   ├── AuthError              401 / 403: bad or locked credentials
-    │   └── BadRequestError        400 / 404 / 405 / 422 on a request that is not about one record
+    │   └── BadRequestError        400 / 404 / 405 / 409 / 422 on a request that is not about one record
     └── RecordError                one record was refused (bad SKU, invalid field, unknown product ...):
                                    it goes to the failures table and the rest of the batch goes on
 

@@ -266,6 +266,7 @@ def classify(
     5xx (not 501)         RetriableError
     400/404/409/422       RecordError when the request is about one record (``record_key``),
                           else BadRequestError (fatal: a bug or a configuration problem)
+    405                   BadRequestError
     anything else         FatalError
     ====================  =========================================================
     """

@@ -4,8 +4,9 @@ SmartBill has no product catalogue, customer or order endpoints: products are ma
 the client travels inside each invoice, and an order becomes an invoice (``useStock``) whose id is
 ``"SERIES-NUMBER"``. SmartBill cannot say which invoice an order produced, so an ``IssuedRegistry`` remembers
 it (the state store's links in production). The token is locked for ten minutes when more than 30 calls
-reach it in 10 s: every call goes through one strict sliding window per credential, and a 429 is never
-retried. Decisions and the in-doubt window of a timed-out invoice are written up in ``docs/smartbill.md``.
+reach it in 10 s: every call goes through one strict sliding window per credential, and a 429 is retried
+only when its Retry-After is short (30 s at most); otherwise no call is made until the lock-out is over.
+Decisions and the in-doubt window of a timed-out invoice are written up in ``docs/smartbill.md``.
 """
 
 from __future__ import annotations
