@@ -215,7 +215,9 @@ class MerchantProClient:
     def check(self) -> str:
         """One authenticated read; returns a one-line description of the shop."""
         body = self.http.request("GET", f"{API}/products", params={"start": 0, "limit": 1, "fields": "id"})
-        total = ((body or {}).get("meta") or {}).get("count", {}).get("total")
+        meta = body.get("meta") if isinstance(body, dict) else None
+        count = meta.get("count") if isinstance(meta, dict) else None
+        total = count.get("total") if isinstance(count, dict) else None
         return f"MerchantPro at {self.url}: authenticated, {total if total is not None else '?'} products"
 
     def taxes(self) -> list[Tax]:

@@ -202,3 +202,16 @@ def test_a_bare_array_is_one_page_and_wrapped_single_objects_are_unwrapped() -> 
                                requests_per_second=None)
     assert [(t.id, t.value) for t in client.taxes()] == [(1, Decimal(19)), (2, Decimal(9))]
     assert client.get_order("7").shop_id == "7"
+
+
+def test_check_describes_a_shop_whatever_the_list_reply_carries() -> None:
+    replies = iter([
+        {"data": [{"id": 1}], "meta": {"count": {"total": 42}}},
+        {"data": [{"id": 1}], "meta": {"count": None}},
+        [{"id": 1}],
+    ])
+    client = MerchantProClient("https://www.example.ro", KEY, SECRET, requests_per_second=None,
+                               transport=httpx.MockTransport(lambda _request: httpx.Response(200, json=next(replies))))
+    assert client.check().endswith("authenticated, 42 products")
+    assert client.check().endswith("authenticated, ? products")
+    assert client.check().endswith("authenticated, ? products")
