@@ -116,7 +116,6 @@ class TrytonConnector:
         price_list: str = "",
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        unpaced: bool = False,  # accepted for the factory's sake: there is no pacing to turn off
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
@@ -143,7 +142,6 @@ class TrytonConnector:
         settings: TrytonSettings,
         *,
         transport: httpx.BaseTransport | None = None,
-        unpaced: bool = False,
         shipping_sku: str = "SHIPPING",
         order_warehouse: str = "WH",
         price_list: str = "",
@@ -153,7 +151,6 @@ class TrytonConnector:
             str(settings.url), settings.database, settings.username, settings.password.get(),
             language=settings.language, timeout_seconds=settings.timeout_seconds, page_size=settings.page_size,
             shipping_sku=shipping_sku, order_warehouse=order_warehouse, price_list=price_list, transport=transport,
-            unpaced=unpaced,
         )
 
     def close(self) -> None:

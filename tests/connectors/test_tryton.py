@@ -24,7 +24,7 @@ from connectors.http import RetryPolicy
 from core.models import Address, Customer, Order, OrderLine, Product, ProductStatus, Variant
 from devservers import tryton_seed as seed
 from devservers.tryton import JsonRpcSession, TrytonServer
-from tests.tryton_fixture import create_stocked_product, unique_code
+from tests.tryton_fixture import create_stocked_product, unique_code, unique_ro_vat
 
 FAST = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_max=0.002)
 
@@ -183,14 +183,6 @@ def tryton(tryton_server: TrytonServer) -> Iterator[TrytonConnector]:
         connector.close()
 
 
-def _ro_vat() -> str:
-    """A valid Romanian VAT code (RO + CUI with its check digit) that no other test uses."""
-    body = str(uuid.uuid4().int % 10**7 + 10**7)
-    padded = body.rjust(9, "0")
-    check = sum(int(d) * int(k) for d, k in zip(padded, "753217532", strict=True)) * 10 % 11 % 10
-    return f"RO{body}{check}"
-
-
 @pytest.mark.tryton
 def test_check_names_version_database_and_company(tryton: TrytonConnector) -> None:
     assert tryton.check() == f"Tryton 8.2 at {tryton.url}, database erpsync, company {seed.COMPANY_NAME}"
@@ -346,7 +338,7 @@ def test_unknown_warehouse_code_is_fatal(tryton: TrytonConnector) -> None:
 
 @pytest.mark.tryton
 def test_customers_find_or_create_company_with_vat(tryton: TrytonConnector, tryton_session: JsonRpcSession) -> None:
-    vat = _ro_vat()
+    vat = unique_ro_vat()
     email = f"{vat.lower()}@firma.example"
     company = Customer(
         email=email, name="Ana Achiziții", phone="+40744000111", is_company=True, company_name=f"Firma {vat} SRL",
@@ -478,7 +470,7 @@ def test_factory_builds_the_connector_from_settings(tryton_server: TrytonServer)
         "type": "tryton", "url": tryton_server.url, "database": tryton_server.database,
         "username": tryton_server.username, "password": f"literal:{tryton_server.password}", "page_size": 7,
     })
-    connector = make_erp(settings, unpaced=True)
+    connector = make_erp(settings)
     try:
         assert isinstance(connector, TrytonConnector) and connector.page_size == 7
         assert connector.shipping_sku == "SHIPPING" and connector.check().startswith("Tryton 8.2")
