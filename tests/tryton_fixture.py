@@ -48,6 +48,14 @@ def unique_code(prefix: str = "E2E") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
 
 
+def unique_ro_vat() -> str:
+    """A valid Romanian VAT code (RO + CUI with its check digit) that no other test uses."""
+    body = str(uuid.uuid4().int % 10**7 + 10**7)
+    padded = body.rjust(9, "0")
+    check = sum(int(d) * int(k) for d, k in zip(padded, "753217532", strict=True)) * 10 % 11 % 10
+    return f"RO{body}{check}"
+
+
 def create_stocked_product(
     session: JsonRpcSession,
     manifest: dict[str, Any],
