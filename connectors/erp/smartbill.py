@@ -90,8 +90,11 @@ _ALREADY_CANCELLED = re.compile(r"deja anulat|already cancel", re.IGNORECASE)
 
 
 def error_text(response: httpx.Response) -> str:
-    """SmartBill's ``errorText`` from a JSON reply, or ``""`` (no JSON body, or no error)."""
-    if "json" not in response.headers.get("content-type", ""):
+    """SmartBill's ``errorText`` from a JSON object reply, or ``""`` (no JSON body, or no error).
+
+    The body decides, not the Content-Type: an error object sent as text/plain must not pass for a success.
+    """
+    if response.content.lstrip()[:1] != b"{":
         return ""
     try:
         body = response.json()
