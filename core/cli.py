@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
 from core.config import ConfigError, Settings, load_config
+from core.summary import RunState, RunSummary
 
 app = typer.Typer(
     name="erpsync",
@@ -41,16 +43,26 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_or_exit(config: Path | None) -> Settings:
-    """Load the configuration, or exit 2 with the one-line problem."""
+def settings_or_exit(config: Path | None, store: str | None = None) -> Settings:
+    """Load the configuration (and check that ``store`` is in it), or exit 2 with the one-line problem."""
     try:
         settings = load_config(config)
+        if store is not None:
+            settings.store(store)
     except ConfigError as error:
         fail(str(error), EXIT_CONFIG)
     # Flows started from here (in this process) find the same file.
     if settings.path is not None:
         os.environ["ERPSYNC_CONFIG"] = str(settings.path.resolve())
     return settings
+
+
+def exit_for(summaries: Iterable[RunSummary]) -> None:
+    """Exit with the worst code of these runs (1 failed, 3 partially failed); return when all went through."""
+    codes = {RunState.PARTIAL: EXIT_PARTIAL, RunState.FAILED: EXIT_FAILED}
+    worst = max((codes.get(s.state, 0) for s in summaries), default=0)
+    if worst:
+        raise typer.Exit(worst)
 
 
 def _prepare_runtime_environment() -> None:
@@ -100,7 +112,10 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 
 @app.command()
 def run(
-    flow: Annotated[str, typer.Argument(help="products | stock | reconcile | orders | retry-failures")],
+    flow: Annotated[
+        str,
+        typer.Argument(help="products | stock | reconcile | receipts | orders | resync-order | retry-failures"),
+    ],
     store: Annotated[str | None, typer.Option("--store", "-s", help="Store name (default: every store).")] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="Extra flow parameter key=value (JSON values).")
@@ -110,29 +125,23 @@ def run(
 ) -> None:
     """Run one flow now for one store (or each store in turn) and print its summary."""
     _prepare_runtime_environment()
-    settings = settings_or_exit(config)
+    settings = settings_or_exit(config, store)
     from flows.registry import UnknownFlow, load_flow
 
     try:
         flow_object = load_flow(flow)
     except UnknownFlow as error:
         fail(str(error), EXIT_CONFIG)
-    if store is not None:
-        try:
-            settings.store(store)
-        except ConfigError as error:
-            fail(str(error), EXIT_CONFIG)
     stores = [store] if store else [s.name for s in settings.stores]
     extra = _parse_params(param or [])
     from tasks.running import run_flow
 
-    worst = 0
+    summaries = []
     for name in stores:
         summary = run_flow(flow_object, flow, name, extra)
+        summaries.append(summary)
         typer.echo(summary.model_dump_json() if as_json else summary.line())
-        worst = max(worst, {"partially_failed": EXIT_PARTIAL, "failed": EXIT_FAILED}.get(summary.state, 0))
-    if worst:
-        raise typer.Exit(worst)
+    exit_for(summaries)
 
 
 @app.command()

@@ -41,29 +41,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _settings(config: Path | None, store: str | None) -> Settings:
-    from core.cli import EXIT_CONFIG, fail, settings_or_exit
-    from core.config import ConfigError
+    from core.cli import settings_or_exit
 
-    settings = settings_or_exit(config)
-    if store is not None:
-        try:
-            settings.store(store)
-        except ConfigError as error:
-            fail(str(error), EXIT_CONFIG)
-    return settings
-
-
-def _exit_for(summaries: list[RunSummary]) -> None:
-    from core.cli import EXIT_FAILED, EXIT_PARTIAL
-
-    codes = {"partially_failed": EXIT_PARTIAL, "failed": EXIT_FAILED}
-    worst = max((codes.get(s.state.value, 0) for s in summaries), default=0)
-    if worst:
-        raise typer.Exit(worst)
+    return settings_or_exit(config, store)
 
 
 def _run(flow: str, stores: list[str], params: dict[str, Any], as_json: bool) -> None:
-    from core.cli import EXIT_CONFIG, _prepare_runtime_environment, fail
+    from core.cli import EXIT_CONFIG, _prepare_runtime_environment, exit_for, fail
     from flows.registry import UnknownFlow, load_flow
     from tasks.running import run_flow
 
@@ -77,7 +61,7 @@ def _run(flow: str, stores: list[str], params: dict[str, Any], as_json: bool) ->
         summary = run_flow(flow_object, flow, name, params)
         summaries.append(summary)
         typer.echo(summary.model_dump_json() if as_json else _line(summary))
-    _exit_for(summaries)
+    exit_for(summaries)
 
 
 def _line(summary: RunSummary) -> str:

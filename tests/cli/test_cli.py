@@ -94,3 +94,11 @@ def test_run_unknown_flow_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("run", "teleport", "--config", str(path))
     assert result.returncode == 2
     assert "unknown flow 'teleport'" in result.stderr
+
+
+def test_run_unknown_store_is_a_usage_error_naming_the_configured_ones(tmp_path: Path) -> None:
+    path = tmp_path / "erpsync.toml"
+    path.write_text(VALID)
+    result = run_cli("run", "stock", "--store", "nope", "--config", str(path))
+    assert result.returncode == 2
+    assert "no store named 'nope' (configured: 'main')" in result.stderr
