@@ -37,7 +37,8 @@ from core.order_rules import (
 )
 from core.state import JournalEntry, LinkConflict
 from tasks.failures import describe, record_failure, record_row_errors
-from tasks.orders import ORDER, retriable_only
+from tasks.orders import ORDER
+from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
 
 log = logging.getLogger("erpsync.orders")

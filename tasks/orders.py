@@ -58,6 +58,7 @@ from core.order_rules import (
 from core.state import JournalEntry, LinkConflict
 from tasks.failures import describe, record_failure
 from tasks.locks import holder_id
+from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
 
 log = logging.getLogger("erpsync.orders")
@@ -72,17 +73,6 @@ CLAIM_TTL_SECONDS = 300.0
 TRANSIENT_BREAKER = 5
 CRASH_HOOK_ENV = "ERPSYNC_TEST_EXIT_AFTER_ERP_CREATE"
 CRASH_EXIT_CODE = 70
-
-
-def retriable_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect ``retry_condition_fn``: retry a task only when it failed with a ``RetriableError``."""
-    try:
-        state.result()
-    except RetriableError:
-        return True
-    except BaseException:
-        return False
-    return False
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:

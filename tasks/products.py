@@ -58,7 +58,7 @@ from core.product_plan import (
 from core.skus import erp_sku, shop_sku
 from core.state import LinkConflict
 from tasks.failures import describe, record_failure, resolve_failures
-from tasks.orders import retriable_only
+from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
 from tasks.units import ENTITY as UNIT
 from tasks.units import UnitRef, load_units, save_units

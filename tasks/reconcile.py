@@ -35,8 +35,9 @@ from core.state import Snapshot
 from expectations import runner
 from expectations.runner import Validation
 from tasks.failures import resolve_failures
+from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
-from tasks.stock import STOCK, ErpStock, Planned, ShopInventory, collect_levels, retry_if_retriable
+from tasks.stock import STOCK, ErpStock, Planned, ShopInventory, collect_levels
 
 SNAPSHOT_KIND = "erp_stock"
 PREVIOUS = "erp_stock_snapshot"
@@ -52,7 +53,7 @@ def prepare_guard() -> None:
 
 
 @task(name="read-erp-snapshot", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retry_if_retriable)
+      retry_condition_fn=retriable_only)
 def read_erp_snapshot(runtime: StoreRuntime) -> ErpStock:
     """Every SKU's stock in the store's warehouses, every page."""
     read = collect_levels(runtime.erp.iter_stock(runtime.store.warehouses))

@@ -1,4 +1,5 @@
-"""Running flows and ending them with a state that tells the truth about partial failure."""
+"""Running flows and ending them with a state that tells the truth about partial failure; which failed task
+runs Prefect may retry."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ from typing import Any
 
 from prefect.states import Completed, State
 
+from connectors.errors import RetriableError
 from core.redact import redact
 from core.summary import RunState, RunSummary
 
 PARTIAL_STATE_NAME = "Partially failed"
 SKIPPED_STATE_NAME = "Skipped"
+
+
+def retriable_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only a ``RetriableError`` that outlived the HTTP layer's retries."""
+    return isinstance(state.result(raise_on_failure=False), RetriableError)
 
 
 def final_state(summary: RunSummary) -> State[Any]:

@@ -18,13 +18,13 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.errors import RetriableError
 from connectors.merchantpro import InventoryUnit, StockWrite
 from core.availability import Availability, compute_availability, levels_frame
 from core.diff import SHOP_COLUMNS, changed, quantities, shop_stock, to_decimal, typed_shop
 from core.models import GoodsReceipt, RowError, StockLevel
 from core.skus import erp_sku, shop_sku
 from tasks.failures import record_failure, resolve_failures
+from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
 from tasks.units import ENTITY as UNIT_ENTITY
 from tasks.units import UnitRef, load_units, parse_unit_key, save_units
@@ -41,11 +41,6 @@ WRITE_BATCH = 100
 MAX_WRITE_TASKS = 40
 FEW_SKUS = 200  # up to this many SKUs, units are looked up one by one instead of loading every link
 SHOP_PAGE = 100
-
-
-def retry_if_retriable(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retries a task only for a ``RetriableError`` that outlived the HTTP layer's own retries."""
-    return isinstance(state.result(raise_on_failure=False), RetriableError)
 
 
 def utcnow() -> datetime:
@@ -94,7 +89,7 @@ def collect_levels(pages: Iterable[Any]) -> ErpStock:
 
 
 @task(name="read-erp-stock", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retry_if_retriable)
+      retry_condition_fn=retriable_only)
 def read_erp_stock(
     runtime: StoreRuntime, skus: Sequence[str] | None = None, since: datetime | None = None
 ) -> ErpStock:
@@ -130,7 +125,7 @@ def shop_frame(units: Iterable[InventoryUnit], prefix: str) -> pd.DataFrame:
 
 
 @task(name="read-shop-inventory", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retry_if_retriable)
+      retry_condition_fn=retriable_only)
 def read_shop_inventory(runtime: StoreRuntime) -> ShopInventory:
     """The shop's stock snapshot (``fields=`` kept small), every page."""
     errors: list[RowError] = []
@@ -326,7 +321,7 @@ class WriteOutcome:
 
 
 @task(name="write-stock", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10,
-      retry_condition_fn=retry_if_retriable)
+      retry_condition_fn=retriable_only)
 def write_stock(runtime: StoreRuntime, batch: Sequence[Planned]) -> WriteOutcome:
     """Write one batch: one PATCH per basic product or multi-variant parent; refused ones go to failures."""
     outcome = WriteOutcome()
@@ -393,7 +388,7 @@ class ReceiptsRead:
 
 
 @task(name="read-goods-receipts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retry_if_retriable)
+      retry_condition_fn=retriable_only)
 def read_goods_receipts(runtime: StoreRuntime, since: datetime) -> ReceiptsRead:
     """Goods received in the store's warehouses since ``since``; ``fresh``: not handled yet (by id+digest)."""
     receipts: list[GoodsReceipt] = []
