@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -315,7 +315,8 @@ class DatabaseUrl(Secret):
         except ValueError:
             password = None
         if password:
-            register_secret(password, also=(value,))
+            # The URL carries it percent-encoded; drivers and SQLAlchemy's URL object hold it decoded.
+            register_secret(password, also=(unquote(password), value))
 
     @staticmethod
     def _has_password(value: str) -> bool:

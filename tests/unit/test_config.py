@@ -511,6 +511,8 @@ def test_database_url_registers_only_its_password(monkeypatch: pytest.MonkeyPatc
     with_password = DatabaseUrl.parse("postgresql://u:pw-literal-9876@h/db")
     assert repr(with_password) == "DatabaseUrl('literal')"
     assert "pw-literal-9876" not in with_password.reference
+    DatabaseUrl.parse("postgresql://u:p%40ss%2Fword-42@h/db")  # "p@ss/word-42", percent-encoded in the URL
+    assert redact("auth with p@ss/word-42 and p%40ss%2Fword-42") == "auth with *** and ***"
 
 
 def test_prefect_secret_is_resolved_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
