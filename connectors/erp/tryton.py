@@ -839,7 +839,8 @@ class TrytonConnector:
         """Sales written since a time, ``page_size`` a page (about six calls a page), with their channel.
 
         ``Order.channel``: the name after ``channel:`` at the start of the sale description; ``"erpsync"`` for
-        sales erpsync created (description ``erpsync:<shop code>``, reference = shop order id); else None.
+        sales erpsync created (description ``erpsync:<shop code>``, reference = the store's reference prefix +
+        the shop order id, which such an order also carries as its ``shop_id``); else None.
         """
         domain: list[Any] = []
         if changed_since is not None:
