@@ -260,7 +260,9 @@ def classify(
     """Turn a reply into ``None`` (success) or the error it means.
 
     ====================  =========================================================
-    2xx / 3xx             success
+    2xx                   success
+    3xx                   FatalError: redirects are not followed, so a write would
+                          look done without having happened; configure the target
     401, 403              AuthError (fatal)
     408, 425, 429         RateLimitedError for 429, else RetriableError
     5xx (not 501)         RetriableError
@@ -271,10 +273,16 @@ def classify(
     ====================  =========================================================
     """
     status = response.status_code
-    if status < 400:
+    if status < 300:
         return None
-    message, name = error_message(response)
     request = response.request
+    if status < 400:
+        where = response.headers.get("Location") or "?"
+        return FatalError(
+            system, f"redirected to {where}: set the configured URL to the address it points to",
+            status=status, method=request.method, path=request.url.raw_path.decode(errors="replace"),
+        )
+    message, name = error_message(response)
     common: dict[str, Any] = {
         "status": status,
         "method": request.method,

@@ -160,7 +160,7 @@ def classify_tryton(
     HTTP 429                                    AuthError: Tryton only rate-limits failed logins
     HTTP 403                                    BadRequestError: the method is not exposed over RPC
     HTTP 404                                    FatalError: the database does not exist
-    other HTTP errors                           as ``connectors.http.classify`` (5xx retriable ...)
+    other HTTP errors, redirects                as ``connectors.http.classify`` (5xx retriable ...)
     200, invalid JSON                           RetriableError (a truncated reply)
     200, UserError about access rights          AuthError
     200, UserError / UserWarning / concurrency  RecordError for a write about one record (``record_key``),
@@ -183,7 +183,7 @@ def classify_tryton(
         return BadRequestError(system, "method not exposed over Tryton's RPC (HTTP 403)", **common)
     if status == 404:
         return FatalError(system, "no such database on the Tryton server (HTTP 404)", **common)
-    if status >= 400:
+    if status >= 300:
         return classify(response, system=system, record_key=None)
     try:
         error = _rpc_error(response)

@@ -241,6 +241,8 @@ def _response(status: int, body: object | None = None, headers: dict[str, str] |
         (200, None, None),
         (201, "SKU-1", None),
         (204, None, None),
+        (301, "SKU-1", FatalError),
+        (307, None, FatalError),
         (400, "SKU-1", RecordError),
         (400, None, BadRequestError),
         (401, None, AuthError),
@@ -277,6 +279,15 @@ def test_classification_keeps_the_servers_words() -> None:
     assert error.error_name == "undefined_filter"
     assert "No such filter `colour` defined" in str(error)
     assert str(error).startswith("merchantpro PATCH /api/v2/products/5 -> 400")
+
+
+def test_a_redirected_write_is_not_taken_for_done() -> None:
+    handler = Recorder(httpx.Response(301, headers={"Location": "https://www.shop.test/api/v2/products/5"}))
+    client = make_client(handler)
+    with pytest.raises(FatalError) as raised:
+        client.request("PATCH", "/api/v2/products/5", json_body={"stock": 3}, record_key="SKU-1")
+    assert "redirected to https://www.shop.test/api/v2/products/5" in str(raised.value)
+    assert raised.value.status == 301 and len(handler.requests) == 1
 
 
 def test_record_errors_name_the_record() -> None:
