@@ -1,5 +1,4 @@
-"""Shared set-up of the stock and reconcile flow tests: a simulated shop + the in-memory ERP, and helpers to
-read what a flow run left behind (its task runs, its artifacts)."""
+"""Shared set-up of the stock and reconcile flow tests: a simulated shop + the in-memory ERP."""
 
 from __future__ import annotations
 
@@ -82,23 +81,3 @@ def add_multi(shop: SimShop, sku: str, variants: Mapping[str, float]) -> str:
         ],
     })
     return str(product["id"])
-
-
-def task_runs_of(flow_run_id: Any) -> list[Any]:
-    """The task runs of one flow run (read from the Prefect API)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return list(runs)
-
-
-def artifact(key: str) -> Any:
-    """The latest artifact with this key, or None."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    return max(found, key=lambda a: a.created.timestamp() if a.created else 0.0) if found else None

@@ -15,19 +15,17 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 
 import tasks.runtime as runtime_module
 from connectors.erp.base import Capabilities
 from connectors.http import RetryPolicy
 from core.models import Customer, Order, OrderLine, ShippingStatus
-from core.state import RUN_LOCKS, StateStore
+from core.state import StateStore
 from core.summary import RunState, RunSummary
 from devservers.stack import SimShop, Stack, start_shop, write_config
 from devservers.tryton import JsonRpcSession, TrytonServer
@@ -38,7 +36,8 @@ from tasks.running import run_flow
 from tasks.runtime import open_runtime, overrides
 from tests.flows.fault_proxy import FaultProxy
 from tests.flows.order_fakes import ORDER_CAPABILITIES, SMARTBILL_LIKE, FakeErp
-from tests.tryton_fixture import create_stocked_product, unique_code
+from tests.flows.run_helpers import expire_leases
+from tests.tryton_fixture import create_stocked_product, unique_code, unique_ro_vat
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -456,14 +455,6 @@ def unique_order_id() -> str:
     return f"{base}.{number % 7 + 1}" if number % 4 == 0 else base
 
 
-def ro_vat() -> str:
-    """A valid Romanian VAT code (RO + CUI with its check digit) that no other test uses."""
-    body = str(uuid.uuid4().int % 10**7 + 10**7)
-    padded = body.rjust(9, "0")
-    check = sum(int(d) * int(k) for d, k in zip(padded, "753217532", strict=True)) * 10 % 11 % 10
-    return f"RO{body}{check}"
-
-
 @dataclass
 class TrytonStack:
     stack: Stack
@@ -490,7 +481,7 @@ class TrytonStack:
     def buyer(self, company: bool = False) -> dict[str, Any]:
         tag = uuid.uuid4().hex[:8]
         if company:
-            return {**COMPANY, "customer_email": f"firma-{tag}@example.ro", "billing_fiscal_code": ro_vat()}
+            return {**COMPANY, "customer_email": f"firma-{tag}@example.ro", "billing_fiscal_code": unique_ro_vat()}
         return {**PERSON, "customer_email": f"ana-{tag}@example.ro"}
 
     def order(self, sku: str, buyer: dict[str, Any], *, quantity: int = 1, status: str = "awaiting") -> str:
@@ -575,12 +566,6 @@ def make_tryton_stack(
     for builder in builders:
         with contextlib.suppress(StopIteration):
             next(builder)
-
-
-def expire_leases(state: StateStore) -> None:
-    """As if the leases' time to live had passed (a killed process never releases its own)."""
-    with state.engine.begin() as conn:
-        conn.execute(update(RUN_LOCKS).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
 
 
 def test_e2e_orders_of_two_customers_arrive_once_and_move_the_stock(

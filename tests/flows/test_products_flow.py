@@ -8,7 +8,6 @@ products, never touches the seeded ones) in each direction, and kills it mid-run
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -25,12 +24,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
 import tasks.runtime as runtime_module
 from bench.products import MemoryProductErp
 from core.models import Product, RowError, Variant
-from core.state import RUN_LOCKS, StateStore
+from core.state import StateStore
 from core.summary import RunState, RunSummary
 from devservers.stack import SimShop, Stack, start_shop, tryton_erp, write_config
 from devservers.tryton import JsonRpcSession, TrytonServer
@@ -39,6 +37,7 @@ from simulators._catalogue import iso
 from tasks.products import CRASH_EXIT_CODE, CRASH_HOOK_ENV, ERP_CURSOR, PRODUCT, PUSHED_ERP, SHOP_CURSOR
 from tasks.running import run_flow
 from tasks.runtime import overrides
+from tests.flows.run_helpers import artifact, expire_leases
 from tests.tryton_fixture import create_stocked_product, unique_code
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,21 +67,6 @@ def delete_in_shop(shop: SimShop, sku: str) -> None:
     product = next(p for p in shop.sim.products.values() if p["sku"] == sku)
     reply = httpx.delete(f"{shop.url}/api/v2/products/{product['id']}", auth=(shop.api_key, shop.api_secret))
     assert reply.status_code == 204
-
-
-def expire_leases(state: StateStore) -> None:
-    """As if the leases' time to live had passed (a killed process never releases its own)."""
-    with state.engine.begin() as conn:
-        conn.execute(update(RUN_LOCKS).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
-
-
-async def _artifact_rows(key: str) -> list[Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    async with get_client() as client:
-        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-    return artifacts
 
 
 # =============================================================================================== part 1
@@ -155,8 +139,9 @@ def test_bad_records_fail_alone_and_the_run_says_so(memory_stack: Callable[..., 
     assert "negative price of N-1 -3.00" in failures["N-1"]
     assert "unknown VAT rate 24%" in failures["V-1"]
     assert "without a code" in failures["template:99"]
-    [artifact] = asyncio.run(_artifact_rows("products-main-failures"))
-    rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+    table = artifact("products-main-failures")
+    assert table is not None
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert {row["sku"] for row in rows} == set(failures)
     # a failed record without a time holds the ERP cursor: nothing is skipped past it
     assert m.state.get_cursor("main", ERP_CURSOR) is None

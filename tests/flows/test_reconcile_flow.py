@@ -12,18 +12,12 @@ from typing import Any
 
 import pytest
 
+from bench._shop import task_runs
 from core.summary import RunState, RunSummary
 from tasks.reconcile import PREVIOUS, SNAPSHOT_KIND
 from tasks.stock import STOCK
-from tests.flows.stock_fixtures import (
-    STORE,
-    FakeStack,
-    add_basic,
-    add_multi,
-    artifact,
-    build_fake_stack,
-    task_runs_of,
-)
+from tests.flows.run_helpers import artifact
+from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, add_multi, build_fake_stack
 from tests.support.stack import Stack
 from tests.tryton_fixture import create_stocked_product, unique_code
 
@@ -208,7 +202,7 @@ def test_corrections_go_in_batches_with_few_task_runs(
             fake.shop.sim.set_stock_out_of_band(sku, 500)
         state, summary = _reconcile()
         assert isinstance(summary, RunSummary) and summary.updated == 5
-        names = [run.name.rsplit("-", 1)[0] for run in task_runs_of(state.state_details.flow_run_id)]
+        names = [run.name.rsplit("-", 1)[0] for run in task_runs(state.state_details.flow_run_id)]
         assert names.count("write-stock") == 3  # 5 corrections, 2 per batch
         assert len(names) == 9  # 2 reads, guard, plan, 3 batches, accept, units: per batch, never per SKU
     finally:

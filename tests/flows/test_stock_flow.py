@@ -15,7 +15,8 @@ import pytest
 from core.summary import RunState, RunSummary
 from tasks.stock import STOCK, UNITS_CURSOR, Planned, batches
 from tasks.units import ENTITY as UNIT_ENTITY
-from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, add_multi, artifact, build_fake_stack
+from tests.flows.run_helpers import artifact
+from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, add_multi, build_fake_stack
 from tests.support.stack import Stack
 from tests.tryton_fixture import create_stocked_product, unique_code
 
