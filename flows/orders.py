@@ -18,6 +18,7 @@ from prefect.states import State
 from core.order_rules import initial_since, next_cursor
 from core.summary import RunState, RunSummary
 from tasks.artifacts import artifact_key, publish_summary, publish_table
+from tasks.cursors import parse_cursor
 from tasks.locks import exclusive_run
 from tasks.order_backsync import (
     ERP_CURSOR,
@@ -41,11 +42,6 @@ from tasks.running import final_state
 from tasks.runtime import StoreRuntime, open_runtime
 
 FLOW = "orders"
-
-
-def parse_cursor(value: str | None) -> datetime | None:
-    """A stored cursor (UTC ISO-8601) as a datetime."""
-    return datetime.fromisoformat(value) if value else None
 
 
 def shop_since(runtime: StoreRuntime) -> datetime:

@@ -18,6 +18,7 @@ from prefect.states import State
 from connectors.erp.base import NotSupported
 from core.summary import RunState, RunSummary
 from tasks.artifacts import artifact_key, publish_summary, publish_table
+from tasks.cursors import parse_cursor
 from tasks.locks import exclusive_run
 from tasks.running import final_state
 from tasks.runtime import StoreRuntime, open_runtime
@@ -32,7 +33,6 @@ from tasks.stock import (
     batches,
     log_clamped,
     mark_receipts_handled,
-    parse_cursor,
     plan_stock,
     read_erp_stock,
     read_goods_receipts,

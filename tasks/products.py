@@ -57,6 +57,7 @@ from core.product_plan import (
 )
 from core.skus import erp_sku, shop_sku
 from core.state import LinkConflict
+from tasks.cursors import parse_cursor
 from tasks.failures import describe, record_failure, resolve_failures
 from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
@@ -146,13 +147,6 @@ def _stamp(payload: Mapping[str, Any]) -> datetime | None:
     return None
 
 
-def _parse_cursor(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 # ------------------------------------------------------------------------------------------- the run's set-up
 
 
@@ -228,8 +222,8 @@ def prepare(runtime: StoreRuntime, full: bool) -> Setup:
     """The policy, memory and read windows of a run (plain function: the task below wraps it)."""
     policy, notes = product_policy(runtime)
     state, store = runtime.state, runtime.name
-    previous_erp = _parse_cursor(state.get_cursor(store, ERP_CURSOR))
-    previous_shop = _parse_cursor(state.get_cursor(store, SHOP_CURSOR))
+    previous_erp = parse_cursor(state.get_cursor(store, ERP_CURSOR))
+    previous_shop = parse_cursor(state.get_cursor(store, SHOP_CURSOR))
     now = _now()
     erp_since = None
     if not full and previous_erp is not None:

@@ -23,6 +23,7 @@ from core.availability import Availability, compute_availability, levels_frame
 from core.diff import SHOP_COLUMNS, changed, quantities, shop_stock, to_decimal, typed_shop
 from core.models import GoodsReceipt, RowError, StockLevel
 from core.skus import erp_sku, shop_sku
+from tasks.cursors import parse_cursor
 from tasks.failures import record_failure, resolve_failures
 from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
@@ -45,14 +46,6 @@ SHOP_PAGE = 100
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def parse_cursor(value: str | None) -> datetime | None:
-    """A stored cursor (ISO-8601 UTC) as an aware datetime, or None."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------------------- reads
