@@ -8,7 +8,6 @@ batches -> statuses back -> ERP orders of other channels into the shop -> stock 
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,10 +76,7 @@ def refresh_stock(store: str, skus: set[str]) -> str:
     """Run the stock sync for these ERP SKUs as a sub-flow; a short note of what happened."""
     if not skus:
         return ""
-    if importlib.util.find_spec("flows.stock") is None:
-        get_run_logger().warning("flows.stock is not available: the stock of %d SKUs was not refreshed", len(skus))
-        return f"stock not refreshed ({len(skus)} SKUs): flows.stock is not available"
-    from flows.stock import stock_sync  # type: ignore[import-not-found,unused-ignore]
+    from flows.stock import stock_sync  # imported when needed: it brings pandas
 
     state = stock_sync(store=store, skus=sorted(skus), return_state=True)
     if not state.is_completed():
