@@ -24,7 +24,7 @@ from core.diff import SHOP_COLUMNS, changed, quantities, shop_stock, to_decimal,
 from core.models import GoodsReceipt, RowError, StockLevel
 from core.skus import erp_sku, shop_sku
 from tasks.cursors import parse_cursor
-from tasks.failures import record_failure, resolve_failures
+from tasks.failures import record_failure, record_row_errors, resolve_failures
 from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
 from tasks.units import ENTITY as UNIT_ENTITY
@@ -353,8 +353,7 @@ def _payload(planned: Planned) -> dict[str, Any]:
 
 def record_read_errors(runtime: StoreRuntime, entity: str, errors: Sequence[RowError]) -> None:
     """Rows the ERP or the shop could not read: one failures row each."""
-    for error in errors:
-        record_failure(runtime.state, runtime.name, entity, error.key, error.error, error.payload)
+    record_row_errors(runtime.state, runtime.name, entity, errors)
 
 
 def record_duplicates(runtime: StoreRuntime, duplicates: Sequence[str]) -> None:
