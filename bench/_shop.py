@@ -1,6 +1,7 @@
 """The shop side of the stock benchmarks: the MerchantPro simulator served on loopback (``serve_in_thread``)
 in a child process, so that its catalogue and CPU do not count in erpsync's memory and time. A pipe carries
 the few commands a benchmark needs: the units it holds, out-of-band stock edits (drift), its request counters.
+Also what every benchmark shares: Prefect's environment, the task runs of a flow run, the peak RSS.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import random
-import resource
 import shutil
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench._shop import peak_rss_mb, prefect_environment
 
 
 def _ro_vat(rng: random.Random) -> str:
@@ -142,7 +141,7 @@ def _run(store: str, clock: _ErpClock) -> dict[str, Any]:
     summary = state.result()
     own, total = asyncio.run(_task_runs(state.state_details.flow_run_id))
     return {"state": state.name, "summary": summary, "seconds": seconds, "tasks": own, "tasks_all": total,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "erp_seconds": erp_seconds,
+            "rss_mb": peak_rss_mb(), "erp_seconds": erp_seconds,
             "methods": methods}
 
 
@@ -154,11 +153,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    prefect_environment()
 
     from prefect.testing.utilities import prefect_test_harness
 

@@ -16,9 +16,7 @@ the process (which also hosts the simulator) and, with ``--tracemalloc``, the Py
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench._shop import peak_rss_mb, prefect_environment, task_runs
 from connectors.erp.base import Capabilities, NotSupported
 from connectors.http import Counters
 from core.models import (
@@ -210,19 +209,6 @@ def erp_copy_of_shop(rows: Iterable[dict[str, Any]]) -> list[Product]:
 # --------------------------------------------------------------------------------------------- the benchmark
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-async def _count_task_runs(flow_run_id: Any) -> int:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    async with get_client() as client:
-        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return len(runs)
-
-
 def _run(store: str, *, trace: bool) -> dict[str, Any]:
     from flows.products import product_sync
 
@@ -235,9 +221,9 @@ def _run(store: str, *, trace: bool) -> dict[str, Any]:
     if trace:
         tracemalloc.stop()
     summary = state.result()
-    tasks = asyncio.run(_count_task_runs(state.state_details.flow_run_id))
+    tasks = len(task_runs(state.state_details.flow_run_id))
     return {"state": state.name, "summary": summary, "seconds": seconds, "tasks": tasks, "heap_mb": heap,
-            "rss_mb": _peak_rss_mb()}
+            "rss_mb": peak_rss_mb()}
 
 
 def _change_prices(erp: MemoryProductErp, share: float) -> int:
@@ -268,12 +254,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tracemalloc", action="store_true", help="also measure the Python heap peak (slower)")
     args = parser.parse_args(argv)
 
-    root = Path(__file__).resolve().parent.parent
-    os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    prefect_environment()
 
     from prefect.testing.utilities import prefect_test_harness
 
@@ -296,7 +277,7 @@ def main(argv: list[str]) -> int:
         erp.clock = lambda: datetime.now(UTC)
         units = sum(len(p.variants) or 1 for p in erp.products.values())
         print(f"seeded {len(erp.products)} products / {units} inventory units in {time.perf_counter() - seeded:.1f} s; "
-              f"process RSS so far (simulator + ERP data): {_peak_rss_mb():.0f} MB")
+              f"process RSS so far (simulator + ERP data): {peak_rss_mb():.0f} MB")
         with tempfile.TemporaryDirectory(prefix="bench-products-") as tmp:
             config = write_config(
                 Path(tmp) / "erpsync.toml",
