@@ -26,6 +26,21 @@ class Unit:
     tracked: bool = True  # inventory_enabled: the seeded catalogue turns it off on ~5 % of products
 
 
+
+def one_per_product(units: list[Unit], count: int, *, offset: int = 0, tracked_only: bool = False) -> list[Unit]:
+    """``count`` units spread over the catalogue, at most one per product (so each costs one PATCH), from
+    ``offset`` on; ``tracked_only``: only units whose inventory is tracked."""
+    step = max(1, len(units) // max(1, count))
+    chosen: list[Unit] = []
+    products: set[str] = set()
+    for unit in units[offset::step] + units:
+        if (unit.tracked or not tracked_only) and unit.product_id not in products:
+            chosen.append(unit)
+            products.add(unit.product_id)
+        if len(chosen) == count:
+            break
+    return chosen
+
 def _serve(conn: Connection, basics: int, multis: int, variants: int, rate: float | None) -> None:
     from simulators.merchantpro import MerchantProSimulator
     from simulators.server import serve_in_thread

@@ -30,6 +30,7 @@ from bench._shop import (
     ShopProcess,
     Unit,
     flow_run_seconds,
+    one_per_product,
     peak_rss_mb,
     prefect_environment,
     task_runs,
@@ -44,17 +45,7 @@ PACING_SLACK = 1.15
 def _drifted(units: list[Unit], share: float, offset: int = 0) -> list[Unit]:
     """About ``share`` of the units, one per product (one PATCH each), spread over the catalogue; only units
     whose inventory is tracked (the others are not the stock stream's business)."""
-    wanted = max(1, round(len(units) * share))
-    step = max(1, len(units) // wanted)
-    chosen: list[Unit] = []
-    products: set[str] = set()
-    for unit in units[offset::step] + units:
-        if unit.tracked and unit.product_id not in products:
-            chosen.append(unit)
-            products.add(unit.product_id)
-        if len(chosen) == wanted:
-            break
-    return chosen
+    return one_per_product(units, max(1, round(len(units) * share)), offset=offset, tracked_only=True)
 
 
 def _run(label: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from bench._memory_erp import MemoryErp, MemoryStock
 from bench._shop import (
     ShopProcess,
-    Unit,
+    one_per_product,
     peak_rss_mb,
     prefect_environment,
     task_runs,
@@ -32,19 +32,6 @@ from bench._shop import (
 
 MAX_TASK_RUNS = 50
 PACING_SLACK = 1.15
-
-
-def _one_per_product(units: list[Unit], count: int) -> list[Unit]:
-    step = max(1, len(units) // max(1, count))
-    chosen: list[Unit] = []
-    products: set[str] = set()
-    for unit in units[::step] + units:
-        if unit.product_id not in products:
-            chosen.append(unit)
-            products.add(unit.product_id)
-        if len(chosen) == count:
-            break
-    return chosen
 
 
 def _run(label: str, flow: str = "stock", **params: Any) -> dict[str, Any]:
@@ -91,19 +78,19 @@ def scenario(units_target: int, change: float, *, rate: float | None, workdir: P
         runs.append((_run("first full sync (nothing pushed or linked yet)"), shop.stats()))
         shop.reset()
         runs.append((_run("incremental, nothing moved"), shop.stats()))
-        changed = _one_per_product(units, max(1, round(len(units) * change)))
+        changed = one_per_product(units, max(1, round(len(units) * change)))
         for unit in changed:
             data.set(unit.sku, "WH", unit.stock + 25, 0)
         shop.reset()
         runs.append((_run(f"incremental, {len(changed)} SKUs moved in the ERP"), shop.stats()))
-        targeted = _one_per_product(units[1::7], 5)
+        targeted = one_per_product(units[1::7], 5)
         for unit in targeted:
             data.set(unit.sku, "WH", unit.stock + 40, 1)
         shop.reset()
         runs.append(
             (_run("targeted, skus=[5] (the order flow's call)", skus=[u.sku for u in targeted]), shop.stats())
         )
-        received = _one_per_product(units[3::11], 3)
+        received = one_per_product(units[3::11], 3)
         data.receive("NIR-BENCH", "WH", {u.sku: 12 for u in received})
         shop.reset()
         runs.append((_run("goods receipt of 3 SKUs", flow="receipts"), shop.stats()))
