@@ -1,6 +1,5 @@
-"""Pytest fixtures for the real Tryton server: import them in `tests/conftest.py`.
-
-    from tests.tryton_fixture import tryton_server, tryton_session  # noqa: F401
+"""Pytest fixtures for the real Tryton server, loaded by `tests/conftest.py` as a plugin
+(`pytest_plugins = ["tests.tryton_fixture"]`), so every test folder can request them.
 
 `tryton_server` starts ONE trytond per test session on a private copy of the cached seeded database
 (first run ever: ~30 s to build the cache; then ~2-3 s). A server that cannot start makes the tests error,
