@@ -247,8 +247,9 @@ def test_cancelled_in_the_shop_after_import_is_cancelled_in_the_erp(make_stack: 
     assert stuck in stack.run().details["held"]
 
 
+@pytest.mark.parametrize("error_name", ["undefined_filter", "invalid_parameter", None])
 def test_a_shop_without_the_modified_filter_is_read_by_creation_date(
-    make_stack: Callable[..., FakeStack], monkeypatch: pytest.MonkeyPatch,
+    make_stack: Callable[..., FakeStack], monkeypatch: pytest.MonkeyPatch, error_name: str | None,
 ) -> None:
     from connectors.errors import BadRequestError
     from connectors.merchantpro.client import MerchantProClient
@@ -263,7 +264,7 @@ def test_a_shop_without_the_modified_filter_is_read_by_creation_date(
         filters.append(kw.get("date_filter", "created"))
         if kw.get("date_filter") == "modified":
             raise BadRequestError("merchantpro", "No such filter `modified` defined", status=400,
-                                  error_name="undefined_filter")
+                                  error_name=error_name)
         return original(self, **kw)
 
     monkeypatch.setattr(MerchantProClient, "iter_orders", strict)
