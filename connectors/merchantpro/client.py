@@ -153,6 +153,7 @@ class MerchantProClient:
         query: dict[str, Any] | None = {**base, "start": start, "limit": self.page_size}
         url = path
         seen: set[str] = set()
+        previous_first: Any = None
         while True:
             body = self.http.request("GET", url, params=query)
             if isinstance(body, list):
@@ -161,6 +162,12 @@ class MerchantProClient:
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise RetriableError(SYSTEM, f"GET {url}: reply is not a list envelope", method="GET", path=url)
             data: list[dict[str, Any]] = body["data"]
+            first = data[0].get("id") if data and isinstance(data[0], dict) else None
+            if query is not None and start > 0 and first is not None and first == previous_first:
+                # A server that ignores `start` answers page one again: stop rather than read it forever.
+                log.warning("%s: %s repeats its first page at start=%d; stopping", SYSTEM, path, start)
+                return
+            previous_first = first
             yield data
             if not data:
                 return
@@ -179,7 +186,10 @@ class MerchantProClient:
                 continue
             total = (meta.get("count") or {}).get("total") if isinstance(meta.get("count"), dict) else None
             start += len(data)
-            if not isinstance(total, int) or start >= total:
+            if isinstance(total, int):
+                if start >= total:
+                    return
+            elif len(data) < self.page_size:  # no links and no count: a short page is the last one
                 return
             url, query = path, {**base, "start": start, "limit": self.page_size}
 

@@ -215,3 +215,33 @@ def test_check_describes_a_shop_whatever_the_list_reply_carries() -> None:
     assert client.check().endswith("authenticated, 42 products")
     assert client.check().endswith("authenticated, ? products")
     assert client.check().endswith("authenticated, ? products")
+
+
+def test_paging_without_links_or_count_reads_until_a_short_page() -> None:
+    rows = [{"id": i, "type": "basic", "sku": f"N{i}", "stock": 1} for i in range(1, 251)]
+    starts: list[str] = []
+
+    def bare(request: httpx.Request) -> httpx.Response:
+        start, limit = int(request.url.params["start"]), int(request.url.params["limit"])
+        starts.append(str(start))
+        return httpx.Response(200, json={"data": rows[start : start + limit]})
+
+    client = MerchantProClient("https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(bare),
+                               requests_per_second=None)
+    assert sum(len(p.items) for p in client.iter_products()) == 250
+    assert starts == ["0", "100", "200"]
+
+
+def test_a_server_ignoring_start_is_not_read_forever() -> None:
+    rows = [{"id": i, "type": "basic", "sku": f"N{i}", "stock": 1} for i in range(1, 101)]
+    calls = 0
+
+    def stuck(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(200, json={"data": rows})
+
+    client = MerchantProClient("https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(stuck),
+                               requests_per_second=None)
+    assert sum(len(p.items) for p in client.iter_products()) == 100  # page one; its repeat is noticed, not yielded
+    assert calls == 2
