@@ -167,3 +167,35 @@ def test_an_order_of_another_channel_is_created_with_a_string_id(
     created = client.get_order(new_id)
     assert [(line.sku, line.quantity) for line in created.lines] == [(line.sku, line.quantity) for line in order.lines]
     assert created.customer.email == order.customer.email
+
+
+def test_inventory_look_up_by_sku_and_single_products(client: MerchantProClient, sim: MerchantProSimulator) -> None:
+    parent = next(p for p in sim.products.values() if p["type"] == "multi_variant")
+    variant = parent["variants"][0]
+    unit = client.inventory_by_sku(variant["sku"])
+    assert unit is not None and str(unit["id"]) == str(variant["id"])
+    assert client.inventory_by_sku("NO-SUCH-SKU") is None
+    product = client.get_product(str(parent["id"]))
+    assert product.is_multi_variant and {v.sku for v in product.variants} == {v["sku"] for v in parent["variants"]}
+
+
+def test_categories_and_customers_on_a_configurable_path(sim: MerchantProSimulator) -> None:
+    requested: list[str] = []
+
+    class Recording(SyncASGITransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            requested.append(request.url.path)
+            return super().handle_request(request)
+
+    with MerchantProClient(
+        "http://shop.test", KEY, SECRET, transport=Recording(sim), requests_per_second=None,
+        customers_path="/api/v2/customers",
+    ) as shop:
+        before = sum(len(page) for page in shop.iter_categories())
+        created = shop.create_category("Reduceri")
+        assert created["name"] == "Reduceri"
+        assert sum(len(page) for page in shop.iter_categories()) == before + 1
+        customers = [c for page in shop.iter_customers() for c in page]
+        assert len(customers) == len(sim.customers) > 0  # the seeded orders' buyers
+        assert shop.get_customer(str(customers[0]["id"]))["id"] == customers[0]["id"]
+    assert "/api/v2/customers" in requested and "/api/v2/categories" in requested
