@@ -458,8 +458,14 @@ def test_loopback_follows_next_links_and_small_replies_are_not_delayed(sim: Merc
             timings.append(time.perf_counter() - started)
             seen += len(body["data"])
             url = body["meta"]["links"]["next"]
-        # ~1 ms each; ~40 ms means Nagle + delayed ACK (TCP_NODELAY missing on the accepted sockets).
-        assert seen == 250 and max(timings[1:]) < 0.03
+        # ~1 ms each; ~40 ms EVERY time means Nagle + delayed ACK (TCP_NODELAY missing on the accepted
+        # sockets). Small replies on the kept-alive connection: the median of 12 is immune to one scheduling stall.
+        small = []
+        for _ in range(12):
+            started = time.perf_counter()
+            assert client.get(f"{server.url}/api/v2/products", params={"limit": 1, "fields": "id"}).status_code == 200
+            small.append(time.perf_counter() - started)
+        assert seen == 250 and statistics.median(timings[1:] + small) < 0.03
 
 
 # --- seeding, scale, command line -----------------------------------------------------------------------------
