@@ -23,7 +23,7 @@ from typing import Literal
 from core.mapping import Ownership, Rejected, StoreRules, attach_shop_ids, normalised, shape_mismatch, to_erp, to_shop
 from core.models import Product, Variant
 from core.product_diff import changed_fields, encode, field_digests
-from core.skus import erp_sku, shop_sku
+from core.skus import UnitRef, erp_sku, shop_sku
 
 Side = Literal["shop", "erp"]
 
@@ -35,16 +35,6 @@ class LinkRef:
     shop_id: str
     erp_id: str
     sku: str | None = None
-
-
-@dataclass(frozen=True)
-class UnitRow:
-    """Where one ERP SKU's stock lives in the shop (recorded for the stock flow)."""
-
-    erp_sku: str
-    shop_sku: str
-    product_id: str
-    variant_id: str | None
 
 
 @dataclass
@@ -84,7 +74,7 @@ class Plan:
     writes: list[Write] = field(default_factory=list)
     links: dict[str, LinkRef] = field(default_factory=dict)  # ERP SKU -> link to record
     unlinks: list[LinkRef] = field(default_factory=list)  # stale links to drop first (a partner changed)
-    units: list[UnitRow] = field(default_factory=list)
+    units: list[UnitRef] = field(default_factory=list)
     pushed_shop: dict[str, str] = field(default_factory=dict)
     pushed_erp: dict[str, str] = field(default_factory=dict)
     failed: list[Failed] = field(default_factory=list)
@@ -242,7 +232,7 @@ def _shop_drifted(sku: str, shop_product: Product, memory: Memory, policy: Polic
 # --------------------------------------------------------------------------------------------- the plan
 
 
-def units_of(shop_product: Product, prefix: str) -> list[UnitRow]:
+def units_of(shop_product: Product, prefix: str) -> list[UnitRef]:
     """The inventory units (basic product, or each variant) of a shop product that are this store's SKUs."""
     if shop_product.shop_id is None:
         return []
@@ -252,7 +242,7 @@ def units_of(shop_product: Product, prefix: str) -> list[UnitRow]:
         code = erp_sku(prefix, unit.sku)
         variant_id = unit.shop_id if shop_product.variants else None
         if code and (variant_id or not shop_product.variants):
-            units.append(UnitRow(code, unit.sku, shop_product.shop_id, variant_id))
+            units.append(UnitRef(code, unit.sku, shop_product.shop_id, variant_id))
     return units
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 def shop_sku(prefix: str, erp_sku: str) -> str:
     """The shop SKU of an ERP code under this store's prefix."""
@@ -13,3 +15,13 @@ def erp_sku(prefix: str, shop_sku_value: str) -> str | None:
     if not prefix:
         return shop_sku_value
     return shop_sku_value[len(prefix) :] if shop_sku_value.startswith(prefix) else None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRef:
+    """Where one ERP SKU's stock lives in a shop: its shop SKU, product id and (for a variant) variant id."""
+
+    erp_sku: str
+    shop_sku: str
+    product_id: str
+    variant_id: str | None

@@ -47,7 +47,6 @@ from core.product_plan import (
     Plan,
     Policy,
     Side,
-    UnitRow,
     Write,
     erp_fingerprint,
     lookups_needed,
@@ -62,7 +61,7 @@ from tasks.failures import describe, record_failure, resolve_failures
 from tasks.running import retriable_only
 from tasks.runtime import StoreRuntime
 from tasks.units import ENTITY as UNIT
-from tasks.units import UnitRef, load_units, save_units
+from tasks.units import load_units, save_units
 
 log = logging.getLogger("erpsync.products")
 
@@ -497,10 +496,6 @@ def plan_products(subjects: list[str], known: Known, memory: Memory, policy: Pol
 # ------------------------------------------------------------------------------------------- recording
 
 
-def _unit_refs(rows: Iterable[UnitRow]) -> list[UnitRef]:
-    return [UnitRef(r.erp_sku, r.shop_sku, r.product_id, r.variant_id) for r in rows]
-
-
 @dataclass
 class Recorded:
     """What recording the plan's links did."""
@@ -524,7 +519,7 @@ def record_plan(runtime: StoreRuntime, result: Plan) -> Recorded:
         else:
             out.linked += 1
     bad = {f.sku for f in out.failed}
-    units = [u for u in _unit_refs(result.units) if u.erp_sku not in bad]
+    units = [u for u in result.units if u.erp_sku not in bad]
     conflicted = save_units(state, store, units, load_units(state, store))
     out.failed.extend(Failed(sku, "shop", f"inventory unit of {sku} is linked to another shop unit", "erp")
                       for sku in conflicted)
@@ -668,7 +663,7 @@ class _Writer:
         state.link(store, PRODUCT, shop_id=shop_id, erp_id=erp_id, sku=shop_sku_value)
 
     def _units(self, shop_product: Product) -> None:
-        refs = _unit_refs(units_of(shop_product, self.setup.rules.sku_prefix))
+        refs = units_of(shop_product, self.setup.rules.sku_prefix)
         conflicts = save_units(self.runtime.state, self.runtime.name, refs, self.units)
         if conflicts:
             raise LinkConflict(f"inventory unit(s) {', '.join(conflicts)} already linked to another shop unit", [])

@@ -9,23 +9,13 @@ inventory read when a SKU is not known yet); read by the stock flows to address 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from connectors.merchantpro import InventoryUnit
-from core.skus import erp_sku
+from core.skus import UnitRef
 from core.state import StateStore
 
+__all__ = ["ENTITY", "UnitRef", "load_units", "parse_unit_key", "save_units", "unit_key"]
+
 ENTITY = "unit"
-
-
-@dataclass(frozen=True, slots=True)
-class UnitRef:
-    """The shop address of one ERP SKU's stock."""
-
-    erp_sku: str
-    shop_sku: str
-    product_id: str
-    variant_id: str | None
 
 
 def unit_key(product_id: str, variant_id: str | None) -> str:
@@ -44,16 +34,6 @@ def load_units(state: StateStore, store: str) -> dict[str, UnitRef]:
         product_id, variant_id = parse_unit_key(link.shop_id)
         units[link.erp_id] = UnitRef(link.erp_id, link.sku or link.erp_id, product_id, variant_id)
     return units
-
-
-def refs_from_inventory(units: Iterable[InventoryUnit], prefix: str) -> list[UnitRef]:
-    """Unit references for shop inventory units whose SKU carries this store's prefix."""
-    refs = []
-    for unit in units:
-        code = erp_sku(prefix, unit.sku)
-        if code is not None:
-            refs.append(UnitRef(code, unit.sku, unit.product_id, unit.variant_id))
-    return refs
 
 
 def save_units(state: StateStore, store: str, refs: Iterable[UnitRef], known: dict[str, UnitRef]) -> list[str]:
