@@ -6,11 +6,15 @@ Also what every benchmark shares: Prefect's environment, the task runs of a flow
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import resource
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 KEY = "bench-key"
@@ -198,3 +202,49 @@ def task_seconds(runs: list[Any]) -> dict[str, float]:
         name = run.name.rsplit("-", 1)[0]
         out[name] = round(out.get(name, 0.0) + float(run.total_run_time.total_seconds()), 3)
     return out
+
+
+Scenario = Callable[..., dict[str, Any]]
+Report = Callable[[str, dict[str, Any], float | None], list[str]]
+
+
+def run_paced_and_unpaced(
+    name: str,
+    description: str,
+    argv: Sequence[str],
+    scenario: Scenario,
+    report: Report,
+    *,
+    change_flag: str,
+    order: tuple[str, str] = ("unpaced", "paced"),
+    paced_title: str = "paced at {rate:g} requests/s",
+) -> int:
+    """The command line of a stock-like benchmark: the scenario unpaced at scale and paced at a small size.
+
+    ``scenario(skus, change, rate=, workdir=)`` runs under one Prefect test harness; ``report(title, result,
+    rate)`` prints it and returns the failed checks. Exit code 1 when any check failed.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m bench {name}", description=description)
+    parser.add_argument("--skus", type=int, default=100_000)
+    parser.add_argument(f"--{change_flag}", type=float, default=0.01)
+    parser.add_argument("--paced-skus", type=int, default=2_000)
+    parser.add_argument("--rate", type=float, default=4.0)
+    parser.add_argument("--only", choices=("unpaced", "paced"), default=None)
+    args = parser.parse_args(list(argv))
+    change = getattr(args, change_flag)
+    prefect_environment()
+    from prefect.testing.utilities import prefect_test_harness
+
+    failed: list[str] = []
+    with prefect_test_harness(server_startup_timeout=90):
+        for kind in order:
+            if args.only not in (None, kind):
+                continue
+            with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+                if kind == "paced":
+                    result = scenario(args.paced_skus, change, rate=args.rate, workdir=Path(tmp))
+                    failed += report(paced_title.format(rate=args.rate), result, args.rate)
+                else:
+                    result = scenario(args.skus, change, rate=None, workdir=Path(tmp))
+                    failed += report("simulator without pacing", result, None)
+    return 1 if failed else 0

@@ -16,10 +16,8 @@ Both check writes = drifted SKUs exactly and task runs per flow run <= 50.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +30,7 @@ from bench._shop import (
     flow_run_seconds,
     one_per_product,
     peak_rss_mb,
-    prefect_environment,
+    run_paced_and_unpaced,
     task_runs,
     task_seconds,
     write_bench_config,
@@ -174,29 +172,10 @@ def _report(name: str, result: dict[str, Any], rate: float | None) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench reconcile", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skus", type=int, default=100_000)
-    parser.add_argument("--drift", type=float, default=0.01)
-    parser.add_argument("--paced-skus", type=int, default=2_000)
-    parser.add_argument("--rate", type=float, default=4.0)
-    parser.add_argument("--only", choices=("unpaced", "paced"), default=None)
-    args = parser.parse_args(argv)
-    prefect_environment()
-    from prefect.testing.utilities import prefect_test_harness
-
-    failed: list[str] = []
-    with prefect_test_harness(server_startup_timeout=90):
-        if args.only in (None, "paced"):
-            with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
-                result = scenario(args.paced_skus, args.drift, rate=args.rate, workdir=Path(tmp))
-                failed += _report(
-                    f"paced at {args.rate:g} requests/s (client and simulator)", result, args.rate
-                )
-        if args.only in (None, "unpaced"):
-            with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
-                result = scenario(args.skus, args.drift, rate=None, workdir=Path(tmp))
-                failed += _report("simulator without pacing", result, None)
-    return 1 if failed else 0
+    return run_paced_and_unpaced(
+        "reconcile", __doc__.split("\n\n")[0], argv, scenario, _report, change_flag="drift",
+        order=("paced", "unpaced"), paced_title="paced at {rate:g} requests/s (client and simulator)",
+    )
 
 
 if __name__ == "__main__":

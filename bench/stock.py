@@ -10,10 +10,8 @@ calls), an incremental run after ``change`` of the SKUs moved in the ERP (writes
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +22,7 @@ from bench._shop import (
     ShopProcess,
     one_per_product,
     peak_rss_mb,
-    prefect_environment,
+    run_paced_and_unpaced,
     task_runs,
     task_seconds,
     write_bench_config,
@@ -136,30 +134,7 @@ def _report(name: str, result: dict[str, Any], rate: float | None) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench stock", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skus", type=int, default=100_000)
-    parser.add_argument("--change", type=float, default=0.01)
-    parser.add_argument("--paced-skus", type=int, default=2_000)
-    parser.add_argument("--rate", type=float, default=4.0)
-    parser.add_argument("--only", choices=("unpaced", "paced"), default=None)
-    args = parser.parse_args(argv)
-    prefect_environment()
-    from prefect.testing.utilities import prefect_test_harness
-
-    failed: list[str] = []
-    with prefect_test_harness(server_startup_timeout=90):
-        if args.only in (None, "unpaced"):
-            with tempfile.TemporaryDirectory(prefix="bench-stock-") as tmp:
-                failed += _report(
-                    "simulator without pacing",
-                    scenario(args.skus, args.change, rate=None, workdir=Path(tmp)),
-                    None,
-                )
-        if args.only in (None, "paced"):
-            with tempfile.TemporaryDirectory(prefix="bench-stock-") as tmp:
-                result = scenario(args.paced_skus, args.change, rate=args.rate, workdir=Path(tmp))
-                failed += _report(f"paced at {args.rate:g} requests/s", result, args.rate)
-    return 1 if failed else 0
+    return run_paced_and_unpaced("stock", __doc__.split("\n\n")[0], argv, scenario, _report, change_flag="change")
 
 
 if __name__ == "__main__":
