@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.erp.base import Capabilities, NotSupported
-from connectors.http import Counters
-from core.models import GoodsReceipt, Page, ReceiptLine, RowError, StockLevel
+from erpsync.connectors.erp.base import Capabilities, NotSupported
+from erpsync.connectors.http import Counters
+from erpsync.core.models import GoodsReceipt, Page, ReceiptLine, RowError, StockLevel
 
 CAPABILITIES = Capabilities(
     stock_read=True, stock_changed_since=True, stock_reservations=True, goods_receipts_read=True

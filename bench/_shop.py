@@ -46,8 +46,8 @@ def one_per_product(units: list[Unit], count: int, *, offset: int = 0, tracked_o
     return chosen
 
 def _serve(conn: Connection, basics: int, multis: int, variants: int, rate: float | None) -> None:
-    from simulators.merchantpro import MerchantProSimulator
-    from simulators.server import serve_in_thread
+    from erpsync.testing.merchantpro import MerchantProSimulator
+    from erpsync.testing.server import serve_in_thread
 
     sim = MerchantProSimulator(
         api_key=KEY, api_secret=SECRET, rate_per_second=rate, base_url=None, lockout_after=0
@@ -166,7 +166,7 @@ def write_bench_config(path: Any, url: str, state_url: str, store: dict[str, Any
     """An erpsync.toml for one store ``main`` on this shop (the ERP section is a placeholder, swapped)."""
     from types import SimpleNamespace
 
-    from devservers.stack import write_config
+    from erpsync.dev.stack import write_config
 
     shop: Any = SimpleNamespace(name="main", url=url, api_key=KEY, api_secret=SECRET)
     erp = {"type": "tryton", "url": "http://127.0.0.1:9", "database": "unused", "password": "literal:unused"}

@@ -106,7 +106,7 @@ class _ErpClock:
     """Seconds spent inside Tryton JSON-RPC calls (the ERP's own time plus loopback), by method."""
 
     def __init__(self) -> None:
-        from connectors.erp.tryton_rpc import TrytonRpc
+        from erpsync.connectors.erp.tryton_rpc import TrytonRpc
 
         self.seconds = 0.0
         self.by_method: dict[str, float] = {}
@@ -132,7 +132,7 @@ class _ErpClock:
 
 
 def _run(store: str, clock: _ErpClock) -> dict[str, Any]:
-    from flows.orders import order_sync
+    from erpsync.flows.orders import order_sync
 
     started = time.perf_counter()
     state = order_sync(store=store, return_state=True)
@@ -157,9 +157,9 @@ def main(argv: list[str]) -> int:
 
     from prefect.testing.utilities import prefect_test_harness
 
-    import tasks.runtime
-    from devservers.stack import start_shop, tryton_erp, write_config
-    from devservers.tryton import start_tryton
+    from erpsync.dev.stack import start_shop, tryton_erp, write_config
+    from erpsync.dev.tryton import start_tryton
+    from erpsync.runtime import store_runtime
 
     rng = random.Random(args.seed)
     print(f"orders benchmark: {args.orders} shop orders (1-3 lines over {args.skus} SKUs, {args.buyers} buyers, "
@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
         config = write_config(workdir / "erpsync.toml", erp=tryton_erp(tryton), shops=[shop],
                               state_url=f"sqlite:///{workdir / 'state.db'}")
         os.environ["ERPSYNC_CONFIG"] = str(config)
-        tasks.runtime.overrides.unpaced = True
+        store_runtime.overrides.unpaced = True
         clock = _ErpClock()
         with prefect_test_harness(server_startup_timeout=90):
             shop.sim.stats.reset()

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench._shop import peak_rss_mb, prefect_environment, task_runs
-from connectors.erp.base import Capabilities, NotSupported
-from connectors.http import Counters
-from core.models import (
+from erpsync.connectors.erp.base import Capabilities, NotSupported
+from erpsync.connectors.http import Counters
+from erpsync.core.models import (
     Customer,
     ErpOrderStatus,
     GoodsReceipt,
@@ -129,7 +129,7 @@ class MemoryProductErp:
         self.counters.count("write")
         current = self.products.get(product.erp_id or "") or self.by_sku(product.sku)
         if current is None:
-            from connectors.errors import record_error
+            from erpsync.connectors.errors import record_error
 
             raise record_error(SYSTEM, product.sku, "no such product")
         values: dict[str, Any] = {}
@@ -192,7 +192,7 @@ def _copy(product: Product) -> Product:
 
 def erp_copy_of_shop(rows: Iterable[dict[str, Any]]) -> list[Product]:
     """The ERP's side of a seeded shop catalogue: the same products, as an ERP would hold them."""
-    from connectors.merchantpro.mapping import product_from_shop
+    from erpsync.connectors.merchantpro.mapping import product_from_shop
 
     products = []
     for row in rows:
@@ -210,7 +210,7 @@ def erp_copy_of_shop(rows: Iterable[dict[str, Any]]) -> list[Product]:
 
 
 def _run(store: str, *, trace: bool) -> dict[str, Any]:
-    from flows.products import product_sync
+    from erpsync.flows.products import product_sync
 
     if trace:
         tracemalloc.start()
@@ -258,8 +258,8 @@ def main(argv: list[str]) -> int:
 
     from prefect.testing.utilities import prefect_test_harness
 
-    import tasks.runtime
-    from devservers.stack import start_shop, write_config
+    from erpsync.dev.stack import start_shop, write_config
+    from erpsync.runtime import store_runtime
 
     print(f"products benchmark: {args.products} products ({args.multi_variant_share:.0%} multi-variant), "
           f"{args.changed_share:.0%} changed in the ERP")
@@ -285,8 +285,8 @@ def main(argv: list[str]) -> int:
                 shops=[shop], state_url=f"sqlite:///{tmp}/state.db",
             )
             os.environ["ERPSYNC_CONFIG"] = str(config)
-            tasks.runtime.overrides.unpaced = True
-            tasks.runtime.make_erp = lambda settings, **options: erp.fresh()
+            store_runtime.overrides.unpaced = True
+            store_runtime.make_erp = lambda settings, **options: erp.fresh()
             with prefect_test_harness(server_startup_timeout=90):
                 rows = []
                 shop.sim.stats.reset()

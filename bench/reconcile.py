@@ -47,7 +47,7 @@ def _drifted(units: list[Unit], share: float, offset: int = 0) -> list[Unit]:
 
 
 def _run(label: str) -> dict[str, Any]:
-    from flows.reconcile import reconcile
+    from erpsync.flows.reconcile import reconcile
 
     started = time.perf_counter()
     state: Any = reconcile(store="main", return_state=True)
@@ -66,7 +66,7 @@ def _run(label: str) -> dict[str, Any]:
 
 def scenario(units_target: int, drift: float, *, rate: float | None, workdir: Path) -> dict[str, Any]:
     """Build shop + ERP with ``units_target`` SKUs, run the baseline, inject drift, run and measure again."""
-    import tasks.runtime
+    from erpsync.runtime import store_runtime
 
     multis = units_target // 20  # 10 % of the SKUs are variants (2 per product), the rest basic products
     shop = ShopProcess(basics=units_target - 2 * multis, multis=multis, variants=2, rate=rate)
@@ -83,8 +83,8 @@ def scenario(units_target: int, drift: float, *, rate: float | None, workdir: Pa
             workdir / "erpsync.toml", shop.url, f"sqlite:///{workdir / 'state.db'}", store
         )
         os.environ["ERPSYNC_CONFIG"] = str(config)
-        tasks.runtime.make_erp = lambda _settings, **_options: erp.session()
-        tasks.runtime.overrides.unpaced = rate is None
+        store_runtime.make_erp = lambda _settings, **_options: erp.session()
+        store_runtime.overrides.unpaced = rate is None
         rss_before = peak_rss_mb()
         first_drift = _drifted(units, drift) if rate is not None else []
         shop.drift([(u.sku, u.stock + 7) for u in first_drift])

@@ -33,7 +33,7 @@ PACING_SLACK = 1.15
 
 
 def _run(label: str, flow: str = "stock", **params: Any) -> dict[str, Any]:
-    from flows.stock import goods_receipts, stock_sync
+    from erpsync.flows.stock import goods_receipts, stock_sync
 
     started = time.perf_counter()
     function: Any = goods_receipts if flow == "receipts" else stock_sync
@@ -51,7 +51,7 @@ def _run(label: str, flow: str = "stock", **params: Any) -> dict[str, Any]:
 
 def scenario(units_target: int, change: float, *, rate: float | None, workdir: Path) -> dict[str, Any]:
     """Shop + ERP with ``units_target`` SKUs in sync; then the five runs."""
-    import tasks.runtime
+    from erpsync.runtime import store_runtime
 
     multis = units_target // 20
     shop = ShopProcess(basics=units_target - 2 * multis, multis=multis, variants=2, rate=rate)
@@ -69,8 +69,8 @@ def scenario(units_target: int, change: float, *, rate: float | None, workdir: P
             {"requests_per_second": rate or 50},
         )
         os.environ["ERPSYNC_CONFIG"] = str(config)
-        tasks.runtime.make_erp = lambda _settings, **_options: erp.session()
-        tasks.runtime.overrides.unpaced = rate is None
+        store_runtime.make_erp = lambda _settings, **_options: erp.session()
+        store_runtime.overrides.unpaced = rate is None
         runs = []
         shop.reset()
         runs.append((_run("first full sync (nothing pushed or linked yet)"), shop.stats()))

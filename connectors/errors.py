@@ -18,7 +18,7 @@ per record by the tasks. Messages never carry secrets: they pass through ``core.
 
 from __future__ import annotations
 
-from core.redact import redact
+from erpsync.core.redact import redact
 
 
 class ConnectorError(Exception):

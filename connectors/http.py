@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from connectors.errors import (
+from erpsync.connectors.errors import (
     AuthError,
     BadRequestError,
     ConnectorError,

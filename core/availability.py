@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from core.models import StockLevel
+from erpsync.core.models import StockLevel
 
 LEVEL_COLUMNS = ["sku", "warehouse", "on_hand", "reserved"]
 CLAMPED_COLUMNS = ["sku", "on_hand", "reserved", "buffer", "computed"]

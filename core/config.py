@@ -37,7 +37,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
-from core.redact import redact, register_secret
+from erpsync.core.redact import redact, register_secret
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",

@@ -12,7 +12,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from core.availability import DECIMALS
+from erpsync.core.availability import DECIMALS
 
 # A shop snapshot: one row per stock-carrying unit whose SKU belongs to the store (``sku`` is the ERP's code).
 SHOP_COLUMNS = ["sku", "shop_sku", "product_id", "variant_id", "stock", "tracked"]

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from core.config import PRODUCT_FIELDS, ProductSettings, StoreSettings, percent_key
-from core.models import CENT, Product, Variant, gross_from_net, net_from_gross
-from core.skus import erp_sku, shop_sku
+from erpsync.core.config import PRODUCT_FIELDS, ProductSettings, StoreSettings, percent_key
+from erpsync.core.models import CENT, Product, Variant, gross_from_net, net_from_gross
+from erpsync.core.skus import erp_sku, shop_sku
 
 log = logging.getLogger("erpsync.products")
 

@@ -16,9 +16,9 @@ from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from core.config import percent_key
-from core.models import ErpOrderStatus, Order, ShippingStatus
-from core.skus import erp_sku, shop_sku
+from erpsync.core.config import percent_key
+from erpsync.core.models import ErpOrderStatus, Order, ShippingStatus
+from erpsync.core.skus import erp_sku, shop_sku
 
 # Sales erpsync itself created in the ERP carry this channel (connectors/erp/tryton.py): never sent back.
 ERPSYNC_CHANNEL = "erpsync"

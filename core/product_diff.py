@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
-from core.models import CENT, Product, Variant
+from erpsync.core.models import CENT, Product, Variant
 
 VERSION = "p1"
 DIGEST_CHARS = 16

@@ -20,10 +20,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from core.mapping import Ownership, Rejected, StoreRules, attach_shop_ids, normalised, shape_mismatch, to_erp, to_shop
-from core.models import Product, Variant
-from core.product_diff import changed_fields, encode, field_digests
-from core.skus import UnitRef, erp_sku, shop_sku
+from erpsync.core.mapping import (
+    Ownership,
+    Rejected,
+    StoreRules,
+    attach_shop_ids,
+    normalised,
+    shape_mismatch,
+    to_erp,
+    to_shop,
+)
+from erpsync.core.models import Product, Variant
+from erpsync.core.product_diff import changed_fields, encode, field_digests
+from erpsync.core.skus import UnitRef, erp_sku, shop_sku
 
 Side = Literal["shop", "erp"]
 

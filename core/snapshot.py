@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.config import ReconcileSettings
+from erpsync.core.config import ReconcileSettings
 
 SNAPSHOT_COLUMNS = ["sku", "quantity", "reserved"]
 ERP_SUITE = "erp_stock"

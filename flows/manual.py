@@ -14,17 +14,24 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 from pydantic import ValidationError
 
-from core.models import Order
-from core.summary import RunState, RunSummary
-from flows.orders import FLOW as ORDERS_LEASE
-from flows.orders import import_in_batches, refresh_stock
-from flows.registry import UnknownFlow, load_flow
-from tasks.artifacts import artifact_key, publish_summary, publish_table
-from tasks.locks import exclusive_run
-from tasks.order_backsync import ERP_ORDER, ORDER_STATUS, PullOutcome, StatusOutcome, retry_erp_orders, sync_statuses
-from tasks.orders import ORDER, ImportOutcome, open_order_failures, read_shop_orders, record_unreadable
-from tasks.running import final_state
-from tasks.runtime import StoreRuntime, open_runtime
+from erpsync.core.models import Order
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.flows.orders import FLOW as ORDERS_LEASE
+from erpsync.flows.orders import import_in_batches, refresh_stock
+from erpsync.flows.registry import UnknownFlow, load_flow
+from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
+from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.states import final_state
+from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
+from erpsync.tasks.order_backsync import (
+    ERP_ORDER,
+    ORDER_STATUS,
+    PullOutcome,
+    StatusOutcome,
+    retry_erp_orders,
+    sync_statuses,
+)
+from erpsync.tasks.orders import ORDER, ImportOutcome, open_order_failures, read_shop_orders, record_unreadable
 
 RESYNC_FLOW = "resync-order"
 RETRY_FLOW = "retry-failures"

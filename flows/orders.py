@@ -14,12 +14,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from core.order_rules import initial_since, next_cursor
-from core.summary import RunState, RunSummary
-from tasks.artifacts import artifact_key, publish_summary, publish_table
-from tasks.cursors import parse_cursor
-from tasks.locks import exclusive_run
-from tasks.order_backsync import (
+from erpsync.core.cursors import parse_cursor
+from erpsync.core.order_rules import initial_since, next_cursor
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
+from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.states import final_state
+from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
+from erpsync.tasks.order_backsync import (
     ERP_CURSOR,
     PullOutcome,
     StatusOutcome,
@@ -27,7 +29,7 @@ from tasks.order_backsync import (
     recover_pushes,
     sync_statuses,
 )
-from tasks.orders import (
+from erpsync.tasks.orders import (
     BATCH_SIZE,
     SHOP_CURSOR,
     ImportOutcome,
@@ -37,8 +39,6 @@ from tasks.orders import (
     record_unreadable,
     triage_orders,
 )
-from tasks.running import final_state
-from tasks.runtime import StoreRuntime, open_runtime
 
 FLOW = "orders"
 
@@ -76,7 +76,7 @@ def refresh_stock(store: str, skus: set[str]) -> str:
     """Run the stock sync for these ERP SKUs as a sub-flow; a short note of what happened."""
     if not skus:
         return ""
-    from flows.stock import stock_sync  # imported when needed: it brings pandas
+    from erpsync.flows.stock import stock_sync  # imported when needed: it brings pandas
 
     state = stock_sync(store=store, skus=sorted(skus), return_state=True)
     if not state.is_completed():

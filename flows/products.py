@@ -12,10 +12,12 @@ from prefect import flow
 from prefect.states import State
 from prefect.utilities.annotations import quote
 
-from core.summary import RunState, RunSummary
-from tasks.artifacts import artifact_key, publish_summary, publish_table
-from tasks.locks import exclusive_run
-from tasks.products import (
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
+from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.states import final_state
+from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
+from erpsync.tasks.products import (
     FLOW,
     WriteOutcome,
     chunks,
@@ -28,8 +30,6 @@ from tasks.products import (
     resolve_products,
     write_batch,
 )
-from tasks.running import final_state
-from tasks.runtime import StoreRuntime, open_runtime
 
 T = TypeVar("T")
 

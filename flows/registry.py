@@ -6,13 +6,13 @@ import importlib
 from typing import Any
 
 FLOWS: dict[str, tuple[str, str]] = {
-    "products": ("flows.products", "product_sync"),
-    "stock": ("flows.stock", "stock_sync"),
-    "reconcile": ("flows.reconcile", "reconcile"),
-    "receipts": ("flows.stock", "goods_receipts"),
-    "orders": ("flows.orders", "order_sync"),
-    "resync-order": ("flows.manual", "resync_order"),
-    "retry-failures": ("flows.manual", "retry_failures"),
+    "products": ("erpsync.flows.products", "product_sync"),
+    "stock": ("erpsync.flows.stock", "stock_sync"),
+    "reconcile": ("erpsync.flows.reconcile", "reconcile"),
+    "receipts": ("erpsync.flows.stock", "goods_receipts"),
+    "orders": ("erpsync.flows.orders", "order_sync"),
+    "resync-order": ("erpsync.flows.manual", "resync_order"),
+    "retry-failures": ("erpsync.flows.manual", "retry_failures"),
 }
 
 

@@ -15,14 +15,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from connectors.erp.base import NotSupported
-from core.summary import RunState, RunSummary
-from tasks.artifacts import artifact_key, publish_summary, publish_table
-from tasks.cursors import parse_cursor
-from tasks.locks import exclusive_run
-from tasks.running import final_state
-from tasks.runtime import StoreRuntime, open_runtime
-from tasks.stock import (
+from erpsync.connectors.erp.base import NotSupported
+from erpsync.core.cursors import parse_cursor
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
+from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.states import final_state
+from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
+from erpsync.tasks.stock import (
     OVERLAP,
     RECEIPTS,
     RECEIPTS_CURSOR,

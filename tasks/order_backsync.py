@@ -22,10 +22,10 @@ from typing import Any, cast
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.errors import RecordError, RetriableError
-from connectors.merchantpro.client import API, OrderStatusShortcut, local_date_since
-from core.models import ErpOrderStatus, Order
-from core.order_rules import (
+from erpsync.connectors.errors import RecordError, RetriableError
+from erpsync.connectors.merchantpro.client import API, OrderStatusShortcut, local_date_since
+from erpsync.core.models import ErpOrderStatus, Order
+from erpsync.core.order_rules import (
     TRANSIENT_PREFIX,
     StatusPlan,
     counted_attempts,
@@ -35,11 +35,11 @@ from core.order_rules import (
     to_shop_order,
     wants_erp_order,
 )
-from core.state import JournalEntry, LinkConflict
-from tasks.failures import describe, record_failure, record_row_errors
-from tasks.orders import ORDER
-from tasks.running import retriable_only
-from tasks.runtime import StoreRuntime
+from erpsync.core.state import JournalEntry, LinkConflict
+from erpsync.runtime.failures import describe, record_failure, record_row_errors
+from erpsync.runtime.states import retriable_only
+from erpsync.runtime.store_runtime import StoreRuntime
+from erpsync.tasks.orders import ORDER
 
 log = logging.getLogger("erpsync.orders")
 

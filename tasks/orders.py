@@ -35,10 +35,10 @@ from typing import Any, Literal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.erp.base import NotSupported
-from connectors.errors import BadRequestError, RecordError, RetriableError
-from core.models import Customer, Order, RowError
-from core.order_rules import (
+from erpsync.connectors.erp.base import NotSupported
+from erpsync.connectors.errors import BadRequestError, RecordError, RetriableError
+from erpsync.core.models import Customer, Order, RowError
+from erpsync.core.order_rules import (
     CANCELLED,
     IN_DOUBT_REASON,
     TRANSIENT_PREFIX,
@@ -55,11 +55,11 @@ from core.order_rules import (
     resume_step,
     to_erp_order,
 )
-from core.state import JournalEntry, LinkConflict
-from tasks.failures import describe, record_failure
-from tasks.locks import holder_id
-from tasks.running import retriable_only
-from tasks.runtime import StoreRuntime
+from erpsync.core.state import JournalEntry, LinkConflict
+from erpsync.runtime.failures import describe, record_failure
+from erpsync.runtime.leases import holder_id
+from erpsync.runtime.states import retriable_only
+from erpsync.runtime.store_runtime import StoreRuntime
 
 log = logging.getLogger("erpsync.orders")
 DateFilter = Literal["created", "modified"]

@@ -26,19 +26,20 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.errors import RecordError, RetriableError
-from connectors.merchantpro.client import local_date_since
-from connectors.merchantpro.mapping import (
+from erpsync.connectors.errors import RecordError, RetriableError
+from erpsync.connectors.merchantpro.client import local_date_since
+from erpsync.connectors.merchantpro.mapping import (
     PATCH_FIELDS,
     product_from_shop,
     product_patch,
     product_payload,
     to_json_number,
 )
-from core.mapping import Ownership, StoreRules, ownership
-from core.models import Product, RowError, Variant
-from core.product_diff import duplicate_skus
-from core.product_plan import (
+from erpsync.core.cursors import parse_cursor
+from erpsync.core.mapping import Ownership, StoreRules, ownership
+from erpsync.core.models import Product, RowError, Variant
+from erpsync.core.product_diff import duplicate_skus
+from erpsync.core.product_plan import (
     Failed,
     Known,
     LinkRef,
@@ -54,14 +55,13 @@ from core.product_plan import (
     shop_key,
     units_of,
 )
-from core.skus import erp_sku, shop_sku
-from core.state import LinkConflict
-from tasks.cursors import parse_cursor
-from tasks.failures import describe, record_failure, resolve_failures
-from tasks.running import retriable_only
-from tasks.runtime import StoreRuntime
-from tasks.units import ENTITY as UNIT
-from tasks.units import load_units, save_units
+from erpsync.core.skus import erp_sku, shop_sku
+from erpsync.core.state import LinkConflict
+from erpsync.core.units import ENTITY as UNIT
+from erpsync.core.units import load_units, save_units
+from erpsync.runtime.failures import describe, record_failure, resolve_failures
+from erpsync.runtime.states import retriable_only
+from erpsync.runtime.store_runtime import StoreRuntime
 
 log = logging.getLogger("erpsync.products")
 

@@ -17,10 +17,10 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.merchantpro import StockWrite
-from core.availability import Availability, compute_availability
-from core.diff import changed, corrections, quantities, to_decimal, unknown_to_erp
-from core.snapshot import (
+from erpsync.connectors.merchantpro import StockWrite
+from erpsync.core.availability import Availability, compute_availability
+from erpsync.core.diff import changed, corrections, quantities, to_decimal, unknown_to_erp
+from erpsync.core.snapshot import (
     COVERAGE_SUITE,
     ERP_SUITE,
     GuardBounds,
@@ -31,13 +31,13 @@ from core.snapshot import (
     previous_to_keep,
     snapshot_metrics,
 )
-from core.state import Snapshot
-from expectations import runner
-from expectations.runner import Validation
-from tasks.failures import resolve_failures
-from tasks.running import retriable_only
-from tasks.runtime import StoreRuntime
-from tasks.stock import STOCK, ErpStock, Planned, ShopInventory, collect_levels
+from erpsync.core.state import Snapshot
+from erpsync.expectations import runner
+from erpsync.expectations.runner import Validation
+from erpsync.runtime.failures import resolve_failures
+from erpsync.runtime.states import retriable_only
+from erpsync.runtime.store_runtime import StoreRuntime
+from erpsync.tasks.stock import STOCK, ErpStock, Planned, ShopInventory, collect_levels
 
 SNAPSHOT_KIND = "erp_stock"
 PREVIOUS = "erp_stock_snapshot"

@@ -18,17 +18,17 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.merchantpro import InventoryUnit, StockWrite
-from core.availability import Availability, compute_availability, levels_frame
-from core.diff import SHOP_COLUMNS, changed, quantities, shop_stock, to_decimal, typed_shop
-from core.models import GoodsReceipt, RowError, StockLevel
-from core.skus import erp_sku, shop_sku
-from tasks.cursors import parse_cursor
-from tasks.failures import record_failure, record_row_errors, resolve_failures
-from tasks.running import retriable_only
-from tasks.runtime import StoreRuntime
-from tasks.units import ENTITY as UNIT_ENTITY
-from tasks.units import UnitRef, load_units, parse_unit_key, save_units
+from erpsync.connectors.merchantpro import InventoryUnit, StockWrite
+from erpsync.core.availability import Availability, compute_availability, levels_frame
+from erpsync.core.cursors import parse_cursor
+from erpsync.core.diff import SHOP_COLUMNS, changed, quantities, shop_stock, to_decimal, typed_shop
+from erpsync.core.models import GoodsReceipt, RowError, StockLevel
+from erpsync.core.skus import erp_sku, shop_sku
+from erpsync.core.units import ENTITY as UNIT_ENTITY
+from erpsync.core.units import UnitRef, load_units, parse_unit_key, save_units
+from erpsync.runtime.failures import record_failure, record_row_errors, resolve_failures
+from erpsync.runtime.states import retriable_only
+from erpsync.runtime.store_runtime import StoreRuntime
 
 STOCK = "stock"  # pushed quantities, failures and the incremental cursor, keyed by the ERP SKU
 RECEIPTS = "goods_receipt"  # pushed: receipts already handled (key = ERP id, hash = digest); failures

@@ -22,7 +22,7 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "erpsync")
 # Our loggers also log outside flow runs (connectors used directly): that is not an error.
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
-from core.redact import install_log_redaction  # noqa: E402
+from erpsync.core.redact import install_log_redaction  # noqa: E402
 
 install_log_redaction()
 

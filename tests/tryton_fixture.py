@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from devservers.tryton import DEFAULT_CACHE_DIR, JsonRpcSession, TrytonServer, start_tryton
+from erpsync.dev.tryton import DEFAULT_CACHE_DIR, JsonRpcSession, TrytonServer, start_tryton
 
 CACHE_DIR_ENV = "ERPSYNC_TRYTON_CACHE_DIR"
 

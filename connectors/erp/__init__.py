@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from connectors.erp.base import ErpConnector
-    from core.config import ErpSettings
+    from erpsync.connectors.erp.base import ErpConnector
+    from erpsync.core.config import ErpSettings
 
 
 def make_erp(settings: ErpSettings, **options: Any) -> ErpConnector:
     """The connector for the configured ERP (imported lazily: each ERP pulls only its own dependencies)."""
     if settings.type == "tryton":
-        from connectors.erp.tryton import TrytonConnector
+        from erpsync.connectors.erp.tryton import TrytonConnector
 
         return TrytonConnector.from_settings(settings, **options)
     if settings.type == "smartbill":
-        from connectors.erp.smartbill import SmartBillConnector
+        from erpsync.connectors.erp.smartbill import SmartBillConnector
 
         return SmartBillConnector.from_settings(settings, **options)
     raise ValueError(f"unknown ERP type {settings.type!r}")  # the config schema makes this unreachable

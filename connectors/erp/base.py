@@ -14,9 +14,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from connectors.errors import FatalError
-from connectors.http import Counters
-from core.models import Customer, ErpOrderStatus, GoodsReceipt, Order, Page, Product, StockLevel, Supplier
+from erpsync.connectors.errors import FatalError
+from erpsync.connectors.http import Counters
+from erpsync.core.models import Customer, ErpOrderStatus, GoodsReceipt, Order, Page, Product, StockLevel, Supplier
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from connectors.erp.base import Capabilities, NotSupported
-from connectors.errors import (
+from erpsync.connectors.erp.base import Capabilities, NotSupported
+from erpsync.connectors.errors import (
     AuthError,
     BadRequestError,
     ConnectorError,
@@ -36,7 +36,7 @@ from connectors.errors import (
     RetriableError,
     record_error,
 )
-from connectors.http import (
+from erpsync.connectors.http import (
     Counters,
     HttpClient,
     RetryPolicy,
@@ -45,7 +45,7 @@ from connectors.http import (
     credential_key,
     shared_limiter,
 )
-from core.models import (
+from erpsync.core.models import (
     Address,
     Customer,
     ErpOrderStatus,
@@ -58,10 +58,10 @@ from core.models import (
     Supplier,
     gross_from_net,
 )
-from core.redact import register_basic_auth
+from erpsync.core.redact import register_basic_auth
 
 if TYPE_CHECKING:
-    from core.config import SmartBillSettings
+    from erpsync.core.config import SmartBillSettings
 
 log = logging.getLogger("erpsync.smartbill")
 

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from connectors.erp import tryton_mapping as tm
-from connectors.erp.base import Capabilities
-from connectors.erp.tryton_rpc import SYSTEM, TrytonRpc, decode, to_utc
-from connectors.errors import FatalError, RecordError, record_error
-from connectors.http import Counters, RetryPolicy
-from core.models import (
+from erpsync.connectors.erp import tryton_mapping as tm
+from erpsync.connectors.erp.base import Capabilities
+from erpsync.connectors.erp.tryton_rpc import SYSTEM, TrytonRpc, decode, to_utc
+from erpsync.connectors.errors import FatalError, RecordError, record_error
+from erpsync.connectors.http import Counters, RetryPolicy
+from erpsync.core.models import (
     Address,
     Customer,
     ErpOrderStatus,
@@ -49,7 +49,7 @@ from core.models import (
 )
 
 if TYPE_CHECKING:
-    from core.config import TrytonSettings
+    from erpsync.core.config import TrytonSettings
 
 log = logging.getLogger("erpsync.tryton")
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.erp.tryton_rpc import to_utc
-from core.models import (
+from erpsync.connectors.erp.tryton_rpc import to_utc
+from erpsync.core.models import (
     Address,
     Customer,
     Product,

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from connectors.errors import (
+from erpsync.connectors.errors import (
     AuthError,
     BadRequestError,
     ConnectorError,
@@ -27,8 +27,8 @@ from connectors.errors import (
     RetriableError,
     record_error,
 )
-from connectors.http import Counters, HttpClient, Kind, RetryPolicy, classify
-from core.redact import register_secret
+from erpsync.connectors.http import Counters, HttpClient, Kind, RetryPolicy, classify
+from erpsync.core.redact import register_secret
 
 SYSTEM = "tryton"
 LOGIN = "common.db.login"

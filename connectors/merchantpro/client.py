@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from connectors.errors import BadRequestError, ConnectorError, RecordError, RetriableError
-from connectors.http import (
+from erpsync.connectors.errors import BadRequestError, ConnectorError, RecordError, RetriableError
+from erpsync.connectors.http import (
     Counters,
     HttpClient,
     RateLimiter,
@@ -28,10 +28,10 @@ from connectors.http import (
     credential_key,
     shared_limiter,
 )
-from connectors.merchantpro import mapping
-from connectors.merchantpro.mapping import InventoryUnit, MappingError, StockWrite
-from core.models import Order, Page, Product, RowError
-from core.redact import register_basic_auth
+from erpsync.connectors.merchantpro import mapping
+from erpsync.connectors.merchantpro.mapping import InventoryUnit, MappingError, StockWrite
+from erpsync.core.models import Order, Page, Product, RowError
+from erpsync.core.redact import register_basic_auth
 
 log = logging.getLogger("erpsync.merchantpro")
 

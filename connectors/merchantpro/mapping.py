@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.models import (
+from erpsync.core.models import (
     ZERO,
     Address,
     Customer,

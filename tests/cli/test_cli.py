@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ERPSYNC = [sys.executable, "-m", "core.cli"]
+ERPSYNC = [sys.executable, "-m", "erpsync.app.cli"]
 VALID = (
     "[erp]\ntype = 'tryton'\ndatabase = 'x'\npassword = 'literal:pw'\n"
     "[[stores]]\nname = 'main'\nurl = 'https://shop.example.ro'\napi_key = 'k'\napi_secret = 'literal:s'\n"

@@ -15,12 +15,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import tasks.runtime as runtime_module
-from core.cli_manual import register_manual_commands
-from core.order_rules import IN_DOUBT_REASON
-from core.state import StateStore
-from devservers.stack import SimShop, start_shop, write_config
-from tasks.runtime import overrides
+import erpsync.runtime.store_runtime as runtime_module
+from erpsync.app.manual import register_manual_commands
+from erpsync.core.order_rules import IN_DOUBT_REASON
+from erpsync.core.state import StateStore
+from erpsync.dev.stack import SimShop, start_shop, write_config
+from erpsync.runtime.store_runtime import overrides
 from tests.flows.order_fakes import FakeErp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,8 +117,8 @@ def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: Non
     monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
     monkeypatch.setattr(runtime_module, "make_erp", lambda *_a, **_k: erp)
     monkeypatch.setattr(overrides, "unpaced", True)
-    monkeypatch.setattr("flows.orders.refresh_stock", lambda store, skus: "")
-    monkeypatch.setattr("flows.manual.refresh_stock", lambda store, skus: "")
+    monkeypatch.setattr("erpsync.flows.orders.refresh_stock", lambda store, skus: "")
+    monkeypatch.setattr("erpsync.flows.manual.refresh_stock", lambda store, skus: "")
     try:
         yield Setup(path, runtime_module.state_store(f"sqlite:///{tmp_path / 'state.db'}"), shop, erp)
     finally:
@@ -126,8 +126,8 @@ def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: Non
 
 
 def test_retry_and_resync_order_resend_held_orders_with_exit_codes(online: Setup) -> None:
-    from flows.registry import load_flow
-    from tasks.running import run_flow
+    from erpsync.app.flowrun import run_flow
+    from erpsync.flows.registry import load_flow
 
     assert online.shop is not None and online.erp is not None
     sim = online.shop.sim

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from connectors.asgi import SyncASGITransport
-from connectors.erp.base import Capabilities, ErpConnector, NotSupported
-from connectors.erp.smartbill import SmartBillConnector
-from connectors.erp.tryton import TrytonConnector
-from connectors.errors import AuthError, RecordError
-from core.models import Address, Customer, Order, OrderLine, Product, StockLevel
-from devservers import tryton_seed as seed
-from devservers.tryton import TrytonServer
-from simulators.smartbill import SmartBillSimulator
+from erpsync.connectors.asgi import SyncASGITransport
+from erpsync.connectors.erp.base import Capabilities, ErpConnector, NotSupported
+from erpsync.connectors.erp.smartbill import SmartBillConnector
+from erpsync.connectors.erp.tryton import TrytonConnector
+from erpsync.connectors.errors import AuthError, RecordError
+from erpsync.core.models import Address, Customer, Order, OrderLine, Product, StockLevel
+from erpsync.dev import tryton_seed as seed
+from erpsync.dev.tryton import TrytonServer
+from erpsync.testing.smartbill import SmartBillSimulator
 from tests.tryton_fixture import create_stocked_product, unique_code
 
 SB_URL = "http://smartbill.test/SBORO/api"

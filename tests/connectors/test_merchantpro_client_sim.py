@@ -9,12 +9,12 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from connectors.asgi import SyncASGITransport
-from connectors.errors import AuthError, RecordError, RetriableError
-from connectors.http import RetryPolicy, reset_shared_limiters
-from connectors.merchantpro import MerchantProClient, StockWrite
-from simulators.merchantpro import Faults, MerchantProSimulator
-from simulators.server import serve_in_thread
+from erpsync.connectors.asgi import SyncASGITransport
+from erpsync.connectors.errors import AuthError, RecordError, RetriableError
+from erpsync.connectors.http import RetryPolicy, reset_shared_limiters
+from erpsync.connectors.merchantpro import MerchantProClient, StockWrite
+from erpsync.testing.merchantpro import Faults, MerchantProSimulator
+from erpsync.testing.server import serve_in_thread
 
 KEY, SECRET = "sim-key", "sim-secret-0001"
 
@@ -158,7 +158,7 @@ def test_transport_errors_surface_as_httpx_errors(sim: MerchantProSimulator) -> 
 def test_an_order_of_another_channel_is_created_with_a_string_id(
     client: MerchantProClient, sim: MerchantProSimulator
 ) -> None:
-    from connectors.merchantpro.mapping import order_from_shop
+    from erpsync.connectors.merchantpro.mapping import order_from_shop
 
     template = next(iter(sim.orders.values()))
     order = order_from_shop(template).model_copy(update={"shop_id": None, "reference": "ERP-SO-1"})

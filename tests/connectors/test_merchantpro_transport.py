@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from connectors.errors import AuthError, BadRequestError, RecordError
-from connectors.http import RetryPolicy
-from connectors.merchantpro import MerchantProClient, StockWrite
+from erpsync.connectors.errors import AuthError, BadRequestError, RecordError
+from erpsync.connectors.http import RetryPolicy
+from erpsync.connectors.merchantpro import MerchantProClient, StockWrite
 
 KEY, SECRET = "fake-key", "fake-secret-123"
 

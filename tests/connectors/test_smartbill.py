@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.asgi import SyncASGITransport
-from connectors.erp.base import ErpConnector, NotSupported
-from connectors.erp.smartbill import (
+from erpsync.connectors.asgi import SyncASGITransport
+from erpsync.connectors.erp.base import ErpConnector, NotSupported
+from erpsync.connectors.erp.smartbill import (
     InvoiceId,
     MemoryIssuedRegistry,
     SmartBillConnector,
@@ -23,7 +23,7 @@ from connectors.erp.smartbill import (
     classify_smartbill,
     parse_stock,
 )
-from connectors.errors import (
+from erpsync.connectors.errors import (
     AuthError,
     BadRequestError,
     ConnectorError,
@@ -32,10 +32,10 @@ from connectors.errors import (
     RecordError,
     RetriableError,
 )
-from connectors.http import reset_shared_limiters
-from core.models import Address, Customer, Order, OrderLine, StockLevel
-from core.redact import redact
-from simulators.smartbill import SmartBillSimulator
+from erpsync.connectors.http import reset_shared_limiters
+from erpsync.core.models import Address, Customer, Order, OrderLine, StockLevel
+from erpsync.core.redact import redact
+from erpsync.testing.smartbill import SmartBillSimulator
 
 URL = "http://smartbill.test/SBORO/api"
 CIF = "RO12345678"
@@ -461,7 +461,7 @@ def test_invoice_ids(erp_id: str, parsed: tuple[str, str] | None) -> None:
 def test_the_state_store_registry_survives_the_connector(
     make: Factory, sim: SmartBillSimulator, tmp_path: Path
 ) -> None:
-    from core.state import StateStore
+    from erpsync.core.state import StateStore
 
     with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as state:
         order = an_order("95750870.3")
@@ -475,7 +475,7 @@ def test_the_state_store_registry_survives_the_connector(
 
 
 def test_from_settings(sim: SmartBillSimulator) -> None:
-    from core.config import SmartBillSettings
+    from erpsync.core.config import SmartBillSettings
 
     settings = SmartBillSettings.model_validate(
         {

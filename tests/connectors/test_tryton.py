@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.erp.tryton import TrytonConnector
-from connectors.erp.tryton_rpc import TrytonRpc, decode, encode
-from connectors.errors import AuthError, BadRequestError, FatalError, RecordError, RetriableError
-from connectors.http import RetryPolicy
-from core.models import Address, Customer, Order, OrderLine, Product, ProductStatus, Variant
-from devservers import tryton_seed as seed
-from devservers.tryton import JsonRpcSession, TrytonServer
+from erpsync.connectors.erp.tryton import TrytonConnector
+from erpsync.connectors.erp.tryton_rpc import TrytonRpc, decode, encode
+from erpsync.connectors.errors import AuthError, BadRequestError, FatalError, RecordError, RetriableError
+from erpsync.connectors.http import RetryPolicy
+from erpsync.core.models import Address, Customer, Order, OrderLine, Product, ProductStatus, Variant
+from erpsync.dev import tryton_seed as seed
+from erpsync.dev.tryton import JsonRpcSession, TrytonServer
 from tests.tryton_fixture import create_stocked_product, unique_code, unique_ro_vat
 
 FAST = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_max=0.002)
@@ -455,7 +455,7 @@ def test_unknown_sku_names_every_missing_one(tryton: TrytonConnector) -> None:
 
 
 def test_rpc_session_registers_password_for_redaction() -> None:
-    from core.redact import redact
+    from erpsync.core.redact import redact
 
     TrytonRpc("http://tryton.test", "db", "admin", "very-secret-password-42").close()
     assert "very-secret-password-42" not in redact("login with very-secret-password-42")
@@ -463,8 +463,8 @@ def test_rpc_session_registers_password_for_redaction() -> None:
 
 @pytest.mark.tryton
 def test_factory_builds_the_connector_from_settings(tryton_server: TrytonServer) -> None:
-    from connectors.erp import make_erp
-    from core.config import TrytonSettings
+    from erpsync.connectors.erp import make_erp
+    from erpsync.core.config import TrytonSettings
 
     settings = TrytonSettings.model_validate({
         "type": "tryton", "url": tryton_server.url, "database": tryton_server.database,

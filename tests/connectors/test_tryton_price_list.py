@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from connectors.erp.tryton import TrytonConnector
-from connectors.erp.tryton_rpc import to_utc
-from connectors.errors import FatalError
-from core.models import Address, Customer, Order, OrderLine, Product, gross_from_net, net_from_gross
-from devservers import tryton_seed as seed
-from devservers.tryton import JsonRpcSession, TrytonServer
+from erpsync.connectors.erp.tryton import TrytonConnector
+from erpsync.connectors.erp.tryton_rpc import to_utc
+from erpsync.connectors.errors import FatalError
+from erpsync.core.models import Address, Customer, Order, OrderLine, Product, gross_from_net, net_from_gross
+from erpsync.dev import tryton_seed as seed
+from erpsync.dev.tryton import JsonRpcSession, TrytonServer
 from tests.tryton_fixture import create_stocked_product, unique_code
 
 CLUJ, RETAIL = seed.CLUJ_PRICE_LIST, seed.RETAIL_PRICE_LIST

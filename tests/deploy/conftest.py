@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from devservers.prefect_server import PrefectServer, asyncpg_url, start_prefect_server
-from devservers.stack import SimShop, start_shop, tryton_erp, write_config
-from devservers.tryton import TrytonServer
+from erpsync.app.prefect_server import PrefectServer, asyncpg_url, start_prefect_server
+from erpsync.dev.stack import SimShop, start_shop, tryton_erp, write_config
+from erpsync.dev.tryton import TrytonServer
 from tests.pg import create_test_database, drop_test_database
 from tests.tryton_fixture import create_stocked_product, unique_code
 
@@ -230,7 +230,7 @@ def store_deployments(client: Any, store: str) -> dict[str, Any]:
 
 def assert_store_deployments(deployments: dict[str, Any], store: str) -> None:
     """Every flow of the store is deployed once, named after it, with its cron (or none) and its tags."""
-    from flows.deployments import MANUAL, SCHEDULED
+    from erpsync.app.deployments import MANUAL, SCHEDULED
 
     assert sorted(deployments) == sorted((*SCHEDULED, *MANUAL))
     for key, deployment in deployments.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devservers.prefect_server import PrefectServerError, asyncpg_url, server_environment, start_prefect_server
+from erpsync.app.prefect_server import PrefectServerError, asyncpg_url, server_environment, start_prefect_server
 from tests.pg import server_url
 
 

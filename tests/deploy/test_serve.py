@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from devservers.prefect_server import PrefectServer, free_port, port_is_open
-from devservers.stack import start_shop, write_config
-from flows.deployments import MANUAL, SCHEDULED
+from erpsync.app.deployments import MANUAL, SCHEDULED
+from erpsync.app.prefect_server import PrefectServer, free_port, port_is_open
+from erpsync.dev.stack import start_shop, write_config
 from tests.deploy.conftest import (
     ERP_QUANTITY,
     RARE_SCHEDULES,

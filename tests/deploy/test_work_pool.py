@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from devservers.prefect_server import PrefectServer
+from erpsync.app.prefect_server import PrefectServer
 from tests.deploy.conftest import (
     ERP_QUANTITY,
     ROOT,
@@ -44,11 +44,12 @@ def test_worker_runs_a_deployed_stock_sync_with_state_on_postgresql(
     prefect, erpsync = str(VENV_BIN / "prefect"), str(VENV_BIN / "erpsync")
     timings: dict[str, float] = {}
 
-    # The project dir of the worker machines is the checkout: the flows' entrypoints are its files.
+    # The worker runs in a folder that is not the checkout: the entrypoints are modules of the installed package.
     spec = tmp_path / "prefect.yaml"
     output, _ = run_command(
-        [erpsync, "prefect-yaml", "--output", str(spec), "--work-pool", POOL, "--project-dir", str(ROOT)], env
+        [erpsync, "prefect-yaml", "--output", str(spec), "--work-pool", POOL, "--project-dir", str(tmp_path)], env
     )
+    assert "entrypoint: erpsync.flows.stock:stock_sync" in spec.read_text()
     assert f"erpsync-shop-{STORE}" in output  # the shared rate limit is created on the server as well
     run_command([prefect, "work-pool", "create", POOL, "--type", "process"], env)
     _, timings["deploy --all"] = run_command([prefect, "deploy", "--all", "--prefect-file", str(spec)], env)

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from devservers import tryton_seed as seed
-from devservers.tryton import (
+from erpsync.dev import tryton_seed as seed
+from erpsync.dev.tryton import (
     DATABASE_NAME,
     JsonRpcSession,
     TrytonRpcError,

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.erp.base import Capabilities, NotSupported
-from connectors.errors import RetriableError, record_error
-from connectors.http import Counters
-from core.models import Customer, ErpOrderStatus, Order, Page
+from erpsync.connectors.erp.base import Capabilities, NotSupported
+from erpsync.connectors.errors import RetriableError, record_error
+from erpsync.connectors.http import Counters
+from erpsync.core.models import Customer, ErpOrderStatus, Order, Page
 
 ORDER_CAPABILITIES = Capabilities(
     customers_find=True, customers_create=True, orders_create=True, orders_read=True, orders_read_status=True,

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from core.state import RUN_LOCKS, StateStore
+from erpsync.core.state import RUN_LOCKS, StateStore
 
 
 def artifact(key: str) -> Any:

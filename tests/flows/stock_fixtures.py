@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from bench._memory_erp import MemoryErp
-from core.config import load_config
-from core.state import StateStore
-from devservers.stack import SimShop, start_shop, write_config
+from erpsync.core.config import load_config
+from erpsync.core.state import StateStore
+from erpsync.dev.stack import SimShop, start_shop, write_config
 
 STORE = "main"
 FAKE_ERP = {"type": "tryton", "url": "http://127.0.0.1:9", "database": "unused", "password": "literal:unused"}
@@ -27,7 +27,7 @@ class FakeStack:
     config_path: Path
 
     def state(self) -> StateStore:
-        from tasks.runtime import state_store
+        from erpsync.runtime.store_runtime import state_store
 
         return state_store(load_config(self.config_path).state.url.get())
 
@@ -57,7 +57,7 @@ def build_fake_stack(
             state_url=f"sqlite:///{tmp_path / 'state.db'}", stores={STORE: dict(store or {})},
         )
         monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
-        monkeypatch.setattr("tasks.runtime.make_erp", lambda _settings, **_options: erp.session())
+        monkeypatch.setattr("erpsync.runtime.store_runtime.make_erp", lambda _settings, **_options: erp.session())
         yield FakeStack(shop, erp, path)
     finally:
         shop.stop()

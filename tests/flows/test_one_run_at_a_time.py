@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from core.summary import RunState, RunSummary
-from tasks.running import run_flow
+from erpsync.app.flowrun import run_flow
+from erpsync.core.summary import RunState, RunSummary
 from tests.support.stack import Stack, build_stack
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -33,7 +33,7 @@ def paced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tryton_server: Any) -
 
 
 def _products(store: str) -> RunSummary:
-    from flows.registry import load_flow
+    from erpsync.flows.registry import load_flow
 
     return run_flow(load_flow("products"), "products", store, {})
 

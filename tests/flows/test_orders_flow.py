@@ -21,19 +21,19 @@ from typing import Any
 
 import pytest
 
-import tasks.runtime as runtime_module
-from connectors.erp.base import Capabilities
-from connectors.http import RetryPolicy
-from core.models import Customer, Order, OrderLine, ShippingStatus
-from core.state import StateStore
-from core.summary import RunState, RunSummary
-from devservers.stack import SimShop, Stack, start_shop, write_config
-from devservers.tryton import JsonRpcSession, TrytonServer
-from simulators.merchantpro import Faults
-from simulators.server import serve_in_thread
-from tasks.orders import CRASH_EXIT_CODE, CRASH_HOOK_ENV
-from tasks.running import run_flow
-from tasks.runtime import open_runtime, overrides
+import erpsync.runtime.store_runtime as runtime_module
+from erpsync.app.flowrun import run_flow
+from erpsync.connectors.erp.base import Capabilities
+from erpsync.connectors.http import RetryPolicy
+from erpsync.core.models import Customer, Order, OrderLine, ShippingStatus
+from erpsync.core.state import StateStore
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.dev.stack import SimShop, Stack, start_shop, write_config
+from erpsync.dev.tryton import JsonRpcSession, TrytonServer
+from erpsync.runtime.store_runtime import open_runtime, overrides
+from erpsync.tasks.orders import CRASH_EXIT_CODE, CRASH_HOOK_ENV
+from erpsync.testing.merchantpro import Faults
+from erpsync.testing.server import serve_in_thread
 from tests.flows.fault_proxy import FaultProxy
 from tests.flows.order_fakes import ORDER_CAPABILITIES, SMARTBILL_LIKE, FakeErp
 from tests.flows.run_helpers import expire_leases
@@ -83,7 +83,7 @@ class FakeStack:
         return str(self.sim.add_order(payload)["id"])
 
     def run(self, flow: str = "orders", **params: Any) -> RunSummary:
-        from flows.registry import load_flow
+        from erpsync.flows.registry import load_flow
 
         return run_flow(load_flow(flow), flow, "main", params)
 
@@ -113,8 +113,8 @@ def make_stack(
                 stack.stock_calls.append((store, set(skus)))
             return ""
 
-        monkeypatch.setattr("flows.orders.refresh_stock", refresh_stock)
-        monkeypatch.setattr("flows.manual.refresh_stock", refresh_stock)
+        monkeypatch.setattr("erpsync.flows.orders.refresh_stock", refresh_stock)
+        monkeypatch.setattr("erpsync.flows.manual.refresh_stock", refresh_stock)
         return stack
 
     yield make
@@ -251,8 +251,8 @@ def test_cancelled_in_the_shop_after_import_is_cancelled_in_the_erp(make_stack: 
 def test_a_shop_without_the_modified_filter_is_read_by_creation_date(
     make_stack: Callable[..., FakeStack], monkeypatch: pytest.MonkeyPatch, error_name: str | None,
 ) -> None:
-    from connectors.errors import BadRequestError
-    from connectors.merchantpro.client import MerchantProClient
+    from erpsync.connectors.errors import BadRequestError
+    from erpsync.connectors.merchantpro.client import MerchantProClient
 
     stack = make_stack()
     stack.product("SKU-A")
@@ -333,7 +333,7 @@ def test_two_overlapping_runs_make_one_erp_order_each(make_stack: Callable[..., 
 def test_without_the_run_lease_the_journal_claim_still_makes_one_order(
     make_stack: Callable[..., FakeStack],
 ) -> None:
-    from tasks.orders import import_batch
+    from erpsync.tasks.orders import import_batch
 
     stack = make_stack()
     stack.erp.create_delay = 0.05  # a racy check-then-create in the ERP: only the claim can save us
@@ -499,7 +499,7 @@ class TrytonStack:
         return rows
 
     def run(self, flow: str = "orders", **params: Any) -> RunSummary:
-        from flows.registry import load_flow
+        from erpsync.flows.registry import load_flow
 
         return run_flow(load_flow(flow), flow, "main", params)
 
@@ -607,7 +607,7 @@ def test_e2e_killed_right_after_the_erp_create_still_one_sale(
     t = make_tryton_stack()
     order_id = t.order(t.product(), t.buyer())
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), CRASH_HOOK_ENV: "1"}
-    killed = subprocess.run([sys.executable, "-m", "core.cli", "run", "orders", "--store", "main", "--json"],
+    killed = subprocess.run([sys.executable, "-m", "erpsync.app.cli", "run", "orders", "--store", "main", "--json"],
                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert killed.returncode == CRASH_EXIT_CODE, killed.stderr[-3000:]
     assert len(t.sales(order_id)) == 1  # the ERP has the sale ...
@@ -627,7 +627,7 @@ def test_e2e_killed_right_after_the_erp_create_still_one_sale(
 def test_e2e_two_overlapping_runs_one_sale_per_order_with_and_without_the_lease(
     make_tryton_stack: Callable[..., TrytonStack],
 ) -> None:
-    from tasks.orders import import_batch
+    from erpsync.tasks.orders import import_batch
 
     t = make_tryton_stack()
     sku = t.product()
@@ -707,7 +707,8 @@ def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
     make_tryton_stack: Callable[..., TrytonStack], tryton_server: TrytonServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(RetryPolicy, "backoff", lambda self, attempt, rng: 0.01)  # fast retries, same logic
-    monkeypatch.setattr("flows.orders.refresh_stock", lambda store, skus: "")  # the stock flow is not under test
+    # the stock flow is not under test
+    monkeypatch.setattr("erpsync.flows.orders.refresh_stock", lambda store, skus: "")
     proxy = FaultProxy(tryton_server.url, error_500=0.1, reset_after=0.1, seed=7)
     proxy.enabled = False
     server = serve_in_thread(proxy)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.config import load_config
-from devservers.stack import start_shop, tryton_erp, write_config
-from tasks.probe import probe_all
+from erpsync.app.probe import probe_all
+from erpsync.core.config import load_config
+from erpsync.dev.stack import start_shop, tryton_erp, write_config
 
 
 def test_check_probes_state_erp_shops_and_price_lists(tmp_path: Path, tryton_server: Any) -> None:

@@ -25,18 +25,18 @@ from typing import Any
 import httpx
 import pytest
 
-import tasks.runtime as runtime_module
+import erpsync.runtime.store_runtime as runtime_module
 from bench.products import MemoryProductErp
-from core.models import Product, RowError, Variant
-from core.state import StateStore
-from core.summary import RunState, RunSummary
-from devservers.stack import SimShop, Stack, start_shop, tryton_erp, write_config
-from devservers.tryton import JsonRpcSession, TrytonServer
-from flows.products import product_sync
-from simulators._catalogue import iso
-from tasks.products import CRASH_EXIT_CODE, CRASH_HOOK_ENV, ERP_CURSOR, PRODUCT, PUSHED_ERP, SHOP_CURSOR
-from tasks.running import run_flow
-from tasks.runtime import overrides
+from erpsync.app.flowrun import run_flow
+from erpsync.core.models import Product, RowError, Variant
+from erpsync.core.state import StateStore
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.dev.stack import SimShop, Stack, start_shop, tryton_erp, write_config
+from erpsync.dev.tryton import JsonRpcSession, TrytonServer
+from erpsync.flows.products import product_sync
+from erpsync.runtime.store_runtime import overrides
+from erpsync.tasks.products import CRASH_EXIT_CODE, CRASH_HOOK_ENV, ERP_CURSOR, PRODUCT, PUSHED_ERP, SHOP_CURSOR
+from erpsync.testing._catalogue import iso
 from tests.flows.run_helpers import artifact, expire_leases
 from tests.tryton_fixture import create_stocked_product, unique_code
 
@@ -498,7 +498,7 @@ def _kill_after_writes(t: TrytonStack, writes: int, env: dict[str, str]) -> subp
     from prefect.settings import PREFECT_API_URL
 
     full_env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), **env}
-    process = subprocess.Popen([sys.executable, "-m", "core.cli", "run", "products", "--store", "main"],
+    process = subprocess.Popen([sys.executable, "-m", "erpsync.app.cli", "run", "products", "--store", "main"],
                                env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return process
 

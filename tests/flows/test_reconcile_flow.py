@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bench._shop import task_runs
-from core.summary import RunState, RunSummary
-from tasks.reconcile import PREVIOUS, SNAPSHOT_KIND
-from tasks.stock import STOCK
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.tasks.reconcile import PREVIOUS, SNAPSHOT_KIND
+from erpsync.tasks.stock import STOCK
 from tests.flows.run_helpers import artifact
 from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, add_multi, build_fake_stack
 from tests.support.stack import Stack
@@ -31,7 +31,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None)
 
 
 def _reconcile(**params: Any) -> tuple[Any, Any]:
-    from flows.reconcile import reconcile
+    from erpsync.flows.reconcile import reconcile
 
     state: Any = reconcile(store=STORE, return_state=True, **params)
     return state, state.result(raise_on_failure=False)
@@ -214,8 +214,8 @@ def test_corrections_go_in_batches_with_few_task_runs(
 
 @pytest.mark.tryton
 def test_tryton_drift_injected_in_the_shop_is_corrected(stack: Stack, prefect_harness: None) -> None:
-    from connectors.erp.tryton import TrytonConnector
-    from core.models import Address, Customer, Order, OrderLine
+    from erpsync.connectors.erp.tryton import TrytonConnector
+    from erpsync.core.models import Address, Customer, Order, OrderLine
 
     assert stack.tryton is not None
     server, shop = stack.tryton, stack.shop()

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from core.summary import RunState, RunSummary
-from tasks.stock import STOCK, UNITS_CURSOR, Planned, batches
-from tasks.units import ENTITY as UNIT_ENTITY
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.core.units import ENTITY as UNIT_ENTITY
+from erpsync.tasks.stock import STOCK, UNITS_CURSOR, Planned, batches
 from tests.flows.run_helpers import artifact
 from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, add_multi, build_fake_stack
 from tests.support.stack import Stack
@@ -29,7 +29,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None)
 
 
 def _sync(**params: Any) -> tuple[RunSummary, Any]:
-    from flows.stock import stock_sync
+    from erpsync.flows.stock import stock_sync
 
     state = stock_sync(store=STORE, return_state=True, **params)
     summary = state.result()
@@ -38,7 +38,7 @@ def _sync(**params: Any) -> tuple[RunSummary, Any]:
 
 
 def _receipts() -> RunSummary:
-    from flows.stock import goods_receipts
+    from erpsync.flows.stock import goods_receipts
 
     summary = goods_receipts(store=STORE, return_state=True).result()
     assert isinstance(summary, RunSummary)
@@ -172,7 +172,7 @@ def test_skus_not_in_the_shop_are_skipped_and_the_shop_is_read_at_most_hourly(fa
 
 
 def test_a_shop_read_replaces_blind_writes_when_cheaper(fake: FakeStack) -> None:
-    from tasks.units import UnitRef, save_units
+    from erpsync.core.units import UnitRef, save_units
 
     refs = []
     for i in range(6):
@@ -210,7 +210,7 @@ def test_goods_receipt_triggers_a_sync_of_just_its_skus(fake: FakeStack) -> None
 
 
 def test_batches_keep_a_products_variants_together_and_cap_the_task_runs() -> None:
-    from connectors.merchantpro import StockWrite
+    from erpsync.connectors.merchantpro import StockWrite
 
     def planned(product: str, variant: str | None) -> Planned:
         return Planned(f"{product}{variant}", StockWrite(f"{product}{variant}", product, variant, Decimal(1)))
@@ -227,7 +227,7 @@ def test_batches_keep_a_products_variants_together_and_cap_the_task_runs() -> No
 
 
 def _order(sku: str, quantity: int) -> tuple[Any, Any]:
-    from core.models import Address, Customer, Order, OrderLine
+    from erpsync.core.models import Address, Customer, Order, OrderLine
 
     customer = Customer(email=f"{sku.lower()}@example.com", name="Stoc Test")
     address = Address(name="Stoc Test", street="Str. Testului 7", city="Brașov", postal_code="500001")
@@ -263,7 +263,7 @@ def receive_goods(stack: Stack, product: int, quantity: int) -> int:
 
 @pytest.mark.tryton
 def test_tryton_order_lowers_and_receipt_raises_the_shop_stock(stack: Stack, prefect_harness: None) -> None:
-    from connectors.erp.tryton import TrytonConnector
+    from erpsync.connectors.erp.tryton import TrytonConnector
 
     assert stack.tryton is not None
     shop = stack.shop()

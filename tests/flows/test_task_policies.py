@@ -12,19 +12,27 @@ from prefect import Task, flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-import tasks
-from connectors.errors import AuthError, FatalError, RateLimitedError, RecordError, RetriableError
-from tasks.running import retriable_only
+import erpsync.tasks
+from erpsync.connectors.errors import AuthError, FatalError, RateLimitedError, RecordError, RetriableError
+from erpsync.runtime.states import retriable_only
 
 
 def _project_tasks() -> dict[str, Task[Any, Any]]:
     found: dict[str, Task[Any, Any]] = {}
-    for module_info in pkgutil.iter_modules(tasks.__path__):
-        module = importlib.import_module(f"tasks.{module_info.name}")
+    for module_info in pkgutil.iter_modules(erpsync.tasks.__path__):
+        module = importlib.import_module(f"erpsync.tasks.{module_info.name}")
         for name, value in vars(module).items():
             if isinstance(value, Task) and getattr(value.fn, "__module__", None) == module.__name__:
                 found[f"{module.__name__}.{name}"] = value
     return found
+
+
+def test_every_module_in_tasks_holds_a_task() -> None:
+    """``tasks/`` holds Prefect tasks only: the plumbing they share lives in ``erpsync.runtime``."""
+    modules = {info.name for info in pkgutil.iter_modules(erpsync.tasks.__path__)}
+    with_tasks = {name.split(".")[2] for name in _project_tasks()}
+    assert modules, "no task modules found"
+    assert sorted(modules - with_tasks) == []
 
 
 def test_every_task_has_no_cache_and_retries_only_retriable_errors() -> None:

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from core.models import gross_from_net
-from core.summary import RunState, RunSummary
-from devservers import tryton_seed as seed
-from devservers.stack import Stack
-from devservers.tryton import JsonRpcSession, TrytonServer
-from tasks.running import run_flow
-from tasks.runtime import overrides, state_store
+from erpsync.app.flowrun import run_flow
+from erpsync.core.models import gross_from_net
+from erpsync.core.summary import RunState, RunSummary
+from erpsync.dev import tryton_seed as seed
+from erpsync.dev.stack import Stack
+from erpsync.dev.tryton import JsonRpcSession, TrytonServer
+from erpsync.runtime.store_runtime import overrides, state_store
 from tests.tryton_fixture import create_stocked_product, unique_code
 
 D = Decimal
@@ -55,7 +55,7 @@ class TwoShops:
         return self.stack.shop(store).sim
 
     def run(self, flow: str, store: str, **params: Any) -> RunSummary:
-        from flows.registry import load_flow
+        from erpsync.flows.registry import load_flow
 
         summary = run_flow(load_flow(flow), flow, store, params)
         self.runs.append((store, summary))

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from simulators._catalogue import BUCHAREST, gross_from_net
-from simulators.merchantpro import Faults, MerchantProSimulator
-from simulators.server import InProcessTransport, serve_in_thread
+from erpsync.testing._catalogue import BUCHAREST, gross_from_net
+from erpsync.testing.merchantpro import Faults, MerchantProSimulator
+from erpsync.testing.server import InProcessTransport, serve_in_thread
 
 KEY, SECRET = "k-test", "s-test"
 AUTH = (KEY, SECRET)
@@ -507,7 +507,7 @@ def test_list_pages_stay_fast_at_100k_products() -> None:
 
 
 def test_command_line_serves_a_seeded_shop() -> None:
-    command = [sys.executable, "-m", "simulators.merchantpro", "--port", "0", "--products", "30", "--orders", "5"]
+    command = [sys.executable, "-m", "erpsync.testing.merchantpro", "--port", "0", "--products", "30", "--orders", "5"]
     process = subprocess.Popen([*command, "--key", KEY, "--secret", SECRET], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.asgi import SyncASGITransport
-from simulators.smartbill import SimStats, SmartBillSimulator
+from erpsync.connectors.asgi import SyncASGITransport
+from erpsync.testing.smartbill import SimStats, SmartBillSimulator
 
 CIF = "RO12345678"
 USER, TOKEN = "shop@example.com", "sb-token-0001"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.state import StateStore
+from erpsync.core.state import StateStore
 from tests.pg import PostgresUnavailable, create_test_database, drop_test_database
 
 ENGINES = ["sqlite", "postgresql"]

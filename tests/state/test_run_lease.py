@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from core.state import StateStore
-from tasks.locks import exclusive_run
+from erpsync.core.state import StateStore
+from erpsync.runtime.leases import exclusive_run
 
 
 def test_second_run_skips_while_the_first_holds_the_lease(state: StateStore) -> None:

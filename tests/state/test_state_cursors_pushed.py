@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from core.state import LINKS, StateStore
+from erpsync.core.state import LINKS, StateStore
 
 BULK = 100_000
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from core.state import StateStore
+from erpsync.core.state import StateStore
 
 
 class _Line(BaseModel):

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from core.state import StateError, StateStore
+from erpsync.core.state import StateError, StateStore
 
 
 def test_claim_get_update(state: StateStore, store: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 
-from core.state import StateStore
+from erpsync.core.state import StateStore
 
 
 def _store() -> str:

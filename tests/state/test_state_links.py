@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from core.state import LINKS, Link, LinkConflict, StateStore
+from erpsync.core.state import LINKS, Link, LinkConflict, StateStore
 
 THREADS = 8
 ATTEMPTS = 50

@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from core.state import (
+from erpsync.core.state import (
     MIGRATIONS_DIR,
     Base,
     StateError,
@@ -179,7 +179,7 @@ def test_workers_starting_together_migrate_once(fresh_url: str) -> None:
 _OPEN_WHEN_TOLD = """
 import sys, time
 from pathlib import Path
-from core.state import StateStore
+from erpsync.core.state import StateStore
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 ready.touch()
 while not go.exists():

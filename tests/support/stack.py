@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from devservers.stack import SimShop, Stack, start_shop, tryton_erp, write_config
-from devservers.tryton import TrytonServer
+from erpsync.dev.stack import SimShop, Stack, start_shop, tryton_erp, write_config
+from erpsync.dev.tryton import TrytonServer
 
 __all__ = ["SimShop", "Stack", "build_stack", "start_shop", "tryton_erp", "write_config"]
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from core.availability import compute_availability, empty_levels, levels_frame
-from core.models import StockLevel
+from erpsync.core.availability import compute_availability, empty_levels, levels_frame
+from erpsync.core.models import StockLevel
 
 
 def _levels(*rows: tuple[str, str, float, float]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""core.config: file resolution, one-line errors, secrets by reference, redaction, the example file."""
+"""erpsync.core.config: file resolution, one-line errors, secrets by reference, redaction, the example file."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import core.config as config
-from core.config import (
+import erpsync.core.config as config
+from erpsync.core.config import (
     ConfigError,
     DatabaseUrl,
     Secret,
@@ -22,7 +22,7 @@ from core.config import (
     resolve_config_path,
     settings_from_dict,
 )
-from core.redact import redact
+from erpsync.core.redact import redact
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tasks.cursors import parse_cursor
+from erpsync.core.cursors import parse_cursor
 
 
 def test_no_cursor_is_none() -> None:

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.availability import typed_levels
-from core.config import ReconcileSettings
-from core.snapshot import (
+from erpsync.core.availability import typed_levels
+from erpsync.core.config import ReconcileSettings
+from erpsync.core.snapshot import (
     COVERAGE_SUITE,
     ERP_SUITE,
     coverage_frame,
@@ -27,8 +27,8 @@ from core.snapshot import (
     previous_to_keep,
     snapshot_metrics,
 )
-from expectations import runner
-from expectations.runner import Validation
+from erpsync.expectations import runner
+from erpsync.expectations.runner import Validation
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ReconcileSettings()  # band 0.2, max zero share 0.2, max missing share 0.05

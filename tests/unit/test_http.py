@@ -12,7 +12,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from connectors.errors import (
+from erpsync.connectors.errors import (
     AuthError,
     BadRequestError,
     FatalError,
@@ -20,7 +20,7 @@ from connectors.errors import (
     RecordError,
     RetriableError,
 )
-from connectors.http import (
+from erpsync.connectors.http import (
     HttpClient,
     RetryPolicy,
     SlidingWindow,
@@ -28,7 +28,7 @@ from connectors.http import (
     classify,
     parse_retry_after,
 )
-from core.redact import register_basic_auth
+from erpsync.core.redact import register_basic_auth
 
 
 class Recorder:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.merchantpro.mapping import (
+from erpsync.connectors.merchantpro.mapping import (
     MappingError,
     StockWrite,
     inventory_units,
@@ -17,7 +17,7 @@ from connectors.merchantpro.mapping import (
     product_payload,
     stock_payloads,
 )
-from core.models import Product, ShippingStatus, Variant
+from erpsync.core.models import Product, ShippingStatus, Variant
 
 MULTI = {
     "id": 12,
@@ -171,7 +171,7 @@ def test_order_payload_for_another_channel() -> None:
 
 
 def test_prices_round_half_up_to_the_cent() -> None:
-    from core.models import gross_from_net, net_from_gross
+    from erpsync.core.models import gross_from_net, net_from_gross
 
     assert gross_from_net(Decimal("0.50"), Decimal(19)) == Decimal("0.60")  # 0.595 -> 0.60, not banker's 0.60/0.59
     assert gross_from_net(Decimal("10.50"), Decimal(9)) == Decimal("11.45")  # 11.445 -> 11.45

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from core.models import Customer, ErpOrderStatus, Order, OrderLine, ShippingStatus
-from core.order_rules import (
+from erpsync.core.models import Customer, ErpOrderStatus, Order, OrderLine, ShippingStatus
+from erpsync.core.order_rules import (
     IN_DOUBT_REASON,
     Action,
     ResumeStep,

@@ -1,4 +1,4 @@
-"""core.product_diff: per-field fingerprints in a normal form both sides reach, which fields changed, duplicates."""
+"""erpsync.core.product_diff: per-field fingerprints in a normal form both sides reach, changed fields, duplicates."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from connectors.merchantpro.mapping import product_from_shop, product_payload
-from core.mapping import StoreRules, to_shop
-from core.models import Product, ProductStatus, Variant
-from core.product_diff import (
+from erpsync.connectors.merchantpro.mapping import product_from_shop, product_payload
+from erpsync.core.mapping import StoreRules, to_shop
+from erpsync.core.models import Product, ProductStatus, Variant
+from erpsync.core.product_diff import (
     changed_fields,
     decode,
     duplicate_skus,

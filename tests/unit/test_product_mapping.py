@@ -1,4 +1,4 @@
-"""core.mapping: field ownership per direction, ERP -> shop and shop -> ERP transforms, the store's hook."""
+"""erpsync.core.mapping: field ownership per direction, ERP -> shop and shop -> ERP transforms, the store's hook."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from core.config import ProductSettings, settings_from_dict
-from core.mapping import (
+from erpsync.core.config import ProductSettings, settings_from_dict
+from erpsync.core.mapping import (
     SYNC_FIELDS,
     HookContext,
     HookError,
@@ -22,7 +22,7 @@ from core.mapping import (
     to_erp,
     to_shop,
 )
-from core.models import Product, ProductStatus, Variant
+from erpsync.core.models import Product, ProductStatus, Variant
 
 D = Decimal
 RULES = StoreRules(store="main", sku_prefix="MP-", vat_taxes={"19": 1, "9": 2})

@@ -1,4 +1,4 @@
-"""core.product_plan: what to look up and what to write, per leg, decided by ownership; tasks' pure helpers."""
+"""erpsync.core.product_plan: what to look up and what to write, per leg, decided by ownership; tasks' pure helpers."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.config import ProductSettings
-from core.mapping import StoreRules, ownership, to_shop
-from core.models import Product, Variant
-from core.product_diff import encode, field_digests
-from core.product_plan import Failed, Known, LinkRef, Memory, Policy, lookups_needed, plan
-from tasks.products import next_cursor, shop_patch
+from erpsync.core.config import ProductSettings
+from erpsync.core.mapping import StoreRules, ownership, to_shop
+from erpsync.core.models import Product, Variant
+from erpsync.core.product_diff import encode, field_digests
+from erpsync.core.product_plan import Failed, Known, LinkRef, Memory, Policy, lookups_needed, plan
+from erpsync.tasks.products import next_cursor, shop_patch
 
 D = Decimal
 RULES = StoreRules(store="main", sku_prefix="", vat_taxes={"19": 1, "9": 2})

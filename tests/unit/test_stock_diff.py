@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from core.diff import changed, corrections, quantities, shop_stock, to_decimal, typed_shop, unknown_to_erp
+from erpsync.core.diff import changed, corrections, quantities, shop_stock, to_decimal, typed_shop, unknown_to_erp
 
 
 def _expected(**values: float) -> pd.Series:

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.erp import tryton_mapping as tm
-from core.models import ProductStatus, ShippingStatus
+from erpsync.connectors.erp import tryton_mapping as tm
+from erpsync.core.models import ProductStatus, ShippingStatus
 
 CATEGORIES = {7: tm.Category(vat_rate=Decimal(19), taxes=(3,))}
 TEMPLATE = {"id": 40, "code": "TRY-TSHIRT", "name": "Tricou", "list_price": Decimal("50"), "account_category": 7,

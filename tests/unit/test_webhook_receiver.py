@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from connectors.asgi import SyncASGITransport
-from connectors.merchantpro.webhooks import SIGNATURE_HEADER, sign
-from core.config import settings_from_dict
-from flows.webhooks import Dispatcher, ReplayGuard, create_app, order_id_of
+from erpsync.app.webhooks import Dispatcher, ReplayGuard, create_app, order_id_of
+from erpsync.connectors.asgi import SyncASGITransport
+from erpsync.connectors.merchantpro.webhooks import SIGNATURE_HEADER, sign
+from erpsync.core.config import settings_from_dict
 
 SECRET = "whsec-main-0001"
 

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 
-from connectors.merchantpro.webhooks import sign, verify_signature
+from erpsync.connectors.merchantpro.webhooks import sign, verify_signature
 
 SECRET = "whsec-test-0001"
 BODY = b'{"event":"order.created","id":"95750870.3"}'

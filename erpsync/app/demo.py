@@ -17,9 +17,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.summary import RunState, RunSummary
+from erpsync.core.summary import RunState, RunSummary
 
-ROOT = Path(__file__).resolve().parents[1]
+# The demo works in the folder it is started from (the project folder for `make demo`).
+ROOT = Path.cwd()
 WORKDIR = ROOT / ".erpsync" / "demo"
 STORES = {
     "bucuresti": {"warehouses": ["WH"], "sku_prefix": "", "orders": {"reference_prefix": "B-"}},
@@ -41,15 +42,14 @@ def _say(step: str, started: float) -> None:
 
 
 def _run(flow: str, store: str, started: float, results: list[RunSummary], **params: Any) -> RunSummary | None:
-    from flows.registry import UnknownFlow, load_flow
-    from tasks.running import run_flow
+    from erpsync.app.flowrun import run_named
+    from erpsync.flows.registry import UnknownFlow
 
     try:
-        flow_object = load_flow(flow)
+        (summary,) = run_named(flow, [store], params)
     except UnknownFlow as error:
         _say(f"  {flow:<9} {store:<10} not available: {error}", started)
         return None
-    summary = run_flow(flow_object, flow, store, params)
     results.append(summary)
     _say(f"  {summary.line()}" + (f" — {summary.message}" if summary.state is RunState.FAILED else ""), started)
     return summary
@@ -105,10 +105,10 @@ def _table(results: list[RunSummary]) -> str:
 
 def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str], None] = print) -> int:
     """Run the demo; returns the exit code (0 when every run completed or partially failed as expected)."""
-    from devservers.stack import start_shop, tryton_erp, write_config
-    from devservers.tryton import start_tryton
-    from tasks.probe import probe_all
-    from tasks.runtime import overrides
+    from erpsync.app.probe import probe_all
+    from erpsync.dev.stack import start_shop, tryton_erp, write_config
+    from erpsync.dev.tryton import start_tryton
+    from erpsync.runtime.store_runtime import overrides
 
     started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
@@ -130,7 +130,7 @@ def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str]
         os.environ["ERPSYNC_CONFIG"] = str(config)
         overrides.unpaced = True  # the simulators do not limit the rate; a real shop is paced at 4 requests/s
         _say(f"configuration written to {config.relative_to(ROOT)}; erpsync check:", started)
-        from core.config import load_config
+        from erpsync.core.config import load_config
 
         settings = load_config(config)
         checks = probe_all(settings)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import Settings, load_config
-from devservers.tryton import TrytonServer
-from simulators.merchantpro import MerchantProSimulator
-from simulators.server import RunningServer, serve_in_thread
+from erpsync.core.config import Settings, load_config
+from erpsync.dev.tryton import TrytonServer
+from erpsync.testing.merchantpro import MerchantProSimulator
+from erpsync.testing.server import RunningServer, serve_in_thread
 
 
 @dataclass

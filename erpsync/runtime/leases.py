@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from core.state import StateStore
+from erpsync.core.state import StateStore
 
 log = logging.getLogger("erpsync.locks")
 

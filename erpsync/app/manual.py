@@ -1,6 +1,6 @@
 """The manual part of the ``erpsync`` command: ``failures list``, ``failures retry`` and ``resync-order``.
 
-Registered on the main app by ``register_manual_commands(app)`` (``core/cli.py``). Kept light at import time
+Registered on the main app by ``register_manual_commands(app)`` (``erpsync/app/cli.py``). Kept light at import time
 (typer only): the state store, Prefect and the flows are imported inside the commands.
 
 Exit codes as for ``erpsync run``: 0 success, 1 a run failed, 2 bad configuration or usage, 3 partially failed.
@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from erpsync.app.console import EXIT_CONFIG, ConfigOption, exit_for, fail, prepare_runtime_environment, settings_or_exit
+
 if TYPE_CHECKING:
-    from core.config import Settings
-    from core.summary import RunSummary
+    from erpsync.core.config import Settings
 
 ORDER_ENTITIES = ("order", "erp_order", "order_status")  # their holds follow [stores.orders] max_attempts
 REASON_WIDTH = 90
@@ -29,10 +30,6 @@ failures_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Configuration file (default: $ERPSYNC_CONFIG, else ./erpsync.toml)."),
-]
 StoreOption = Annotated[str | None, typer.Option("--store", "-s", help="Store name (default: every store).")]
 EntityOption = Annotated[
     str | None, typer.Option("--entity", "-e", help="Only this entity (order, erp_order, order_status, stock ...).")
@@ -41,37 +38,25 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _settings(config: Path | None, store: str | None) -> Settings:
-    from core.cli import settings_or_exit
-
     return settings_or_exit(config, store)
 
 
 def _run(flow: str, stores: list[str], params: dict[str, Any], as_json: bool) -> None:
-    from core.cli import EXIT_CONFIG, _prepare_runtime_environment, exit_for, fail
-    from flows.registry import UnknownFlow, load_flow
-    from tasks.running import run_flow
+    from erpsync.app.flowrun import run_named, summary_text
+    from erpsync.flows.registry import UnknownFlow
 
-    _prepare_runtime_environment()
+    prepare_runtime_environment()
     try:
-        flow_object = load_flow(flow)
+        summaries = run_named(flow, stores, params, lambda summary: typer.echo(summary_text(summary, as_json)))
     except UnknownFlow as error:
         fail(str(error), EXIT_CONFIG)
-    summaries = []
-    for name in stores:
-        summary = run_flow(flow_object, flow, name, params)
-        summaries.append(summary)
-        typer.echo(summary.model_dump_json() if as_json else _line(summary))
     exit_for(summaries)
-
-
-def _line(summary: RunSummary) -> str:
-    return summary.line() + (f" — {summary.message}" if summary.message else "")
 
 
 def failure_rows(settings: Settings, store: str | None, entity: str | None) -> list[dict[str, Any]]:
     """The open failures as rows (``held``: waits for a person), oldest first."""
-    from core.order_rules import is_held
-    from core.state import StateStore
+    from erpsync.core.order_rules import is_held
+    from erpsync.core.state import StateStore
 
     state = StateStore.open(settings.state.url.get())
     try:

@@ -32,10 +32,11 @@ from typing import Any
 
 import httpx
 
-from devservers import tryton_seed
+from erpsync.dev import tryton_seed
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "tryton"
+# Caches live in the folder the process starts from (the project folder for tests, bench and `make demo`).
+WORK_ROOT = Path.cwd()
+DEFAULT_CACHE_DIR = WORK_ROOT / ".cache" / "tryton"
 DATABASE_NAME = "erpsync"
 ADMIN_LOGIN = "admin"
 # A throwaway local development database: the password is a published constant on purpose.
@@ -115,7 +116,7 @@ def _run_logged(cmd: list[str], log: Path, env: dict[str, str], what: str) -> fl
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
-        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, check=False)
+        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=WORK_ROOT, check=False)
     if result.returncode != 0:
         raise TrytonStartError(f"{what} failed (exit {result.returncode}); log tail:\n{_tail(log)}")
     return time.perf_counter() - started
@@ -153,14 +154,12 @@ def _build(build_dir: Path) -> dict[str, Any]:
     seed_cmd = [
         sys.executable,
         "-m",
-        "devservers.tryton_seed",
+        "erpsync.dev.tryton_seed",
         str(config),
         DATABASE_NAME,
         str(build_dir / _MANIFEST_FILE),
     ]
-    # PYTHONPATH: an editable install made before devservers/ existed does not map it
-    seed_env = _child_env(PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-    seed_seconds = _run_logged(seed_cmd, log, seed_env, "seeding (devservers.tryton_seed)")
+    seed_seconds = _run_logged(seed_cmd, log, _child_env(), "seeding (erpsync.dev.tryton_seed)")
     config.unlink()
     return {
         "admin_seconds": round(admin_seconds, 2),
@@ -516,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m devservers.tryton", description=main.__doc__)
-    parser.add_argument("workdir", nargs="?", type=Path, default=REPO_ROOT / ".cache" / "tryton-run")
+    parser.add_argument("workdir", nargs="?", type=Path, default=WORK_ROOT / ".cache" / "tryton-run")
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
     if args.workdir.exists():

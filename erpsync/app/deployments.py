@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import Settings, StoreSettings
-from flows.registry import FLOWS, load_flow
+from erpsync.core.config import Settings, StoreSettings
+from erpsync.flows.registry import FLOWS, load_flow
 
 SCHEDULED = ("orders", "stock", "products", "reconcile", "receipts")
 MANUAL = ("resync-order", "retry-failures")
@@ -32,8 +32,9 @@ class DeploymentSpec:
 
     @property
     def entrypoint(self) -> str:
+        """A module entrypoint (``erpsync.flows.stock:stock_sync``): a worker needs no project folder on its path."""
         module, function = FLOWS[self.key]
-        return f"{module.replace('.', '/')}.py:{function}"
+        return f"{module}:{function}"
 
     @property
     def name(self) -> str:
@@ -72,6 +73,7 @@ def _concurrency_one() -> Any:
 
 def runner_deployments(settings: Settings) -> list[Any]:
     """Prefect RunnerDeployments (for ``serve``) of every flow and store."""
+    from prefect.types.entrypoint import EntrypointType
     from prefect.schedules import Cron
 
     deployments = []
@@ -85,6 +87,7 @@ def runner_deployments(settings: Settings) -> list[Any]:
                 tags=spec.tags,
                 description=spec.description,
                 concurrency_limit=_concurrency_one(),
+                entrypoint_type=EntrypointType.MODULE_PATH,
             )
         )
     return deployments
@@ -94,7 +97,7 @@ def serve_all(settings: Settings) -> None:
     """Serve every deployment in this process until interrupted (needs a Prefect API: see docs/operations.md)."""
     from prefect import serve
 
-    from tasks.ratelimit import ensure_rate_limits
+    from erpsync.runtime.ratelimit import ensure_rate_limits
 
     ensure_rate_limits(settings)
     serve(*runner_deployments(settings))

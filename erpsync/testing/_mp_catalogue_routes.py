@@ -6,8 +6,8 @@ import bisect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from simulators import _catalogue as cat
-from simulators._mp_rules import (
+from erpsync.testing import _catalogue as cat
+from erpsync.testing._mp_rules import (
     CATEGORY_FILTERS,
     CATEGORY_WRITABLE,
     PARENT_FORBIDDEN,
@@ -32,7 +32,7 @@ from simulators._mp_rules import (
     text,
     writable,
 )
-from simulators._mp_state import ListQuery, Request, ShopState
+from erpsync.testing._mp_state import ListQuery, Request, ShopState
 
 
 class CatalogueRoutes(ShopState):

@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from connectors.merchantpro.webhooks import SIGNATURE_HEADER, verify_signature
-from core.config import Settings
+from erpsync.connectors.merchantpro.webhooks import SIGNATURE_HEADER, verify_signature
+from erpsync.core.config import Settings
 
 log = logging.getLogger("erpsync.webhooks")
 
@@ -208,6 +208,6 @@ def create_app(
 
 def run_order_trigger(store: str, order_id: str) -> None:
     """The default trigger: re-fetch and import the order (and refresh its SKUs' stock) in this process."""
-    from flows.manual import resync_order
+    from erpsync.flows.manual import resync_order
 
     resync_order(store=store, order_id=order_id)

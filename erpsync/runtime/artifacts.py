@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.redact import redact
-from core.summary import RunSummary
+from erpsync.core.redact import redact
+from erpsync.core.summary import RunSummary
 
 MAX_ROWS = 500
 

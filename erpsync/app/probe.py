@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectors.errors import ConnectorError
-from core.config import ConfigError, Settings, StoreSettings
-from core.redact import redact
-from core.state import StateError, safe_url
+from erpsync.connectors.errors import ConnectorError
+from erpsync.core.config import ConfigError, Settings, StoreSettings
+from erpsync.core.redact import redact
+from erpsync.core.state import StateError, safe_url
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,8 @@ def _probe(target: str, action: Callable[[], str]) -> ProbeResult:
 
 def probe_all(settings: Settings) -> list[ProbeResult]:
     """Probe every system the configuration names; never raises for a system that does not answer."""
-    from connectors.erp import make_erp
-    from tasks.runtime import shop_client, state_store
+    from erpsync.connectors.erp import make_erp
+    from erpsync.runtime.store_runtime import shop_client, state_store
 
     def state() -> str:
         url = settings.state.url.get()

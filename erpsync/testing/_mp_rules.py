@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
-from simulators import _catalogue as cat
+from erpsync.testing import _catalogue as cat
 
 try:
     import orjson as _orjson

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.skus import UnitRef
-from core.state import StateStore
+from erpsync.core.skus import UnitRef
+from erpsync.core.state import StateStore
 
 __all__ = ["ENTITY", "UnitRef", "load_units", "parse_unit_key", "save_units", "unit_key"]
 

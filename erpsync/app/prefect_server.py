@@ -21,7 +21,7 @@ from types import TracebackType
 
 import httpx
 
-from core.redact import redact, register_secret
+from erpsync.core.redact import redact, register_secret
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200

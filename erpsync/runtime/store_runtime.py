@@ -11,13 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.erp import make_erp
-from connectors.erp.base import ErpConnector
-from connectors.merchantpro import MerchantProClient
-from core.config import Settings, StoreSettings, load_config
-from core.redact import install_log_redaction
-from core.state import StateStore
-from core.summary import RunSummary
+from erpsync.connectors.erp import make_erp
+from erpsync.connectors.erp.base import ErpConnector
+from erpsync.connectors.merchantpro import MerchantProClient
+from erpsync.core.config import Settings, StoreSettings, load_config
+from erpsync.core.redact import install_log_redaction
+from erpsync.core.state import StateStore
+from erpsync.core.summary import RunSummary
 
 
 @dataclass
@@ -47,7 +47,7 @@ def shop_client(store: StoreSettings, settings: Settings | None = None) -> Merch
     """A MerchantPro client for one configured store, paced by the store's shared limit when there is one."""
     limiter = None
     if settings is not None and not overrides.unpaced:
-        from tasks.ratelimit import shared_limiter_for
+        from erpsync.runtime.ratelimit import shared_limiter_for
 
         limiter = shared_limiter_for(settings, store)
     options: dict[str, Any] = {
@@ -106,7 +106,7 @@ class StoreRuntime:
 def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> dict[str, Any]:
     """What the ERP connector needs to know about one store (its order warehouse, shipping product, price list)."""
     if settings.erp.type == "smartbill":
-        from connectors.erp.smartbill import StateIssuedRegistry
+        from erpsync.connectors.erp.smartbill import StateIssuedRegistry
 
         return {"order_warehouse": store.warehouses[0], "issued": StateIssuedRegistry(state, store.name)}
     return {"order_warehouse": store.warehouses[0], "shipping_sku": store.orders.shipping_sku,

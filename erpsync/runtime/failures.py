@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from connectors.errors import ConnectorError
-from core.models import RowError
-from core.redact import redact
-from core.state import StateStore
+from erpsync.connectors.errors import ConnectorError
+from erpsync.core.models import RowError
+from erpsync.core.redact import redact
+from erpsync.core.state import StateStore
 
 
 def describe(error: BaseException | str) -> str:

@@ -11,14 +11,21 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from core.config import ConfigError, Settings, load_config
-from core.summary import RunState, RunSummary
+from erpsync.app.console import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    ConfigOption,
+    exit_for,
+    fail,
+    prepare_runtime_environment,
+    settings_or_exit,
+)
+from erpsync.app.manual import register_manual_commands
 
 app = typer.Typer(
     name="erpsync",
@@ -27,63 +34,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Configuration file (default: $ERPSYNC_CONFIG, else ./erpsync.toml)."),
-]
-EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 1, 2, 3
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    """Print one line to stderr and exit (no traceback)."""
-    from core.redact import redact
-
-    typer.echo(redact(message), err=True)
-    raise typer.Exit(code)
-
-
-def settings_or_exit(config: Path | None, store: str | None = None) -> Settings:
-    """Load the configuration (and check that ``store`` is in it), or exit 2 with the one-line problem."""
-    try:
-        settings = load_config(config)
-        if store is not None:
-            settings.store(store)
-    except ConfigError as error:
-        fail(str(error), EXIT_CONFIG)
-    # Flows started from here (in this process) find the same file.
-    if settings.path is not None:
-        os.environ["ERPSYNC_CONFIG"] = str(settings.path.resolve())
-    return settings
-
-
-def exit_for(summaries: Iterable[RunSummary]) -> None:
-    """Exit with the worst code of these runs (1 failed, 3 partially failed); return when all went through."""
-    codes = {RunState.PARTIAL: EXIT_PARTIAL, RunState.FAILED: EXIT_FAILED}
-    worst = max((codes.get(s.state, 0) for s in summaries), default=0)
-    if worst:
-        raise typer.Exit(worst)
-
-
-def _prepare_runtime_environment() -> None:
-    from core.redact import install_log_redaction
-
-    install_log_redaction()
-    home = Path(os.environ.get("PREFECT_HOME", ".prefect"))
-    os.environ.setdefault("PREFECT_HOME", str(home.resolve()))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "erpsync")
-    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+register_manual_commands(app)  # `erpsync failures list|retry` and `erpsync resync-order`
 
 
 @app.command()
 def check(config: ConfigOption = None) -> None:
     """Validate the configuration and probe every system: reachable and authenticated."""
-    _prepare_runtime_environment()
+    prepare_runtime_environment()
     settings = settings_or_exit(config)
-    from tasks.probe import probe_all
+    from erpsync.app.probe import probe_all
 
     results = probe_all(settings)
     width = max(len(r.target) for r in results)
@@ -124,23 +83,18 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Run one flow now for one store (or each store in turn) and print its summary."""
-    _prepare_runtime_environment()
+    prepare_runtime_environment()
     settings = settings_or_exit(config, store)
-    from flows.registry import UnknownFlow, load_flow
+    from erpsync.app.flowrun import run_named, summary_text
+    from erpsync.flows.registry import UnknownFlow
 
+    stores = [store] if store else [s.name for s in settings.stores]
     try:
-        flow_object = load_flow(flow)
+        summaries = run_named(
+            flow, stores, _parse_params(param or []), lambda summary: typer.echo(summary_text(summary, as_json))
+        )
     except UnknownFlow as error:
         fail(str(error), EXIT_CONFIG)
-    stores = [store] if store else [s.name for s in settings.stores]
-    extra = _parse_params(param or [])
-    from tasks.running import run_flow
-
-    summaries = []
-    for name in stores:
-        summary = run_flow(flow_object, flow, name, extra)
-        summaries.append(summary)
-        typer.echo(summary.model_dump_json() if as_json else summary.line())
     exit_for(summaries)
 
 
@@ -149,8 +103,8 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Leave the servers running until Ctrl-C.")] = False,
 ) -> None:
     """Start simulated shops (and the demo ERP), then check and sync them end to end."""
-    _prepare_runtime_environment()
-    from devservers.demo import run_demo
+    prepare_runtime_environment()
+    from erpsync.app.demo import run_demo
 
     raise typer.Exit(run_demo(keep=keep))
 
@@ -168,16 +122,16 @@ def serve(
     (database in PREFECT_HOME) runs beside them until this command ends: Prefect's temporary server has no
     scheduler, so schedules would never fire there.
     """
-    _prepare_runtime_environment()
+    prepare_runtime_environment()
     settings = settings_or_exit(config)
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.deployments import serve_all
+    from erpsync.app.deployments import serve_all
 
     if PREFECT_API_URL.value():  # from the environment or the active Prefect profile
         serve_all(settings)
         return
-    from devservers.prefect_server import PrefectServerError, start_prefect_server
+    from erpsync.app.prefect_server import PrefectServerError, start_prefect_server
 
     home = Path(os.environ["PREFECT_HOME"])
     typer.echo(f"PREFECT_API_URL is not set: starting a local Prefect server on 127.0.0.1:{port} (home {home})")
@@ -206,14 +160,14 @@ def webhooks(
     config: ConfigOption = None,
 ) -> None:
     """Receive MerchantPro webhooks at /webhooks/<store>: verify, then re-fetch and import the order."""
-    _prepare_runtime_environment()
+    prepare_runtime_environment()
     settings = settings_or_exit(config)
     enabled = [s.name for s in settings.stores if s.webhook_secret is not None]
     if not enabled:
         fail("no store has a webhook_secret: set [[stores]].webhook_secret to receive webhooks", EXIT_CONFIG)
     import uvicorn
 
-    from flows.webhooks import Dispatcher, create_app, run_order_trigger
+    from erpsync.app.webhooks import Dispatcher, create_app, run_order_trigger
 
     dispatcher = Dispatcher(run_order_trigger)
     typer.echo(f"receiving webhooks for {', '.join(enabled)} at http://{host}:{port}/webhooks/<store>")
@@ -234,7 +188,7 @@ def prefect_yaml_command(
 ) -> None:
     """Write prefect.yaml: every flow x store with its schedule, for `prefect deploy --all`."""
     settings = settings_or_exit(config)
-    from flows.deployments import deployment_specs, prefect_yaml
+    from erpsync.app.deployments import deployment_specs, prefect_yaml
 
     text = prefect_yaml(settings, work_pool=work_pool, project_dir=project_dir)
     if str(output) == "-":
@@ -243,12 +197,12 @@ def prefect_yaml_command(
         output.write_text(text, encoding="utf-8")
         count = len(deployment_specs(settings))
         typer.echo(f"wrote {output}: {count} deployments on work pool {work_pool!r}")
-    _prepare_runtime_environment()
+    prepare_runtime_environment()
     from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value():  # from the environment or the active Prefect profile
         # The workers' shared per-store shop rate limits live on the server the deployments go to.
-        from tasks.ratelimit import ensure_rate_limits
+        from erpsync.runtime.ratelimit import ensure_rate_limits
 
         names = ensure_rate_limits(settings)
         typer.echo(
@@ -259,12 +213,6 @@ def prefect_yaml_command(
         typer.echo(
             "PREFECT_API_URL is not set: run this again with it set to create the shared shop rate limits", err=True
         )
-
-
-# `erpsync failures list|retry` and `erpsync resync-order` (kept light at import time).
-from core.cli_manual import register_manual_commands  # noqa: E402
-
-register_manual_commands(app)
 
 
 def main() -> None:

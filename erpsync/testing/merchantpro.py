@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
-from simulators import _catalogue as cat
-from simulators._mp_catalogue_routes import CatalogueRoutes
-from simulators._mp_order_routes import OrderRoutes
-from simulators._mp_rules import (
+from erpsync.testing import _catalogue as cat
+from erpsync.testing._mp_catalogue_routes import CatalogueRoutes
+from erpsync.testing._mp_order_routes import OrderRoutes
+from erpsync.testing._mp_rules import (
     API_PREFIX,
     FAULT_KINDS,
     ORDER_STATUS_ACTIONS,
@@ -35,8 +35,8 @@ from simulators._mp_rules import (
     dumps,
     integer,
 )
-from simulators._mp_state import Request
-from simulators.server import serve_in_thread
+from erpsync.testing._mp_state import Request
+from erpsync.testing.server import serve_in_thread
 
 __all__ = ["ApiError", "Faults", "MerchantProSimulator", "SimStats", "SimulatedConnectionReset", "main"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
-from core.config import Settings, StoreSettings
+from erpsync.core.config import Settings, StoreSettings
 
 log = logging.getLogger("erpsync.ratelimit")
 

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from simulators import _catalogue as cat
-from simulators._mp_rules import (
+from erpsync.testing import _catalogue as cat
+from erpsync.testing._mp_rules import (
     DEFAULT_LIMIT,
     LIST_CONTROLS,
     MAX_LIMIT,

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from simulators import _catalogue as cat
-from simulators._mp_rules import (
+from erpsync.testing import _catalogue as cat
+from erpsync.testing._mp_rules import (
     BILLING_TEXT,
     CUSTOMER_FILTERS,
     CUSTOMER_READONLY,
@@ -36,7 +36,7 @@ from simulators._mp_rules import (
     text,
     writable,
 )
-from simulators._mp_state import Request, ShopState
+from erpsync.testing._mp_state import Request, ShopState
 
 
 class OrderRoutes(ShopState):

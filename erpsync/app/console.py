@@ -1,0 +1,71 @@
+"""What every ``erpsync`` command shares: exit codes, one-line failures, loading the configuration, Prefect's
+environment. Light at import time (typer and the config model only)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from erpsync.core.config import ConfigError, Settings, load_config
+from erpsync.core.summary import RunState, RunSummary
+
+EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 1, 2, 3
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (default: $ERPSYNC_CONFIG, else ./erpsync.toml)."),
+]
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print one line to stderr and exit (no traceback)."""
+    from erpsync.core.redact import redact
+
+    typer.echo(redact(message), err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(config: Path | None, store: str | None = None) -> Settings:
+    """Load the configuration (and check that ``store`` is in it), or exit 2 with the one-line problem."""
+    try:
+        settings = load_config(config)
+        if store is not None:
+            settings.store(store)
+    except ConfigError as error:
+        fail(str(error), EXIT_CONFIG)
+    # Flows started from here (in this process) find the same file.
+    if settings.path is not None:
+        os.environ["ERPSYNC_CONFIG"] = str(settings.path.resolve())
+    return settings
+
+
+def exit_code(summaries: Iterable[RunSummary]) -> int:
+    """The worst code of these runs: 1 failed, 3 partially failed, 0 when all went through."""
+    codes = {RunState.PARTIAL: EXIT_PARTIAL, RunState.FAILED: EXIT_FAILED}
+    return max((codes.get(s.state, 0) for s in summaries), default=0)
+
+
+def exit_for(summaries: Iterable[RunSummary]) -> None:
+    """Exit with the worst code of these runs; return when all went through."""
+    worst = exit_code(summaries)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def prepare_runtime_environment() -> None:
+    """Prefect's environment for runs started from this process (home in the project, no telemetry) and
+    secret redaction in every log record."""
+    from erpsync.core.redact import install_log_redaction
+
+    install_log_redaction()
+    home = Path(os.environ.get("PREFECT_HOME", ".prefect"))
+    os.environ.setdefault("PREFECT_HOME", str(home.resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "erpsync")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
