@@ -115,9 +115,7 @@ class MemoryErp:
                     error = RowError(key=sku, error="quantity is not a number", payload={"sku": sku})
                     page.errors.append(error)
                     continue
-                page.items.append(
-                    StockLevel(sku=sku, warehouse=warehouse, on_hand=row.on_hand, reserved=row.reserved)
-                )
+                page.items.append(StockLevel(sku=sku, warehouse=warehouse, on_hand=row.on_hand, reserved=row.reserved))
             yield page
         if not rows:
             self.counters.count("read")

@@ -30,7 +30,6 @@ class Unit:
     tracked: bool = True  # inventory_enabled: the seeded catalogue turns it off on ~5 % of products
 
 
-
 def one_per_product(units: list[Unit], count: int, *, offset: int = 0, tracked_only: bool = False) -> list[Unit]:
     """``count`` units spread over the catalogue, at most one per product (so each costs one PATCH), from
     ``offset`` on; ``tracked_only``: only units whose inventory is tracked."""
@@ -45,17 +44,14 @@ def one_per_product(units: list[Unit], count: int, *, offset: int = 0, tracked_o
             break
     return chosen
 
+
 def _serve(conn: Connection, basics: int, multis: int, variants: int, rate: float | None) -> None:
     from erpsync.testing.merchantpro import MerchantProSimulator
     from erpsync.testing.server import serve_in_thread
 
-    sim = MerchantProSimulator(
-        api_key=KEY, api_secret=SECRET, rate_per_second=rate, base_url=None, lockout_after=0
-    )
+    sim = MerchantProSimulator(api_key=KEY, api_secret=SECRET, rate_per_second=rate, base_url=None, lockout_after=0)
     if multis:
-        sim.seed_catalogue(
-            multis, multi_variant_share=1.0, variants=(variants, variants), seed=1, sku_prefix="MV-"
-        )
+        sim.seed_catalogue(multis, multi_variant_share=1.0, variants=(variants, variants), seed=1, sku_prefix="MV-")
     if basics:
         sim.seed_catalogue(basics, multi_variant_share=0.0, seed=2, sku_prefix="SKU-")
     server = serve_in_thread(sim)
@@ -69,9 +65,7 @@ def _serve(conn: Connection, basics: int, multis: int, variants: int, rate: floa
                 for unit in product.get("variants") or [product]:
                     variant = str(unit["id"]) if product.get("variants") else None
                     tracked = unit.get("inventory_enabled", "on") != "off"
-                    units.append(
-                        (unit["sku"], str(product["id"]), variant, float(unit.get("stock") or 0), tracked)
-                    )
+                    units.append((unit["sku"], str(product["id"]), variant, float(unit.get("stock") or 0), tracked))
             conn.send(units)
         elif command == "drift":
             for sku, stock in argument:
@@ -102,9 +96,7 @@ class ShopProcess:
     def __init__(self, *, basics: int, multis: int = 0, variants: int = 2, rate: float | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self.process = context.Process(
-            target=_serve, args=(child, basics, multis, variants, rate), daemon=True
-        )
+        self.process = context.Process(target=_serve, args=(child, basics, multis, variants, rate), daemon=True)
         started = time.monotonic()
         self.process.start()
         self.url: str = self._conn.recv()
@@ -179,9 +171,7 @@ def task_runs(flow_run_id: Any) -> list[Any]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        return list(
-            client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-        )
+        return list(client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))))
 
 
 def flow_run_seconds(flow_run_id: Any) -> float:

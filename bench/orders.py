@@ -44,15 +44,37 @@ def _create_products(session: Any, manifest: dict[str, Any], count: int, tag: st
     """``count`` salable goods products (VAT 19 %) with plenty of stock in WH, created in two calls each."""
     ctx = session.context
     skus = [f"BENCH-{tag}-{n:04d}" for n in range(count)]
-    templates = session.call("model.product.template.create", [
-        {"name": f"Produs {sku}", "code": sku, "type": "goods", "salable": True, "purchasable": True,
-         "default_uom": manifest["unit"], "sale_uom": manifest["unit"], "purchase_uom": manifest["unit"],
-         "list_price": Decimal("25.00"), "account_category": manifest["account_categories"]["19"],
-         "products": [["create", [{"cost_price": Decimal("12.50")}]]]} for sku in skus], ctx)
+    templates = session.call(
+        "model.product.template.create",
+        [
+            {
+                "name": f"Produs {sku}",
+                "code": sku,
+                "type": "goods",
+                "salable": True,
+                "purchasable": True,
+                "default_uom": manifest["unit"],
+                "sale_uom": manifest["unit"],
+                "purchase_uom": manifest["unit"],
+                "list_price": Decimal("25.00"),
+                "account_category": manifest["account_categories"]["19"],
+                "products": [["create", [{"cost_price": Decimal("12.50")}]]],
+            }
+            for sku in skus
+        ],
+        ctx,
+    )
     products = session.call("model.product.product.search", [("template", "in", templates)], 0, None, None, ctx)
-    inventory = session.call("model.stock.inventory.create", [{
-        "location": manifest["warehouses"]["WH"]["storage"],
-        "lines": [["create", [{"product": p, "quantity": 100_000.0} for p in products]]]}], ctx)[0]
+    inventory = session.call(
+        "model.stock.inventory.create",
+        [
+            {
+                "location": manifest["warehouses"]["WH"]["storage"],
+                "lines": [["create", [{"product": p, "quantity": 100_000.0} for p in products]]],
+            }
+        ],
+        ctx,
+    )[0]
     session.call("model.stock.inventory.confirm", [inventory], ctx)
     return skus
 
@@ -61,9 +83,14 @@ def _buyers(count: int, rng: random.Random) -> list[dict[str, Any]]:
     buyers = []
     for n in range(count):
         buyer: dict[str, Any] = {
-            "customer_email": f"client{n}@bench.example.ro", "billing_name": f"Client {n}",
-            "billing_address": f"Str. Bench {n}", "billing_city": "Bucuresti", "billing_postal_code": "010101",
-            "billing_country_code": "RO", "billing_phone": f"07220{n:05d}", "shipping_as_billing": True,
+            "customer_email": f"client{n}@bench.example.ro",
+            "billing_name": f"Client {n}",
+            "billing_address": f"Str. Bench {n}",
+            "billing_city": "Bucuresti",
+            "billing_postal_code": "010101",
+            "billing_country_code": "RO",
+            "billing_phone": f"07220{n:05d}",
+            "shipping_as_billing": True,
             "billing_type": "individual",
         }
         if n % 4 == 0:
@@ -72,16 +99,21 @@ def _buyers(count: int, rng: random.Random) -> list[dict[str, Any]]:
     return buyers
 
 
-def _place_orders(sim: Any, skus: list[str], buyers: list[dict[str, Any]], count: int,
-                  rng: random.Random) -> list[str]:
+def _place_orders(sim: Any, skus: list[str], buyers: list[dict[str, Any]], count: int, rng: random.Random) -> list[str]:
     ids = []
     for n in range(count):
         lines = [{"product_sku": sku, "quantity": rng.randint(1, 3)} for sku in rng.sample(skus, rng.randint(1, 3))]
-        order = sim.add_order({
-            **buyers[n % len(buyers)], "payment_status": "paid" if n % 2 else "awaiting",
-            "payment_method_code": "wire" if n % 2 else "cash_delivery", "shipping_status": "awaiting",
-            "shipping_amount": 15, "line_items": lines,
-        }, adjust_stock=False)
+        order = sim.add_order(
+            {
+                **buyers[n % len(buyers)],
+                "payment_status": "paid" if n % 2 else "awaiting",
+                "payment_method_code": "wire" if n % 2 else "cash_delivery",
+                "shipping_status": "awaiting",
+                "shipping_amount": 15,
+                "line_items": lines,
+            },
+            adjust_stock=False,
+        )
         ids.append(str(order["id"]))
     return ids
 
@@ -94,11 +126,15 @@ async def _task_runs(flow_run_id: Any) -> tuple[int, int]:
     async with get_client() as client:
         own = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
         children = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))
+        )
         nested = 0
         if children:
-            nested = len(await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[c.id for c in children]))))
+            nested = len(
+                await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[c.id for c in children]))
+                )
+            )
     return len(own), len(own) + nested
 
 
@@ -140,9 +176,16 @@ def _run(store: str, clock: _ErpClock) -> dict[str, Any]:
     erp_seconds, methods = clock.take()
     summary = state.result()
     own, total = asyncio.run(_task_runs(state.state_details.flow_run_id))
-    return {"state": state.name, "summary": summary, "seconds": seconds, "tasks": own, "tasks_all": total,
-            "rss_mb": peak_rss_mb(), "erp_seconds": erp_seconds,
-            "methods": methods}
+    return {
+        "state": state.name,
+        "summary": summary,
+        "seconds": seconds,
+        "tasks": own,
+        "tasks_all": total,
+        "rss_mb": peak_rss_mb(),
+        "erp_seconds": erp_seconds,
+        "methods": methods,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -162,8 +205,10 @@ def main(argv: list[str]) -> int:
     from erpsync.runtime import store_runtime
 
     rng = random.Random(args.seed)
-    print(f"orders benchmark: {args.orders} shop orders (1-3 lines over {args.skus} SKUs, {args.buyers} buyers, "
-          f"a quarter companies) into the real Tryton 8.2; shop: the MerchantPro simulator on loopback, no pacing")
+    print(
+        f"orders benchmark: {args.orders} shop orders (1-3 lines over {args.skus} SKUs, {args.buyers} buyers, "
+        f"a quarter companies) into the real Tryton 8.2; shop: the MerchantPro simulator on loopback, no pacing"
+    )
     workdir = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     tryton = start_tryton(workdir / "tryton")
     shop = start_shop("main", lockout_after=0)
@@ -172,13 +217,20 @@ def main(argv: list[str]) -> int:
         with tryton.session() as session:
             skus = _create_products(session, tryton.manifest, args.skus, uuid.uuid4().hex[:6].upper())
         for sku in skus:
-            shop.sim.add_product({"name": f"Produs {sku}", "sku": sku, "price_gross": 29.75, "tax_id": 1,
-                                  "stock": 100_000})
+            shop.sim.add_product(
+                {"name": f"Produs {sku}", "sku": sku, "price_gross": 29.75, "tax_id": 1, "stock": 100_000}
+            )
         ids = _place_orders(shop.sim, skus, _buyers(args.buyers, rng), args.orders, rng)
-        print(f"Tryton ready in {tryton.start_seconds:.1f} s; {args.skus} products and {args.orders} orders "
-              f"prepared in {time.perf_counter() - prepared:.1f} s")
-        config = write_config(workdir / "erpsync.toml", erp=tryton_erp(tryton), shops=[shop],
-                              state_url=f"sqlite:///{workdir / 'state.db'}")
+        print(
+            f"Tryton ready in {tryton.start_seconds:.1f} s; {args.skus} products and {args.orders} orders "
+            f"prepared in {time.perf_counter() - prepared:.1f} s"
+        )
+        config = write_config(
+            workdir / "erpsync.toml",
+            erp=tryton_erp(tryton),
+            shops=[shop],
+            state_url=f"sqlite:///{workdir / 'state.db'}",
+        )
         os.environ["ERPSYNC_CONFIG"] = str(config)
         store_runtime.overrides.unpaced = True
         clock = _ErpClock()
@@ -196,25 +248,33 @@ def main(argv: list[str]) -> int:
 
 
 def _report(orders: int, first: dict[str, Any], second: dict[str, Any], sales: int) -> int:
-    print(f"{'run':<22} {'state':<12} {'seconds':>8} {'orders/s':>9} {'created':>8} {'failed':>7} "
-          f"{'ERP r/w':>13} {'shop r/w':>9} {'tasks':>6} {'+stock':>7} {'peak RSS MB':>12}")
+    print(
+        f"{'run':<22} {'state':<12} {'seconds':>8} {'orders/s':>9} {'created':>8} {'failed':>7} "
+        f"{'ERP r/w':>13} {'shop r/w':>9} {'tasks':>6} {'+stock':>7} {'peak RSS MB':>12}"
+    )
     for label, run in (("import", first), ("re-run, nothing new", second)):
         s = run["summary"]
         rate = orders / run["seconds"] if label == "import" else 0.0
-        print(f"{label:<22} {run['state']:<12} {run['seconds']:>8.1f} {rate:>9.2f} {s.created:>8} {s.failed:>7} "
-              f"{s.erp_reads:>6}/{s.erp_writes:<6} {s.shop_reads:>4}/{s.shop_writes:<4} {run['tasks']:>6} "
-              f"{run['tasks_all']:>7} {run['rss_mb']:>12.0f}")
+        print(
+            f"{label:<22} {run['state']:<12} {run['seconds']:>8.1f} {rate:>9.2f} {s.created:>8} {s.failed:>7} "
+            f"{s.erp_reads:>6}/{s.erp_writes:<6} {s.shop_reads:>4}/{s.shop_writes:<4} {run['tasks']:>6} "
+            f"{run['tasks_all']:>7} {run['rss_mb']:>12.0f}"
+        )
     s = first["summary"]
-    print(f"per order (import): {s.erp_reads / orders:.2f} ERP reads, {s.erp_writes / orders:.2f} ERP writes, "
-          f"{(s.shop_reads + s.shop_writes) / orders:.3f} shop calls; {first['seconds'] / orders * 1000:.0f} ms, "
-          f"of which {first['erp_seconds'] / orders * 1000:.0f} ms waiting for Tryton "
-          f"({first['erp_seconds'] / first['seconds']:.0%}; the stock sub-flow's calls included)")
+    print(
+        f"per order (import): {s.erp_reads / orders:.2f} ERP reads, {s.erp_writes / orders:.2f} ERP writes, "
+        f"{(s.shop_reads + s.shop_writes) / orders:.3f} shop calls; {first['seconds'] / orders * 1000:.0f} ms, "
+        f"of which {first['erp_seconds'] / orders * 1000:.0f} ms waiting for Tryton "
+        f"({first['erp_seconds'] / first['seconds']:.0%}; the stock sub-flow's calls included)"
+    )
     slowest = sorted(first["methods"].items(), key=lambda item: -item[1])[:4]
     print("Tryton time by method: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest))
     ok = sales == orders and s.created == orders and s.failed == 0
     ok = ok and second["summary"].erp_reads + second["summary"].erp_writes == 0 and second["summary"].created == 0
-    print(f"Tryton sales with these references: {sales} (expected {orders}); re-run ERP calls: "
-          f"{second['summary'].erp_reads + second['summary'].erp_writes} (expected 0): {'met' if ok else 'NOT met'}")
+    print(
+        f"Tryton sales with these references: {sales} (expected {orders}); re-run ERP calls: "
+        f"{second['summary'].erp_reads + second['summary'].erp_writes} (expected 0): {'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

@@ -54,8 +54,9 @@ class MemoryProductErp:
     """
 
     system = SYSTEM
-    capabilities = Capabilities(products_read=True, products_changed_since=True, products_create=True,
-                                products_update=True)
+    capabilities = Capabilities(
+        products_read=True, products_changed_since=True, products_create=True, products_update=True
+    )
 
     def __init__(self, products: Iterable[Product] = (), *, page_size: int = 500) -> None:
         self.counters = Counters()
@@ -109,8 +110,11 @@ class MemoryProductErp:
         return None
 
     def iter_products(self, *, changed_since: datetime | None = None) -> Iterator[Page[Product]]:
-        chosen = [p for p in self.products.values() if changed_since is None or (
-            p.modified_at is not None and p.modified_at >= changed_since)]
+        chosen = [
+            p
+            for p in self.products.values()
+            if changed_since is None or (p.modified_at is not None and p.modified_at >= changed_since)
+        ]
         for start in range(0, max(len(chosen), 1), self.page_size):
             self.counters.count("read")
             errors = list(self.unreadable) if start == 0 and changed_since is None else []
@@ -122,8 +126,9 @@ class MemoryProductErp:
         if existing is not None:
             return product.model_copy(update={"erp_id": existing.erp_id})
         stored = self.put(product.model_copy(update={"erp_id": None}))
-        return product.model_copy(update={"erp_id": stored.erp_id,
-                                          "variants": [v.model_copy() for v in stored.variants]})
+        return product.model_copy(
+            update={"erp_id": stored.erp_id, "variants": [v.model_copy() for v in stored.variants]}
+        )
 
     def update_product(self, product: Product, changed: set[str]) -> None:
         self.counters.count("write")
@@ -151,8 +156,9 @@ class MemoryProductErp:
             values["variants"] = variants
         self.products[current.erp_id or ""] = current.model_copy(update={**values, "modified_at": self.clock()})
 
-    def iter_stock(self, warehouses: Sequence[str], *, skus: Sequence[str] | None = None,
-                   changed_since: datetime | None = None) -> Iterator[Page[StockLevel]]:
+    def iter_stock(
+        self, warehouses: Sequence[str], *, skus: Sequence[str] | None = None, changed_since: datetime | None = None
+    ) -> Iterator[Page[StockLevel]]:
         raise NotSupported(SYSTEM, "stock is not simulated")
 
     def find_customer(self, customer: Customer) -> Customer | None:
@@ -186,8 +192,9 @@ class MemoryProductErp:
 def _copy(product: Product) -> Product:
     """A copy sharing no mutable container with the stored record (cheaper than a deep copy)."""
     variants = [v.model_copy(update={"options": dict(v.options)}) for v in product.variants]
-    return product.model_copy(update={"variants": variants, "attributes": dict(product.attributes),
-                                      "images": list(product.images)})
+    return product.model_copy(
+        update={"variants": variants, "attributes": dict(product.attributes), "images": list(product.images)}
+    )
 
 
 def erp_copy_of_shop(rows: Iterable[dict[str, Any]]) -> list[Product]:
@@ -222,8 +229,14 @@ def _run(store: str, *, trace: bool) -> dict[str, Any]:
         tracemalloc.stop()
     summary = state.result()
     tasks = len(task_runs(state.state_details.flow_run_id))
-    return {"state": state.name, "summary": summary, "seconds": seconds, "tasks": tasks, "heap_mb": heap,
-            "rss_mb": peak_rss_mb()}
+    return {
+        "state": state.name,
+        "summary": summary,
+        "seconds": seconds,
+        "tasks": tasks,
+        "heap_mb": heap,
+        "rss_mb": peak_rss_mb(),
+    }
 
 
 def _change_prices(erp: MemoryProductErp, share: float) -> int:
@@ -261,10 +274,14 @@ def main(argv: list[str]) -> int:
     from erpsync.dev.stack import start_shop, write_config
     from erpsync.runtime import store_runtime
 
-    print(f"products benchmark: {args.products} products ({args.multi_variant_share:.0%} multi-variant), "
-          f"{args.changed_share:.0%} changed in the ERP")
-    print("ERP side: MemoryProductErp, an in-memory ERP implementing the ErpConnector protocol (not the real Tryton); "
-          "shop side: the MerchantPro simulator over loopback HTTP, no pacing")
+    print(
+        f"products benchmark: {args.products} products ({args.multi_variant_share:.0%} multi-variant), "
+        f"{args.changed_share:.0%} changed in the ERP"
+    )
+    print(
+        "ERP side: MemoryProductErp, an in-memory ERP implementing the ErpConnector protocol (not the real Tryton); "
+        "shop side: the MerchantPro simulator over loopback HTTP, no pacing"
+    )
     shop = start_shop("main")
     try:
         seeded = time.perf_counter()
@@ -276,13 +293,16 @@ def main(argv: list[str]) -> int:
             erp.put(product)
         erp.clock = lambda: datetime.now(UTC)
         units = sum(len(p.variants) or 1 for p in erp.products.values())
-        print(f"seeded {len(erp.products)} products / {units} inventory units in {time.perf_counter() - seeded:.1f} s; "
-              f"process RSS so far (simulator + ERP data): {peak_rss_mb():.0f} MB")
+        print(
+            f"seeded {len(erp.products)} products / {units} inventory units in {time.perf_counter() - seeded:.1f} s; "
+            f"process RSS so far (simulator + ERP data): {peak_rss_mb():.0f} MB"
+        )
         with tempfile.TemporaryDirectory(prefix="bench-products-") as tmp:
             config = write_config(
                 Path(tmp) / "erpsync.toml",
                 erp={"type": "tryton", "url": "http://127.0.0.1:9", "database": "unused", "password": "literal:x"},
-                shops=[shop], state_url=f"sqlite:///{tmp}/state.db",
+                shops=[shop],
+                state_url=f"sqlite:///{tmp}/state.db",
             )
             os.environ["ERPSYNC_CONFIG"] = str(config)
             store_runtime.overrides.unpaced = True
@@ -301,23 +321,29 @@ def main(argv: list[str]) -> int:
 
 def _report(rows: list[tuple[str, int, dict[str, Any]]], products: int) -> int:
     budget = products // 100 + 10
-    print(f"{'run':<28} {'state':<18} {'seconds':>8} {'shop r/w':>11} {'ERP r/w':>9} {'created':>8} "
-          f"{'updated':>8} {'unchanged':>10} {'tasks':>6} {'heap MB':>8} {'peak RSS MB':>12}")
+    print(
+        f"{'run':<28} {'state':<18} {'seconds':>8} {'shop r/w':>11} {'ERP r/w':>9} {'created':>8} "
+        f"{'updated':>8} {'unchanged':>10} {'tasks':>6} {'heap MB':>8} {'peak RSS MB':>12}"
+    )
     ok = True
     for label, expected_writes, run in rows:
         s = run["summary"]
         heap = f"{run['heap_mb']:.0f}" if run["heap_mb"] is not None else "-"
-        print(f"{label:<28} {run['state']:<18} {run['seconds']:>8.1f} {s.shop_reads:>5}/{s.shop_writes:<5} "
-              f"{s.erp_reads:>4}/{s.erp_writes:<4} {s.created:>8} {s.updated:>8} {s.unchanged:>10} "
-              f"{run['tasks']:>6} {heap:>8} {run['rss_mb']:>12.0f}")
+        print(
+            f"{label:<28} {run['state']:<18} {run['seconds']:>8.1f} {s.shop_reads:>5}/{s.shop_writes:<5} "
+            f"{s.erp_reads:>4}/{s.erp_writes:<4} {s.created:>8} {s.updated:>8} {s.unchanged:>10} "
+            f"{run['tasks']:>6} {heap:>8} {run['rss_mb']:>12.0f}"
+        )
         if s.shop_writes != expected_writes:
             print(f"  FAIL: {s.shop_writes} shop writes, expected exactly {expected_writes}")
             ok = False
         if run["tasks"] > budget:
             print(f"  FAIL: {run['tasks']} task runs, budget {budget}")
             ok = False
-    print(f"targets: shop writes = changed products exactly; task runs <= {budget} per flow run: "
-          f"{'met' if ok else 'NOT met'}")
+    print(
+        f"targets: shop writes = changed products exactly; task runs <= {budget} per flow run: "
+        f"{'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

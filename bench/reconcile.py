@@ -79,9 +79,7 @@ def scenario(units_target: int, drift: float, *, rate: float | None, workdir: Pa
             data.set(unit.sku, "WH", unit.stock + reserved, reserved, moved=long_ago)
         erp = MemoryErp(data, page_size=500)
         store: dict[str, Any] = {"requests_per_second": rate or 50}
-        config = write_bench_config(
-            workdir / "erpsync.toml", shop.url, f"sqlite:///{workdir / 'state.db'}", store
-        )
+        config = write_bench_config(workdir / "erpsync.toml", shop.url, f"sqlite:///{workdir / 'state.db'}", store)
         os.environ["ERPSYNC_CONFIG"] = str(config)
         store_runtime.make_erp = lambda _settings, **_options: erp.session()
         store_runtime.overrides.unpaced = rate is None
@@ -142,8 +140,7 @@ def _report(name: str, result: dict[str, Any], rate: float | None) -> list[str]:
     )
     if served["writes"] != result["drifted"] or getattr(summary, "updated", -1) != result["drifted"]:
         failed.append(
-            f"writes {served['writes']} / updated {getattr(summary, 'updated', '?')} "
-            f"!= drifted {result['drifted']}"
+            f"writes {served['writes']} / updated {getattr(summary, 'updated', '?')} != drifted {result['drifted']}"
         )
     if measured["task_runs"] > MAX_TASK_RUNS:
         failed.append(f"{measured['task_runs']} task runs > {MAX_TASK_RUNS}")
@@ -173,8 +170,14 @@ def _report(name: str, result: dict[str, Any], rate: float | None) -> list[str]:
 
 def main(argv: list[str]) -> int:
     return run_paced_and_unpaced(
-        "reconcile", __doc__.split("\n\n")[0], argv, scenario, _report, change_flag="drift",
-        order=("paced", "unpaced"), paced_title="paced at {rate:g} requests/s (client and simulator)",
+        "reconcile",
+        __doc__.split("\n\n")[0],
+        argv,
+        scenario,
+        _report,
+        change_flag="drift",
+        order=("paced", "unpaced"),
+        paced_title="paced at {rate:g} requests/s (client and simulator)",
     )
 
 

@@ -85,9 +85,7 @@ def scenario(units_target: int, change: float, *, rate: float | None, workdir: P
         for unit in targeted:
             data.set(unit.sku, "WH", unit.stock + 40, 1)
         shop.reset()
-        runs.append(
-            (_run("targeted, skus=[5] (the order flow's call)", skus=[u.sku for u in targeted]), shop.stats())
-        )
+        runs.append((_run("targeted, skus=[5] (the order flow's call)", skus=[u.sku for u in targeted]), shop.stats()))
         received = one_per_product(units[3::11], 3)
         data.receive("NIR-BENCH", "WH", {u.sku: 12 for u in received})
         shop.reset()
@@ -118,16 +116,12 @@ def _report(name: str, result: dict[str, Any], rate: float | None) -> list[str]:
             failed.append(f"{run['label']}: {run['task_runs']} task runs > {MAX_TASK_RUNS}")
         if rate is not None and served["reads"] + served["writes"] >= 8:
             bound = PACING_SLACK * (served["reads"] + served["writes"]) / rate
-            print(
-                f"    pacing: bound {bound:.2f} s, flow body {s.seconds:.2f} s, 429s {served['rate_limited']}"
-            )
+            print(f"    pacing: bound {bound:.2f} s, flow body {s.seconds:.2f} s, 429s {served['rate_limited']}")
             if s.seconds > bound:
                 failed.append(f"{run['label']}: flow body {s.seconds:.2f} s > {bound:.2f} s")
     quiet = result["runs"][1][1]
     if quiet["reads"] + quiet["writes"]:
-        failed.append(
-            f"an incremental run with nothing moved made {quiet['reads'] + quiet['writes']} shop calls"
-        )
+        failed.append(f"an incremental run with nothing moved made {quiet['reads'] + quiet['writes']} shop calls")
     print(f"  peak memory {result['rss_peak']:.0f} MB")
     print("  checks: " + ("all passed" if not failed else "; ".join(failed)))
     return failed

@@ -51,8 +51,16 @@ class ConnectorError(Exception):
         # Keep errors picklable (Prefect may serialise task exceptions) without losing fields.
         return (
             _rebuild,
-            (type(self), self.system, self.message, self.status, self.method, self.path, self.error_name,
-             dict(self.__dict__)),
+            (
+                type(self),
+                self.system,
+                self.message,
+                self.status,
+                self.method,
+                self.path,
+                self.error_name,
+                dict(self.__dict__),
+            ),
         )
 
 
@@ -67,9 +75,7 @@ def _rebuild(
     state: dict[str, object],
 ) -> ConnectorError:
     error = cls.__new__(cls)
-    ConnectorError.__init__(
-        error, system, message, status=status, method=method, path=path, error_name=error_name
-    )
+    ConnectorError.__init__(error, system, message, status=status, method=method, path=path, error_name=error_name)
     error.__dict__.update(state)
     return error
 
@@ -119,8 +125,6 @@ def record_error(
     error_name: str | None = None,
 ) -> RecordError:
     """Build a ``RecordError`` for the record named ``key`` (its message starts with the key)."""
-    error = RecordError(
-        system, f"{key}: {message}", status=status, method=method, path=path, error_name=error_name
-    )
+    error = RecordError(system, f"{key}: {message}", status=status, method=method, path=path, error_name=error_name)
     error.key = key
     return error

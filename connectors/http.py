@@ -254,9 +254,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 RECORD_STATUSES = frozenset({400, 404, 409, 422})
 
 
-def classify(
-    response: httpx.Response, *, system: str, record_key: str | None = None
-) -> ConnectorError | None:
+def classify(response: httpx.Response, *, system: str, record_key: str | None = None) -> ConnectorError | None:
     """Turn a reply into ``None`` (success) or the error it means.
 
     ====================  =========================================================
@@ -279,8 +277,11 @@ def classify(
     if status < 400:
         where = response.headers.get("Location") or "?"
         return FatalError(
-            system, f"redirected to {where}: set the configured URL to the address it points to",
-            status=status, method=request.method, path=request.url.raw_path.decode(errors="replace"),
+            system,
+            f"redirected to {where}: set the configured URL to the address it points to",
+            status=status,
+            method=request.method,
+            path=request.url.raw_path.decode(errors="replace"),
         )
     message, name = error_message(response)
     common: dict[str, Any] = {
@@ -397,7 +398,13 @@ class HttpClient:
                     raise
                 log.warning(
                     "%s %s %s failed (%s); retry %d/%d in %.2f s",
-                    self.system, method, url, error.message, attempt, self.retry.max_retries, delay,
+                    self.system,
+                    method,
+                    url,
+                    error.message,
+                    attempt,
+                    self.retry.max_retries,
+                    delay,
                 )
                 self.counters.add(retries=1, waited=delay)
                 self._sleep(delay)
@@ -426,9 +433,7 @@ class HttpClient:
             error.not_sent = True
             raise error from None
         except httpx.TimeoutException as exc:
-            raise RetriableError(
-                self.system, f"timed out ({type(exc).__name__})", method=method, path=url
-            ) from None
+            raise RetriableError(self.system, f"timed out ({type(exc).__name__})", method=method, path=url) from None
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise RetriableError(
                 self.system, f"connection broken: {type(exc).__name__}: {exc}", method=method, path=url
@@ -436,8 +441,11 @@ class HttpClient:
         elapsed = time.monotonic() - started
         log.debug(
             "%s %s %s -> %s in %.3f s",
-            self.system, method, response.request.url.raw_path.decode(errors="replace"),
-            response.status_code, elapsed,
+            self.system,
+            method,
+            response.request.url.raw_path.decode(errors="replace"),
+            response.status_code,
+            elapsed,
         )
         refused = self._classify(response, system=self.system, record_key=record_key)
         if refused is not None:
@@ -454,18 +462,16 @@ class HttpClient:
             raise RetriableError(
                 self.system,
                 f"reply is not valid JSON ({len(response.content)} bytes; truncated?)",
-                status=response.status_code, method=method, path=url,
+                status=response.status_code,
+                method=method,
+                path=url,
             ) from None
 
     def _retry_delay(self, error: RetriableError, attempt: int, idempotent: bool) -> float | None:
         """Seconds to wait before trying again, or None when the error must go up."""
         if attempt > self.retry.max_retries:
             return None
-        safe = (
-            idempotent
-            or isinstance(error, RateLimitedError)
-            or error.not_sent
-        )
+        safe = idempotent or isinstance(error, RateLimitedError) or error.not_sent
         if not safe:
             return None
         delay = self.retry.backoff(attempt, self._rng)
@@ -474,4 +480,3 @@ class HttpClient:
                 return None
             delay = max(delay, error.retry_after)
         return delay
-

@@ -52,9 +52,7 @@ class Availability:
         ]
 
 
-def compute_availability(
-    levels: pd.DataFrame, warehouses: Sequence[str], buffer: Decimal | float = 0
-) -> Availability:
+def compute_availability(levels: pd.DataFrame, warehouses: Sequence[str], buffer: Decimal | float = 0) -> Availability:
     """Available per SKU = Σ on hand − Σ reserved − buffer over ``warehouses``, clamped at 0.
 
     Levels of other warehouses are ignored; a warehouse missing for a SKU counts as 0 there. A SKU that

@@ -771,7 +771,9 @@ class Settings(_Section):
                 raise _invalid(
                     'SmartBill has no price lists (erpsync cannot read its catalogue): leave price_list "" '
                     'with erp.type = "smartbill"',
-                    "stores", index, "price_list",
+                    "stores",
+                    index,
+                    "price_list",
                 )
         _distinct_reference_prefixes(self.stores)
         return self
@@ -798,7 +800,7 @@ class Settings(_Section):
 def _references_can_collide(first: str, second: str) -> bool:
     """Whether ``first`` + a shop order id can equal ``second`` + another one (shop order ids are digits)."""
     shorter, longer = sorted((first, second), key=len)
-    rest = longer[len(shorter):]
+    rest = longer[len(shorter) :]
     return longer.startswith(shorter) and (not rest or rest.isdigit())
 
 
@@ -806,24 +808,32 @@ def _distinct_reference_prefixes(stores: list[StoreSettings]) -> None:
     """Stores share the one ERP: no two may give an order the same ERP reference (two shops can have one id)."""
     for index, store in enumerate(stores):
         prefix = store.orders.reference_prefix
-        clash = next((other for other in stores[:index]
-                      if _references_can_collide(other.orders.reference_prefix, prefix)), None)
+        clash = next(
+            (other for other in stores[:index] if _references_can_collide(other.orders.reference_prefix, prefix)), None
+        )
         if clash is None:
             continue
         taken = [s.orders.reference_prefix for s in stores if s is not store]
         stem = store.name.upper()[:12]
         candidates = (f"{stem}-", f"{stem}{index}-", f"SHOP{index}-")
-        suggestion = next((c for c in candidates if not any(_references_can_collide(c, t) for t in taken)),
-                          candidates[-1])
+        suggestion = next(
+            (c for c in candidates if not any(_references_can_collide(c, t) for t in taken)), candidates[-1]
+        )
         other = clash.orders.reference_prefix
         short, long = sorted((prefix, other), key=len)
-        problem = (f"{_show(prefix)} is also the reference prefix of store {clash.name!r}" if prefix == other else
-                   f"{_show(prefix)} and the prefix {_show(other)} of store {clash.name!r} can give two orders one "
-                   f"ERP reference ({short!r} + '{long[len(short):]}7' = {long!r} + '7')")
+        problem = (
+            f"{_show(prefix)} is also the reference prefix of store {clash.name!r}"
+            if prefix == other
+            else f"{_show(prefix)} and the prefix {_show(other)} of store {clash.name!r} can give two orders one "
+            f"ERP reference ({short!r} + '{long[len(short) :]}7' = {long!r} + '7')"
+        )
         raise _invalid(
             f"{problem}: stores sharing the ERP need distinct prefixes, because two shops can have the same order "
             f"id; e.g. reference_prefix = {json.dumps(suggestion)}",
-            "stores", index, "orders", "reference_prefix",
+            "stores",
+            index,
+            "orders",
+            "reference_prefix",
         )
 
 

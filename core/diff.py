@@ -39,8 +39,14 @@ def changed(expected: pd.Series, previous: pd.Series) -> pd.Series:
 def typed_shop(frame: pd.DataFrame) -> pd.DataFrame:
     """A shop snapshot with its column types fixed (ids are strings; stock NaN when the shop sends none)."""
     typed = frame.astype(
-        {"sku": "str", "shop_sku": "str", "product_id": "str", "variant_id": "object", "stock": "float64",
-         "tracked": "bool"}
+        {
+            "sku": "str",
+            "shop_sku": "str",
+            "product_id": "str",
+            "variant_id": "object",
+            "stock": "float64",
+            "tracked": "bool",
+        }
     )
     variants = typed["variant_id"]
     typed["variant_id"] = variants.where(variants.notna(), None)  # a basic product's unit has None, not NaN

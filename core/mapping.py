@@ -239,8 +239,9 @@ def _check_for_shop(product: Product, rules: StoreRules) -> None:
 
 def _copy(product: Product, **changes: object) -> Product:
     """A copy that shares no mutable container with ``product`` (no validation: the values are canonical)."""
-    return product.model_copy(update={"attributes": dict(product.attributes), "images": list(product.images),
-                                      **changes})
+    return product.model_copy(
+        update={"attributes": dict(product.attributes), "images": list(product.images), **changes}
+    )
 
 
 def to_shop(product: Product, rules: StoreRules) -> Product | None:
@@ -249,14 +250,22 @@ def to_shop(product: Product, rules: StoreRules) -> Product | None:
         raise Rejected("no SKU" if not product.sku.strip() else "a variant without SKU")
     prefix, vat = rules.sku_prefix, product.vat_rate
     variants = [
-        v.model_copy(update={"sku": shop_sku(prefix, v.sku), "shop_id": None, "stock": None,
-                             "options": dict(v.options), **_prices(v, vat, v.sku)})
+        v.model_copy(
+            update={
+                "sku": shop_sku(prefix, v.sku),
+                "shop_id": None,
+                "stock": None,
+                "options": dict(v.options),
+                **_prices(v, vat, v.sku),
+            }
+        )
         for v in product.variants
     ]
     if variants:
         # Prices, old prices and weight of a multi-variant product live on its variants.
         parent: dict[str, object] = dict.fromkeys(
-            ("price_net", "price_gross", "old_price_net", "old_price_gross", "weight"))
+            ("price_net", "price_gross", "old_price_net", "old_price_gross", "weight")
+        )
     else:
         parent = dict(_prices(product, vat, product.sku))
     shop = _copy(product, sku=shop_sku(prefix, product.sku), shop_id=None, stock=None, variants=variants, **parent)
@@ -280,8 +289,11 @@ def to_erp(product: Product, rules: StoreRules) -> Product | None:
         variant_code = erp_sku(prefix, variant.sku)
         if not variant_code:
             raise Rejected(f"variant {variant.sku} does not carry the store's SKU prefix {prefix!r}")
-        variants.append(variant.model_copy(update={"sku": variant_code, "erp_id": None, "stock": None,
-                                                   "options": dict(variant.options)}))
+        variants.append(
+            variant.model_copy(
+                update={"sku": variant_code, "erp_id": None, "stock": None, "options": dict(variant.options)}
+            )
+        )
     erp = _with_prices(_copy(product, sku=code, erp_id=None, stock=None, variants=variants))
     if rules.hook is not None:
         hooked = _apply_hook(erp, rules, "erp")

@@ -251,7 +251,6 @@ class Supplier(Record):
     email: str | None = None
 
 
-
 class RowError(Record):
     """A source row that could not become a record: its key (when it has one), why, and the raw row."""
 

@@ -188,7 +188,11 @@ def erp_reference(reference_prefix: str, shop_order_id: str) -> str:
 
 
 def to_erp_order(
-    order: Order, *, sku_prefix: str = "", payment_methods: dict[str, str] | None = None, reference_prefix: str = "",
+    order: Order,
+    *,
+    sku_prefix: str = "",
+    payment_methods: dict[str, str] | None = None,
+    reference_prefix: str = "",
 ) -> Order:
     """The order as the ERP gets it: ERP SKUs (the store's prefix taken off), the payment method mapped, and
     ``reference`` = the ERP reference (``erp_reference``), which the connectors create and look it up by."""

@@ -273,8 +273,9 @@ class _Planner:
     def relink(self, sku: str, wanted: LinkRef) -> None:
         """Record ``wanted``; a link of the same ERP product to another shop product (gone from the shop), or of
         the SKU to another ERP product (the SKU moved: the whole catalogue was read, no duplicate), is dropped."""
-        current = [ref for ref in (self.memory.links.get(wanted.erp_id), self.memory.links_by_sku.get(sku))
-                   if ref is not None]
+        current = [
+            ref for ref in (self.memory.links.get(wanted.erp_id), self.memory.links_by_sku.get(sku)) if ref is not None
+        ]
         if wanted in current:
             return
         exact = [(ref.shop_id, ref.erp_id) == (wanted.shop_id, wanted.erp_id) for ref in current]
@@ -357,8 +358,14 @@ class _Planner:
         return self._shop_update(sku, erp_product, desired, link.shop_id, variant_ids, changed, fingerprint)
 
     def _shop_update(
-        self, sku: str, erp_product: Product, desired: Product, product_id: str | None,
-        variant_ids: dict[str, str], changed: set[str], fingerprint: str,
+        self,
+        sku: str,
+        erp_product: Product,
+        desired: Product,
+        product_id: str | None,
+        variant_ids: dict[str, str],
+        changed: set[str],
+        fingerprint: str,
     ) -> str:
         if not changed:
             if self.memory.pushed_shop.get(sku) != fingerprint:
@@ -366,8 +373,16 @@ class _Planner:
             return "unchanged"
         target = attach_shop_ids(desired, product_id, variant_ids)
         self.plan.writes.append(
-            Write("shop", "update", sku, target, frozenset(changed), fingerprint, erp_product.erp_id or sku,
-                  erp_product.modified_at)
+            Write(
+                "shop",
+                "update",
+                sku,
+                target,
+                frozenset(changed),
+                fingerprint,
+                erp_product.erp_id or sku,
+                erp_product.modified_at,
+            )
         )
         return "write"
 
@@ -400,8 +415,18 @@ class _Planner:
             if policy.own.to_shop:
                 other = encode(_shop_view(shop_product, policy))
             self.plan.writes.append(
-                Write("erp", "create", sku, from_shop, frozenset(digests), fingerprint, None,
-                      shop_product.modified_at, source=shop_product, other_fingerprint=other)
+                Write(
+                    "erp",
+                    "create",
+                    sku,
+                    from_shop,
+                    frozenset(digests),
+                    fingerprint,
+                    None,
+                    shop_product.modified_at,
+                    source=shop_product,
+                    other_fingerprint=other,
+                )
             )
             return "write"
         pushed = memory.pushed_erp.get(sku)

@@ -625,8 +625,16 @@ class StateStore:
                 conn.execute(
                     self._insert(LINKS).on_conflict_do_nothing(),
                     [
-                        {"store": store, "entity": entity, "shop_id": shop_id, "erp_id": erp_id, "sku": sku,
-                         "extra": None, "created_at": now, "updated_at": now}
+                        {
+                            "store": store,
+                            "entity": entity,
+                            "shop_id": shop_id,
+                            "erp_id": erp_id,
+                            "sku": sku,
+                            "extra": None,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
                         for (shop_id, erp_id), sku in chunk
                     ],
                 )

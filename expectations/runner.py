@@ -128,14 +128,17 @@ def _definition(suite: str) -> Any:
         import great_expectations as gx
 
         context = _gx_context()
-        source = _get_or_add(lambda: context.data_sources.get(DATA_SOURCE),
-                             lambda: context.data_sources.add_pandas(DATA_SOURCE))
+        source = _get_or_add(
+            lambda: context.data_sources.get(DATA_SOURCE), lambda: context.data_sources.add_pandas(DATA_SOURCE)
+        )
         asset = _get_or_add(lambda: source.get_asset(suite), lambda: source.add_dataframe_asset(suite))
-        batch = _get_or_add(lambda: asset.get_batch_definition(BATCH),
-                            lambda: asset.add_batch_definition_whole_dataframe(BATCH))
+        batch = _get_or_add(
+            lambda: asset.get_batch_definition(BATCH), lambda: asset.add_batch_definition_whole_dataframe(BATCH)
+        )
         data = load_suite(suite)
-        expectation_suite = _get_or_add(lambda: context.suites.get(data["name"]),
-                                        lambda: context.suites.add(gx.ExpectationSuite(**data)))
+        expectation_suite = _get_or_add(
+            lambda: context.suites.get(data["name"]), lambda: context.suites.add(gx.ExpectationSuite(**data))
+        )
         definition = _get_or_add(
             lambda: context.validation_definitions.get(suite),
             lambda: context.validation_definitions.add(
@@ -179,9 +182,7 @@ def validate(
             expectation_parameters=values,
             result_format={"result_format": "SUMMARY"},
         )
-    failed = [
-        _failed(item, frame, values, sample_rows) for item in result.results if not item.success
-    ]
+    failed = [_failed(item, frame, values, sample_rows) for item in result.results if not item.success]
     return Validation(
         suite=suite,
         success=bool(result.success),
@@ -198,9 +199,7 @@ def _resolve(value: Any, parameters: Mapping[str, Any]) -> Any:
     return value
 
 
-def _failed(
-    item: Any, frame: pd.DataFrame, parameters: Mapping[str, Any], sample_rows: int
-) -> FailedExpectation:
+def _failed(item: Any, frame: pd.DataFrame, parameters: Mapping[str, Any], sample_rows: int) -> FailedExpectation:
     config = item.expectation_config
     meta = dict(config.meta or {})
     kwargs = {k: _resolve(v, parameters) for k, v in dict(config.kwargs).items()}

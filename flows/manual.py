@@ -44,9 +44,12 @@ log = logging.getLogger("erpsync.orders")
 
 
 def _busy(runtime: StoreRuntime, flow_name: str) -> RunSummary:
-    return runtime.summary(flow_name, state=RunState.SKIPPED,
-                           message=f"an order run for store {runtime.name} is still in progress after "
-                                   f"{MANUAL_WAIT_SECONDS:.0f} s; try again")
+    return runtime.summary(
+        flow_name,
+        state=RunState.SKIPPED,
+        message=f"an order run for store {runtime.name} is still in progress after "
+        f"{MANUAL_WAIT_SECONDS:.0f} s; try again",
+    )
 
 
 def _resend(
@@ -62,8 +65,10 @@ def _resend(
 @flow(name=RESYNC_FLOW)
 def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
     """Send one shop order to the ERP now, then its status and stock; force: also when held or in doubt."""
-    with open_runtime(store) as runtime, exclusive_run(runtime.state, store, ORDERS_LEASE,
-                                                        wait_seconds=MANUAL_WAIT_SECONDS) as acquired:
+    with (
+        open_runtime(store) as runtime,
+        exclusive_run(runtime.state, store, ORDERS_LEASE, wait_seconds=MANUAL_WAIT_SECONDS) as acquired,
+    ):
         if not acquired:
             summary = _busy(runtime, RESYNC_FLOW)
         else:
@@ -79,16 +84,30 @@ def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
                 unchanged=outcome.unchanged,
                 failed=len(outcome.failed) + unreadable + len(statuses.failed),
                 skipped=outcome.skipped + len(outcome.held) + len(outcome.busy),
-                message="; ".join(n for n in (
-                    f"order {order_id} held (force=true re-sends it): "
-                    f"{problems[-1]['reason'] if problems else 'failed too often'}" if outcome.held else "",
-                    f"order {order_id} is being worked on by another run" if outcome.busy else "",
-                    stock_note) if n),
-                details={"order_id": order_id, "imported": outcome.created, "cancelled_in_erp": outcome.cancelled,
-                         "status_writes": statuses.writes},
+                message="; ".join(
+                    n
+                    for n in (
+                        f"order {order_id} held (force=true re-sends it): "
+                        f"{problems[-1]['reason'] if problems else 'failed too often'}"
+                        if outcome.held
+                        else "",
+                        f"order {order_id} is being worked on by another run" if outcome.busy else "",
+                        stock_note,
+                    )
+                    if n
+                ),
+                details={
+                    "order_id": order_id,
+                    "imported": outcome.created,
+                    "cancelled_in_erp": outcome.cancelled,
+                    "status_writes": statuses.writes,
+                },
             )
-            publish_table(artifact_key(RESYNC_FLOW, store, "failures"), problems + statuses.problems,
-                          f"Order {order_id} of store {store}: what failed")
+            publish_table(
+                artifact_key(RESYNC_FLOW, store, "failures"),
+                problems + statuses.problems,
+                f"Order {order_id} of store {store}: what failed",
+            )
     publish_summary(summary)
     return final_state(summary)
 
@@ -96,8 +115,11 @@ def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
 def _retry_orders(runtime: StoreRuntime, entity: str | None, keys: list[str] | None) -> RunSummary:
     """Retry the open failures of the order entities (all of them, or ``keys``), holds lifted."""
     state, name = runtime.state, runtime.name
-    chosen = {e: [f for f in state.open_failures(name, e) if keys is None or f.key in keys]
-              for e in ORDER_ENTITIES if entity in (None, e)}
+    chosen = {
+        e: [f for f in state.open_failures(name, e) if keys is None or f.key in keys]
+        for e in ORDER_ENTITIES
+        if entity in (None, e)
+    }
     outcome, unreadable = ImportOutcome(), 0
     problems: list[dict[str, str]] = []
     order_keys = [f.key for f in chosen.get(ORDER, [])]
@@ -109,8 +131,12 @@ def _retry_orders(runtime: StoreRuntime, entity: str | None, keys: list[str] | N
         try:
             erp_orders.append(Order.model_validate(failure.payload))
         except ValidationError:
-            problems.append({"order": f"ERP {failure.key}", "reason": "no usable ERP order in the failure's payload: "
-                                                                      "re-run the order flow"})
+            problems.append(
+                {
+                    "order": f"ERP {failure.key}",
+                    "reason": "no usable ERP order in the failure's payload: re-run the order flow",
+                }
+            )
     if erp_orders:
         pulled = retry_erp_orders(runtime, erp_orders)
         problems += pulled.problems
@@ -121,8 +147,11 @@ def _retry_orders(runtime: StoreRuntime, entity: str | None, keys: list[str] | N
         problems += statuses.problems
     stock_note = refresh_stock(name, outcome.skus | pulled.skus)
     tried = sum(len(v) for v in chosen.values())
-    publish_table(artifact_key(RETRY_FLOW, name, "failures"), problems,
-                  f"Failures of store {name} retried by hand that failed again")
+    publish_table(
+        artifact_key(RETRY_FLOW, name, "failures"),
+        problems,
+        f"Failures of store {name} retried by hand that failed again",
+    )
     return runtime.summary(
         RETRY_FLOW,
         created=len(outcome.created) + len(pulled.created),

@@ -53,7 +53,12 @@ def shop_since(runtime: StoreRuntime) -> datetime:
 
 
 def import_in_batches(
-    runtime: StoreRuntime, orders: list[Any], failures: dict[str, int], *, forced: bool = False, pin: bool = True,
+    runtime: StoreRuntime,
+    orders: list[Any],
+    failures: dict[str, int],
+    *,
+    forced: bool = False,
+    pin: bool = True,
 ) -> ImportOutcome:
     """Settle what needs no ERP call in one task, import the rest in task-sized batches (the breaker may stop
     them: the rest waits for the next run)."""
@@ -62,7 +67,7 @@ def import_in_batches(
     triage = triage_orders(runtime, orders, failures, forced)
     outcome, orders = triage.settled, triage.work
     for start in range(0, len(orders), BATCH_SIZE):
-        batch = orders[start:start + BATCH_SIZE]
+        batch = orders[start : start + BATCH_SIZE]
         if outcome.breaker_open:
             outcome.not_reached += [o.shop_id or "?" for o in batch]
             if pin:
@@ -113,8 +118,9 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
         erp_since = parse_cursor(runtime.state.get_cursor(runtime.name, ERP_CURSOR)) or since
         pulled = pull_erp_orders(runtime, erp_since)
         problems += pulled.problems
-        runtime.state.set_cursor(runtime.name, ERP_CURSOR,
-                                 next_cursor(erp_window_end, erp_since, pulled.pinned).isoformat())
+        runtime.state.set_cursor(
+            runtime.name, ERP_CURSOR, next_cursor(erp_window_end, erp_since, pulled.pinned).isoformat()
+        )
 
     runtime.state.set_cursor(runtime.name, SHOP_CURSOR, next_cursor(window_end, since, outcome.pinned).isoformat())
     stock_note = refresh_stock(runtime.name, outcome.skus | pulled.skus)
@@ -148,8 +154,11 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
             "since": since.isoformat(),
         },
     )
-    publish_table(artifact_key(FLOW, runtime.name, "failures"), problems,
-                  f"Orders of store {runtime.name} that failed or are held in this run")
+    publish_table(
+        artifact_key(FLOW, runtime.name, "failures"),
+        problems,
+        f"Orders of store {runtime.name} that failed or are held in this run",
+    )
     logger.info(summary.line())
     return summary
 
@@ -161,7 +170,8 @@ def order_sync(store: str) -> State[Any]:
         if acquired:
             summary = run_orders(runtime)
         else:
-            summary = runtime.summary(FLOW, state=RunState.SKIPPED,
-                                      message=f"another order run for store {store} is in progress; skipped")
+            summary = runtime.summary(
+                FLOW, state=RunState.SKIPPED, message=f"another order run for store {store} is in progress; skipped"
+            )
     publish_summary(summary)
     return final_state(summary)

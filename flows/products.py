@@ -43,12 +43,14 @@ def _sync(runtime: StoreRuntime, full: bool) -> RunSummary:
     setup = prepare_run(runtime, full)
     if not runtime.erp.capabilities.products_read:
         return runtime.summary(
-            FLOW, state=RunState.SKIPPED,
+            FLOW,
+            state=RunState.SKIPPED,
             message=f"{runtime.erp.system} cannot list products: there is nothing for the product sync to compare",
         )
     erp = read_erp_products(runtime, setup.erp_since)
-    shop = read_shop_products(runtime, setup.shop_since, setup.include_images, setup.record_shop_errors,
-                              setup.retry_shop_ids)
+    shop = read_shop_products(
+        runtime, setup.shop_since, setup.include_images, setup.record_shop_errors, setup.retry_shop_ids
+    )
     subjects = list(dict.fromkeys([*erp.products, *shop.products]))
     resolved = resolve_products(runtime, _as_is(setup), _as_is(erp), _as_is(shop), _as_is(subjects))
     plan = plan_products(_as_is(subjects), _as_is(resolved.known), _as_is(setup.memory), setup.policy)
@@ -60,10 +62,12 @@ def _sync(runtime: StoreRuntime, full: bool) -> RunSummary:
     left = {w.sku for w in outcome.not_reached} | set(plan.skipped) | {f.sku for f in failed}
     succeeded = [sku for sku in subjects if sku not in left]
     catalogue = set(resolved.known.erp) if resolved.known.erp_complete else None
-    done = finish_run(runtime, _as_is(setup), _as_is(failed), _as_is(succeeded), _as_is(outcome.not_reached),
-                      _as_is(catalogue))
+    done = finish_run(
+        runtime, _as_is(setup), _as_is(failed), _as_is(succeeded), _as_is(outcome.not_reached), _as_is(catalogue)
+    )
     publish_table(
-        artifact_key(FLOW, runtime.name, "failures"), done.failures,
+        artifact_key(FLOW, runtime.name, "failures"),
+        done.failures,
         f"Products of store {runtime.name} that could not be synced in this run (failures table, entity 'product')",
     )
     message = "; ".join(setup.notes)

@@ -91,8 +91,12 @@ def _reconcile(runtime: StoreRuntime, *, dry_run: bool, accept: bool) -> RunSumm
                 f"artifact {artifact_key(FLOW, runtime.name, 'guard')}; to apply this snapshot once after "
                 "checking it, run reconcile with accept_snapshot=true"
             )
-            refused = runtime.summary(FLOW, state=RunState.FAILED, message=message,
-                                      details={"guard": guard.failed_names, "metrics": guard.metrics})
+            refused = runtime.summary(
+                FLOW,
+                state=RunState.FAILED,
+                message=message,
+                details={"guard": guard.failed_names, "metrics": guard.metrics},
+            )
             publish_summary(refused)
             raise SnapshotRejected(message)
         overridden = guard.failed_names
@@ -161,9 +165,7 @@ def _publish_guard(runtime: StoreRuntime, guard: Guard) -> None:
     )
 
 
-def _publish_corrections(
-    runtime: StoreRuntime, plan: Corrections, outcome: WriteOutcome, dry_run: bool
-) -> None:
+def _publish_corrections(runtime: StoreRuntime, plan: Corrections, outcome: WriteOutcome, dry_run: bool) -> None:
     written = set(outcome.written)
 
     def corrected(sku: str) -> str:
@@ -174,14 +176,22 @@ def _publish_corrections(
         return f"no: {outcome.failed.get(sku, 'not written')}"
 
     rows = [
-        {"sku": sku, "shop_sku": shop_sku, "shop": None if stock != stock else stock, "erp": expected,
-         "corrected": corrected(sku)}
+        {
+            "sku": sku,
+            "shop_sku": shop_sku,
+            "shop": None if stock != stock else stock,
+            "erp": expected,
+            "corrected": corrected(sku),
+        }
         for sku, shop_sku, stock, expected in plan.rows[["sku", "shop_sku", "stock", "expected"]].itertuples(
             index=False, name=None
         )
     ]
-    publish_table(artifact_key(FLOW, runtime.name, "corrections"), rows,
-                  f"Reconcile of {runtime.name}: shop stock that differed from the ERP (erp = available)")
+    publish_table(
+        artifact_key(FLOW, runtime.name, "corrections"),
+        rows,
+        f"Reconcile of {runtime.name}: shop stock that differed from the ERP (erp = available)",
+    )
     zeroed = set(plan.zeroed["sku"])
 
     def action(sku: str) -> str:
@@ -196,5 +206,8 @@ def _publish_corrections(
         {"shop_sku": shop_sku, "shop": None if stock != stock else stock, "action": action(sku)}
         for sku, shop_sku, stock in columns.itertuples(index=False, name=None)
     ]
-    publish_table(artifact_key(FLOW, runtime.name, "unknown"), unknown,
-                  f"Reconcile of {runtime.name}: shop SKUs the ERP snapshot does not have")
+    publish_table(
+        artifact_key(FLOW, runtime.name, "unknown"),
+        unknown,
+        f"Reconcile of {runtime.name}: shop SKUs the ERP snapshot does not have",
+    )

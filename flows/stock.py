@@ -87,8 +87,13 @@ def _sync(runtime: StoreRuntime, skus: list[str] | None) -> RunSummary:
         cursor = parse_cursor(runtime.state.get_cursor(runtime.name, STOCK))
         since = cursor - OVERLAP if cursor is not None else None
     mode = "skus" if skus is not None else ("incremental" if since is not None else "full")
-    logger.info("stock sync [%s] mode %s%s over warehouses %s", runtime.name, mode,
-                f" since {since.isoformat()}" if since else "", ", ".join(runtime.store.warehouses))
+    logger.info(
+        "stock sync [%s] mode %s%s over warehouses %s",
+        runtime.name,
+        mode,
+        f" since {since.isoformat()}" if since else "",
+        ", ".join(runtime.store.warehouses),
+    )
 
     erp = read_erp_stock(runtime, skus=skus, since=since)
     plan = plan_stock(runtime, erp)
@@ -149,7 +154,11 @@ def _sync(runtime: StoreRuntime, skus: list[str] | None) -> RunSummary:
 
 
 def _message(
-    mode: str, read: int, not_in_shop: Sequence[str], deferred: Sequence[str], missing: Sequence[str],
+    mode: str,
+    read: int,
+    not_in_shop: Sequence[str],
+    deferred: Sequence[str],
+    missing: Sequence[str],
     advanced: bool,
 ) -> str:
     parts = [f"{mode}: {read} SKU(s) read from the ERP"]
@@ -169,11 +178,17 @@ def _publish_details(
 ) -> None:
     refused = [{"sku": sku, "reason": reason} for sku, reason in outcome.failed.items()]
     refused += [{"sku": e.key, "reason": e.error} for e in errors]
-    publish_table(artifact_key(FLOW, runtime.name, "failures"), refused,
-                  f"Stock sync of {runtime.name}: SKUs that were not written")
+    publish_table(
+        artifact_key(FLOW, runtime.name, "failures"),
+        refused,
+        f"Stock sync of {runtime.name}: SKUs that were not written",
+    )
     if clamped and runtime.store.stock.clamp_warning:
-        publish_table(artifact_key(FLOW, runtime.name, "clamped"), clamped,
-                      f"Stock sync of {runtime.name}: on hand − reserved − buffer below zero, written as 0")
+        publish_table(
+            artifact_key(FLOW, runtime.name, "clamped"),
+            clamped,
+            f"Stock sync of {runtime.name}: on hand − reserved − buffer below zero, written as 0",
+        )
 
 
 @flow(name="goods-receipts")

@@ -62,7 +62,7 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[start:start + size] for start in range(0, len(items), size)]
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 # ------------------------------------------------------------------------------------------- statuses
@@ -81,8 +81,11 @@ class StatusOutcome:
 
 def _status_candidates(runtime: StoreRuntime, now: datetime) -> list[JournalEntry]:
     entries = runtime.state.journal_entries(runtime.name, states=["created"])
-    return [e for e in entries
-            if e.erp_order_id and needs_status_check(e.shop_status, e.created_at, now, STATUS_HORIZON_DAYS)]
+    return [
+        e
+        for e in entries
+        if e.erp_order_id and needs_status_check(e.shop_status, e.created_at, now, STATUS_HORIZON_DAYS)
+    ]
 
 
 def sync_status_batch(runtime: StoreRuntime, entries: Sequence[JournalEntry], out: StatusOutcome) -> None:
@@ -94,8 +97,9 @@ def sync_status_batch(runtime: StoreRuntime, entries: Sequence[JournalEntry], ou
     plans: dict[str, tuple[JournalEntry, ErpOrderStatus, StatusPlan]] = {}
     for entry in entries:
         status = statuses.get(entry.erp_order_id or "")
-        plan = None if status is None else plan_status(status, shop_status=entry.shop_status,
-                                                        last_record=entry.erp_status)
+        plan = (
+            None if status is None else plan_status(status, shop_status=entry.shop_status, last_record=entry.erp_status)
+        )
         if status is None or plan is None:
             out.unchanged += 1
         else:
@@ -122,8 +126,14 @@ def sync_status_batch(runtime: StoreRuntime, entries: Sequence[JournalEntry], ou
                 runtime.shop.add_order_tag(sid, plan.invoice_tag)
         except (RecordError, RetriableError) as error:
             reason = describe(error)
-            record_failure(runtime.state, runtime.name, ORDER_STATUS, sid, reason,
-                           {"erp_status": status.model_dump(mode="json"), "shop_status": entry.shop_status})
+            record_failure(
+                runtime.state,
+                runtime.name,
+                ORDER_STATUS,
+                sid,
+                reason,
+                {"erp_status": status.model_dump(mode="json"), "shop_status": entry.shop_status},
+            )
             out.failed.append(sid)
             out.problems.append({"order": sid, "reason": reason})
             continue
@@ -159,9 +169,14 @@ def sync_statuses_now(runtime: StoreRuntime, only: Sequence[str] | None = None) 
 def sync_statuses(runtime: StoreRuntime, only: list[str] | None = None) -> StatusOutcome:
     """ERP status (invoiced, shipped + AWB, delivered, cancelled) to the shop, written only on change."""
     out = sync_statuses_now(runtime, only)
-    _logger().info("statuses: %d checked, %d orders updated (%d writes), %d failed%s", out.checked,
-                   len(out.updated), out.writes, len(out.failed),
-                   f"; stopped: {out.incomplete}" if out.incomplete else "")
+    _logger().info(
+        "statuses: %d checked, %d orders updated (%d writes), %d failed%s",
+        out.checked,
+        len(out.updated),
+        out.writes,
+        len(out.failed),
+        f"; stopped: {out.incomplete}" if out.incomplete else "",
+    )
     return out
 
 
@@ -185,8 +200,9 @@ def _record_pushed(runtime: StoreRuntime, erp_id: str, shop_id: str, order: Orde
     state.link(name, ORDER, shop_id=shop_id, erp_id=erp_id)
     entry = state.journal_claim(name, shop_id, None)
     if not entry.erp_order_id:
-        state.journal_update(name, shop_id, state="created", erp_order_id=erp_id,
-                             shop_status=order.shipping_status.value)
+        state.journal_update(
+            name, shop_id, state="created", erp_order_id=erp_id, shop_status=order.shipping_status.value
+        )
     state.delete_pushed(name, PUSH, [erp_id])
     state.resolve_failure(name, ERP_ORDER, erp_id)
 
@@ -210,11 +226,13 @@ def recover_pushes_now(runtime: StoreRuntime) -> list[str]:
     oldest = min(pending[erp_id].pushed_at for erp_id in open_ids)
     day = local_date_since(oldest, timezone=runtime.shop.timezone, overlap_days=1)
     found: dict[str, str] = {}
-    for rows in runtime.shop.iter_pages(f"{API}/orders", {"created[gte]": day.isoformat(),
-                                                          "fields": "id,shipping_status,meta_fields"}):
+    for rows in runtime.shop.iter_pages(
+        f"{API}/orders", {"created[gte]": day.isoformat(), "fields": "id,shipping_status,meta_fields"}
+    ):
         for row in rows:
             marker = ((row.get("meta_fields") or {}) if isinstance(row.get("meta_fields"), dict) else {}).get(
-                "erp_reference")
+                "erp_reference"
+            )
             if marker in markers and row.get("id") is not None:
                 found[markers[marker]] = str(row["id"])
     for erp_id in open_ids:
@@ -232,8 +250,13 @@ def recover_pushes_now(runtime: StoreRuntime) -> list[str]:
     return settled
 
 
-@task(name="orders-recover-pushes", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
-      retry_condition_fn=retriable_only)
+@task(
+    name="orders-recover-pushes",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retriable_only,
+)
 def recover_pushes(runtime: StoreRuntime) -> list[str]:
     """Settle ERP orders whose creation in the shop was left in doubt by an earlier run."""
     settled = recover_pushes_now(runtime)
@@ -243,7 +266,11 @@ def recover_pushes(runtime: StoreRuntime) -> list[str]:
 
 
 def push_erp_orders(
-    runtime: StoreRuntime, orders: Sequence[Order], failure_attempts: dict[str, int], *, forced: bool = False,
+    runtime: StoreRuntime,
+    orders: Sequence[Order],
+    failure_attempts: dict[str, int],
+    *,
+    forced: bool = False,
 ) -> PullOutcome:
     """Create ERP orders in the shop, each once: marker, POST, link + journal; refusals go to failures."""
     out = PullOutcome()
@@ -265,8 +292,11 @@ def push_erp_orders(
             if not in_doubt:
                 state.delete_pushed(name, PUSH, [erp_id])  # refused or never sent: nothing in the shop
             transient = isinstance(error, RetriableError)
-            reason = (TRANSIENT_PREFIX if transient else "") + describe(error) + (
-                " (the shop may have created it: checked on the next run)" if in_doubt else "")
+            reason = (
+                (TRANSIENT_PREFIX if transient else "")
+                + describe(error)
+                + (" (the shop may have created it: checked on the next run)" if in_doubt else "")
+            )
             record_failure(state, name, ERP_ORDER, erp_id, reason, order.model_dump(mode="json"))
             out.failed.append(erp_id)
             out.pinned.append(order.modified_at)
@@ -290,8 +320,9 @@ def pull_erp_orders_now(runtime: StoreRuntime, since: datetime | None) -> PullOu
     settings = runtime.store.orders
     if not (runtime.erp.capabilities.orders_read and settings.channels):
         return PullOutcome()
-    failures = {f.key: counted_attempts(f.error, f.attempts)
-                for f in runtime.state.open_failures(runtime.name, ERP_ORDER)}
+    failures = {
+        f.key: counted_attempts(f.error, f.attempts) for f in runtime.state.open_failures(runtime.name, ERP_ORDER)
+    }
     wanted: list[Order] = []
     changed_since = since - ERP_CLOCK_MARGIN if since is not None else None
     for page in runtime.erp.iter_orders(changed_since=changed_since):
@@ -307,14 +338,19 @@ def pull_erp_orders_now(runtime: StoreRuntime, since: datetime | None) -> PullOu
 def pull_erp_orders(runtime: StoreRuntime, since: datetime | None) -> PullOutcome:
     """Create in the shop the ERP orders of the configured channels (linked, never echoed back)."""
     out = pull_erp_orders_now(runtime, since)
-    _logger().info("ERP orders of other channels: %d created in the shop, %d failed, %d held", len(out.created),
-                   len(out.failed), len(out.held))
+    _logger().info(
+        "ERP orders of other channels: %d created in the shop, %d failed, %d held",
+        len(out.created),
+        len(out.failed),
+        len(out.held),
+    )
     return out
 
 
 @task(name="orders-push-erp", cache_policy=NO_CACHE)
 def retry_erp_orders(runtime: StoreRuntime, orders: list[Order]) -> PullOutcome:
     """Create again in the shop ERP orders that failed before (a person's retry: lifts the hold)."""
-    failures = {f.key: counted_attempts(f.error, f.attempts)
-                for f in runtime.state.open_failures(runtime.name, ERP_ORDER)}
+    failures = {
+        f.key: counted_attempts(f.error, f.attempts) for f in runtime.state.open_failures(runtime.name, ERP_ORDER)
+    }
     return push_erp_orders(runtime, orders, failures, forced=True)

@@ -133,13 +133,19 @@ def read_orders(runtime: StoreRuntime, since: datetime | None, retry_ids: Sequen
     return result
 
 
-@task(name="orders-read-shop", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
-      retry_condition_fn=retriable_only)
+@task(
+    name="orders-read-shop", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retriable_only
+)
 def read_shop_orders(runtime: StoreRuntime, since: datetime | None, retry_ids: list[str]) -> ShopOrders:
     """Read the shop's orders of the window (and those to retry, by id)."""
     result = read_orders(runtime, since, retry_ids)
-    _logger().info("read %d orders since %s (+%d to retry by id), %d unreadable", len(result.window),
-                   since.isoformat() if since else "-", len(result.retries), len(result.errors))
+    _logger().info(
+        "read %d orders since %s (+%d to retry by id), %d unreadable",
+        len(result.window),
+        since.isoformat() if since else "-",
+        len(result.retries),
+        len(result.errors),
+    )
     return result
 
 
@@ -217,8 +223,9 @@ class _Importer:
                 rest = pending[index:]
                 self.out.not_reached += [o.shop_id or "?" for o in rest]
                 self._pin(*rest)
-                _logger().warning("%d transient failures in a row: %d orders wait for the next run",
-                                  TRANSIENT_BREAKER, len(rest))
+                _logger().warning(
+                    "%d transient failures in a row: %d orders wait for the next run", TRANSIENT_BREAKER, len(rest)
+                )
                 break
             try:
                 self._one(order)
@@ -243,8 +250,13 @@ class _Importer:
     def _decide(self, order: Order, entry: JournalEntry | None) -> Any:
         settings = self.runtime.store.orders
         return decide_import(
-            order, order_digest(order), entry, self.failure_attempts.get(order.shop_id or "", 0),
-            skip_statuses=settings.skip_statuses, max_attempts=settings.max_attempts, forced=self.forced,
+            order,
+            order_digest(order),
+            entry,
+            self.failure_attempts.get(order.shop_id or "", 0),
+            skip_statuses=settings.skip_statuses,
+            max_attempts=settings.max_attempts,
+            forced=self.forced,
         )
 
     def _one(self, order: Order) -> None:
@@ -280,8 +292,9 @@ class _Importer:
         sid = order.shop_id or ""
         action = decision.action
         if action is Action.SEEN:
-            self.runtime.state.journal_update(self.name, sid, digest=order_digest(order),
-                                              shop_status=order.shipping_status.value)
+            self.runtime.state.journal_update(
+                self.name, sid, digest=order_digest(order), shop_status=order.shipping_status.value
+            )
         if action in (Action.UNCHANGED, Action.SEEN):
             self.out.unchanged += 1
         elif action is Action.SKIP:
@@ -296,21 +309,32 @@ class _Importer:
             assert entry is not None and entry.erp_order_id
             self._cancel(order, entry.erp_order_id)
             return
-        problems = order_problems(order, vat_rates=set(self.runtime.store.products.vat_taxes),
-                                  sku_prefix=self.runtime.store.sku_prefix)
+        problems = order_problems(
+            order, vat_rates=set(self.runtime.store.products.vat_taxes), sku_prefix=self.runtime.store.sku_prefix
+        )
         if problems:
             self._failed(order, "; ".join(problems))
             return
         if action is Action.RESUME:
             found = self._find(erp_reference(self.runtime.store.orders.reference_prefix, sid))
-            step = resume_step(found is not None, shop_cancelled=order.shipping_status.value == CANCELLED,
-                               authoritative=self.runtime.erp.capabilities.orders_read, forced=self.forced)
+            step = resume_step(
+                found is not None,
+                shop_cancelled=order.shipping_status.value == CANCELLED,
+                authoritative=self.runtime.erp.capabilities.orders_read,
+                forced=self.forced,
+            )
             if step is ResumeStep.HOLD:
                 self._hold(order, IN_DOUBT_REASON)
                 return
             if step is ResumeStep.MARK_CANCELLED:
-                self.runtime.state.journal_update(self.name, sid, state="cancelled", digest=order_digest(order),
-                                                  shop_status=CANCELLED, last_error=None)
+                self.runtime.state.journal_update(
+                    self.name,
+                    sid,
+                    state="cancelled",
+                    digest=order_digest(order),
+                    shop_status=CANCELLED,
+                    last_error=None,
+                )
                 self._resolved(sid)
                 self.out.cancelled.append(sid)
                 return
@@ -330,15 +354,25 @@ class _Importer:
     def _create(self, order: Order, entry: JournalEntry | None) -> None:
         state, sid = self.runtime.state, order.shop_id or ""
         settings = self.runtime.store.orders
-        erp_order = to_erp_order(order, sku_prefix=self.runtime.store.sku_prefix,
-                                 payment_methods=settings.payment_methods, reference_prefix=settings.reference_prefix)
+        erp_order = to_erp_order(
+            order,
+            sku_prefix=self.runtime.store.sku_prefix,
+            payment_methods=settings.payment_methods,
+            reference_prefix=settings.reference_prefix,
+        )
         customer = self._customer(order)
         if entry is None:
             entry = state.journal_claim(self.name, sid, order_digest(order))
         before = entry.attempts
         # Write-ahead: from here on the order may exist in the ERP; a crash leaves it "sent, outcome unknown".
-        state.journal_update(self.name, sid, attempts=before + 1, state="pending", digest=order_digest(order),
-                             shop_status=order.shipping_status.value)
+        state.journal_update(
+            self.name,
+            sid,
+            attempts=before + 1,
+            state="pending",
+            digest=order_digest(order),
+            shop_status=order.shipping_status.value,
+        )
         try:
             erp_id = self.runtime.erp.create_order(erp_order, customer)
         except RetriableError as error:
@@ -353,20 +387,31 @@ class _Importer:
 
     def _record_created(self, order: Order, erp_id: str) -> None:
         sid = order.shop_id or ""
-        self.runtime.state.journal_update(self.name, sid, state="created", erp_order_id=erp_id, last_error=None,
-                                          digest=order_digest(order), shop_status=order.shipping_status.value)
+        self.runtime.state.journal_update(
+            self.name,
+            sid,
+            state="created",
+            erp_order_id=erp_id,
+            last_error=None,
+            digest=order_digest(order),
+            shop_status=order.shipping_status.value,
+        )
         self.runtime.state.link(self.name, ORDER, shop_id=sid, erp_id=erp_id)
         self._resolved(sid)
 
     def _cancel(self, order: Order, erp_id: str) -> None:
         sid = order.shop_id or ""
         if not self.runtime.erp.capabilities.orders_cancel:
-            self._failed(order, f"cancelled in the shop, but this ERP cannot cancel orders through its API: "
-                                f"cancel ERP order {erp_id} by hand, then resolve this failure")
+            self._failed(
+                order,
+                f"cancelled in the shop, but this ERP cannot cancel orders through its API: "
+                f"cancel ERP order {erp_id} by hand, then resolve this failure",
+            )
             return
         self.runtime.erp.cancel_order(erp_id)
-        self.runtime.state.journal_update(self.name, sid, state="cancelled", digest=order_digest(order),
-                                          shop_status=CANCELLED, last_error=None)
+        self.runtime.state.journal_update(
+            self.name, sid, state="cancelled", digest=order_digest(order), shop_status=CANCELLED, last_error=None
+        )
         self._resolved(sid)
         self.out.cancelled.append(sid)
 
@@ -459,7 +504,11 @@ class Triage:
 
 
 def triage_orders_now(
-    runtime: StoreRuntime, orders: Sequence[Order], failure_attempts: dict[str, int], *, forced: bool = False,
+    runtime: StoreRuntime,
+    orders: Sequence[Order],
+    failure_attempts: dict[str, int],
+    *,
+    forced: bool = False,
 ) -> Triage:
     """Journal look-ups only: unchanged, skipped and held orders are settled here, the rest goes to batches."""
     importer = _Importer(runtime, failure_attempts, forced, pin=False)
@@ -469,12 +518,21 @@ def triage_orders_now(
 
 @task(name="orders-triage", cache_policy=NO_CACHE)
 def triage_orders(
-    runtime: StoreRuntime, orders: list[Order], failure_attempts: dict[str, int], forced: bool = False,
+    runtime: StoreRuntime,
+    orders: list[Order],
+    failure_attempts: dict[str, int],
+    forced: bool = False,
 ) -> Triage:
     """Sort the orders read: those that may need the ERP, and those settled without it (no ERP call)."""
     result = triage_orders_now(runtime, orders, failure_attempts, forced=forced)
-    _logger().info("%d orders read: %d may need the ERP, %d unchanged, %d skipped, %d held", len(orders),
-                   len(result.work), result.settled.unchanged, result.settled.skipped, len(result.settled.held))
+    _logger().info(
+        "%d orders read: %d may need the ERP, %d unchanged, %d skipped, %d held",
+        len(orders),
+        len(result.work),
+        result.settled.unchanged,
+        result.settled.skipped,
+        len(result.settled.held),
+    )
     return result
 
 
@@ -488,9 +546,16 @@ def import_orders(
 ) -> ImportOutcome:
     """Import one batch of shop orders into the ERP (journal, claim, look-up, create)."""
     outcome = import_batch(runtime, orders, failure_attempts, forced=forced, pin=pin)
-    _logger().info("batch of %d: %d created, %d cancelled, %d unchanged, %d skipped, %d held, %d failed",
-                   len(orders), len(outcome.created), len(outcome.cancelled), outcome.unchanged, outcome.skipped,
-                   len(outcome.held), len(outcome.failed))
+    _logger().info(
+        "batch of %d: %d created, %d cancelled, %d unchanged, %d skipped, %d held, %d failed",
+        len(orders),
+        len(outcome.created),
+        len(outcome.cancelled),
+        outcome.unchanged,
+        outcome.skipped,
+        len(outcome.held),
+        len(outcome.failed),
+    )
     return outcome
 
 
@@ -510,4 +575,3 @@ def record_unreadable(runtime: StoreRuntime, read: ShopOrders) -> list[dict[str,
         record_failure(runtime.state, runtime.name, ORDER, missing, reason)
         rows.append({"order": missing, "reason": reason})
     return rows
-

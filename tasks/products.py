@@ -232,8 +232,11 @@ def prepare(runtime: StoreRuntime, full: bool) -> Setup:
             notes.append(f"{runtime.erp.system} cannot list changed products: the whole catalogue is read and diffed")
     shop_since = None if full else previous_shop
     synced = policy.own.to_shop | policy.own.to_erp
-    retry = [shop_id for f in state.open_failures(store, PRODUCT)
-             if f.error.startswith(TO_ERP) and (shop_id := failed_shop_id(f.payload))]
+    retry = [
+        shop_id
+        for f in state.open_failures(store, PRODUCT)
+        if f.error.startswith(TO_ERP) and (shop_id := failed_shop_id(f.payload))
+    ]
     return Setup(
         policy=policy,
         memory=load_memory(runtime),
@@ -256,7 +259,9 @@ def prepare_run(runtime: StoreRuntime, full: bool) -> Setup:
     """Load the store's policy, links, fingerprints and cursors."""
     setup = prepare(runtime, full)
     _logger().info(
-        "products %s: %s; ERP read %s, shop read %s", runtime.name, setup.policy.own.describe(),
+        "products %s: %s; ERP read %s, shop read %s",
+        runtime.name,
+        setup.policy.own.describe(),
         f"since {setup.erp_since.isoformat()}" if setup.erp_since else "whole",
         f"since {setup.shop_since.isoformat()}" if setup.shop_since else "whole",
     )
@@ -280,8 +285,10 @@ class ErpRead:
 
 
 def _row_failures(errors: Iterable[RowError], side: Side, origin: Side) -> list[Failed]:
-    return [Failed(e.key, side, f"unreadable {origin} record: {e.error}", origin, _stamp(e.payload), dict(e.payload))
-            for e in errors]
+    return [
+        Failed(e.key, side, f"unreadable {origin} record: {e.error}", origin, _stamp(e.payload), dict(e.payload))
+        for e in errors
+    ]
 
 
 def read_erp(runtime: StoreRuntime, since: datetime | None) -> ErpRead:
@@ -299,22 +306,33 @@ def read_erp(runtime: StoreRuntime, since: datetime | None) -> ErpRead:
             clashing.setdefault(id(owner), (owner, set()))[1].add(sku)
     for owner, skus in clashing.values():
         others = sorted({p.erp_id or p.sku for p, s in clashing.values() if s & skus and p is not owner})
-        result.failed.append(Failed(
-            owner.sku, "shop", f"duplicate SKU in the ERP: {', '.join(sorted(skus))} also used by ERP product(s) "
-            f"{', '.join(others)}", "erp", owner.modified_at, owner.model_dump(mode="json", exclude_none=True),
-        ))
+        result.failed.append(
+            Failed(
+                owner.sku,
+                "shop",
+                f"duplicate SKU in the ERP: {', '.join(sorted(skus))} also used by ERP product(s) {', '.join(others)}",
+                "erp",
+                owner.modified_at,
+                owner.model_dump(mode="json", exclude_none=True),
+            )
+        )
     result.products = {p.sku: p for p in items if id(p) not in clashing}
     result.duplicates = {owner.sku for owner, _ in clashing.values()}
     return result
 
 
-@task(name="products-read-erp", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
-      retry_condition_fn=retriable_only)
+@task(
+    name="products-read-erp", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retriable_only
+)
 def read_erp_products(runtime: StoreRuntime, since: datetime | None) -> ErpRead:
     """Read the ERP's products (changed since the cursor, or all)."""
     result = read_erp(runtime, since)
-    _logger().info("ERP: %d products read (%s), %d failed", len(result.products),
-                   f"changed since {since.isoformat()}" if since else "whole catalogue", len(result.failed))
+    _logger().info(
+        "ERP: %d products read (%s), %d failed",
+        len(result.products),
+        f"changed since {since.isoformat()}" if since else "whole catalogue",
+        len(result.failed),
+    )
     return result
 
 
@@ -352,7 +370,11 @@ def _collect(runtime: StoreRuntime, result: ShopRead, pages: Iterable[Any], reco
 
 
 def read_shop(
-    runtime: StoreRuntime, since: datetime | None, *, include_images: bool, record_errors: bool,
+    runtime: StoreRuntime,
+    since: datetime | None,
+    *,
+    include_images: bool,
+    record_errors: bool,
     retry_ids: Sequence[str] = (),
 ) -> ShopRead:
     """Shop products modified since ``since`` (date-only filter in the shop's zone, overlapped), or all; and
@@ -372,8 +394,9 @@ def read_shop(
     wanted = [i for i in dict.fromkeys(retry_ids) if i not in seen]
     for start in range(0, len(wanted), 100):
         chunk = wanted[start : start + 100]
-        pages = runtime.shop.iter_products(filters=_shop_filters(include_images, {"ids": ",".join(chunk)}),
-                                           fields=fields)
+        pages = runtime.shop.iter_products(
+            filters=_shop_filters(include_images, {"ids": ",".join(chunk)}), fields=fields
+        )
         for product in _collect(runtime, result, pages, record_errors):
             key = shop_key(product, prefix)
             if key is not None:
@@ -381,17 +404,25 @@ def read_shop(
     return result
 
 
-@task(name="products-read-shop", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
-      retry_condition_fn=retriable_only)
+@task(
+    name="products-read-shop",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retriable_only,
+)
 def read_shop_products(
     runtime: StoreRuntime, since: datetime | None, include_images: bool, record_errors: bool, retry_ids: list[str]
 ) -> ShopRead:
     """Read the shop's products (modified since the cursor, with a day of overlap, or all; failed ones by id)."""
-    result = read_shop(runtime, since, include_images=include_images, record_errors=record_errors,
-                       retry_ids=retry_ids)
-    _logger().info("shop: %d products read (%s) in %d requests, %d not under the store's SKU prefix",
-                   len(result.products), f"modified since {since.date()}" if since else "whole shop",
-                   result.requests, result.foreign)
+    result = read_shop(runtime, since, include_images=include_images, record_errors=record_errors, retry_ids=retry_ids)
+    _logger().info(
+        "shop: %d products read (%s) in %d requests, %d not under the store's SKU prefix",
+        len(result.products),
+        f"modified since {since.date()}" if since else "whole shop",
+        result.requests,
+        result.foreign,
+    )
     return result
 
 
@@ -409,8 +440,9 @@ def fetch_shop(
     ids = list(wanted_ids)
     for start in range(0, len(ids), 100):
         chunk = ids[start : start + 100]
-        pages = runtime.shop.iter_products(filters=_shop_filters(include_images, {"ids": ",".join(chunk)}),
-                                           fields=fields)
+        pages = runtime.shop.iter_products(
+            filters=_shop_filters(include_images, {"ids": ",".join(chunk)}), fields=fields
+        )
         for product in _collect(runtime, result, pages, record_errors):
             sku = wanted_ids.get(product.shop_id or "")
             if sku is not None:
@@ -441,14 +473,20 @@ class Resolved:
 def resolve(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead, subjects: list[str]) -> Resolved:
     """Fetch what the plan needs: shop products by id or SKU, and the whole ERP catalogue when a shop product
     must be compared with an ERP product that was not read (plain function: the task below wraps it)."""
-    known = Known(erp=dict(erp.products), shop=dict(shop.products), erp_complete=erp.complete,
-                  shop_complete=shop.complete)
+    known = Known(
+        erp=dict(erp.products), shop=dict(shop.products), erp_complete=erp.complete, shop_complete=shop.complete
+    )
     failed: list[Failed] = []
     lookups = lookups_needed(subjects, known, setup.memory, setup.policy)
     fetched = 0
     if lookups.shop_by_id or lookups.shop_by_sku:
-        more = fetch_shop(runtime, lookups, include_images=setup.include_images,
-                          record_errors=setup.record_shop_errors, known_products=len(setup.memory.links))
+        more = fetch_shop(
+            runtime,
+            lookups,
+            include_images=setup.include_images,
+            record_errors=setup.record_shop_errors,
+            known_products=len(setup.memory.links),
+        )
         fetched = len(lookups.shop_by_id) + len(lookups.shop_by_sku)
         for sku, product in more.products.items():
             known.shop.setdefault(sku, product)
@@ -466,20 +504,26 @@ def resolve(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead, s
         wanted = set(subjects)
         for sku in whole.duplicates & wanted:
             known.erp.pop(sku, None)
-        failed.extend(f for f in whole.failed
-                      if f.sku in wanted and (f.sku in whole.duplicates or f.sku not in erp.products))
+        failed.extend(
+            f for f in whole.failed if f.sku in wanted and (f.sku in whole.duplicates or f.sku not in erp.products)
+        )
         catalogue = True
     return Resolved(known, fetched, catalogue, failed)
 
 
-@task(name="products-resolve", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
-      retry_condition_fn=retriable_only)
-def resolve_products(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead,
-                     subjects: list[str]) -> Resolved:
+@task(
+    name="products-resolve", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retriable_only
+)
+def resolve_products(
+    runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead, subjects: list[str]
+) -> Resolved:
     """Look up what this run's changes need from the other side."""
     resolved = resolve(runtime, setup, erp, shop, subjects)
-    _logger().info("looked up %d shop products%s", resolved.shop_lookups,
-                   "; read the whole ERP catalogue to compare shop changes" if resolved.erp_catalogue_read else "")
+    _logger().info(
+        "looked up %d shop products%s",
+        resolved.shop_lookups,
+        "; read the whole ERP catalogue to compare shop changes" if resolved.erp_catalogue_read else "",
+    )
     return resolved
 
 
@@ -487,9 +531,15 @@ def resolve_products(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: Sh
 def plan_products(subjects: list[str], known: Known, memory: Memory, policy: Policy) -> Plan:
     """Decide what to write where (pure)."""
     result = plan(subjects, known, memory, policy)
-    _logger().info("plan: %d shop writes, %d ERP writes, %d links, %d unchanged, %d failed, %d skipped",
-                   len(result.shop_writes()), len(result.erp_writes()), len(result.links), result.unchanged,
-                   len(result.failed), len(result.skipped))
+    _logger().info(
+        "plan: %d shop writes, %d ERP writes, %d links, %d unchanged, %d failed, %d skipped",
+        len(result.shop_writes()),
+        len(result.erp_writes()),
+        len(result.links),
+        result.unchanged,
+        len(result.failed),
+        len(result.skipped),
+    )
     return result
 
 
@@ -521,8 +571,9 @@ def record_plan(runtime: StoreRuntime, result: Plan) -> Recorded:
     bad = {f.sku for f in out.failed}
     units = [u for u in result.units if u.erp_sku not in bad]
     conflicted = save_units(state, store, units, load_units(state, store))
-    out.failed.extend(Failed(sku, "shop", f"inventory unit of {sku} is linked to another shop unit", "erp")
-                      for sku in conflicted)
+    out.failed.extend(
+        Failed(sku, "shop", f"inventory unit of {sku} is linked to another shop unit", "erp") for sku in conflicted
+    )
     bad |= set(conflicted)
     state.set_pushed(store, PRODUCT, [(k, v, None) for k, v in result.pushed_shop.items() if k not in bad])
     state.set_pushed(store, PUSHED_ERP, [(k, v, None) for k, v in result.pushed_erp.items() if k not in bad])
@@ -533,8 +584,9 @@ def record_plan(runtime: StoreRuntime, result: Plan) -> Recorded:
 def record_links(runtime: StoreRuntime, result: Plan) -> Recorded:
     """Record links, units and fingerprints of the products that needed no write."""
     out = record_plan(runtime, result)
-    _logger().info("recorded %d links, %d unchanged fingerprints", out.linked,
-                   len(result.pushed_shop) + len(result.pushed_erp))
+    _logger().info(
+        "recorded %d links, %d unchanged fingerprints", out.linked, len(result.pushed_shop) + len(result.pushed_erp)
+    )
     return out
 
 
@@ -546,8 +598,9 @@ def _money(value: Any) -> Any:
 
 
 def _variant_entry(variant: Variant, groups: set[str], with_options: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": int(variant.shop_id) if variant.shop_id and variant.shop_id.isdigit()
-                             else variant.shop_id}
+    entry: dict[str, Any] = {
+        "id": int(variant.shop_id) if variant.shop_id and variant.shop_id.isdigit() else variant.shop_id
+    }
     for group in sorted(groups):
         for name in VARIANT_GROUPS[group]:
             value = getattr(variant, name)
@@ -567,8 +620,11 @@ def shop_patch(product: Product, fields: Iterable[str], *, tax_id: int | None) -
     wanted = set(fields)
     canonical = {name for f in wanted for name in SHOP_FIELD_NAMES.get(f, ())}
     multi = bool(product.variants)
-    parent = {n for n in canonical if n not in ("price_net", "price_gross", "old_price_net", "old_price_gross",
-                                               "weight")} if multi else canonical
+    parent = (
+        {n for n in canonical if n not in ("price_net", "price_gross", "old_price_net", "old_price_gross", "weight")}
+        if multi
+        else canonical
+    )
     patch = product_patch(product, parent, tax_id=tax_id)
     patch.pop("variants", None)
     for name in parent:
@@ -634,8 +690,11 @@ class _Writer:
         for index, write in enumerate(writes):
             if transient >= TRANSIENT_BREAKER:
                 self.out.not_reached += list(writes[index:])
-                _logger().warning("%d transient failures in a row: %d product writes wait for the next run",
-                                  TRANSIENT_BREAKER, len(writes) - index)
+                _logger().warning(
+                    "%d transient failures in a row: %d product writes wait for the next run",
+                    TRANSIENT_BREAKER,
+                    len(writes) - index,
+                )
                 break
             try:
                 if write.side == "shop":
@@ -673,8 +732,9 @@ class _Writer:
         tax_id = rules.tax_id(write.product.vat_rate)
         state, store = runtime.state, runtime.name
         if write.kind == "create":
-            created = runtime.shop.create_product(write.product, tax_id=tax_id,
-                                                  category_id=self.setup.default_category_id)
+            created = runtime.shop.create_product(
+                write.product, tax_id=tax_id, category_id=self.setup.default_category_id
+            )
             self.out.calls += 1
             self._crash_point()
             assert created.shop_id is not None and write.erp_id is not None
@@ -751,16 +811,23 @@ def write_batch(runtime: StoreRuntime, setup: Setup, writes: list[Write]) -> Wri
     """Write a batch of products to one side (never retried as a whole: a create must not run twice)."""
     out = apply_writes(runtime, setup, writes)
     side = writes[0].side if writes else "?"
-    _logger().info("%s writes: %d created, %d updated, %d failed, %d left for the next run", side,
-                   len(out.created), len(out.updated), len(out.failed), len(out.not_reached))
+    _logger().info(
+        "%s writes: %d created, %d updated, %d failed, %d left for the next run",
+        side,
+        len(out.created),
+        len(out.updated),
+        len(out.failed),
+        len(out.not_reached),
+    )
     return out
 
 
 # ------------------------------------------------------------------------------------------- finishing
 
 
-def next_cursor(window: datetime, previous: datetime | None, failed: Iterable[Failed], origin: Side,
-                *, blocked: bool = False) -> datetime | None:
+def next_cursor(
+    window: datetime, previous: datetime | None, failed: Iterable[Failed], origin: Side, *, blocked: bool = False
+) -> datetime | None:
     """Where a side's cursor goes: the window, held back to the oldest failed record read from that side
     (held where it was when a failed record has no time, or when writes were left for the next run)."""
     stamps = [f.modified_at for f in failed if f.origin == origin]
@@ -780,8 +847,14 @@ class Finished:
     shop_cursor: datetime | None
 
 
-def finish(runtime: StoreRuntime, setup: Setup, failed: Sequence[Failed], succeeded: Iterable[str],
-           not_reached: Sequence[Write], erp_catalogue: set[str] | None = None) -> Finished:
+def finish(
+    runtime: StoreRuntime,
+    setup: Setup,
+    failed: Sequence[Failed],
+    succeeded: Iterable[str],
+    not_reached: Sequence[Write],
+    erp_catalogue: set[str] | None = None,
+) -> Finished:
     """Record failures, resolve those that went through, move the cursors (plain function).
 
     ``erp_catalogue``: every ERP SKU, when the run read them all; an ERP-side failure whose record is no longer
@@ -799,8 +872,11 @@ def finish(runtime: StoreRuntime, setup: Setup, failed: Sequence[Failed], succee
         rows.append({"sku": failure.sku, "direction": leg, "reason": describe(failure.reason)})
     done = [s for s in succeeded if s not in seen]
     if erp_catalogue is not None:
-        done += [f.key for f in state.open_failures(store, PRODUCT)
-                 if f.error.startswith(TO_SHOP) and f.key not in erp_catalogue and f.key not in seen]
+        done += [
+            f.key
+            for f in state.open_failures(store, PRODUCT)
+            if f.error.startswith(TO_SHOP) and f.key not in erp_catalogue and f.key not in seen
+        ]
     resolved = resolve_failures(state, store, PRODUCT, done)
     blocked_erp = any(w.side == "shop" for w in not_reached)
     blocked_shop = any(w.side == "erp" for w in not_reached)
@@ -816,8 +892,14 @@ def finish(runtime: StoreRuntime, setup: Setup, failed: Sequence[Failed], succee
 
 
 @task(name="products-finish", cache_policy=NO_CACHE)
-def finish_run(runtime: StoreRuntime, setup: Setup, failed: list[Failed], succeeded: list[str],
-               not_reached: list[Write], erp_catalogue: set[str] | None) -> Finished:
+def finish_run(
+    runtime: StoreRuntime,
+    setup: Setup,
+    failed: list[Failed],
+    succeeded: list[str],
+    not_reached: list[Write],
+    erp_catalogue: set[str] | None,
+) -> Finished:
     """Record the run's failures and move the cursors."""
     done = finish(runtime, setup, failed, succeeded, not_reached, erp_catalogue)
     for row in done.failures[:20]:
@@ -828,4 +910,3 @@ def finish_run(runtime: StoreRuntime, setup: Setup, failed: list[Failed], succee
 def chunks(items: Sequence[Write], size: int = BATCH_SIZE) -> list[list[Write]]:
     """Writes in batches of ``size`` (one task run each)."""
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
-

@@ -52,13 +52,23 @@ def prepare_guard() -> None:
     runner.prepare(ERP_SUITE, COVERAGE_SUITE)
 
 
-@task(name="read-erp-snapshot", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retriable_only)
+@task(
+    name="read-erp-snapshot",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retriable_only,
+)
 def read_erp_snapshot(runtime: StoreRuntime) -> ErpStock:
     """Every SKU's stock in the store's warehouses, every page."""
     read = collect_levels(runtime.erp.iter_stock(runtime.store.warehouses))
-    get_run_logger().info("ERP snapshot: %d levels of %d SKUs in %d page(s), %d unreadable row(s)",
-                          len(read.levels), read.levels["sku"].nunique(), read.pages, len(read.errors))
+    get_run_logger().info(
+        "ERP snapshot: %d levels of %d SKUs in %d page(s), %d unreadable row(s)",
+        len(read.levels),
+        read.levels["sku"].nunique(),
+        read.pages,
+        len(read.errors),
+    )
     return read
 
 
@@ -112,8 +122,15 @@ def check_snapshot(runtime: StoreRuntime, erp: ErpStock, shop: ShopInventory) ->
         runner.validate(ERP_SUITE, frame, bounds.parameters()),
         runner.validate(COVERAGE_SUITE, coverage, bounds.parameters()),
     ]
-    guard = Guard(validations, bounds, frame, coverage, previous, snapshot_metrics(frame, coverage),
-                  round(time.perf_counter() - started, 3))
+    guard = Guard(
+        validations,
+        bounds,
+        frame,
+        coverage,
+        previous,
+        snapshot_metrics(frame, coverage),
+        round(time.perf_counter() - started, 3),
+    )
     log = get_run_logger()
     if guard.passed:
         log.info("guard: the ERP snapshot passed (%d rows; %.2f s)", len(frame), guard.seconds)
@@ -177,8 +194,14 @@ def plan_corrections(runtime: StoreRuntime, erp: ErpStock, shop: ShopInventory) 
     untracked = int((~shop.frame["tracked"]).sum())
     seconds = round(time.perf_counter() - started, 3)
     plan = Corrections(availability, rows, unknown, zeroed, in_sync, untracked, seconds)
-    get_run_logger().info("corrections: %d to write, %d in sync, %d unknown to the ERP (%d zeroed); %.2f s",
-                          len(rows), len(in_sync), len(unknown), len(zeroed), plan.seconds)
+    get_run_logger().info(
+        "corrections: %d to write, %d in sync, %d unknown to the ERP (%d zeroed); %.2f s",
+        len(rows),
+        len(in_sync),
+        len(unknown),
+        len(zeroed),
+        plan.seconds,
+    )
     return plan
 
 
@@ -208,6 +231,11 @@ def accept_snapshot(
     stale = changed(expected, quantities({key: row.quantity for key, row in pushed.items()}))
     state.set_pushed(store, STOCK, [(str(k), None, to_decimal(v)) for k, v in stale.items()])
     resolve_failures(state, store, STOCK, [str(s) for s in in_sync])
-    get_run_logger().info("snapshot accepted (%s): %d rows, %d per-SKU quantities kept, %d pushed refreshed",
-                          metrics["accepted_by"], len(guard.frame), len(moved) + len(gone), len(stale))
+    get_run_logger().info(
+        "snapshot accepted (%s): %d rows, %d per-SKU quantities kept, %d pushed refreshed",
+        metrics["accepted_by"],
+        len(guard.frame),
+        len(moved) + len(gone),
+        len(stale),
+    )
     return snapshot

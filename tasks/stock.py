@@ -81,17 +81,19 @@ def collect_levels(pages: Iterable[Any]) -> ErpStock:
     return ErpStock(frame, errors, count)
 
 
-@task(name="read-erp-stock", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retriable_only)
-def read_erp_stock(
-    runtime: StoreRuntime, skus: Sequence[str] | None = None, since: datetime | None = None
-) -> ErpStock:
+@task(
+    name="read-erp-stock", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=retriable_only
+)
+def read_erp_stock(runtime: StoreRuntime, skus: Sequence[str] | None = None, since: datetime | None = None) -> ErpStock:
     """Stock levels of the store's warehouses: every SKU, only ``skus``, or those moved since ``since``."""
     pages = runtime.erp.iter_stock(runtime.store.warehouses, skus=skus, changed_since=since)
     read = collect_levels(pages)
     get_run_logger().info(
         "ERP stock: %d levels of %d SKUs in %d page(s), %d unreadable row(s)",
-        len(read.levels), read.levels["sku"].nunique(), read.pages, len(read.errors),
+        len(read.levels),
+        read.levels["sku"].nunique(),
+        read.pages,
+        len(read.errors),
     )
     return read
 
@@ -117,8 +119,13 @@ def shop_frame(units: Iterable[InventoryUnit], prefix: str) -> pd.DataFrame:
     return typed_shop(pd.DataFrame.from_records(rows, columns=SHOP_COLUMNS))
 
 
-@task(name="read-shop-inventory", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retriable_only)
+@task(
+    name="read-shop-inventory",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retriable_only,
+)
 def read_shop_inventory(runtime: StoreRuntime) -> ShopInventory:
     """The shop's stock snapshot (``fields=`` kept small), every page."""
     errors: list[RowError] = []
@@ -132,8 +139,9 @@ def read_shop_inventory(runtime: StoreRuntime) -> ShopInventory:
             yield from page.items
 
     frame = shop_frame(units(), runtime.store.sku_prefix)
-    get_run_logger().info("shop inventory: %d units of this store in %d page(s), %d unreadable row(s)",
-                          len(frame), count, len(errors))
+    get_run_logger().info(
+        "shop inventory: %d units of this store in %d page(s), %d unreadable row(s)", len(frame), count, len(errors)
+    )
     return ShopInventory(frame, errors, count)
 
 
@@ -154,8 +162,9 @@ def remember_units(runtime: StoreRuntime, shop: pd.DataFrame, *, refreshed: bool
     refs = [ref for ref in unit_refs(shop) if known.get(ref.erp_sku) != ref]
     conflicts = sorted(save_units(state, store, refs, known))
     if conflicts:
-        get_run_logger().warning("%d unit(s) could not be linked (another SKU holds them): %s",
-                                 len(conflicts), ", ".join(conflicts[:10]))
+        get_run_logger().warning(
+            "%d unit(s) could not be linked (another SKU holds them): %s", len(conflicts), ", ".join(conflicts[:10])
+        )
     if refreshed:
         runtime.state.set_cursor(runtime.name, UNITS_CURSOR, utcnow().isoformat())
     return len(refs) - len(conflicts)
@@ -229,8 +238,14 @@ def plan_writes(
         if unit is None:
             missing.append(code)
             continue
-        writes.append(Planned(code, StockWrite(unit.shop_sku or shop_sku(prefix, code), unit.product_id,
-                                               unit.variant_id, to_decimal(quantity))))
+        writes.append(
+            Planned(
+                code,
+                StockWrite(
+                    unit.shop_sku or shop_sku(prefix, code), unit.product_id, unit.variant_id, to_decimal(quantity)
+                ),
+            )
+        )
     return writes, missing, len(expected) - len(differs)
 
 
@@ -261,8 +276,7 @@ def plan_stock(runtime: StoreRuntime, erp: ErpStock, shop: ShopInventory | None 
         held = expected[~expected.index.isin(differs.index)]
         last = quantities({key: row.quantity for key, row in pushed.items()})
         in_sync = changed(held, last)
-    return StockPlan(expected, writes, unchanged, missing, never, unit_count, availability, shop is not None,
-                     in_sync)
+    return StockPlan(expected, writes, unchanged, missing, never, unit_count, availability, shop is not None, in_sync)
 
 
 def record_in_sync(runtime: StoreRuntime, plan: StockPlan) -> None:
@@ -277,8 +291,7 @@ def log_clamped(runtime: StoreRuntime, availability: Availability) -> None:
     if not rows or not runtime.store.stock.clamp_warning:
         return
     shown = ", ".join(
-        f"{r['sku']} (on hand {r['on_hand']:g}, reserved {r['reserved']:g}, buffer {r['buffer']:g})"
-        for r in rows[:20]
+        f"{r['sku']} (on hand {r['on_hand']:g}, reserved {r['reserved']:g}, buffer {r['buffer']:g})" for r in rows[:20]
     )
     more = f" and {len(rows) - 20} more" if len(rows) > 20 else ""
     get_run_logger().warning("%d SKU(s) below zero clamped at 0: %s%s", len(rows), shown, more)
@@ -313,8 +326,7 @@ class WriteOutcome:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-@task(name="write-stock", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10,
-      retry_condition_fn=retriable_only)
+@task(name="write-stock", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retriable_only)
 def write_stock(runtime: StoreRuntime, batch: Sequence[Planned]) -> WriteOutcome:
     """Write one batch: one PATCH per basic product or multi-variant parent; refused ones go to failures."""
     outcome = WriteOutcome()
@@ -331,8 +343,7 @@ def write_stock(runtime: StoreRuntime, batch: Sequence[Planned]) -> WriteOutcome
                     done.append(planned)
                 else:
                     outcome.failed[planned.erp_sku] = str(result.error)
-                    record_failure(runtime.state, runtime.name, STOCK, planned.erp_sku, result.error,
-                                   _payload(planned))
+                    record_failure(runtime.state, runtime.name, STOCK, planned.erp_sku, result.error, _payload(planned))
                     if result.error.status == 404:  # the unit is gone from the shop: look for it again
                         runtime.state.unlink(runtime.name, UNIT_ENTITY, erp_id=planned.erp_sku)
     finally:  # also when the shop went away mid-batch: what was written is recorded, the rest is retried
@@ -340,15 +351,23 @@ def write_stock(runtime: StoreRuntime, batch: Sequence[Planned]) -> WriteOutcome
         outcome.written = [p.erp_sku for p in done]
         resolve_failures(runtime.state, runtime.name, STOCK, outcome.written)
     if outcome.failed:
-        get_run_logger().warning("%d stock write(s) refused by the shop: %s", len(outcome.failed),
-                                 "; ".join(f"{k}: {v}" for k, v in list(outcome.failed.items())[:5]))
+        get_run_logger().warning(
+            "%d stock write(s) refused by the shop: %s",
+            len(outcome.failed),
+            "; ".join(f"{k}: {v}" for k, v in list(outcome.failed.items())[:5]),
+        )
     return outcome
 
 
 def _payload(planned: Planned) -> dict[str, Any]:
     write = planned.write
-    return {"sku": planned.erp_sku, "shop_sku": write.sku, "product_id": write.product_id,
-            "variant_id": write.variant_id, "quantity": str(write.quantity)}
+    return {
+        "sku": planned.erp_sku,
+        "shop_sku": write.sku,
+        "product_id": write.product_id,
+        "variant_id": write.variant_id,
+        "quantity": str(write.quantity),
+    }
 
 
 def record_read_errors(runtime: StoreRuntime, entity: str, errors: Sequence[RowError]) -> None:
@@ -359,8 +378,13 @@ def record_read_errors(runtime: StoreRuntime, entity: str, errors: Sequence[RowE
 def record_duplicates(runtime: StoreRuntime, duplicates: Sequence[str]) -> None:
     """SKUs the ERP returned twice for one warehouse: ambiguous, not written, one failures row each."""
     for sku in duplicates:
-        record_failure(runtime.state, runtime.name, STOCK, sku,
-                       "the ERP returned this SKU twice for one warehouse: not written until unambiguous")
+        record_failure(
+            runtime.state,
+            runtime.name,
+            STOCK,
+            sku,
+            "the ERP returned this SKU twice for one warehouse: not written until unambiguous",
+        )
 
 
 # --------------------------------------------------------------------------------------------- goods receipts
@@ -379,8 +403,13 @@ class ReceiptsRead:
         return sorted({sku for receipt in self.fresh for sku in receipt.skus()})
 
 
-@task(name="read-goods-receipts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10,
-      retry_condition_fn=retriable_only)
+@task(
+    name="read-goods-receipts",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retriable_only,
+)
 def read_goods_receipts(runtime: StoreRuntime, since: datetime) -> ReceiptsRead:
     """Goods received in the store's warehouses since ``since``; ``fresh``: not handled yet (by id+digest)."""
     receipts: list[GoodsReceipt] = []
@@ -390,12 +419,16 @@ def read_goods_receipts(runtime: StoreRuntime, since: datetime) -> ReceiptsRead:
         errors.extend(page.errors)
     seen = runtime.state.get_pushed(runtime.name, RECEIPTS, keys=[r.erp_id for r in receipts])
     fresh = [r for r in receipts if r.erp_id not in seen or seen[r.erp_id].hash != r.digest()]
-    get_run_logger().info("goods receipts since %s: %d read, %d new, %d unreadable",
-                          since.isoformat(), len(receipts), len(fresh), len(errors))
+    get_run_logger().info(
+        "goods receipts since %s: %d read, %d new, %d unreadable",
+        since.isoformat(),
+        len(receipts),
+        len(fresh),
+        len(errors),
+    )
     return ReceiptsRead(receipts, fresh, errors)
 
 
 def mark_receipts_handled(runtime: StoreRuntime, receipts: Sequence[GoodsReceipt]) -> None:
     """Remember receipts whose SKUs were synced (a re-read of the same receipt then costs nothing)."""
     runtime.state.set_pushed(runtime.name, RECEIPTS, [(r.erp_id, r.digest(), None) for r in receipts])
-

@@ -733,5 +733,11 @@ def _name_sku(error: RecordError, order: Order, reference: str) -> RecordError:
     named = [line.sku for line in order.lines if line.sku and line.sku in text]
     if not named:
         return error
-    return record_error(SYSTEM, reference, f"SKU {named[0]!r} refused by SmartBill: {text}",
-                        status=error.status, method=error.method, path=error.path)
+    return record_error(
+        SYSTEM,
+        reference,
+        f"SKU {named[0]!r} refused by SmartBill: {text}",
+        status=error.status,
+        method=error.method,
+        path=error.path,
+    )

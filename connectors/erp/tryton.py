@@ -81,16 +81,38 @@ STORABLE_TYPES = ["goods", "assets"]
 
 TEMPLATE_FIELDS = ["code", "name", "list_price", "account_category", "active", "salable", "last_modified_at"]
 VARIANT_FIELDS = [
-    "code", "suffix_code", "template", "list_price", "list_price_used", "description", "active",
-    "last_modified_at", "identifiers.type", "identifiers.code",
+    "code",
+    "suffix_code",
+    "template",
+    "list_price",
+    "list_price_used",
+    "description",
+    "active",
+    "last_modified_at",
+    "identifiers.type",
+    "identifiers.code",
 ]
 ADDRESS_FIELDS = ["street", "city", "postal_code", "country.code", "invoice", "delivery", "party_name", "party"]
 PARTY_FIELDS = ["name", "email", "phone", "identifiers.type", "identifiers.code"]
 SALE_FIELDS = [
-    "number", "reference", "description", "comment", "state", "invoice_state", "shipment_state", "party",
-    "invoice_address", "shipment_address", "currency.code", "total_amount", "create_date", "last_modified_at",
-    "invoices", "shipments",
+    "number",
+    "reference",
+    "description",
+    "comment",
+    "state",
+    "invoice_state",
+    "shipment_state",
+    "party",
+    "invoice_address",
+    "shipment_address",
+    "currency.code",
+    "total_amount",
+    "create_date",
+    "last_modified_at",
+    "invoices",
+    "shipments",
 ]
+
 
 class TrytonConnector:
     """A Tryton 8.2 server through JSON-RPC (no rate limit: Tryton has none)."""
@@ -126,8 +148,14 @@ class TrytonConnector:
         self.order_warehouse = order_warehouse
         self.price_list = price_list
         self.rpc = TrytonRpc(
-            self.url, database, username, password, language=language, timeout_seconds=timeout_seconds,
-            transport=transport, retry=retry,
+            self.url,
+            database,
+            username,
+            password,
+            language=language,
+            timeout_seconds=timeout_seconds,
+            transport=transport,
+            retry=retry,
         )
         self.counters: Counters = self.rpc.counters
         self._warehouses: dict[str, tm.Warehouse] = {}
@@ -148,9 +176,17 @@ class TrytonConnector:
     ) -> TrytonConnector:
         """The connector of an ``[erp] type = "tryton"`` section (``price_list``: the store's, by name)."""
         return cls(
-            str(settings.url), settings.database, settings.username, settings.password.get(),
-            language=settings.language, timeout_seconds=settings.timeout_seconds, page_size=settings.page_size,
-            shipping_sku=shipping_sku, order_warehouse=order_warehouse, price_list=price_list, transport=transport,
+            str(settings.url),
+            settings.database,
+            settings.username,
+            settings.password.get(),
+            language=settings.language,
+            timeout_seconds=settings.timeout_seconds,
+            page_size=settings.page_size,
+            shipping_sku=shipping_sku,
+            order_warehouse=order_warehouse,
+            price_list=price_list,
+            transport=transport,
         )
 
     def close(self) -> None:
@@ -172,20 +208,37 @@ class TrytonConnector:
         return self.rpc.model(model, method, *params, kind="write", record_key=key)
 
     def _search_read(
-        self, model: str, domain: list[Any], fields: list[str], *, limit: int | None = None,
-        order: list[tuple[str, str]] | None = None, context: dict[str, Any] | None = None,
+        self,
+        model: str,
+        domain: list[Any],
+        fields: list[str],
+        *,
+        limit: int | None = None,
+        order: list[tuple[str, str]] | None = None,
+        context: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         rows = self._read(model, "search_read", domain, 0, limit, order, fields, context=context)
         return list(rows or [])
 
     def _keyset_pages(
-        self, model: str, domain: list[Any], fields: list[str], *, context: dict[str, Any] | None = None,
+        self,
+        model: str,
+        domain: list[Any],
+        fields: list[str],
+        *,
+        context: dict[str, Any] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of ``page_size`` rows ordered by id; each page asks for ids above the last one seen."""
         last = 0
         while True:
-            rows = self._search_read(model, [*domain, ("id", ">", last)], fields, limit=self.page_size,
-                                     order=[("id", "ASC")], context=context)
+            rows = self._search_read(
+                model,
+                [*domain, ("id", ">", last)],
+                fields,
+                limit=self.page_size,
+                order=[("id", "ASC")],
+                context=context,
+            )
             if rows:
                 yield rows
             if len(rows) < self.page_size:
@@ -206,8 +259,11 @@ class TrytonConnector:
         """Log in and read the preferences: ``"Tryton 8.2 at URL, database D, company C[, price list P]"``."""
         self.rpc.login()
         response = self.rpc.http.request(
-            "POST", "/rpc/", json_body={"id": 1, "method": "common.server.version", "params": []},
-            kind="read", expect_json=False,
+            "POST",
+            "/rpc/",
+            json_body={"id": 1, "method": "common.server.version", "params": []},
+            kind="read",
+            expect_json=False,
         )
         version = decode(response.content).get("result") or "?"
         company = self.rpc.context.get("company.rec_name") or f"#{self.rpc.context.get('company')}"
@@ -222,12 +278,19 @@ class TrytonConnector:
         if self._categories is None:
             rows = self._search_read("product.category", [("accounting", "=", True)], ["customer_taxes_used"])
             tax_ids = sorted({t for row in rows for t in row.get("customer_taxes_used") or []})
-            taxes = {
-                row["id"]: row for row in self._search_read(
-                    "account.tax", [("id", "in", tax_ids)], ["rate", "type"],
-                    context={"active_test": False},
-                )
-            } if tax_ids else {}
+            taxes = (
+                {
+                    row["id"]: row
+                    for row in self._search_read(
+                        "account.tax",
+                        [("id", "in", tax_ids)],
+                        ["rate", "type"],
+                        context={"active_test": False},
+                    )
+                }
+                if tax_ids
+                else {}
+            )
             categories: dict[int, tm.Category] = {}
             for row in rows:
                 ids = tuple(row.get("customer_taxes_used") or [])
@@ -243,12 +306,16 @@ class TrytonConnector:
     def _category_for_rate(self, rate: Decimal | None, key: str) -> int:
         if rate is None:
             raise record_error(SYSTEM, key, "no VAT rate: Tryton needs one to pick the account category")
-        matches = sorted(cid for cid, cat in self._account_categories().items()
-                         if cat.vat_rate is not None and cat.vat_rate == rate)
+        matches = sorted(
+            cid for cid, cat in self._account_categories().items() if cat.vat_rate is not None and cat.vat_rate == rate
+        )
         if not matches:
             known = sorted({str(c.vat_rate) for c in self._account_categories().values() if c.vat_rate is not None})
-            raise record_error(SYSTEM, key, f"no account category with a {rate}% customer tax in Tryton "
-                               f"(known: {', '.join(known) or 'none'})")
+            raise record_error(
+                SYSTEM,
+                key,
+                f"no account category with a {rate}% customer tax in Tryton (known: {', '.join(known) or 'none'})",
+            )
         return matches[0]
 
     def _resolve_price_list(self) -> tm.PriceList | None:
@@ -256,18 +323,27 @@ class TrytonConnector:
         if not self.price_list:
             return None
         if self._price_list is None:
-            rows = self._search_read("product.price_list", [("name", "=", self.price_list)],
-                                     ["name", "tax_included", "last_modified_at", "lines.last_modified_at"])
+            rows = self._search_read(
+                "product.price_list",
+                [("name", "=", self.price_list)],
+                ["name", "tax_included", "last_modified_at", "lines.last_modified_at"],
+            )
             if len(rows) != 1:
                 known = sorted({str(r.get("name")) for r in self._search_read("product.price_list", [], ["name"])})
                 problem = "not found" if not rows else f"is the name of {len(rows)} active price lists"
-                raise FatalError(SYSTEM, f"price list {self.price_list!r} {problem} in Tryton (the store's "
-                                 f"price_list; known: {', '.join(map(repr, known)) or 'none'})")
+                raise FatalError(
+                    SYSTEM,
+                    f"price list {self.price_list!r} {problem} in Tryton (the store's "
+                    f"price_list; known: {', '.join(map(repr, known)) or 'none'})",
+                )
             row = rows[0]
             stamps = [to_utc(r.get("last_modified_at")) for r in [row, *(row.get("lines.") or [])]]
             self._price_list = tm.PriceList(
-                id=int(row["id"]), name=str(row.get("name")), tax_included=bool(row.get("tax_included")),
-                changed_at=max((t for t in stamps if t is not None), default=None))
+                id=int(row["id"]),
+                name=str(row.get("name")),
+                tax_included=bool(row.get("tax_included")),
+                changed_at=max((t for t in stamps if t is not None), default=None),
+            )
         return self._price_list
 
     def _variant_read(self) -> tuple[list[str], dict[str, Any] | None, tm.PriceList | None]:
@@ -290,22 +366,30 @@ class TrytonConnector:
         """Warehouse codes -> their storage zones (looked up once); an unknown code is a FatalError naming it."""
         missing = [c for c in dict.fromkeys(codes) if c not in self._warehouses]
         if missing:
-            rows = self._search_read("stock.location", [("code", "in", missing), ("type", "=", "warehouse")],
-                                     ["code", "storage_location", "input_location"])
+            rows = self._search_read(
+                "stock.location",
+                [("code", "in", missing), ("type", "=", "warehouse")],
+                ["code", "storage_location", "input_location"],
+            )
             found = {row["code"]: row for row in rows}
             unknown = [c for c in missing if c not in found]
             if unknown:
-                raise FatalError(SYSTEM, f"unknown warehouse code(s) {', '.join(map(repr, unknown))} in Tryton "
-                                 f"(a warehouse's code, e.g. 'WH')")
+                raise FatalError(
+                    SYSTEM,
+                    f"unknown warehouse code(s) {', '.join(map(repr, unknown))} in Tryton "
+                    f"(a warehouse's code, e.g. 'WH')",
+                )
             storages = [int(row["storage_location"]) for row in rows]
-            tree_rows = self._search_read("stock.location", [("parent", "child_of", storages)], ["parent"],
-                                          context={"active_test": False})
+            tree_rows = self._search_read(
+                "stock.location", [("parent", "child_of", storages)], ["parent"], context={"active_test": False}
+            )
             parents = {row["id"]: row.get("parent") for row in tree_rows}
             for row in rows:
                 storage = int(row["storage_location"])
                 tree = frozenset(loc for loc in parents if tm.is_under(loc, storage, parents))
                 self._warehouses[row["code"]] = tm.Warehouse(
-                    row["code"], int(row["id"]), storage, row.get("input_location"), tree | {storage})
+                    row["code"], int(row["id"]), storage, row.get("input_location"), tree | {storage}
+                )
         return [self._warehouses[c] for c in codes]
 
     # -- products ---------------------------------------------------------------------------------------
@@ -318,19 +402,30 @@ class TrytonConnector:
         """
         domain: list[Any] = [("active", "in", [True, False]), ("type", "in", STORABLE_TYPES)]
         fields, context, price_list = self._variant_read()
-        if price_list is not None and changed_since is not None and (
-                price_list.changed_at is None or price_list.changed_at >= changed_since):
+        if (
+            price_list is not None
+            and changed_since is not None
+            and (price_list.changed_at is None or price_list.changed_at >= changed_since)
+        ):
             log.info("price list %r changed since %s: every product is read", price_list.name, changed_since)
             changed_since = None
         if changed_since is not None:
-            domain.append(["OR", ("last_modified_at", ">=", changed_since),
-                           ("products.last_modified_at", ">=", changed_since),
-                           ("products.identifiers.last_modified_at", ">=", changed_since)])
+            domain.append(
+                [
+                    "OR",
+                    ("last_modified_at", ">=", changed_since),
+                    ("products.last_modified_at", ">=", changed_since),
+                    ("products.identifiers.last_modified_at", ">=", changed_since),
+                ]
+            )
         categories = self._account_categories()
         for templates in self._keyset_pages("product.template", domain, TEMPLATE_FIELDS):
             variants = self._search_read(
-                "product.product", [("template", "in", [t["id"] for t in templates]), ("active", "in", [True, False])],
-                fields, order=[("template", "ASC"), ("id", "ASC")], context=context,
+                "product.product",
+                [("template", "in", [t["id"] for t in templates]), ("active", "in", [True, False])],
+                fields,
+                order=[("template", "ASC"), ("id", "ASC")],
+                context=context,
             )
             by_template: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for row in variants:
@@ -338,22 +433,32 @@ class TrytonConnector:
             page = Page[Product]()
             for template in templates:
                 try:
-                    page.items.append(tm.product_from(template, by_template.get(template["id"], []), categories,
-                                               price_list))
+                    page.items.append(
+                        tm.product_from(template, by_template.get(template["id"], []), categories, price_list)
+                    )
                 except ValueError as exc:
-                    page.errors.append(RowError(key=template.get("code") or f"template:{template['id']}",
-                                                error=str(exc), payload=tm.jsonable(template)))
+                    page.errors.append(
+                        RowError(
+                            key=template.get("code") or f"template:{template['id']}",
+                            error=str(exc),
+                            payload=tm.jsonable(template),
+                        )
+                    )
             yield page
 
     def _find_template(self, code: str) -> dict[str, Any] | None:
-        rows = self._search_read("product.template", [("code", "=", code), ("active", "in", [True, False])],
-                                 TEMPLATE_FIELDS, limit=1)
+        rows = self._search_read(
+            "product.template", [("code", "=", code), ("active", "in", [True, False])], TEMPLATE_FIELDS, limit=1
+        )
         return rows[0] if rows else None
 
     def _read_product(self, template: dict[str, Any]) -> Product:
-        variants = self._search_read("product.product", [("template", "=", template["id"]),
-                                                         ("active", "in", [True, False])],
-                                     VARIANT_FIELDS, order=[("id", "ASC")])
+        variants = self._search_read(
+            "product.product",
+            [("template", "=", template["id"]), ("active", "in", [True, False])],
+            VARIANT_FIELDS,
+            order=[("id", "ASC")],
+        )
         return tm.product_from(template, variants, self._account_categories())
 
     def create_product(self, product: Product) -> Product:
@@ -369,10 +474,15 @@ class TrytonConnector:
         if product.variants:
             for variant in product.variants:
                 if not variant.sku.startswith(product.sku) or variant.sku == product.sku:
-                    raise record_error(SYSTEM, product.sku, f"variant SKU {variant.sku!r} must start with the "
-                                       f"product SKU {product.sku!r} (Tryton codes are template code + suffix)")
+                    raise record_error(
+                        SYSTEM,
+                        product.sku,
+                        f"variant SKU {variant.sku!r} must start with the "
+                        f"product SKU {product.sku!r} (Tryton codes are template code + suffix)",
+                    )
                 values: dict[str, Any] = {
-                    "suffix_code": variant.sku[len(product.sku):], "description": product.description,
+                    "suffix_code": variant.sku[len(product.sku) :],
+                    "description": product.description,
                     "active": variant.status == ProductStatus.ACTIVE,
                 }
                 variant_price = tm.net_price(variant.price_net, variant.price_gross, product.vat_rate)
@@ -381,9 +491,14 @@ class TrytonConnector:
                 if variant.ean:
                     values["identifiers"] = [["create", [{"type": "ean", "code": variant.ean}]]]
                 variants.append(values)
-            price = price if price is not None else next(
-                (p for v in product.variants if (p := tm.net_price(v.price_net, v.price_gross, product.vat_rate))),
-                None)
+            price = (
+                price
+                if price is not None
+                else next(
+                    (p for v in product.variants if (p := tm.net_price(v.price_net, v.price_gross, product.vat_rate))),
+                    None,
+                )
+            )
         else:
             values = {"suffix_code": "", "description": product.description}
             if product.ean:
@@ -391,10 +506,18 @@ class TrytonConnector:
             variants.append(values)
         active = product.status == ProductStatus.ACTIVE
         template_values = {
-            "name": product.name or product.sku, "code": product.sku, "type": "goods", "default_uom": unit,
-            "sale_uom": unit, "purchase_uom": unit, "salable": True, "purchasable": True,
-            "list_price": price if price is not None else Decimal(0), "account_category": category,
-            "active": active, "products": [["create", variants]],
+            "name": product.name or product.sku,
+            "code": product.sku,
+            "type": "goods",
+            "default_uom": unit,
+            "sale_uom": unit,
+            "purchase_uom": unit,
+            "salable": True,
+            "purchasable": True,
+            "list_price": price if price is not None else Decimal(0),
+            "account_category": category,
+            "active": active,
+            "products": [["create", variants]],
         }
         self._write("product.template", "create", [template_values], key=product.sku)
         created = self._find_template(product.sku)
@@ -411,13 +534,18 @@ class TrytonConnector:
     def update_product(self, product: Product, changed: set[str]) -> None:
         """Write the changed fields (name, description, price, ean, vat, status) of a product to Tryton."""
         key = product.sku
-        template = (self._read("product.template", "read", [int(product.erp_id)], TEMPLATE_FIELDS)
-                    if product.erp_id else None)
+        template = (
+            self._read("product.template", "read", [int(product.erp_id)], TEMPLATE_FIELDS) if product.erp_id else None
+        )
         row = template[0] if template else self._find_template(product.sku)
         if row is None:
             raise record_error(SYSTEM, key, "no such product in Tryton")
-        stored = self._search_read("product.product", [("template", "=", row["id"]), ("active", "in", [True, False])],
-                                   VARIANT_FIELDS, order=[("id", "ASC")])
+        stored = self._search_read(
+            "product.product",
+            [("template", "=", row["id"]), ("active", "in", [True, False])],
+            VARIANT_FIELDS,
+            order=[("id", "ASC")],
+        )
         wants = {tm.FIELD_ALIASES.get(name, name) for name in changed}
         template_values: dict[str, Any] = {}
         if "name" in wants and product.name:
@@ -426,8 +554,11 @@ class TrytonConnector:
             template_values["account_category"] = self._category_for_rate(product.vat_rate, key)
         if "status" in wants:
             template_values["active"] = product.status == ProductStatus.ACTIVE
-        vat = product.vat_rate if product.vat_rate is not None else self._account_categories().get(
-            row.get("account_category") or 0, tm.Category(None, ())).vat_rate
+        vat = (
+            product.vat_rate
+            if product.vat_rate is not None
+            else self._account_categories().get(row.get("account_category") or 0, tm.Category(None, ())).vat_rate
+        )
         if "price" in wants:
             price = tm.net_price(product.price_net, product.price_gross, vat)
             if price is not None:
@@ -487,13 +618,15 @@ class TrytonConnector:
             if skus is not None:
                 base.append(("code", "in", list(skus)))
             for chunk in tm.chunks(moved, self.page_size):
-                rows = self._search_read("product.product", [*base, ("id", "in", chunk)], fields,
-                                         order=[("id", "ASC")], context=first)
+                rows = self._search_read(
+                    "product.product", [*base, ("id", "in", chunk)], fields, order=[("id", "ASC")], context=first
+                )
                 yield self._stock_page(rows, zones)
         elif skus is not None:
             for chunk in tm.chunks(list(dict.fromkeys(skus)), self.page_size):
-                rows = self._search_read("product.product", [*base, ("code", "in", chunk)], fields,
-                                         order=[("id", "ASC")], context=first)
+                rows = self._search_read(
+                    "product.product", [*base, ("code", "in", chunk)], fields, order=[("id", "ASC")], context=first
+                )
                 yield self._stock_page(rows, zones)
         else:
             for rows in self._keyset_pages("product.product", base, fields, context=first):
@@ -502,8 +635,10 @@ class TrytonConnector:
     def _moved_products(self, since: datetime, zones: Sequence[tm.Warehouse]) -> list[int]:
         """Products with a stock move into or out of these storage zones written since ``since``."""
         locations = sorted(set().union(*(z.tree for z in zones)))
-        domain: list[Any] = [("last_modified_at", ">=", since),
-                             ["OR", ("from_location", "in", locations), ("to_location", "in", locations)]]
+        domain: list[Any] = [
+            ("last_modified_at", ">=", since),
+            ["OR", ("from_location", "in", locations), ("to_location", "in", locations)],
+        ]
         products: dict[int, None] = {}
         for rows in self._keyset_pages("stock.move", domain, ["product"]):
             products.update((int(r["product"]), None) for r in rows if r.get("product"))
@@ -522,20 +657,33 @@ class TrytonConnector:
         for row in rows:
             code = row.get("code")
             if not isinstance(code, str) or not code.strip():
-                page.errors.append(RowError(key=f"product:{row['id']}", error="a product without a code (SKU)",
-                                            payload=tm.jsonable(row)))
+                page.errors.append(
+                    RowError(
+                        key=f"product:{row['id']}", error="a product without a code (SKU)", payload=tm.jsonable(row)
+                    )
+                )
                 continue
             levels: list[StockLevel] = []
             for zone in zones:
                 on_hand = tm.to_decimal(quantities[zone.code].get(row["id"]))
                 if on_hand is None:
-                    page.errors.append(RowError(
-                        key=code, error=f"quantity {quantities[zone.code].get(row['id'])!r} in {zone.code} "
-                        f"is not a number", payload=tm.jsonable(row)))
+                    page.errors.append(
+                        RowError(
+                            key=code,
+                            error=f"quantity {quantities[zone.code].get(row['id'])!r} in {zone.code} is not a number",
+                            payload=tm.jsonable(row),
+                        )
+                    )
                     levels = []
                     break
-                levels.append(StockLevel(sku=code, warehouse=zone.code, on_hand=on_hand,
-                                         reserved=reserved.get((zone.code, row["id"]), Decimal(0))))
+                levels.append(
+                    StockLevel(
+                        sku=code,
+                        warehouse=zone.code,
+                        on_hand=on_hand,
+                        reserved=reserved.get((zone.code, row["id"]), Decimal(0)),
+                    )
+                )
             page.items.extend(levels)
         return page
 
@@ -547,10 +695,14 @@ class TrytonConnector:
         clauses: list[Any] = [
             [("from_location", "in", sorted(z.tree)), ("to_location", "not in", sorted(z.tree))] for z in zones
         ]
-        domain: list[Any] = [("product", "in", product_ids), ("state", "in", OPEN_MOVE_STATES),
-                             ["OR", *clauses] if len(clauses) > 1 else clauses[0]]
-        moves = self._search_read("stock.move", domain, ["product", "from_location", "to_location",
-                                                         "internal_quantity"])
+        domain: list[Any] = [
+            ("product", "in", product_ids),
+            ("state", "in", OPEN_MOVE_STATES),
+            ["OR", *clauses] if len(clauses) > 1 else clauses[0],
+        ]
+        moves = self._search_read(
+            "stock.move", domain, ["product", "from_location", "to_location", "internal_quantity"]
+        )
         reserved: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
         for move in moves:
             quantity = tm.to_decimal(move.get("internal_quantity")) or Decimal(0)
@@ -568,9 +720,12 @@ class TrytonConnector:
             party_id = self._party_by_vat(customer.vat_code, tm.country_of(customer))
         if party_id is None and customer.email:
             email = customer.email.strip().lower()
-            rows = self._search_read("party.contact_mechanism",
-                                     [("type", "=", "email"), ("value", "ilike", tm.like_escape(email))],
-                                     ["party", "value"], order=[("id", "ASC")])
+            rows = self._search_read(
+                "party.contact_mechanism",
+                [("type", "=", "email"), ("value", "ilike", tm.like_escape(email))],
+                ["party", "value"],
+                order=[("id", "ASC")],
+            )
             exact = [r for r in rows if str(r.get("value") or "").strip().lower() == email]
             party_id = exact[0]["party"] if exact else None
         if party_id is None:
@@ -584,7 +739,8 @@ class TrytonConnector:
         rows = self._search_read(
             "party.identifier",
             ["OR", ("code_compact", "in", candidates), ("code_compact", "like", "__" + tm.like_escape(digits))],
-            ["party", "code_compact"], order=[("id", "ASC")],
+            ["party", "code_compact"],
+            order=[("id", "ASC")],
         )
         exact = [r for r in rows if r.get("code_compact") in candidates]
         prefixed = [r for r in rows if tm.VAT_PREFIX.match(str(r.get("code_compact") or ""))]
@@ -605,8 +761,10 @@ class TrytonConnector:
         phone = customer.phone or (customer.billing.phone if customer.billing else None)
         if phone:
             contacts.append({"type": "phone", "value": phone})
-        addresses = [self._address_values(address, invoice, delivery, name)
-                     for address, invoice, delivery in tm.address_roles(customer.billing, customer.shipping)]
+        addresses = [
+            self._address_values(address, invoice, delivery, name)
+            for address, invoice, delivery in tm.address_roles(customer.billing, customer.shipping)
+        ]
         values: dict[str, Any] = {"name": name}
         if contacts:
             values["contact_mechanisms"] = [["create", contacts]]
@@ -621,15 +779,22 @@ class TrytonConnector:
 
     def _address_values(self, address: Address, invoice: bool, delivery: bool, party_name: str) -> dict[str, Any]:
         values: dict[str, Any] = {
-            "street": address.street or None, "city": address.city or None,
-            "postal_code": address.postal_code or None, "invoice": invoice, "delivery": delivery,
+            "street": address.street or None,
+            "city": address.city or None,
+            "postal_code": address.postal_code or None,
+            "invoice": invoice,
+            "delivery": delivery,
         }
         recipient = address.company or address.name
         if recipient and recipient != party_name:
             values["party_name"] = recipient
         if address.country_code:
-            values["country"] = self._id_of("country.country", address.country_code.upper(),
-                                            [("code", "=", address.country_code.upper())], "country")
+            values["country"] = self._id_of(
+                "country.country",
+                address.country_code.upper(),
+                [("code", "=", address.country_code.upper())],
+                "country",
+            )
         return values
 
     # -- orders -----------------------------------------------------------------------------------------
@@ -640,8 +805,9 @@ class TrytonConnector:
         return str(found["id"]) if found else None
 
     def _find_sale(self, reference: str) -> dict[str, Any] | None:
-        rows = self._search_read("sale.sale", [("reference", "=", reference)], ["state"], order=[("id", "ASC")],
-                                 limit=1)
+        rows = self._search_read(
+            "sale.sale", [("reference", "=", reference)], ["state"], order=[("id", "ASC")], limit=1
+        )
         return rows[0] if rows else None
 
     def create_order(self, order: Order, customer: Customer) -> str:
@@ -674,9 +840,14 @@ class TrytonConnector:
                 self._write("sale.sale", "quote", [sale_id], key=reference)
             self._write("sale.sale", "confirm", [sale_id], key=reference)
         except RecordError as error:
-            raise record_error(SYSTEM, reference, f"sale {sale_id} was created but not confirmed: "
-                               f"{error.message.removeprefix(reference + ': ')} (fix it in Tryton, or delete the "
-                               f"sale, then send the order again)", status=error.status) from None
+            raise record_error(
+                SYSTEM,
+                reference,
+                f"sale {sale_id} was created but not confirmed: "
+                f"{error.message.removeprefix(reference + ': ')} (fix it in Tryton, or delete the "
+                f"sale, then send the order again)",
+                status=error.status,
+            ) from None
         # With a queue worker, confirm only schedules the processing (shipments, invoices): process now, so
         # that the reservations exist when the next stock read comes.
         state_now = self._read("sale.sale", "read", [sale_id], ["state"])[0]["state"]
@@ -695,8 +866,11 @@ class TrytonConnector:
         if unknown:
             raise record_error(SYSTEM, reference, f"unknown SKU {', '.join(map(repr, unknown))} in Tryton")
         if shipping and self.shipping_sku not in products:
-            raise FatalError(SYSTEM, f"the shipping product {self.shipping_sku!r} (option shipping_sku) is not "
-                             f"in Tryton: create it as a salable service product")
+            raise FatalError(
+                SYSTEM,
+                f"the shipping product {self.shipping_sku!r} (option shipping_sku) is not "
+                f"in Tryton: create it as a salable service product",
+            )
         categories = self._account_categories()
         lines: list[dict[str, Any]] = []
         for line in order.lines:
@@ -705,8 +879,9 @@ class TrytonConnector:
             rate = line.vat_rate if line.vat_rate is not None else category.vat_rate
             net = tm.net_price(line.unit_price_net, line.unit_price_gross, rate)
             if net is None:
-                raise record_error(SYSTEM, reference, f"SKU {line.sku!r} has no usable price (net, or gross "
-                                   f"with a VAT rate)")
+                raise record_error(
+                    SYSTEM, reference, f"SKU {line.sku!r} has no usable price (net, or gross with a VAT rate)"
+                )
             lines.append(tm.sale_line(product, line.quantity, net, category.taxes, line.name or product.name))
         if shipping:
             product = products[self.shipping_sku]
@@ -715,8 +890,7 @@ class TrytonConnector:
             net = tm.net_price(None, order.shipping_amount, rate)
             if net is None:
                 raise record_error(SYSTEM, reference, "no VAT rate for the shipping line")
-            lines.append(tm.sale_line(product, Decimal(1), net, category.taxes,
-                                    order.shipping_method or product.name))
+            lines.append(tm.sale_line(product, Decimal(1), net, category.taxes, order.shipping_method or product.name))
         party_id = self._party_for(customer, reference)
         billing = order.billing or customer.billing
         shipping_address = order.shipping or customer.shipping or billing
@@ -724,18 +898,26 @@ class TrytonConnector:
         invoice_address = self._address_for(party_id, party["name"], billing, invoice=True, key=reference)
         shipment_address = self._address_for(party_id, party["name"], shipping_address, invoice=False, key=reference)
         code = order.public_code or order.shop_id or reference
-        comment = "\n".join(filter(None, [
-            f"Shop order {code} (id {order.shop_id or reference})",
-            f"Payment: {order.payment_method}" if order.payment_method else "",
-            f"Shipping: {order.shipping_method}" if order.shipping_method else "",
-            order.note,
-        ]))
+        comment = "\n".join(
+            filter(
+                None,
+                [
+                    f"Shop order {code} (id {order.shop_id or reference})",
+                    f"Payment: {order.payment_method}" if order.payment_method else "",
+                    f"Shipping: {order.shipping_method}" if order.shipping_method else "",
+                    order.note,
+                ],
+            )
+        )
         values: dict[str, Any] = {
-            "party": party_id, "reference": reference, "description": f"{ERPSYNC_PREFIX}{code}",
-            "comment": comment, "warehouse": self._warehouses_of([self.order_warehouse])[0].id,
-            "invoice_address": invoice_address, "shipment_address": shipment_address,
-            "currency": self._id_of("currency.currency", order.currency, [("code", "=", order.currency)],
-                                    "currency"),
+            "party": party_id,
+            "reference": reference,
+            "description": f"{ERPSYNC_PREFIX}{code}",
+            "comment": comment,
+            "warehouse": self._warehouses_of([self.order_warehouse])[0].id,
+            "invoice_address": invoice_address,
+            "shipment_address": shipment_address,
+            "currency": self._id_of("currency.currency", order.currency, [("code", "=", order.currency)], "currency"),
             "lines": [["create", lines]],
         }
         if party.get("customer_payment_term"):
@@ -749,12 +931,23 @@ class TrytonConnector:
 
     def _sellables(self, skus: list[str]) -> dict[str, tm.Sellable]:
         """The salable products with these codes, in ONE call."""
-        rows = self._search_read("product.product", [("code", "in", skus), ("salable", "=", True)],
-                                 ["code", "name", "default_uom", "account_category"])
+        rows = self._search_read(
+            "product.product",
+            [("code", "in", skus), ("salable", "=", True)],
+            ["code", "name", "default_uom", "account_category"],
+        )
         found: dict[str, tm.Sellable] = {}
         for row in rows:
-            found.setdefault(row["code"], tm.Sellable(int(row["id"]), row["code"], row.get("name") or row["code"],
-                                                    int(row["default_uom"]), row.get("account_category")))
+            found.setdefault(
+                row["code"],
+                tm.Sellable(
+                    int(row["id"]),
+                    row["code"],
+                    row.get("name") or row["code"],
+                    int(row["default_uom"]),
+                    row.get("account_category"),
+                ),
+            )
         return found
 
     def _party_for(self, customer: Customer, reference: str) -> int:
@@ -768,11 +961,11 @@ class TrytonConnector:
         assert found.erp_id is not None
         return int(found.erp_id)
 
-    def _address_for(self, party_id: int, party_name: str, address: Address | None, *, invoice: bool,
-                     key: str) -> int:
+    def _address_for(self, party_id: int, party_name: str, address: Address | None, *, invoice: bool, key: str) -> int:
         """The party's address matching ``address`` (street, city, postal code), created when missing."""
-        rows = self._search_read("party.address", [("party", "=", party_id)], ADDRESS_FIELDS,
-                                 order=[("sequence", "ASC"), ("id", "ASC")])
+        rows = self._search_read(
+            "party.address", [("party", "=", party_id)], ADDRESS_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")]
+        )
         if address is None:
             flag = "invoice" if invoice else "delivery"
             preferred = [r for r in rows if r.get(flag)] or rows
@@ -798,8 +991,11 @@ class TrytonConnector:
         if state == "cancelled":
             return
         if state in ("processing", "done"):
-            raise record_error(SYSTEM, erp_id, f"{name} is {state}: Tryton cannot cancel it any more (cancel its "
-                               f"shipments and invoices in Tryton)")
+            raise record_error(
+                SYSTEM,
+                erp_id,
+                f"{name} is {state}: Tryton cannot cancel it any more (cancel its shipments and invoices in Tryton)",
+            )
         if state == "confirmed":
             self._write("sale.sale", "draft", [sale["id"]], key=erp_id)
         self._write("sale.sale", "cancel", [sale["id"]], key=erp_id)
@@ -807,32 +1003,58 @@ class TrytonConnector:
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
         """State, posted invoice numbers, shipment state and AWB (the shipment's reference): three calls."""
         ids = [int(i) for i in erp_ids]
-        sales = {r["id"]: r for r in self._search_read(
-            "sale.sale", [("id", "in", ids)],
-            ["state", "reference", "invoice_state", "shipment_state", "invoices", "shipments"])}
+        sales = {
+            r["id"]: r
+            for r in self._search_read(
+                "sale.sale",
+                [("id", "in", ids)],
+                ["state", "reference", "invoice_state", "shipment_state", "invoices", "shipments"],
+            )
+        }
         invoice_ids = sorted({i for s in sales.values() for i in s.get("invoices") or []})
         shipment_ids = sorted({i for s in sales.values() for i in s.get("shipments") or []})
-        invoices = {r["id"]: r for r in self._search_read(
-            "account.invoice", [("id", "in", invoice_ids)], ["number", "state"])} if invoice_ids else {}
-        shipments = {r["id"]: r for r in self._search_read(
-            "stock.shipment.out", [("id", "in", shipment_ids)], ["state", "reference"])} if shipment_ids else {}
+        invoices = (
+            {r["id"]: r for r in self._search_read("account.invoice", [("id", "in", invoice_ids)], ["number", "state"])}
+            if invoice_ids
+            else {}
+        )
+        shipments = (
+            {
+                r["id"]: r
+                for r in self._search_read("stock.shipment.out", [("id", "in", shipment_ids)], ["state", "reference"])
+            }
+            if shipment_ids
+            else {}
+        )
         statuses: list[ErpOrderStatus] = []
         for erp_id, sale_id in zip(erp_ids, ids, strict=True):
             sale = sales.get(sale_id)
             if sale is None:
                 statuses.append(ErpOrderStatus(erp_id=erp_id, state="missing"))
                 continue
-            posted = [invoices[i] for i in sale.get("invoices") or []
-                      if i in invoices and invoices[i].get("state") in ("posted", "paid")]
-            done = [shipments[i] for i in sale.get("shipments") or []
-                    if i in shipments and shipments[i].get("state") == "done"]
+            posted = [
+                invoices[i]
+                for i in sale.get("invoices") or []
+                if i in invoices and invoices[i].get("state") in ("posted", "paid")
+            ]
+            done = [
+                shipments[i]
+                for i in sale.get("shipments") or []
+                if i in shipments and shipments[i].get("state") == "done"
+            ]
             awb = next((s["reference"] for s in done if s.get("reference")), None)
-            statuses.append(ErpOrderStatus(
-                erp_id=erp_id, reference=sale.get("reference"), state=sale["state"], invoiced=bool(posted),
-                invoice_number=", ".join(str(i["number"]) for i in posted if i.get("number")) or None,
-                shipped=sale.get("shipment_state") == "sent" or (bool(done) and sale["state"] == "done"),
-                cancelled=sale["state"] == "cancelled", awb=awb,
-            ))
+            statuses.append(
+                ErpOrderStatus(
+                    erp_id=erp_id,
+                    reference=sale.get("reference"),
+                    state=sale["state"],
+                    invoiced=bool(posted),
+                    invoice_number=", ".join(str(i["number"]) for i in posted if i.get("number")) or None,
+                    shipped=sale.get("shipment_state") == "sent" or (bool(done) and sale["state"] == "done"),
+                    cancelled=sale["state"] == "cancelled",
+                    awb=awb,
+                )
+            )
         return statuses
 
     def iter_orders(self, *, changed_since: datetime | None = None) -> Iterator[Page[Order]]:
@@ -847,17 +1069,23 @@ class TrytonConnector:
             domain.append(("last_modified_at", ">=", changed_since))
         for sales in self._keyset_pages("sale.sale", domain, SALE_FIELDS):
             sale_ids = [s["id"] for s in sales]
-            lines = self._search_read("sale.line", [("sale", "in", sale_ids), ("type", "=", "line")],
-                                      ["sale", "product.code", "description", "quantity", "unit_price",
-                                       "taxes"], order=[("sale", "ASC"), ("sequence", "ASC"), ("id", "ASC")])
-            parties = {r["id"]: r for r in self._read(
-                "party.party", "read", sorted({s["party"] for s in sales}), PARTY_FIELDS)}
-            address_ids = sorted({a for s in sales for a in (s.get("invoice_address"), s.get("shipment_address"))
-                                  if a})
+            lines = self._search_read(
+                "sale.line",
+                [("sale", "in", sale_ids), ("type", "=", "line")],
+                ["sale", "product.code", "description", "quantity", "unit_price", "taxes"],
+                order=[("sale", "ASC"), ("sequence", "ASC"), ("id", "ASC")],
+            )
+            parties = {
+                r["id"]: r for r in self._read("party.party", "read", sorted({s["party"] for s in sales}), PARTY_FIELDS)
+            }
+            address_ids = sorted({a for s in sales for a in (s.get("invoice_address"), s.get("shipment_address")) if a})
             addresses = {r["id"]: r for r in self._read("party.address", "read", address_ids, ADDRESS_FIELDS)}
             invoice_ids = sorted({i for s in sales for i in s.get("invoices") or []})
-            invoices = {r["id"]: r for r in self._read("account.invoice", "read", invoice_ids,
-                                                       ["number", "state"])} if invoice_ids else {}
+            invoices = (
+                {r["id"]: r for r in self._read("account.invoice", "read", invoice_ids, ["number", "state"])}
+                if invoice_ids
+                else {}
+            )
             by_sale: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for line in lines:
                 by_sale[line["sale"]].append(line)
@@ -865,8 +1093,7 @@ class TrytonConnector:
             categories = self._account_tax_rates()
             for sale in sales:
                 try:
-                    page.items.append(self._order(sale, by_sale[sale["id"]], parties, addresses, invoices,
-                                                  categories))
+                    page.items.append(self._order(sale, by_sale[sale["id"]], parties, addresses, invoices, categories))
                 except ValueError as exc:
                     page.errors.append(RowError(key=f"sale:{sale['id']}", error=str(exc), payload=tm.jsonable(sale)))
             yield page
@@ -879,14 +1106,21 @@ class TrytonConnector:
                 rates[category.taxes[0]] = category.vat_rate
         return rates
 
-    def _order(self, sale: dict[str, Any], lines: list[dict[str, Any]], parties: dict[int, dict[str, Any]],
-               addresses: dict[int, dict[str, Any]], invoices: dict[int, dict[str, Any]],
-               tax_rates: dict[int, Decimal]) -> Order:
+    def _order(
+        self,
+        sale: dict[str, Any],
+        lines: list[dict[str, Any]],
+        parties: dict[int, dict[str, Any]],
+        addresses: dict[int, dict[str, Any]],
+        invoices: dict[int, dict[str, Any]],
+        tax_rates: dict[int, Decimal],
+    ) -> Order:
         description = str(sale.get("description") or "")
         channel: str | None = None
         if description.startswith(CHANNEL_PREFIX):
-            channel = description[len(CHANNEL_PREFIX):].split()[0] if description[len(CHANNEL_PREFIX):].strip() \
-                else None
+            channel = (
+                description[len(CHANNEL_PREFIX) :].split()[0] if description[len(CHANNEL_PREFIX) :].strip() else None
+            )
         elif description.startswith(ERPSYNC_PREFIX):
             channel = ERPSYNC_CHANNEL
         order_lines: list[OrderLine] = []
@@ -906,27 +1140,44 @@ class TrytonConnector:
                 continue
             if not code:
                 raise ValueError(f"line {line['id']} has no product code (SKU)")
-            order_lines.append(OrderLine(
-                sku=code, name=line.get("description") or "", quantity=quantity, unit_price_net=net,
-                unit_price_gross=gross_from_net(net, rate) if rate is not None else None, vat_rate=rate,
-            ))
+            order_lines.append(
+                OrderLine(
+                    sku=code,
+                    name=line.get("description") or "",
+                    quantity=quantity,
+                    unit_price_net=net,
+                    unit_price_gross=gross_from_net(net, rate) if rate is not None else None,
+                    vat_rate=rate,
+                )
+            )
         party = parties.get(sale["party"], {"id": sale["party"], "name": ""})
         customer = tm.customer_from(party)
         billing = tm.address_from(addresses.get(sale.get("invoice_address") or 0), party.get("name") or "")
         shipping = tm.address_from(addresses.get(sale.get("shipment_address") or 0), party.get("name") or "")
-        posted = [invoices[i] for i in sale.get("invoices") or []
-                  if i in invoices and invoices[i].get("state") in ("posted", "paid")]
-        public_code = description[len(ERPSYNC_PREFIX):] if channel == ERPSYNC_CHANNEL else sale.get("number")
+        posted = [
+            invoices[i]
+            for i in sale.get("invoices") or []
+            if i in invoices and invoices[i].get("state") in ("posted", "paid")
+        ]
+        public_code = description[len(ERPSYNC_PREFIX) :] if channel == ERPSYNC_CHANNEL else sale.get("number")
         return Order(
             shop_id=sale.get("reference") if channel == ERPSYNC_CHANNEL else None,
-            erp_id=str(sale["id"]), reference=sale.get("reference"), public_code=public_code or None,
-            channel=channel, created_at=to_utc(sale.get("create_date")),
+            erp_id=str(sale["id"]),
+            reference=sale.get("reference"),
+            public_code=public_code or None,
+            channel=channel,
+            created_at=to_utc(sale.get("create_date")),
             modified_at=to_utc(sale.get("last_modified_at")),
-            customer=customer, billing=billing, shipping=shipping, lines=order_lines,
+            customer=customer,
+            billing=billing,
+            shipping=shipping,
+            lines=order_lines,
             currency=(sale.get("currency.") or {}).get("code") or "RON",
-            shipping_amount=shipping_amount, shipping_vat_rate=shipping_rate,
+            shipping_amount=shipping_amount,
+            shipping_vat_rate=shipping_rate,
             payment_status=PaymentStatus.PAID if sale.get("invoice_state") == "paid" else PaymentStatus.AWAITING,
-            shipping_status=tm.shipping_status_of(sale), total=tm.to_decimal(sale.get("total_amount")),
+            shipping_status=tm.shipping_status_of(sale),
+            total=tm.to_decimal(sale.get("total_amount")),
             note=str(sale.get("comment") or ""),
             invoice_number=next((str(i["number"]) for i in posted if i.get("number")), None),
         )
@@ -936,14 +1187,26 @@ class TrytonConnector:
     def iter_goods_receipts(self, since: datetime, warehouses: Sequence[str]) -> Iterator[Page[GoodsReceipt]]:
         """Supplier shipments done (written) since ``since`` into these warehouses, with their lines."""
         zones = {z.id: z for z in self._warehouses_of(list(dict.fromkeys(warehouses)))}
-        domain: list[Any] = [("state", "=", "done"), ("warehouse", "in", sorted(zones)),
-                             ("last_modified_at", ">=", since)]
-        fields = ["number", "reference", "warehouse", "supplier.name", "incoming_moves", "effective_date",
-                  "last_modified_at"]
+        domain: list[Any] = [
+            ("state", "=", "done"),
+            ("warehouse", "in", sorted(zones)),
+            ("last_modified_at", ">=", since),
+        ]
+        fields = [
+            "number",
+            "reference",
+            "warehouse",
+            "supplier.name",
+            "incoming_moves",
+            "effective_date",
+            "last_modified_at",
+        ]
         for shipments in self._keyset_pages("stock.shipment.in", domain, fields):
             move_ids = sorted({m for s in shipments for m in s.get("incoming_moves") or []})
-            moves = {m["id"]: m for m in self._read("stock.move", "read", move_ids,
-                                                    ["product.code", "internal_quantity", "state"])}
+            moves = {
+                m["id"]: m
+                for m in self._read("stock.move", "read", move_ids, ["product.code", "internal_quantity", "state"])
+            }
             page = Page[GoodsReceipt]()
             for shipment in shipments:
                 lines: list[ReceiptLine] = []
@@ -959,23 +1222,32 @@ class TrytonConnector:
                         break
                     lines.append(ReceiptLine(sku=code, quantity=quantity))
                 if bad is not None:
-                    page.errors.append(RowError(key=f"shipment.in:{shipment['id']}", error=bad,
-                                                payload=tm.jsonable(shipment)))
+                    page.errors.append(
+                        RowError(key=f"shipment.in:{shipment['id']}", error=bad, payload=tm.jsonable(shipment))
+                    )
                     continue
                 received = to_utc(shipment.get("last_modified_at"))
                 assert received is not None
-                page.items.append(GoodsReceipt(
-                    erp_id=str(shipment["id"]), received_at=received, warehouse=zones[shipment["warehouse"]].code,
-                    supplier=(shipment.get("supplier.") or {}).get("name"),
-                    reference=shipment.get("reference") or shipment.get("number"), lines=lines,
-                ))
+                page.items.append(
+                    GoodsReceipt(
+                        erp_id=str(shipment["id"]),
+                        received_at=received,
+                        warehouse=zones[shipment["warehouse"]].code,
+                        supplier=(shipment.get("supplier.") or {}).get("name"),
+                        reference=shipment.get("reference") or shipment.get("number"),
+                        lines=lines,
+                    )
+                )
             yield page
 
     def iter_suppliers(self) -> Iterator[Page[Supplier]]:
         """Parties that supply: named on a purchase, a supplier shipment or a product's supplier list."""
         ids: set[int] = set()
-        for model, field in (("purchase.purchase", "party"), ("stock.shipment.in", "supplier"),
-                             ("purchase.product_supplier", "party")):
+        for model, field in (
+            ("purchase.purchase", "party"),
+            ("stock.shipment.in", "supplier"),
+            ("purchase.product_supplier", "party"),
+        ):
             for rows in self._keyset_pages(model, [], [field]):
                 ids.update(int(r[field]) for r in rows if r.get(field))
         for chunk in tm.chunks(sorted(ids), self.page_size):
@@ -983,10 +1255,15 @@ class TrytonConnector:
             page = Page[Supplier]()
             for party in parties:
                 customer = tm.customer_from(party)
-                page.items.append(Supplier(erp_id=str(party["id"]), name=party.get("name") or "",
-                                           vat_code=customer.vat_code, email=customer.email))
+                page.items.append(
+                    Supplier(
+                        erp_id=str(party["id"]),
+                        name=party.get("name") or "",
+                        vat_code=customer.vat_code,
+                        email=customer.email,
+                    )
+                )
             yield page
 
 
 # --------------------------------------------------------------------------- pure helpers
-

@@ -59,6 +59,7 @@ class Sellable:
     unit: int
     category: int | None
 
+
 FIELD_ALIASES = {"price_net": "price", "price_gross": "price", "vat_rate": "vat", "variants": "price"}
 
 
@@ -75,7 +76,7 @@ def is_under(location: int, root: int, parents: dict[int, Any]) -> bool:
 
 def chunks(values: Sequence[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(values), size):
-        yield list(values[start:start + size])
+        yield list(values[start : start + size])
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -103,15 +104,21 @@ def sale_line(
 ) -> dict[str, Any]:
     """A ``sale.line`` to create: product, quantity in its unit, net unit price, taxes, description."""
     return {
-        "type": "line", "product": product.id, "quantity": float(quantity), "unit": product.unit,
-        "unit_price": net, "taxes": [["add", list(taxes)]], "description": description,
+        "type": "line",
+        "product": product.id,
+        "quantity": float(quantity),
+        "unit": product.unit,
+        "unit_price": net,
+        "taxes": [["add", list(taxes)]],
+        "description": description,
     }
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     """A row fit for a failures payload (values JSON cannot hold become strings)."""
-    return {k: (v if isinstance(v, str | int | float | bool | type(None) | list | dict) else str(v))
-            for k, v in row.items()}
+    return {
+        k: (v if isinstance(v, str | int | float | bool | type(None) | list | dict) else str(v)) for k, v in row.items()
+    }
 
 
 def product_from(
@@ -157,9 +164,16 @@ def product_from(
             raise ValueError("a product without a code (SKU)")
         net, gross = price(row)
         return Product(
-            sku=code, name=template.get("name") or "", erp_id=str(template["id"]),
-            description=row.get("description") or "", ean=ean(row), vat_rate=vat, price_net=net, price_gross=gross,
-            status=status(row), modified_at=modified,
+            sku=code,
+            name=template.get("name") or "",
+            erp_id=str(template["id"]),
+            description=row.get("description") or "",
+            ean=ean(row),
+            vat_rate=vat,
+            price_net=net,
+            price_gross=gross,
+            status=status(row),
+            modified_at=modified,
         )
     sku = template.get("code")
     if not isinstance(sku, str) or not sku.strip():
@@ -170,16 +184,29 @@ def product_from(
         if not isinstance(code, str) or not code.strip():
             raise ValueError(f"variant {row['id']} has no code (SKU)")
         net, gross = price(row)
-        suffix = row.get("suffix_code") or (code[len(sku):] if code.startswith(sku) else code)
-        items.append(Variant(
-            sku=code, erp_id=str(row["id"]), ean=ean(row), options={"variant": suffix.strip(" -_./") or suffix},
-            price_net=net, price_gross=gross, status=status(row),
-        ))
+        suffix = row.get("suffix_code") or (code[len(sku) :] if code.startswith(sku) else code)
+        items.append(
+            Variant(
+                sku=code,
+                erp_id=str(row["id"]),
+                ean=ean(row),
+                options={"variant": suffix.strip(" -_./") or suffix},
+                price_net=net,
+                price_gross=gross,
+                status=status(row),
+            )
+        )
     net, gross = items[0].price_net, items[0].price_gross
     return Product(
-        sku=sku, name=template.get("name") or "", erp_id=str(template["id"]),
-        description=variants[0].get("description") or "", vat_rate=vat, price_net=net, price_gross=gross,
-        status=ProductStatus.ACTIVE if template_active else ProductStatus.INACTIVE, variants=items,
+        sku=sku,
+        name=template.get("name") or "",
+        erp_id=str(template["id"]),
+        description=variants[0].get("description") or "",
+        vat_rate=vat,
+        price_net=net,
+        price_gross=gross,
+        status=ProductStatus.ACTIVE if template_active else ProductStatus.INACTIVE,
+        variants=items,
         modified_at=modified,
     )
 
@@ -197,8 +224,13 @@ def customer_from(party: dict[str, Any]) -> Customer:
     vat = vat_identifier(party)
     name = party.get("name") or ""
     return Customer(
-        email=party.get("email") or None, name=name, phone=party.get("phone") or None, is_company=vat is not None,
-        company_name=name if vat else None, vat_code=vat, erp_id=str(party["id"]),
+        email=party.get("email") or None,
+        name=name,
+        phone=party.get("phone") or None,
+        is_company=vat is not None,
+        company_name=name if vat else None,
+        vat_code=vat,
+        erp_id=str(party["id"]),
     )
 
 
@@ -207,8 +239,11 @@ def address_from(row: dict[str, Any] | None, party_name: str) -> Address | None:
     if row is None:
         return None
     return Address(
-        name=row.get("party_name") or party_name, street=row.get("street") or "", city=row.get("city") or "",
-        postal_code=row.get("postal_code") or "", country_code=(row.get("country.") or {}).get("code") or "RO",
+        name=row.get("party_name") or party_name,
+        street=row.get("street") or "",
+        city=row.get("city") or "",
+        postal_code=row.get("postal_code") or "",
+        country_code=(row.get("country.") or {}).get("code") or "RO",
     )
 
 
@@ -219,15 +254,18 @@ def address_roles(billing: Address | None, shipping: Address | None) -> list[tup
     if billing is None or shipping is None:
         return [(billing or shipping, True, True)]  # type: ignore[list-item]
     if address_key(billing.street, billing.city, billing.postal_code) == address_key(
-            shipping.street, shipping.city, shipping.postal_code):
+        shipping.street, shipping.city, shipping.postal_code
+    ):
         return [(billing, True, True)]
     return [(billing, True, False), (shipping, False, True)]
 
 
 def address_key(street: str | None, city: str | None, postal_code: str | None) -> tuple[str, str, str]:
     """What makes two addresses the same one: street, city and postal code, case and spacing ignored."""
+
     def norm(text: str | None) -> str:
         return " ".join((text or "").casefold().split())
+
     return norm(street), norm(city), norm(postal_code).replace(" ", "")
 
 

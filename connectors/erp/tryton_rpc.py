@@ -61,14 +61,25 @@ def encode(value: Any) -> Any:
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return {
-            "__class__": "datetime", "year": value.year, "month": value.month, "day": value.day,
-            "hour": value.hour, "minute": value.minute, "second": value.second, "microsecond": value.microsecond,
+            "__class__": "datetime",
+            "year": value.year,
+            "month": value.month,
+            "day": value.day,
+            "hour": value.hour,
+            "minute": value.minute,
+            "second": value.second,
+            "microsecond": value.microsecond,
         }
     if isinstance(value, dt.date):
         return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
     if isinstance(value, dt.time):
-        return {"__class__": "time", "hour": value.hour, "minute": value.minute, "second": value.second,
-                "microsecond": value.microsecond}
+        return {
+            "__class__": "time",
+            "hour": value.hour,
+            "minute": value.minute,
+            "second": value.second,
+            "microsecond": value.microsecond,
+        }
     if isinstance(value, dt.timedelta):
         return {"__class__": "timedelta", "seconds": value.total_seconds()}
     if isinstance(value, bytes):
@@ -86,8 +97,13 @@ def _decode_object(obj: dict[str, Any]) -> Any:
         return dt.date(obj["year"], obj["month"], obj["day"])
     if kind == "datetime":
         return dt.datetime(
-            obj["year"], obj["month"], obj["day"], obj.get("hour", 0), obj.get("minute", 0),
-            obj.get("second", 0), obj.get("microsecond", 0),
+            obj["year"],
+            obj["month"],
+            obj["day"],
+            obj.get("hour", 0),
+            obj.get("minute", 0),
+            obj.get("second", 0),
+            obj.get("microsecond", 0),
         )
     if kind == "time":
         return dt.time(obj.get("hour", 0), obj.get("minute", 0), obj.get("second", 0), obj.get("microsecond", 0))
@@ -119,7 +135,8 @@ def _rpc_error(response: httpx.Response) -> Any:
         body = json.loads(response.content)
     except ValueError:
         raise RetriableError(
-            SYSTEM, f"reply is not valid JSON ({len(response.content)} bytes; truncated?)",
+            SYSTEM,
+            f"reply is not valid JSON ({len(response.content)} bytes; truncated?)",
             status=response.status_code,
         ) from None
     if not isinstance(body, dict):
@@ -149,9 +166,7 @@ def _describe(error: Any) -> tuple[str, str]:
     return "TimeOut", "the server gave up on the call (timeout or an exception without text)"
 
 
-def classify_tryton(
-    response: httpx.Response, *, system: str, record_key: str | None = None
-) -> ConnectorError | None:
+def classify_tryton(response: httpx.Response, *, system: str, record_key: str | None = None) -> ConnectorError | None:
     """Tryton's replies -> the error tree.
 
     ==========================================  ===========================================================
@@ -173,7 +188,9 @@ def classify_tryton(
     status = response.status_code
     request = response.request
     common: dict[str, Any] = {
-        "status": status, "method": request.method, "path": request.url.raw_path.decode(errors="replace"),
+        "status": status,
+        "method": request.method,
+        "path": request.url.raw_path.decode(errors="replace"),
     }
     if status == 401:
         return AuthError(system, "login refused or session expired (HTTP 401)", error_name="401", **common)
@@ -251,11 +268,17 @@ class TrytonRpc:
         """Close the HTTP client (the server forgets idle sessions by itself)."""
         self.http.close()
 
-    def _post(self, method: str, params: list[Any], *, kind: Kind, record_key: str | None,
-              headers: Mapping[str, str] | None) -> Any:
+    def _post(
+        self, method: str, params: list[Any], *, kind: Kind, record_key: str | None, headers: Mapping[str, str] | None
+    ) -> Any:
         body = {"id": 1, "method": method, "params": encode(params)}
         response = self.http.request(
-            "POST", self.path, json_body=body, headers=headers, kind=kind, record_key=record_key,
+            "POST",
+            self.path,
+            json_body=body,
+            headers=headers,
+            kind=kind,
+            record_key=record_key,
             expect_json=False,
         )
         return decode(response.content).get("result")
@@ -263,8 +286,13 @@ class TrytonRpc:
     def login(self) -> None:
         """Log in (``common.db.login``) and load the user's preferences as the context of every call."""
         self._headers = None
-        reply = self._post(LOGIN, [self.username, {"password": self._password}, self.language],
-                           kind="read", record_key=None, headers=None)
+        reply = self._post(
+            LOGIN,
+            [self.username, {"password": self._password}, self.language],
+            kind="read",
+            record_key=None,
+            headers=None,
+        )
         if not isinstance(reply, list) or len(reply) < 2:
             raise FatalError(SYSTEM, f"unexpected login reply from Tryton: {str(reply)[:100]}")
         self.user_id, session = int(reply[0]), str(reply[1])
@@ -272,8 +300,9 @@ class TrytonRpc:
         register_secret(session, also=(token,))
         self._headers = {"Authorization": f"Session {token}"}
         self.logins += 1
-        context = self._post("model.res.user.get_preferences", [True, {}], kind="read", record_key=None,
-                             headers=self._headers)
+        context = self._post(
+            "model.res.user.get_preferences", [True, {}], kind="read", record_key=None, headers=self._headers
+        )
         self.context = dict(context) if isinstance(context, dict) else {}
 
     def call(self, method: str, *params: Any, kind: Kind = "read", record_key: str | None = None) -> Any:
@@ -289,8 +318,15 @@ class TrytonRpc:
             self.login()
             return self._post(method, list(params), kind=kind, record_key=record_key, headers=self._headers)
 
-    def model(self, model: str, method: str, *params: Any, kind: Kind = "read",
-              record_key: str | None = None, context: Mapping[str, Any] | None = None) -> Any:
+    def model(
+        self,
+        model: str,
+        method: str,
+        *params: Any,
+        kind: Kind = "read",
+        record_key: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Any:
         """``model.<model>.<method>(*params, context)`` with the user's context (plus ``context``)."""
         if self._headers is None:
             self.login()

@@ -311,9 +311,7 @@ class MerchantProClient:
     def inventory_by_sku(self, sku: str) -> dict[str, Any] | None:
         """The inventory unit (basic product or variant) with this SKU, or None."""
         try:
-            row: dict[str, Any] = self.http.request(
-                "GET", f"{API}/inventory/sku/{quote(sku, safe='')}", record_key=sku
-            )
+            row: dict[str, Any] = self.http.request("GET", f"{API}/inventory/sku/{quote(sku, safe='')}", record_key=sku)
         except RecordError as error:
             if error.status == 404:
                 return None
@@ -362,7 +360,10 @@ class MerchantProClient:
         # name must still take the order rather than refuse it whole.
         row = bare(
             self.http.request(
-                "POST", f"{API}/orders", params={"ignore_nonexistent_fields": 1}, json_body=payload,
+                "POST",
+                f"{API}/orders",
+                params={"ignore_nonexistent_fields": 1},
+                json_body=payload,
                 record_key=order.reference or "order",
             )
         )

@@ -355,8 +355,10 @@ def stock_payloads(writes: Sequence[StockWrite]) -> list[tuple[str, dict[str, An
         if variants:
             body: dict[str, Any] = {
                 "variants": [
-                    {"id": int(w.variant_id) if w.variant_id.isdigit() else w.variant_id,
-                     "stock": to_json_number(w.quantity)}
+                    {
+                        "id": int(w.variant_id) if w.variant_id.isdigit() else w.variant_id,
+                        "stock": to_json_number(w.quantity),
+                    }
                     for w in variants
                     if w.variant_id is not None
                 ]

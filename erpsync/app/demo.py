@@ -27,13 +27,29 @@ STORES = {
     "cluj": {"warehouses": ["WH2"], "sku_prefix": "CJ-", "price_list": "Cluj", "orders": {"reference_prefix": "C-"}},
 }
 CUSTOMERS = (
-    {"customer_email": "ana.popescu@example.ro", "billing_type": "individual", "billing_name": "Ana Popescu",
-     "billing_address": "Str. Lalelelor 4", "billing_city": "București", "billing_state": "București",
-     "billing_postal_code": "010101", "billing_phone": "0722000111"},
-    {"customer_email": "achizitii@firma-demo.ro", "billing_type": "company", "billing_name": "Ion Ionescu",
-     "billing_company": "Firma Demo SRL", "billing_fiscal_code": "RO18547290", "billing_reg_no": "J12/345/2020",
-     "billing_address": "Bd. Eroilor 10", "billing_city": "Cluj-Napoca", "billing_state": "Cluj",
-     "billing_postal_code": "400129", "billing_phone": "0264000222"},
+    {
+        "customer_email": "ana.popescu@example.ro",
+        "billing_type": "individual",
+        "billing_name": "Ana Popescu",
+        "billing_address": "Str. Lalelelor 4",
+        "billing_city": "București",
+        "billing_state": "București",
+        "billing_postal_code": "010101",
+        "billing_phone": "0722000111",
+    },
+    {
+        "customer_email": "achizitii@firma-demo.ro",
+        "billing_type": "company",
+        "billing_name": "Ion Ionescu",
+        "billing_company": "Firma Demo SRL",
+        "billing_fiscal_code": "RO18547290",
+        "billing_reg_no": "J12/345/2020",
+        "billing_address": "Bd. Eroilor 10",
+        "billing_city": "Cluj-Napoca",
+        "billing_state": "Cluj",
+        "billing_postal_code": "400129",
+        "billing_phone": "0264000222",
+    },
 )
 
 
@@ -93,8 +109,18 @@ def _inject_drift(shop: Any, n: int) -> list[str]:
 def _table(results: list[RunSummary]) -> str:
     header = ("flow", "store", "state", "created", "updated", "unchanged", "failed", "shop r/w", "ERP r/w", "s")
     rows = [
-        (r.flow, r.store, r.state.value, str(r.created), str(r.updated), str(r.unchanged), str(r.failed),
-         f"{r.shop_reads}/{r.shop_writes}", f"{r.erp_reads}/{r.erp_writes}", f"{r.seconds:.1f}")
+        (
+            r.flow,
+            r.store,
+            r.state.value,
+            str(r.created),
+            str(r.updated),
+            str(r.unchanged),
+            str(r.failed),
+            f"{r.shop_reads}/{r.shop_writes}",
+            f"{r.erp_reads}/{r.erp_writes}",
+            f"{r.seconds:.1f}",
+        )
         for r in results
     ]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
@@ -170,8 +196,10 @@ def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str]
         out("See the same runs, their task runs and artifacts in the Prefect UI:")
         out(f"  PREFECT_HOME={home} .venv/bin/prefect server start   # then open http://127.0.0.1:4200/runs")
         if keep:
-            out(f"Servers kept running (Tryton {tryton.url}; shops "
-                f"{', '.join(s.url for s in shops.values())}); Ctrl-C to stop.")
+            out(
+                f"Servers kept running (Tryton {tryton.url}; shops "
+                f"{', '.join(s.url for s in shops.values())}); Ctrl-C to stop."
+            )
             try:
                 while True:
                     time.sleep(3600)

@@ -73,8 +73,8 @@ def _concurrency_one() -> Any:
 
 def runner_deployments(settings: Settings) -> list[Any]:
     """Prefect RunnerDeployments (for ``serve``) of every flow and store."""
-    from prefect.types.entrypoint import EntrypointType
     from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
 
     deployments = []
     for spec in deployment_specs(settings):

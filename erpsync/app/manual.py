@@ -67,18 +67,29 @@ def failure_rows(settings: Settings, store: str | None, entity: str | None) -> l
     rows = []
     for failure in failures:
         held = failure.entity in ORDER_ENTITIES and is_held(
-            failure.error, failure.attempts, max_attempts.get(failure.store, 5))
-        rows.append({
-            "store": failure.store, "entity": failure.entity, "key": failure.key, "attempts": failure.attempts,
-            "held": held, "first_seen": failure.first_seen.isoformat(), "last_seen": failure.last_seen.isoformat(),
-            "error": failure.error,
-        })
+            failure.error, failure.attempts, max_attempts.get(failure.store, 5)
+        )
+        rows.append(
+            {
+                "store": failure.store,
+                "entity": failure.entity,
+                "key": failure.key,
+                "attempts": failure.attempts,
+                "held": held,
+                "first_seen": failure.first_seen.isoformat(),
+                "last_seen": failure.last_seen.isoformat(),
+                "error": failure.error,
+            }
+        )
     return rows
 
 
 @failures_app.command("list")
 def list_failures(
-    store: StoreOption = None, entity: EntityOption = None, as_json: JsonOption = False, config: ConfigOption = None,
+    store: StoreOption = None,
+    entity: EntityOption = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
 ) -> None:
     """List open failures: store, entity, key, attempts, held or retrying, when last seen, and why."""
     settings = _settings(config, store)
@@ -91,9 +102,15 @@ def list_failures(
         return
     header = ("store", "entity", "key", "attempts", "state", "last seen (UTC)", "reason")
     table = [
-        (r["store"], r["entity"], r["key"], str(r["attempts"]), "held" if r["held"] else "retrying",
-         r["last_seen"][:19].replace("T", " "),
-         r["error"] if len(r["error"]) <= REASON_WIDTH else r["error"][: REASON_WIDTH - 3] + "...")
+        (
+            r["store"],
+            r["entity"],
+            r["key"],
+            str(r["attempts"]),
+            "held" if r["held"] else "retrying",
+            r["last_seen"][:19].replace("T", " "),
+            r["error"] if len(r["error"]) <= REASON_WIDTH else r["error"][: REASON_WIDTH - 3] + "...",
+        )
         for r in rows
     ]
     widths = [max(len(c) for c in column) for column in zip(header, *table, strict=False)]

@@ -194,8 +194,13 @@ def create_app(
         if not guard.first_time(f"{store}:{digest}"):
             return _reply(200, "duplicate")
         queued = dispatcher.submit(store, order_id)
-        log.info("webhook %s for store %s order %s: %s", event or "order", store, order_id,
-                 "queued" if queued else "already queued")
+        log.info(
+            "webhook %s for store %s order %s: %s",
+            event or "order",
+            store,
+            order_id,
+            "queued" if queued else "already queued",
+        )
         return _reply(202, "queued" if queued else "already_queued")
 
     async def health(_: Request) -> JSONResponse:

@@ -403,8 +403,9 @@ def _price_lists(company: Any) -> dict[str, Any]:
     price_list_model = Model.get("product.price_list")
     created = {}
     for spec in PRICE_LISTS:
-        price_list = price_list_model(name=spec.name, company=company, price="list_price",
-                                      tax_included=spec.tax_included)
+        price_list = price_list_model(
+            name=spec.name, company=company, price="list_price", tax_included=spec.tax_included
+        )
         price_list.lines.new(formula=spec.formula)
         price_list.save()
         created[spec.name] = price_list

@@ -45,7 +45,9 @@ def exclusive_run(
         if time.monotonic() >= deadline:
             log.warning(
                 "%s for store %s is already running elsewhere; this run skips (waited %.0f s)",
-                flow, store, wait_seconds,
+                flow,
+                store,
+                wait_seconds,
             )
             yield False
             return

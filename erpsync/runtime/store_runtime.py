@@ -109,8 +109,11 @@ def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> 
         from erpsync.connectors.erp.smartbill import StateIssuedRegistry
 
         return {"order_warehouse": store.warehouses[0], "issued": StateIssuedRegistry(state, store.name)}
-    return {"order_warehouse": store.warehouses[0], "shipping_sku": store.orders.shipping_sku,
-            "price_list": store.price_list}
+    return {
+        "order_warehouse": store.warehouses[0],
+        "shipping_sku": store.orders.shipping_sku,
+        "price_list": store.price_list,
+    }
 
 
 def open_runtime(store: str, settings: Settings | None = None) -> StoreRuntime:

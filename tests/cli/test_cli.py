@@ -20,8 +20,12 @@ VALID = (
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*ERPSYNC, *args], capture_output=True, text=True, timeout=120,
-        env={**os.environ, **(env or {})}, cwd=cwd or ROOT,
+        [*ERPSYNC, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or ROOT,
     )
 
 
@@ -33,11 +37,17 @@ def test_help_is_fast_and_imports_nothing_heavy() -> None:
     assert "check" in result.stdout and "run" in result.stdout
     assert elapsed < 2.0  # generous for a loaded CI machine; measured ~0.6 s
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from core.cli import app; from typer.testing import CliRunner; "
-         "CliRunner().invoke(app, ['--help']); "
-         "print(','.join(m for m in ('great_expectations', 'prefect', 'pandas', 'sqlalchemy') if m in sys.modules))"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from core.cli import app; from typer.testing import CliRunner; "
+            "CliRunner().invoke(app, ['--help']); "
+            "print(','.join(m for m in ('great_expectations', 'prefect', 'pandas', 'sqlalchemy') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == ""
@@ -48,10 +58,15 @@ def test_help_is_fast_and_imports_nothing_heavy() -> None:
     [
         ("[erp\ntype = 'tryton'\n", "TOML syntax error"),
         (VALID + "colour = 'red'\n", "colour: unknown key"),
-        (VALID.replace("api_key = 'k'", "api_key = 'k'\nrequests_per_second = 'fast'"),
-         "stores[0].requests_per_second: must be a number"),
-        (VALID + "[[stores]]\nname = 'main'\nurl = 'https://b.example.ro'\napi_key = 'k'\napi_secret = 'literal:s'\n",
-         "stores[1].name: duplicate store name 'main'"),
+        (
+            VALID.replace("api_key = 'k'", "api_key = 'k'\nrequests_per_second = 'fast'"),
+            "stores[0].requests_per_second: must be a number",
+        ),
+        (
+            VALID
+            + "[[stores]]\nname = 'main'\nurl = 'https://b.example.ro'\napi_key = 'k'\napi_secret = 'literal:s'\n",
+            "stores[1].name: duplicate store name 'main'",
+        ),
         ("[erp]\ntype = 'sap'\n", "erp.type: must be one of"),
     ],
 )

@@ -62,7 +62,8 @@ def write(tmp_path: Path, shop: SimShop | None = None, max_attempts: int = 3) ->
     return write_config(
         tmp_path / "erpsync.toml",
         erp={"type": "tryton", "url": "http://127.0.0.1:9", "database": "fake", "password": "literal:fake-pw"},
-        shops=[shop], state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        shops=[shop],
+        state_url=f"sqlite:///{tmp_path / 'state.db'}",
         stores={"main": {"orders": {"max_attempts": max_attempts}}},
     )
 
@@ -132,8 +133,19 @@ def test_retry_and_resync_order_resend_held_orders_with_exit_codes(online: Setup
     assert online.shop is not None and online.erp is not None
     sim = online.shop.sim
     sim.add_product({"name": "P", "sku": "SKU-A", "price_gross": 119, "tax_id": 1, "stock": 10})
-    ids = [str(sim.add_order({"customer_email": f"b{n}@example.ro", "billing_name": "B", "shipping_status": "awaiting",
-                              "line_items": [{"product_sku": "SKU-A", "quantity": 1}]})["id"]) for n in range(3)]
+    ids = [
+        str(
+            sim.add_order(
+                {
+                    "customer_email": f"b{n}@example.ro",
+                    "billing_name": "B",
+                    "shipping_status": "awaiting",
+                    "line_items": [{"product_sku": "SKU-A", "quantity": 1}],
+                }
+            )["id"]
+        )
+        for n in range(3)
+    ]
     for order_id in ids:
         online.erp.refuse[order_id] = "blocked customer"
     first = run_flow(load_flow("orders"), "orders", "main", {})
@@ -164,9 +176,16 @@ def test_retry_and_resync_order_resend_held_orders_with_exit_codes(online: Setup
 
 def test_importing_the_commands_stays_light() -> None:
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, core.cli_manual; "
-         "print(','.join(m for m in ('prefect', 'sqlalchemy', 'pandas', 'httpx') if m in sys.modules))"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import sys, core.cli_manual; "
+            "print(','.join(m for m in ('prefect', 'sqlalchemy', 'pandas', 'httpx') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == ""

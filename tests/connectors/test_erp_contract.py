@@ -57,34 +57,47 @@ def _tryton_case(server: TrytonServer, orderable_sku: str) -> Case:
 
     def count(reference: str) -> int:
         with server.session() as session:
-            return len(session.call("model.sale.sale.search", [("reference", "=", reference)], 0, None, None,
-                                    session.context))
+            return len(
+                session.call("model.sale.sale.search", [("reference", "=", reference)], 0, None, None, session.context)
+            )
 
     return Case(
-        name="tryton", make=make, warehouses=["WH", "WH2"], known_skus=["TRY-0001", "TRY-0002", "TRY-TSHIRT-S"],
-        orderable_sku=orderable_sku, vat_rate=Decimal(19), count_orders=count,
+        name="tryton",
+        make=make,
+        warehouses=["WH", "WH2"],
+        known_skus=["TRY-0001", "TRY-0002", "TRY-TSHIRT-S"],
+        orderable_sku=orderable_sku,
+        vat_rate=Decimal(19),
+        count_orders=count,
     )
 
 
 def _smartbill_case() -> Case:
     sim = SmartBillSimulator(
-        cif=SB_CIF, users={SB_USER: SB_TOKEN},
+        cif=SB_CIF,
+        users={SB_USER: SB_TOKEN},
         warehouses={"Depozit": {"SB-001": 10, "SB-002": 3}, "Magazin": {"SB-001": 4}},
     )
     transport = SyncASGITransport(sim)
 
     def make(*, bad_credentials: bool = False) -> ErpConnector:
         token = "not-the-token" if bad_credentials else SB_TOKEN
-        return SmartBillConnector(SB_URL, SB_USER, token, SB_CIF, order_warehouse="Depozit", transport=transport,
-                                  window_margin_seconds=0.0)
+        return SmartBillConnector(
+            SB_URL, SB_USER, token, SB_CIF, order_warehouse="Depozit", transport=transport, window_margin_seconds=0.0
+        )
 
     def count(reference: str) -> int:
         # each test gets a fresh simulator, so every invoice in it belongs to the test's one order reference
         return len(sim.invoices)
 
     return Case(
-        name="smartbill", make=make, warehouses=["Depozit", "Magazin"], known_skus=["SB-001", "SB-002"],
-        orderable_sku="SB-001", vat_rate=Decimal(21), count_orders=count,
+        name="smartbill",
+        make=make,
+        warehouses=["Depozit", "Magazin"],
+        known_skus=["SB-001", "SB-002"],
+        orderable_sku="SB-001",
+        vat_rate=Decimal(21),
+        count_orders=count,
     )
 
 
@@ -100,8 +113,7 @@ def tryton_orderable_sku(tryton_server: TrytonServer) -> str:
 @pytest.fixture(params=["tryton", "smartbill"])
 def case(request: pytest.FixtureRequest) -> Iterator[Case]:
     if request.param == "tryton":
-        built = _tryton_case(request.getfixturevalue("tryton_server"),
-                             request.getfixturevalue("tryton_orderable_sku"))
+        built = _tryton_case(request.getfixturevalue("tryton_server"), request.getfixturevalue("tryton_orderable_sku"))
     else:
         built = _smartbill_case()
     try:
@@ -115,9 +127,20 @@ def _order(case: Case, sku: str, reference: str) -> Order:
     customer = Customer(email=f"{reference.lower()}@example.com", name="Contract Tester")
     address = Address(name="Contract Tester", street="Str. Contract 1", city="Cluj-Napoca", postal_code="400001")
     return Order(
-        shop_id=reference, public_code=f"#{reference[-6:]}", customer=customer, billing=address, shipping=address,
-        lines=[OrderLine(sku=sku, name=f"Produs {sku}", quantity=Decimal(1), unit_price_gross=Decimal("11.90"),
-                         vat_rate=case.vat_rate)],
+        shop_id=reference,
+        public_code=f"#{reference[-6:]}",
+        customer=customer,
+        billing=address,
+        shipping=address,
+        lines=[
+            OrderLine(
+                sku=sku,
+                name=f"Produs {sku}",
+                quantity=Decimal(1),
+                unit_price_gross=Decimal("11.90"),
+                vat_rate=case.vat_rate,
+            )
+        ],
     )
 
 
@@ -179,8 +202,9 @@ def test_unknown_sku_is_a_record_error_naming_it_and_creates_nothing(case: Case)
     reference = _unique("CONTRACT")
     missing = _unique("NO-SUCH-SKU")
     order = _order(case, case.orderable_sku, reference)
-    order.lines.append(OrderLine(sku=missing, quantity=Decimal(2), unit_price_gross=Decimal("5.00"),
-                                 vat_rate=case.vat_rate))
+    order.lines.append(
+        OrderLine(sku=missing, quantity=Decimal(2), unit_price_gross=Decimal("5.00"), vat_rate=case.vat_rate)
+    )
     with pytest.raises(RecordError) as refused:
         connector.create_order(order, order.customer)
     assert missing in str(refused.value)

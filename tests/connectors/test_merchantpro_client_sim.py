@@ -30,7 +30,11 @@ def sim() -> MerchantProSimulator:
 @pytest.fixture
 def client(sim: MerchantProSimulator) -> Iterator[MerchantProClient]:
     with MerchantProClient(
-        "http://shop.test", KEY, SECRET, transport=SyncASGITransport(sim), requests_per_second=None,
+        "http://shop.test",
+        KEY,
+        SECRET,
+        transport=SyncASGITransport(sim),
+        requests_per_second=None,
         retry=RetryPolicy(max_retries=4, backoff_base=0.001),
     ) as shop:
         yield shop
@@ -74,11 +78,13 @@ def test_variant_stock_is_written_on_the_variants(client: MerchantProClient, sim
     first, second = parent["variants"][0], parent["variants"][1]
     untouched = {v["id"]: v["stock"] for v in parent["variants"][2:]}
     writes_before = sim.stats.writes
-    results = client.set_stock([
-        StockWrite(first["sku"], str(parent["id"]), str(first["id"]), Decimal(11)),
-        StockWrite(second["sku"], str(parent["id"]), str(second["id"]), Decimal(0)),
-        StockWrite(basic["sku"], str(basic["id"]), None, Decimal(42)),
-    ])
+    results = client.set_stock(
+        [
+            StockWrite(first["sku"], str(parent["id"]), str(first["id"]), Decimal(11)),
+            StockWrite(second["sku"], str(parent["id"]), str(second["id"]), Decimal(0)),
+            StockWrite(basic["sku"], str(basic["id"]), None, Decimal(42)),
+        ]
+    )
     assert all(r.ok for r in results)
     assert sim.stats.writes - writes_before == 2  # one PATCH for the parent, one for the basic product
     stored = {v["id"]: v["stock"] for v in sim.products[parent["id"]]["variants"]}
@@ -99,16 +105,23 @@ def test_stock_on_a_multi_variant_parent_is_refused_per_record(
 
 
 def test_bad_secret_is_an_auth_error(sim: MerchantProSimulator) -> None:
-    with MerchantProClient(
-        "http://shop.test", KEY, "wrong", transport=SyncASGITransport(sim), requests_per_second=None
-    ) as shop, pytest.raises(AuthError):
+    with (
+        MerchantProClient(
+            "http://shop.test", KEY, "wrong", transport=SyncASGITransport(sim), requests_per_second=None
+        ) as shop,
+        pytest.raises(AuthError),
+    ):
         shop.check()
 
 
 def test_faults_are_retried_until_the_read_succeeds(sim: MerchantProSimulator) -> None:
     sim.set_faults(Faults(error_500=0.15, error_429=0.1, reset=0.05, truncated=0.05, seed=3))
     with MerchantProClient(
-        "http://shop.test", KEY, SECRET, transport=SyncASGITransport(sim), requests_per_second=None,
+        "http://shop.test",
+        KEY,
+        SECRET,
+        transport=SyncASGITransport(sim),
+        requests_per_second=None,
         retry=RetryPolicy(max_retries=8, backoff_base=0.001, backoff_max=0.01),
     ) as shop:
         products = [p for page in shop.iter_products() for p in page.items]
@@ -119,8 +132,13 @@ def test_faults_are_retried_until_the_read_succeeds(sim: MerchantProSimulator) -
 def test_a_hang_is_a_timeout_not_a_stall(sim: MerchantProSimulator) -> None:
     sim.set_faults(Faults(timeout=1.0, hang_seconds=2.0, seed=1))
     with MerchantProClient(
-        "http://shop.test", KEY, SECRET, transport=SyncASGITransport(sim), requests_per_second=None,
-        read_timeout=0.2, retry=RetryPolicy(max_retries=1, backoff_base=0.001),
+        "http://shop.test",
+        KEY,
+        SECRET,
+        transport=SyncASGITransport(sim),
+        requests_per_second=None,
+        read_timeout=0.2,
+        retry=RetryPolicy(max_retries=1, backoff_base=0.001),
     ) as shop:
         started = time.monotonic()
         with pytest.raises(RetriableError, match="timed out"):
@@ -132,9 +150,10 @@ def test_over_loopback_with_pacing() -> None:
     reset_shared_limiters()
     simulator = MerchantProSimulator(api_key=KEY, api_secret=SECRET, base_url=None, rate_per_second=20)
     simulator.seed_catalogue(250, seed=1)
-    with serve_in_thread(simulator) as server, MerchantProClient(
-        server.url, KEY, SECRET, requests_per_second=20, retry=RetryPolicy(max_retries=2)
-    ) as shop:
+    with (
+        serve_in_thread(simulator) as server,
+        MerchantProClient(server.url, KEY, SECRET, requests_per_second=20, retry=RetryPolicy(max_retries=2)) as shop,
+    ):
         started = time.monotonic()
         for _ in range(3):
             assert len([p for page in shop.iter_products() for p in page.items]) == 250
@@ -149,8 +168,9 @@ def test_over_loopback_with_pacing() -> None:
 def test_transport_errors_surface_as_httpx_errors(sim: MerchantProSimulator) -> None:
     sim.set_faults(Faults(reset=1.0, seed=1))
     transport = SyncASGITransport(sim)
-    with httpx.Client(transport=transport, base_url="http://shop.test", auth=(KEY, SECRET)) as raw, pytest.raises(
-        httpx.ReadError
+    with (
+        httpx.Client(transport=transport, base_url="http://shop.test", auth=(KEY, SECRET)) as raw,
+        pytest.raises(httpx.ReadError),
     ):
         raw.get("/api/v2/products")
 
@@ -188,7 +208,11 @@ def test_categories_and_customers_on_a_configurable_path(sim: MerchantProSimulat
             return super().handle_request(request)
 
     with MerchantProClient(
-        "http://shop.test", KEY, SECRET, transport=Recording(sim), requests_per_second=None,
+        "http://shop.test",
+        KEY,
+        SECRET,
+        transport=Recording(sim),
+        requests_per_second=None,
         customers_path="/api/v2/customers",
     ) as shop:
         before = sum(len(page) for page in shop.iter_categories())

@@ -25,10 +25,20 @@ KEY, SECRET = "fake-key", "fake-secret-123"
 
 class FakeShop:
     def __init__(self, n_products: int = 0, n_orders: int = 0) -> None:
-        self.products = [{"id": i, "type": "basic", "sku": f"P{i:04d}", "stock": i % 7, "name": f"P {i}"}
-                         for i in range(1, n_products + 1)]
-        self.orders = [{"id": str(42209900 + i), "sys_id": i, "shipping_status": "awaiting",
-                        "customer_email": f"c{i}@x.ro", "line_items": []} for i in range(1, n_orders + 1)]
+        self.products = [
+            {"id": i, "type": "basic", "sku": f"P{i:04d}", "stock": i % 7, "name": f"P {i}"}
+            for i in range(1, n_products + 1)
+        ]
+        self.orders = [
+            {
+                "id": str(42209900 + i),
+                "sys_id": i,
+                "shipping_status": "awaiting",
+                "customer_email": f"c{i}@x.ro",
+                "line_items": [],
+            }
+            for i in range(1, n_orders + 1)
+        ]
         if n_orders:
             self.orders[0]["id"] = "95750870.3"
         self.requests: list[httpx.Request] = []
@@ -56,8 +66,9 @@ class FakeShop:
             page = rows[start : start + limit]
             more = start + limit < len(rows)
             nxt = f"https://cdn.other-host.ro{path}?start={start + limit}&limit={limit}" if more else None
-            return httpx.Response(200, json={"data": page, "meta": {"count": {"total": len(rows)},
-                                                                       "links": {"next": nxt}}})
+            return httpx.Response(
+                200, json={"data": page, "meta": {"count": {"total": len(rows)}, "links": {"next": nxt}}}
+            )
         if path.startswith("/api/v2/orders/"):
             order_id = path.removeprefix("/api/v2/orders/")
             for order in self.orders:
@@ -77,7 +88,9 @@ class FakeShop:
 
 def client_for(shop: FakeShop, **kwargs: Any) -> MerchantProClient:
     return MerchantProClient(
-        "https://www.example.ro", kwargs.pop("key", KEY), kwargs.pop("secret", SECRET),
+        "https://www.example.ro",
+        kwargs.pop("key", KEY),
+        kwargs.pop("secret", SECRET),
         transport=httpx.MockTransport(shop),
         requests_per_second=None,
         retry=RetryPolicy(max_retries=1, backoff_base=0.001),
@@ -128,12 +141,14 @@ def test_status_shortcut_url_keeps_the_order_id_whole() -> None:
 def test_variant_stock_goes_to_the_parent_as_one_patch_and_a_refusal_is_per_record() -> None:
     shop = FakeShop()
     client = client_for(shop)
-    results = client.set_stock([
-        StockWrite("TS-S", "12", "1201", Decimal(4)),
-        StockWrite("TS-M", "12", "1202", Decimal(0)),
-        StockWrite("BAD", "666", None, Decimal(1)),
-        StockWrite("B1", "4", None, Decimal("7")),
-    ])
+    results = client.set_stock(
+        [
+            StockWrite("TS-S", "12", "1201", Decimal(4)),
+            StockWrite("TS-M", "12", "1202", Decimal(0)),
+            StockWrite("BAD", "666", None, Decimal(1)),
+            StockWrite("B1", "4", None, Decimal("7")),
+        ]
+    )
     assert shop.patches == [
         ("12", {"variants": [{"id": 1201, "stock": 4}, {"id": 1202, "stock": 0}]}),
         ("666", {"stock": 1}),
@@ -185,8 +200,9 @@ def test_paging_without_links_falls_back_to_count_total() -> None:
         start, limit = int(params["start"]), int(params["limit"])
         return httpx.Response(200, json={"data": rows[start : start + limit], "meta": {"count": {"total": 230}}})
 
-    client = MerchantProClient("https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(no_links),
-                               requests_per_second=None)
+    client = MerchantProClient(
+        "https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(no_links), requests_per_second=None
+    )
     assert sum(len(p.items) for p in client.iter_products()) == 230
     assert [p["start"] for p in seen] == ["0", "100", "200"]
 
@@ -198,20 +214,28 @@ def test_a_bare_array_is_one_page_and_wrapped_single_objects_are_unwrapped() -> 
             return httpx.Response(200, json=taxes)
         return httpx.Response(200, json={"data": {"id": "7", "line_items": [], "customer_email": "a@b.ro"}})
 
-    client = MerchantProClient("https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(handler),
-                               requests_per_second=None)
+    client = MerchantProClient(
+        "https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(handler), requests_per_second=None
+    )
     assert [(t.id, t.value) for t in client.taxes()] == [(1, Decimal(19)), (2, Decimal(9))]
     assert client.get_order("7").shop_id == "7"
 
 
 def test_check_describes_a_shop_whatever_the_list_reply_carries() -> None:
-    replies = iter([
-        {"data": [{"id": 1}], "meta": {"count": {"total": 42}}},
-        {"data": [{"id": 1}], "meta": {"count": None}},
-        [{"id": 1}],
-    ])
-    client = MerchantProClient("https://www.example.ro", KEY, SECRET, requests_per_second=None,
-                               transport=httpx.MockTransport(lambda _request: httpx.Response(200, json=next(replies))))
+    replies = iter(
+        [
+            {"data": [{"id": 1}], "meta": {"count": {"total": 42}}},
+            {"data": [{"id": 1}], "meta": {"count": None}},
+            [{"id": 1}],
+        ]
+    )
+    client = MerchantProClient(
+        "https://www.example.ro",
+        KEY,
+        SECRET,
+        requests_per_second=None,
+        transport=httpx.MockTransport(lambda _request: httpx.Response(200, json=next(replies))),
+    )
     assert client.check().endswith("authenticated, 42 products")
     assert client.check().endswith("authenticated, ? products")
     assert client.check().endswith("authenticated, ? products")
@@ -226,8 +250,9 @@ def test_paging_without_links_or_count_reads_until_a_short_page() -> None:
         starts.append(str(start))
         return httpx.Response(200, json={"data": rows[start : start + limit]})
 
-    client = MerchantProClient("https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(bare),
-                               requests_per_second=None)
+    client = MerchantProClient(
+        "https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(bare), requests_per_second=None
+    )
     assert sum(len(p.items) for p in client.iter_products()) == 250
     assert starts == ["0", "100", "200"]
 
@@ -241,7 +266,8 @@ def test_a_server_ignoring_start_is_not_read_forever() -> None:
         calls += 1
         return httpx.Response(200, json={"data": rows})
 
-    client = MerchantProClient("https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(stuck),
-                               requests_per_second=None)
+    client = MerchantProClient(
+        "https://www.example.ro", KEY, SECRET, transport=httpx.MockTransport(stuck), requests_per_second=None
+    )
     assert sum(len(p.items) for p in client.iter_products()) == 100  # page one; its repeat is noticed, not yielded
     assert calls == 2

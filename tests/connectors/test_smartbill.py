@@ -603,8 +603,16 @@ def reply(status: int, body: Any = None, headers: dict[str, str] | None = None) 
         (reply(429, {"errorText": "Too many"}), None, RateLimitedError),
         (reply(503), None, RetriableError),
         (httpx.Response(200, content=b"%PDF-1.4", request=httpx.Request("GET", URL)), None, None),
-        (httpx.Response(200, content=b'{"errorText": "Factura nu exista."}', headers={"Content-Type": "text/plain"},
-                        request=httpx.Request("PUT", f"{URL}/invoice/cancel")), "WEB-0001", RecordError),
+        (
+            httpx.Response(
+                200,
+                content=b'{"errorText": "Factura nu exista."}',
+                headers={"Content-Type": "text/plain"},
+                request=httpx.Request("PUT", f"{URL}/invoice/cancel"),
+            ),
+            "WEB-0001",
+            RecordError,
+        ),
     ],
 )
 def test_classifier_table(

@@ -70,8 +70,9 @@ def _reply(payload: dict[str, Any]) -> httpx.Response:
 
 
 def _fake_connector(fake: FakeTryton, **options: Any) -> TrytonConnector:
-    return TrytonConnector("http://tryton.test", "db", "admin", "secret-pw", transport=httpx.MockTransport(fake),
-                           retry=FAST, **options)
+    return TrytonConnector(
+        "http://tryton.test", "db", "admin", "secret-pw", transport=httpx.MockTransport(fake), retry=FAST, **options
+    )
 
 
 def test_codec_round_trips_tryton_types() -> None:
@@ -98,14 +99,14 @@ def test_access_errors_and_refused_logins_are_auth_errors() -> None:
     fake = FakeTryton({"model.party.party.search_read": [access]})
     with pytest.raises(AuthError):
         _fake_connector(fake).rpc.model("party.party", "search_read", [], 0, 1, None, ["name"])
-    bad = TrytonConnector("http://tryton.test", "db", "admin", "wrong", transport=httpx.MockTransport(fake),
-                          retry=FAST)
+    bad = TrytonConnector("http://tryton.test", "db", "admin", "wrong", transport=httpx.MockTransport(fake), retry=FAST)
     with pytest.raises(AuthError) as refused:
         bad.check()
     assert refused.value.status == 401 and "wrong" not in str(refused.value)
     locked = FakeTryton({})
-    transport = httpx.MockTransport(lambda request: httpx.Response(429) if b"login" in request.content
-                                    else locked(request))
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(429) if b"login" in request.content else locked(request)
+    )
     with pytest.raises(AuthError, match="too many failed logins"):
         TrytonConnector("http://tryton.test", "db", "admin", "secret-pw", transport=transport, retry=FAST).check()
 
@@ -122,9 +123,12 @@ def test_expired_session_logs_in_again_once() -> None:
 def test_server_timeouts_are_retried_on_reads_only() -> None:
     timeout = {"id": 1, "error": []}
     rows = {"id": 1, "result": [{"id": 3, "state": "draft"}]}
-    fake = FakeTryton({"model.sale.sale.search_read": [timeout, httpx.Response(200, content=b'{"id": 1, "res'),
-                                                       rows],
-                       "model.sale.sale.quote": [httpx.Response(503)]})
+    fake = FakeTryton(
+        {
+            "model.sale.sale.search_read": [timeout, httpx.Response(200, content=b'{"id": 1, "res'), rows],
+            "model.sale.sale.quote": [httpx.Response(503)],
+        }
+    )
     connector = _fake_connector(fake)
     assert connector.find_order("R") == "3"
     assert connector.counters.retries == 2
@@ -148,14 +152,19 @@ def _stock_routes(rows: list[dict[str, Any]]) -> dict[str, Handler | list[Any]]:
     def products(params: list[Any]) -> Any:
         return rows if ["id", ">", 0] in params[0] else []
 
-    return {"model.stock.location.search_read": locations, "model.product.product.search_read": products,
-            "model.stock.move.search_read": lambda params: []}
+    return {
+        "model.stock.location.search_read": locations,
+        "model.product.product.search_read": products,
+        "model.stock.move.search_read": lambda params: [],
+    }
 
 
 def test_bad_stock_rows_are_row_errors_and_the_rest_is_read() -> None:
     rows: list[dict[str, Any]] = [
-        {"id": 1, "code": None, "quantity": 1.0}, {"id": 2, "code": "A", "quantity": "lots"},
-            {"id": 3, "code": "B", "quantity": 2.5}]
+        {"id": 1, "code": None, "quantity": 1.0},
+        {"id": 2, "code": "A", "quantity": "lots"},
+        {"id": 3, "code": "B", "quantity": 2.5},
+    ]
     pages = list(_fake_connector(FakeTryton(_stock_routes(rows))).iter_stock(["WH"]))
     assert [(level.sku, level.on_hand) for page in pages for level in page.items] == [("B", Decimal("2.5"))]
     assert sorted(error.key for page in pages for error in page.errors) == ["A", "product:1"]
@@ -175,8 +184,9 @@ pytestmark_tryton = pytest.mark.tryton
 
 @pytest.fixture
 def tryton(tryton_server: TrytonServer) -> Iterator[TrytonConnector]:
-    connector = TrytonConnector(tryton_server.url, tryton_server.database, tryton_server.username,
-                                tryton_server.password, page_size=10)
+    connector = TrytonConnector(
+        tryton_server.url, tryton_server.database, tryton_server.username, tryton_server.password, page_size=10
+    )
     try:
         yield connector
     finally:
@@ -222,21 +232,32 @@ def test_create_update_and_changed_since(tryton: TrytonConnector, tryton_session
     before = datetime.now(UTC) - timedelta(seconds=1)
     sku = unique_code("E2E-TPL")
     wanted = Product(
-        sku=sku, name="Geacă test", description="Geacă de test.", vat_rate=Decimal(19),
+        sku=sku,
+        name="Geacă test",
+        description="Geacă de test.",
+        vat_rate=Decimal(19),
         price_gross=Decimal("119.00"),
         variants=[Variant(sku=f"{sku}-S", ean="5940000099992"), Variant(sku=f"{sku}-M", price_net=Decimal("110"))],
     )
     created = tryton.create_product(wanted)
     assert created.erp_id and all(v.erp_id for v in created.variants)
     assert tryton.create_product(wanted).erp_id == created.erp_id  # the code exists: not created twice
-    assert len(tryton_session.call("model.product.template.search", [("code", "=", sku)], 0, None, None,
-                                   tryton_session.context)) == 1
+    assert (
+        len(
+            tryton_session.call(
+                "model.product.template.search", [("code", "=", sku)], 0, None, None, tryton_session.context
+            )
+        )
+        == 1
+    )
 
     changed = {p.sku: p for page in tryton.iter_products(changed_since=before) for p in page.items}
     assert "TRY-0001" not in changed
     read = changed[sku]
     assert [(v.sku, v.price_net, v.ean) for v in read.variants] == [
-        (f"{sku}-S", Decimal("100.0000"), "5940000099992"), (f"{sku}-M", Decimal("110"), None)]
+        (f"{sku}-S", Decimal("100.0000"), "5940000099992"),
+        (f"{sku}-M", Decimal("110"), None),
+    ]
     assert read.vat_rate == 19 and read.description == "Geacă de test."
 
     created.name, created.price_net, created.price_gross = "Geacă nouă", Decimal("90.00"), None
@@ -264,29 +285,64 @@ def _stock(connector: TrytonConnector, sku: str, warehouse: str = "WH") -> tuple
 
 def _order(sku: str, quantity: int, customer: Customer, **extra: Any) -> Order:
     address = Address(name=customer.name, street="Str. Testului 7", city="Brașov", postal_code="500001")
-    return Order(shop_id=unique_code("SHOP"), public_code="#" + uuid.uuid4().hex[:6], customer=customer,
-                 billing=address, shipping=address,
-                 lines=[OrderLine(sku=sku, name="Produs", quantity=Decimal(quantity), unit_price_gross=Decimal("23.80"),
-                                  vat_rate=Decimal(19))], **extra)
+    return Order(
+        shop_id=unique_code("SHOP"),
+        public_code="#" + uuid.uuid4().hex[:6],
+        customer=customer,
+        billing=address,
+        shipping=address,
+        lines=[
+            OrderLine(
+                sku=sku,
+                name="Produs",
+                quantity=Decimal(quantity),
+                unit_price_gross=Decimal("23.80"),
+                vat_rate=Decimal(19),
+            )
+        ],
+        **extra,
+    )
 
 
 def _receive(session: JsonRpcSession, manifest: dict[str, Any], product: int, quantity: int) -> int:
     zones = manifest["warehouses"]["WH"]
-    shipment: int = session.call("model.stock.shipment.in.create", [{
-        "supplier": manifest["parties"]["supplier"], "reference": unique_code("NIR"),
-        "warehouse": zones["warehouse"], "warehouse_input": zones["input"], "warehouse_storage": zones["storage"],
-        "incoming_moves": [["create", [{
-            "product": product, "quantity": float(quantity), "unit": manifest["unit"],
-            "from_location": manifest["locations"]["supplier"], "to_location": zones["input"],
-            "unit_price": Decimal("10.00"), "currency": manifest["currency"],
-        }]]],
-    }], session.context)[0]
+    shipment: int = session.call(
+        "model.stock.shipment.in.create",
+        [
+            {
+                "supplier": manifest["parties"]["supplier"],
+                "reference": unique_code("NIR"),
+                "warehouse": zones["warehouse"],
+                "warehouse_input": zones["input"],
+                "warehouse_storage": zones["storage"],
+                "incoming_moves": [
+                    [
+                        "create",
+                        [
+                            {
+                                "product": product,
+                                "quantity": float(quantity),
+                                "unit": manifest["unit"],
+                                "from_location": manifest["locations"]["supplier"],
+                                "to_location": zones["input"],
+                                "unit_price": Decimal("10.00"),
+                                "currency": manifest["currency"],
+                            }
+                        ],
+                    ]
+                ],
+            }
+        ],
+        session.context,
+    )[0]
     return shipment
 
 
 @pytest.mark.tryton
 def test_reservations_receipts_and_stock_changed_since(
-    tryton: TrytonConnector, tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton: TrytonConnector,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     session, manifest = tryton_session, tryton_server.manifest
     sku = unique_code("E2E-STK")
@@ -315,7 +371,8 @@ def test_reservations_receipts_and_stock_changed_since(
     assert str(shipment) not in elsewhere
     suppliers = [s for page in tryton.iter_suppliers() for s in page.items]
     assert [(s.name, s.vat_code) for s in suppliers if s.erp_id == str(manifest["parties"]["supplier"])] == [
-        (seed.SUPPLIER.name, seed.SUPPLIER.vat)]
+        (seed.SUPPLIER.name, seed.SUPPLIER.vat)
+    ]
 
 
 @pytest.mark.tryton
@@ -327,7 +384,9 @@ def test_stock_pages_cost_three_calls_for_two_warehouses(tryton: TrytonConnector
     # warehouse's quantity, the second warehouse's quantity, the open moves
     assert tryton.counters.reads <= 4 + 3 * len(pages)
     assert {lvl.on_hand for page in pages for lvl in page.items if lvl.sku == "TRY-0002"} == {
-        Decimal(seed.SEED_PRODUCTS_BY_SKU["TRY-0002"].stock_wh), Decimal(0)}
+        Decimal(seed.SEED_PRODUCTS_BY_SKU["TRY-0002"].stock_wh),
+        Decimal(0),
+    }
 
 
 @pytest.mark.tryton
@@ -341,10 +400,15 @@ def test_customers_find_or_create_company_with_vat(tryton: TrytonConnector, tryt
     vat = unique_ro_vat()
     email = f"{vat.lower()}@firma.example"
     company = Customer(
-        email=email, name="Ana Achiziții", phone="+40744000111", is_company=True, company_name=f"Firma {vat} SRL",
+        email=email,
+        name="Ana Achiziții",
+        phone="+40744000111",
+        is_company=True,
+        company_name=f"Firma {vat} SRL",
         vat_code=vat,
-        billing=Address(name="Ana", company=f"Firma {vat} SRL", street="Bd. Eroilor 1", city="Cluj-Napoca",
-                        postal_code="400129"),
+        billing=Address(
+            name="Ana", company=f"Firma {vat} SRL", street="Bd. Eroilor 1", city="Cluj-Napoca", postal_code="400129"
+        ),
         shipping=Address(name="Depozit", street="Str. Fabricii 9", city="Cluj-Napoca", postal_code="400632"),
     )
     assert tryton.find_customer(company) is None
@@ -356,13 +420,28 @@ def test_customers_find_or_create_company_with_vat(tryton: TrytonConnector, tryt
     found = tryton.find_customer(person)
     assert found is not None and found.erp_id == created.erp_id
 
-    party = tryton_session.call("model.party.party.read", [int(created.erp_id)], [
-        "name", "email", "phone", "identifiers.type", "identifiers.code", "addresses.invoice",
-        "addresses.delivery", "addresses.street", "addresses.country.code"], tryton_session.context)[0]
+    party = tryton_session.call(
+        "model.party.party.read",
+        [int(created.erp_id)],
+        [
+            "name",
+            "email",
+            "phone",
+            "identifiers.type",
+            "identifiers.code",
+            "addresses.invoice",
+            "addresses.delivery",
+            "addresses.street",
+            "addresses.country.code",
+        ],
+        tryton_session.context,
+    )[0]
     assert (party["name"], party["email"], party["phone"]) == (f"Firma {vat} SRL", email, "+40744000111")
     assert [(i["type"], i["code"]) for i in party["identifiers."]] == [("eu_vat", vat)]
     assert sorted((a["street"], bool(a["invoice"]), bool(a["delivery"])) for a in party["addresses."]) == [
-        ("Bd. Eroilor 1", True, False), ("Str. Fabricii 9", False, True)]
+        ("Bd. Eroilor 1", True, False),
+        ("Str. Fabricii 9", False, True),
+    ]
 
     seeded = seed.CUSTOMERS[0]
     assert seeded.vat
@@ -373,7 +452,9 @@ def test_customers_find_or_create_company_with_vat(tryton: TrytonConnector, tryt
 
 @pytest.mark.tryton
 def test_order_created_confirmed_then_shipped_invoiced_and_read_back(
-    tryton: TrytonConnector, tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton: TrytonConnector,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     session, manifest = tryton_session, tryton_server.manifest
     sku = unique_code("E2E-ORD")
@@ -384,16 +465,22 @@ def test_order_created_confirmed_then_shipped_invoiced_and_read_back(
     sale_id = tryton.create_order(order, customer)
     assert tryton.create_order(order, customer) == sale_id
 
-    sale = session.call("model.sale.sale.read", [int(sale_id)], [
-        "reference", "description", "state", "total_amount", "lines", "shipments", "invoices", "party.email"],
-        session.context)[0]
+    sale = session.call(
+        "model.sale.sale.read",
+        [int(sale_id)],
+        ["reference", "description", "state", "total_amount", "lines", "shipments", "invoices", "party.email"],
+        session.context,
+    )[0]
     assert (sale["reference"], sale["description"]) == (order.shop_id, f"erpsync:{order.public_code}")
     assert sale["state"] == "processing" and sale["party."]["email"] == customer.email
     assert sale["total_amount"] == Decimal("59.50")  # 2 x 23.80 + 11.90, all gross
-    lines = session.call("model.sale.line.read", sale["lines"], ["product.code", "unit_price", "quantity"],
-                         session.context)
+    lines = session.call(
+        "model.sale.line.read", sale["lines"], ["product.code", "unit_price", "quantity"], session.context
+    )
     assert sorted((ln["product."]["code"], ln["unit_price"]) for ln in lines) == [
-        (sku, Decimal("20.0000")), (seed.SHIPPING_SKU, Decimal("10.0000"))]
+        (sku, Decimal("20.0000")),
+        (seed.SHIPPING_SKU, Decimal("10.0000")),
+    ]
 
     status = tryton.order_statuses([sale_id])[0]
     assert (status.state, status.shipped, status.invoiced, status.cancelled) == ("processing", False, False, False)
@@ -416,17 +503,29 @@ def test_order_created_confirmed_then_shipped_invoiced_and_read_back(
 
 @pytest.mark.tryton
 def test_orders_of_other_channels_and_cancellation(
-    tryton: TrytonConnector, tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton: TrytonConnector,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     session, manifest = tryton_session, tryton_server.manifest
     ctx = session.context
     since = datetime.now(UTC) - timedelta(seconds=1)
     party = manifest["parties"]["client_person"]
     address = session.call("model.party.address.search", [("party", "=", party)], 0, 1, None, ctx)[0]
-    phone_sale = session.call("model.sale.sale.create", [{
-        "party": party, "invoice_address": address, "shipment_address": address, "description": "channel:phone",
-        "warehouse": manifest["warehouses"]["WH"]["warehouse"], "reference": unique_code("PHONE"),
-    }], ctx)[0]
+    phone_sale = session.call(
+        "model.sale.sale.create",
+        [
+            {
+                "party": party,
+                "invoice_address": address,
+                "shipment_address": address,
+                "description": "channel:phone",
+                "warehouse": manifest["warehouses"]["WH"]["warehouse"],
+                "reference": unique_code("PHONE"),
+            }
+        ],
+        ctx,
+    )[0]
     orders = {o.erp_id: o for page in tryton.iter_orders(changed_since=since) for o in page.items}
     assert orders[str(phone_sale)].channel == "phone" and orders[str(phone_sale)].shop_id is None
 
@@ -466,10 +565,16 @@ def test_factory_builds_the_connector_from_settings(tryton_server: TrytonServer)
     from erpsync.connectors.erp import make_erp
     from erpsync.core.config import TrytonSettings
 
-    settings = TrytonSettings.model_validate({
-        "type": "tryton", "url": tryton_server.url, "database": tryton_server.database,
-        "username": tryton_server.username, "password": f"literal:{tryton_server.password}", "page_size": 7,
-    })
+    settings = TrytonSettings.model_validate(
+        {
+            "type": "tryton",
+            "url": tryton_server.url,
+            "database": tryton_server.database,
+            "username": tryton_server.username,
+            "password": f"literal:{tryton_server.password}",
+            "page_size": 7,
+        }
+    )
     connector = make_erp(settings)
     try:
         assert isinstance(connector, TrytonConnector) and connector.page_size == 7

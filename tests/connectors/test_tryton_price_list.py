@@ -27,8 +27,7 @@ CLUJ, RETAIL = seed.CLUJ_PRICE_LIST, seed.RETAIL_PRICE_LIST
 
 
 def _connector(server: TrytonServer, **options: Any) -> TrytonConnector:
-    return TrytonConnector(server.url, server.database, server.username, server.password, page_size=200,
-                           **options)
+    return TrytonConnector(server.url, server.database, server.username, server.password, page_size=200, **options)
 
 
 @pytest.fixture
@@ -50,9 +49,14 @@ def _seeded(connector: TrytonConnector) -> dict[str, Product]:
                 continue
             found[product.sku] = product
             for variant in product.variants:
-                found[variant.sku] = product.model_copy(update={
-                    "sku": variant.sku, "price_net": variant.price_net, "price_gross": variant.price_gross,
-                    "variants": []})
+                found[variant.sku] = product.model_copy(
+                    update={
+                        "sku": variant.sku,
+                        "price_net": variant.price_net,
+                        "price_gross": variant.price_gross,
+                        "variants": [],
+                    }
+                )
     return found
 
 
@@ -64,16 +68,21 @@ def test_a_store_price_list_gives_the_products_prices(connectors: dict[str, Tryt
         assert plain[sku].price_net == spec.list_price  # no price list: the list price, as before
         # "Cluj" is net: its price is the net price, the gross follows from the VAT rate
         assert (cluj[sku].price_net, cluj[sku].price_gross) == (
-            CLUJ.price(spec.list_price), gross_from_net(CLUJ.price(spec.list_price), vat)), sku
+            CLUJ.price(spec.list_price),
+            gross_from_net(CLUJ.price(spec.list_price), vat),
+        ), sku
         # "Retail" includes VAT: its price is the gross price, the net follows
         assert (retail[sku].price_net, retail[sku].price_gross) == (
-            net_from_gross(RETAIL.price(spec.list_price), vat), RETAIL.price(spec.list_price)), sku
+            net_from_gross(RETAIL.price(spec.list_price), vat),
+            RETAIL.price(spec.list_price),
+        ), sku
     # one case by hand: 30.90 x 0.95 = 29.355 -> 29.36 (half-up), gross at 19 % = 34.94
     assert (cluj["TRY-0003"].price_net, cluj["TRY-0003"].price_gross) == (Decimal("29.36"), Decimal("34.94"))
     # everything but the prices is the same product
     strip = {"price_net", "price_gross", "variants"}
     assert {s: p.model_dump(exclude=strip) for s, p in cluj.items()} == {
-        s: p.model_dump(exclude=strip) for s, p in plain.items()}
+        s: p.model_dump(exclude=strip) for s, p in plain.items()
+    }
 
 
 def test_the_price_list_costs_one_call_per_connector(connectors: dict[str, TrytonConnector]) -> None:
@@ -100,19 +109,30 @@ def test_an_unknown_price_list_is_fatal_and_named(tryton_server: TrytonServer) -
 
 
 def test_an_edited_price_list_makes_the_next_incremental_read_whole(
-    tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     """The products did not change, their prices did: an incremental read after a list edit reads them all."""
     ctx = tryton_session.context
     name = unique_code("PL")
-    list_id = tryton_session.call("model.product.price_list.create", [{
-        "name": name, "price": "list_price", "lines": [["create", [{"formula": "list_price * 0.9"}]]],
-    }], ctx)[0]
+    list_id = tryton_session.call(
+        "model.product.price_list.create",
+        [
+            {
+                "name": name,
+                "price": "list_price",
+                "lines": [["create", [{"formula": "list_price * 0.9"}]]],
+            }
+        ],
+        ctx,
+    )[0]
     stamp = tryton_session.call("model.product.price_list.read", [list_id], ["last_modified_at"], ctx)[0][
-        "last_modified_at"].replace(tzinfo=None)
+        "last_modified_at"
+    ].replace(tzinfo=None)
     before, after = to_utc(stamp - timedelta(seconds=1)), to_utc(stamp + timedelta(seconds=1))
     assert before is not None and after is not None
     with _connector(tryton_server, price_list=name) as listed, _connector(tryton_server) as plain:
+
         def skus(connector: TrytonConnector, since: Any) -> set[str]:
             return {p.sku for page in connector.iter_products(changed_since=since) for p in page.items}
 
@@ -120,36 +140,55 @@ def test_an_edited_price_list_makes_the_next_incremental_read_whole(
         assert "TRY-0001" not in skus(plain, before)  # without the list, only products that changed
         assert "TRY-0001" not in skus(listed, after)  # the list has not changed since `after`
         read = {p.sku: p for page in listed.iter_products() for p in page.items}
-        assert read["TRY-0001"].price_net == (seed.SEED_PRODUCTS_BY_SKU["TRY-0001"].list_price
-                                              * Decimal("0.9")).quantize(Decimal("0.0001"))
+        assert read["TRY-0001"].price_net == (
+            seed.SEED_PRODUCTS_BY_SKU["TRY-0001"].list_price * Decimal("0.9")
+        ).quantize(Decimal("0.0001"))
 
 
 def _order(sku: str, reference: str, shop_id: str) -> tuple[Order, Customer]:
     customer = Customer(email=f"pl-{uuid.uuid4().hex[:8]}@example.ro", name="Ana Pop")
     address = Address(name="Ana Pop", street="Str. Testului 9", city="Cluj-Napoca", postal_code="400001")
-    order = Order(shop_id=shop_id, reference=reference, customer=customer, billing=address, shipping=address,
-                  lines=[OrderLine(sku=sku, name="Produs", quantity=Decimal(1), unit_price_net=Decimal("20.00"),
-                                   vat_rate=Decimal(19))])
+    order = Order(
+        shop_id=shop_id,
+        reference=reference,
+        customer=customer,
+        billing=address,
+        shipping=address,
+        lines=[
+            OrderLine(
+                sku=sku, name="Produs", quantity=Decimal(1), unit_price_net=Decimal("20.00"), vat_rate=Decimal(19)
+            )
+        ],
+    )
     return order, customer
 
 
 def test_sales_carry_the_store_price_list_and_the_prefixed_reference(
-    tryton_server: TrytonServer, tryton_session: JsonRpcSession,
+    tryton_server: TrytonServer,
+    tryton_session: JsonRpcSession,
 ) -> None:
     sku = unique_code("E2E-PL")
     create_stocked_product(tryton_session, tryton_server.manifest, sku, {"WH": 5, "WH2": 5})
     shop_id = str(uuid.uuid4().int % 10**8)
-    with _connector(tryton_server, price_list=CLUJ.name, order_warehouse="WH2") as cluj, \
-            _connector(tryton_server, order_warehouse="WH") as bucuresti:
+    with (
+        _connector(tryton_server, price_list=CLUJ.name, order_warehouse="WH2") as cluj,
+        _connector(tryton_server, order_warehouse="WH") as bucuresti,
+    ):
         sale_c = cluj.create_order(*_order(sku, f"C-{shop_id}", shop_id))
         assert bucuresti.find_order(f"B-{shop_id}") is None  # the other shop's sale is not found
         sale_b = bucuresti.create_order(*_order(sku, f"B-{shop_id}", shop_id))
         assert sale_b != sale_c
         assert (cluj.find_order(f"C-{shop_id}"), bucuresti.find_order(f"B-{shop_id}")) == (sale_c, sale_b)
         assert cluj.find_order(shop_id) is None  # the bare shop id is nobody's reference
-    rows = {r["reference"]: r for r in tryton_session.call(
-        "model.sale.sale.read", [int(sale_c), int(sale_b)],
-        ["reference", "price_list", "warehouse", "comment", "lines.unit_price"], tryton_session.context)}
+    rows = {
+        r["reference"]: r
+        for r in tryton_session.call(
+            "model.sale.sale.read",
+            [int(sale_c), int(sale_b)],
+            ["reference", "price_list", "warehouse", "comment", "lines.unit_price"],
+            tryton_session.context,
+        )
+    }
     manifest = tryton_server.manifest
     assert rows[f"C-{shop_id}"]["price_list"] == manifest["price_lists"][CLUJ.name]
     assert rows[f"B-{shop_id}"]["price_list"] is None

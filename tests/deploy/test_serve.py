@@ -67,6 +67,7 @@ def test_serve_registers_every_flow_and_runs_a_triggered_one(
         assert stack.shop_stock() == ERP_QUANTITY, log.read_text()[-3000:]
         assert serving.poll() is None, log.read_text()[-3000:]
 
+
 PER_STORE = len(SCHEDULED) + len(MANUAL)
 
 

@@ -16,7 +16,6 @@ import pytest
 from erpsync.app.prefect_server import PrefectServer
 from tests.deploy.conftest import (
     ERP_QUANTITY,
-    ROOT,
     SHOP_RATE,
     VENV_BIN,
     DeployStack,

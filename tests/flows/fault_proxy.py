@@ -68,8 +68,7 @@ class FaultProxy:
         fault = self._draw()
         if fault == "error_500":
             self.counts[fault] += 1
-            await send({"type": "http.response.start", "status": 500,
-                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"injected fault"})
             return
         if self._client is None:
@@ -79,8 +78,11 @@ class FaultProxy:
         url = self.target + scope["path"] + (f"?{query}" if query else "")
         reply = await self._client.request(scope["method"], url, content=body, headers=headers)
         content = reply.content
-        response_headers = [(k.encode(), v.encode()) for k, v in reply.headers.items()
-                            if k.lower() not in HOP_HEADERS | {"content-encoding"}]
+        response_headers = [
+            (k.encode(), v.encode())
+            for k, v in reply.headers.items()
+            if k.lower() not in HOP_HEADERS | {"content-encoding"}
+        ]
         response_headers.append((b"content-length", str(len(content)).encode()))
         await send({"type": "http.response.start", "status": reply.status_code, "headers": response_headers})
         if fault == "reset_after":

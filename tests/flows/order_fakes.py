@@ -18,7 +18,11 @@ from erpsync.connectors.http import Counters
 from erpsync.core.models import Customer, ErpOrderStatus, Order, Page
 
 ORDER_CAPABILITIES = Capabilities(
-    customers_find=True, customers_create=True, orders_create=True, orders_read=True, orders_read_status=True,
+    customers_find=True,
+    customers_create=True,
+    orders_create=True,
+    orders_read=True,
+    orders_read_status=True,
     orders_cancel=True,
 )
 SMARTBILL_LIKE = Capabilities(orders_create=True, orders_cancel=True, invoices=True)
@@ -44,8 +48,13 @@ class FakeErp:
 
     system = "fake"
 
-    def __init__(self, capabilities: Capabilities = ORDER_CAPABILITIES, *, known_skus: set[str] | None = None,
-                 create_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        capabilities: Capabilities = ORDER_CAPABILITIES,
+        *,
+        known_skus: set[str] | None = None,
+        create_delay: float = 0.0,
+    ) -> None:
         self.capabilities = capabilities
         self.counters = Counters()
         self.known_skus = known_skus
@@ -77,7 +86,8 @@ class FakeErp:
         self._read()
         for erp_id, party in self.parties.items():
             if (customer.is_company and customer.vat_code and party.vat_code == customer.vat_code) or (
-                    customer.email and party.email == customer.email):
+                customer.email and party.email == customer.email
+            ):
                 return party.model_copy(update={"erp_id": erp_id})
         return None
 
@@ -138,11 +148,19 @@ class FakeErp:
             if sale is None:
                 out.append(ErpOrderStatus(erp_id=erp_id, state="missing"))
                 continue
-            out.append(ErpOrderStatus(
-                erp_id=erp_id, reference=sale.reference, state=sale.state, invoiced=sale.invoice is not None,
-                invoice_number=sale.invoice, shipped=sale.shipped, delivered=sale.delivered,
-                cancelled=sale.state == "cancelled", awb=sale.awb,
-            ))
+            out.append(
+                ErpOrderStatus(
+                    erp_id=erp_id,
+                    reference=sale.reference,
+                    state=sale.state,
+                    invoiced=sale.invoice is not None,
+                    invoice_number=sale.invoice,
+                    shipped=sale.shipped,
+                    delivered=sale.delivered,
+                    cancelled=sale.state == "cancelled",
+                    awb=sale.awb,
+                )
+            )
         return out
 
     def iter_orders(self, *, changed_since: datetime | None = None) -> Iterator[Page[Order]]:
@@ -150,10 +168,16 @@ class FakeErp:
         page = Page[Order]()
         for sale in list(self.sales.values()):
             if changed_since is None or sale.modified_at >= changed_since:
-                page.items.append(sale.order.model_copy(update={
-                    "erp_id": sale.erp_id, "channel": sale.channel,
-                    "shop_id": sale.reference if sale.channel == "erpsync" else None,
-                    "modified_at": sale.modified_at}))
+                page.items.append(
+                    sale.order.model_copy(
+                        update={
+                            "erp_id": sale.erp_id,
+                            "channel": sale.channel,
+                            "shop_id": sale.reference if sale.channel == "erpsync" else None,
+                            "modified_at": sale.modified_at,
+                        }
+                    )
+                )
         yield page
 
     def add_channel_order(self, order: Order, channel: str) -> str:
@@ -168,8 +192,9 @@ class FakeErp:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith(("iter_", "create_", "update_")):
+
             def unsupported(*_args: Any, **_kwargs: Any) -> Any:
                 raise NotSupported(self.system, f"the fake ERP has no {name}")
+
             return unsupported
         raise AttributeError(name)
-

@@ -53,8 +53,11 @@ def build_fake_stack(
     erp = MemoryErp(page_size=100)
     try:
         path = write_config(
-            tmp_path / "erpsync.toml", erp=FAKE_ERP, shops=[shop],
-            state_url=f"sqlite:///{tmp_path / 'state.db'}", stores={STORE: dict(store or {})},
+            tmp_path / "erpsync.toml",
+            erp=FAKE_ERP,
+            shops=[shop],
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+            stores={STORE: dict(store or {})},
         )
         monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
         monkeypatch.setattr("erpsync.runtime.store_runtime.make_erp", lambda _settings, **_options: erp.session())
@@ -65,19 +68,23 @@ def build_fake_stack(
 
 def add_basic(shop: SimShop, sku: str, stock: float, **fields: Any) -> str:
     """A basic product in the simulated shop; its id."""
-    product = shop.sim.add_product({"name": f"Produs {sku}", "sku": sku, "type": "basic", "stock": stock,
-                                    "price_gross": 10, **fields})
+    product = shop.sim.add_product(
+        {"name": f"Produs {sku}", "sku": sku, "type": "basic", "stock": stock, "price_gross": 10, **fields}
+    )
     return str(product["id"])
 
 
 def add_multi(shop: SimShop, sku: str, variants: Mapping[str, float]) -> str:
     """A multi-variant product (variant SKU -> stock) in the simulated shop; its id."""
-    product = shop.sim.add_product({
-        "name": f"Produs {sku}", "sku": sku, "type": "multi_variant",
-        "variants": [
-            {"sku": vsku, "stock": stock, "price_gross": 10,
-             "variant_options": [{"name": "Mărime", "value": vsku}]}
-            for vsku, stock in variants.items()
-        ],
-    })
+    product = shop.sim.add_product(
+        {
+            "name": f"Produs {sku}",
+            "sku": sku,
+            "type": "multi_variant",
+            "variants": [
+                {"sku": vsku, "stock": stock, "price_gross": 10, "variant_options": [{"name": "Mărime", "value": vsku}]}
+                for vsku, stock in variants.items()
+            ],
+        }
+    )
     return str(product["id"])

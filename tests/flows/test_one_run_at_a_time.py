@@ -24,10 +24,14 @@ RATE = 6.0  # the shop paces at 6 requests/s, so the first run's ~35 product cre
 @pytest.fixture
 def paced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tryton_server: Any) -> Iterator[Stack]:
     yield from build_stack(
-        tmp_path, monkeypatch, tryton_server,
+        tmp_path,
+        monkeypatch,
+        tryton_server,
         shop_names=("main", "other"),
-        stores={"main": {"requests_per_second": RATE, "orders": {"reference_prefix": "M-"}},
-                "other": {"requests_per_second": RATE, "orders": {"reference_prefix": "O-"}}},
+        stores={
+            "main": {"requests_per_second": RATE, "orders": {"reference_prefix": "M-"}},
+            "other": {"requests_per_second": RATE, "orders": {"reference_prefix": "O-"}},
+        },
         shop_options={"rate_per_second": RATE * 2},
     )
 

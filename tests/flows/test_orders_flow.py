@@ -42,16 +42,32 @@ from tests.tryton_fixture import create_stocked_product, unique_code, unique_ro_
 ROOT = Path(__file__).resolve().parents[2]
 
 PERSON = {
-    "customer_email": "ana.popescu@example.ro", "billing_type": "individual", "billing_name": "Ana Popescu",
-    "billing_address": "Str. Lalelelor 4", "billing_city": "Bucuresti", "billing_postal_code": "010101",
-    "billing_country_code": "RO", "billing_phone": "0722000111", "shipping_as_billing": True,
+    "customer_email": "ana.popescu@example.ro",
+    "billing_type": "individual",
+    "billing_name": "Ana Popescu",
+    "billing_address": "Str. Lalelelor 4",
+    "billing_city": "Bucuresti",
+    "billing_postal_code": "010101",
+    "billing_country_code": "RO",
+    "billing_phone": "0722000111",
+    "shipping_as_billing": True,
 }
 COMPANY = {
-    "customer_email": "achizitii@firma.ro", "billing_type": "company", "billing_name": "Ion Ionescu",
-    "billing_company": "Firma Demo SRL", "billing_fiscal_code": "RO18547290", "billing_reg_no": "J12/345/2020",
-    "billing_address": "Bd. Eroilor 10", "billing_city": "Cluj-Napoca", "billing_postal_code": "400129",
-    "billing_country_code": "RO", "shipping_as_billing": False, "shipping_name": "Depozit Firma",
-    "shipping_address": "Str. Fabricii 9", "shipping_city": "Cluj-Napoca", "shipping_postal_code": "400620",
+    "customer_email": "achizitii@firma.ro",
+    "billing_type": "company",
+    "billing_name": "Ion Ionescu",
+    "billing_company": "Firma Demo SRL",
+    "billing_fiscal_code": "RO18547290",
+    "billing_reg_no": "J12/345/2020",
+    "billing_address": "Bd. Eroilor 10",
+    "billing_city": "Cluj-Napoca",
+    "billing_postal_code": "400129",
+    "billing_country_code": "RO",
+    "shipping_as_billing": False,
+    "shipping_name": "Depozit Firma",
+    "shipping_address": "Str. Fabricii 9",
+    "shipping_city": "Cluj-Napoca",
+    "shipping_postal_code": "400620",
     "shipping_country_code": "RO",
 }
 
@@ -73,13 +89,22 @@ class FakeStack:
         return runtime_module.state_store(self.state_url)
 
     def product(self, sku: str, *, vat_tax_id: int = 1, stock: int = 50) -> None:
-        self.sim.add_product({"name": f"Produs {sku}", "sku": sku, "price_gross": 119, "tax_id": vat_tax_id,
-                              "stock": stock})
+        self.sim.add_product(
+            {"name": f"Produs {sku}", "sku": sku, "price_gross": 119, "tax_id": vat_tax_id, "stock": stock}
+        )
 
-    def order(self, sku: str, buyer: dict[str, Any] = PERSON, *, status: str = "awaiting", quantity: int = 1,
-              **extra: Any) -> str:
-        payload = {**buyer, "payment_status": "paid", "payment_method_code": "wire", "shipping_status": status,
-                   "shipping_amount": 15, "line_items": [{"product_sku": sku, "quantity": quantity}], **extra}
+    def order(
+        self, sku: str, buyer: dict[str, Any] = PERSON, *, status: str = "awaiting", quantity: int = 1, **extra: Any
+    ) -> str:
+        payload = {
+            **buyer,
+            "payment_status": "paid",
+            "payment_method_code": "wire",
+            "shipping_status": status,
+            "shipping_amount": 15,
+            "line_items": [{"product_sku": sku, "quantity": quantity}],
+            **extra,
+        }
         return str(self.sim.add_order(payload)["id"])
 
     def run(self, flow: str = "orders", **params: Any) -> RunSummary:
@@ -101,7 +126,9 @@ def make_stack(
         path = write_config(
             tmp_path / "erpsync.toml",
             erp={"type": "tryton", "url": "http://127.0.0.1:9", "database": "fake", "password": "literal:fake-pw"},
-            shops=[shop], state_url=state_url, stores={"main": {"orders": orders}} if orders else None,
+            shops=[shop],
+            state_url=state_url,
+            stores={"main": {"orders": orders}} if orders else None,
         )
         stack = FakeStack(shop, FakeErp(capabilities), state_url, path)
         monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
@@ -155,8 +182,9 @@ def test_orders_of_two_customers_arrive_once_and_a_rerun_adds_nothing(make_stack
     assert len(stack.erp.sales) == 2 and again.shop_writes == 0
     assert (stack.erp.counters.reads, stack.erp.counters.writes) == calls  # unchanged orders: no ERP call
 
-    stack.sim.add_order({**PERSON, "shipping_status": "awaiting", "line_items": [{"product_sku": "SKU-B",
-                                                                                  "quantity": 1}]})
+    stack.sim.add_order(
+        {**PERSON, "shipping_status": "awaiting", "line_items": [{"product_sku": "SKU-B", "quantity": 1}]}
+    )
     third = stack.run()
     assert third.created == 1 and len(stack.erp.sales) == 3
     assert len(stack.erp.parties) == 2  # the returning buyer was found through the link, not created again
@@ -181,8 +209,7 @@ def test_bad_orders_fail_alone_are_retried_then_held_then_resent_by_hand(
     stack.sim.add_product({"name": "Carte", "sku": "BOOK-24", "price_gross": 50, "tax_id": 1, "stock": 5})
     good = stack.order("SKU-A")
     unknown = stack.order("SKU-X")
-    bad_vat = stack.order("BOOK-24", line_items=[{"product_sku": "BOOK-24", "quantity": 1,
-                                                  "product_tax_percent": 24}])
+    bad_vat = stack.order("BOOK-24", line_items=[{"product_sku": "BOOK-24", "quantity": 1, "product_tax_percent": 24}])
     refused = stack.order("SKU-B")
     stack.erp.refuse[refused] = "the customer's account is blocked"
 
@@ -202,7 +229,10 @@ def test_bad_orders_fail_alone_are_retried_then_held_then_resent_by_hand(
     assert third.details["held"] and set(third.details["held"]) == {unknown, bad_vat, refused}
     assert len(stack.erp.create_calls) == calls  # held: not sent again automatically
     assert {f.key: f.attempts for f in stack.state.open_failures("main", "order")} == {
-        unknown: 2, bad_vat: 2, refused: 2}
+        unknown: 2,
+        bad_vat: 2,
+        refused: 2,
+    }
 
     del stack.erp.refuse[refused]  # a person fixed it in the ERP
     assert stack.run("resync-order", order_id=refused).created == 0  # held: the webhook's way does not force
@@ -249,7 +279,9 @@ def test_cancelled_in_the_shop_after_import_is_cancelled_in_the_erp(make_stack: 
 
 @pytest.mark.parametrize("error_name", ["undefined_filter", "invalid_parameter", None])
 def test_a_shop_without_the_modified_filter_is_read_by_creation_date(
-    make_stack: Callable[..., FakeStack], monkeypatch: pytest.MonkeyPatch, error_name: str | None,
+    make_stack: Callable[..., FakeStack],
+    monkeypatch: pytest.MonkeyPatch,
+    error_name: str | None,
 ) -> None:
     from erpsync.connectors.errors import BadRequestError
     from erpsync.connectors.merchantpro.client import MerchantProClient
@@ -263,8 +295,7 @@ def test_a_shop_without_the_modified_filter_is_read_by_creation_date(
     def strict(self: MerchantProClient, **kw: Any) -> Any:
         filters.append(kw.get("date_filter", "created"))
         if kw.get("date_filter") == "modified":
-            raise BadRequestError("merchantpro", "No such filter `modified` defined", status=400,
-                                  error_name=error_name)
+            raise BadRequestError("merchantpro", "No such filter `modified` defined", status=400, error_name=error_name)
         return original(self, **kw)
 
     monkeypatch.setattr(MerchantProClient, "iter_orders", strict)
@@ -399,9 +430,12 @@ def test_an_erp_order_of_another_channel_appears_in_the_shop_once_and_never_goes
     stack.product("SKU-A")
     stack.product("SKU-B")
     buyer = Customer(email="telefon@example.ro", name="Client Telefon")
-    phone = Order(customer=buyer, lines=[OrderLine(sku="SKU-B", quantity=Decimal(3),
-                                                   unit_price_gross=Decimal("119"))],
-                  shipping_status=ShippingStatus.CONFIRMED, billing=None)
+    phone = Order(
+        customer=buyer,
+        lines=[OrderLine(sku="SKU-B", quantity=Decimal(3), unit_price_gross=Decimal("119"))],
+        shipping_status=ShippingStatus.CONFIRMED,
+        billing=None,
+    )
     erp_id = stack.erp.add_channel_order(phone, "phone")
     stack.erp.add_channel_order(phone, "market")  # a channel this store does not take
     before = set(stack.sim.orders)
@@ -428,8 +462,11 @@ def test_a_lost_reply_to_the_shop_post_is_found_again_not_posted_twice(
 ) -> None:
     stack = make_stack(direction="both", channels=["phone"])
     stack.product("SKU-A")
-    phone = Order(customer=Customer(email="t@example.ro", name="T"),
-                  lines=[OrderLine(sku="SKU-A", quantity=Decimal(1))], shipping_status=ShippingStatus.CONFIRMED)
+    phone = Order(
+        customer=Customer(email="t@example.ro", name="T"),
+        lines=[OrderLine(sku="SKU-A", quantity=Decimal(1))],
+        shipping_status=ShippingStatus.CONFIRMED,
+    )
     erp_id = stack.erp.add_channel_order(phone, "phone")
     before = len(stack.sim.orders)
     stack.sim.set_faults(Faults(reset_after_write=1.0, only_methods=frozenset({"POST"})))
@@ -475,8 +512,9 @@ class TrytonStack:
         """A product with a fresh SKU in Tryton (stock in WH) and in the shop."""
         sku = unique_code(prefix)
         create_stocked_product(self.session, self.manifest, sku, {"WH": tryton_stock})
-        self.sim.add_product({"name": f"Produs {sku}", "sku": sku, "price_gross": 29.75, "tax_id": 1,
-                              "stock": shop_stock})
+        self.sim.add_product(
+            {"name": f"Produs {sku}", "sku": sku, "price_gross": 29.75, "tax_id": 1, "stock": shop_stock}
+        )
         return sku
 
     def buyer(self, company: bool = False) -> dict[str, Any]:
@@ -487,15 +525,29 @@ class TrytonStack:
 
     def order(self, sku: str, buyer: dict[str, Any], *, quantity: int = 1, status: str = "awaiting") -> str:
         order_id = unique_order_id()
-        self.sim.add_order({**buyer, "id": order_id, "payment_status": "awaiting",
-                            "payment_method_code": "cash_delivery", "shipping_status": status, "shipping_amount": 15,
-                            "line_items": [{"product_sku": sku, "quantity": quantity}]})
+        self.sim.add_order(
+            {
+                **buyer,
+                "id": order_id,
+                "payment_status": "awaiting",
+                "payment_method_code": "cash_delivery",
+                "shipping_status": status,
+                "shipping_amount": 15,
+                "line_items": [{"product_sku": sku, "quantity": quantity}],
+            }
+        )
         return order_id
 
     def sales(self, reference: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.session.call(
-            "model.sale.sale.search_read", [("reference", "=", reference)], 0, None, None,
-            ["state", "party", "shipments", "invoices", "description"], self.session.context)
+            "model.sale.sale.search_read",
+            [("reference", "=", reference)],
+            0,
+            None,
+            None,
+            ["state", "party", "shipments", "invoices", "description"],
+            self.session.context,
+        )
         return rows
 
     def run(self, flow: str = "orders", **params: Any) -> RunSummary:
@@ -509,14 +561,35 @@ class TrytonStack:
         product_id = self.session.call("model.product.product.search", [("code", "=", sku)], 0, 1, None, ctx)[0]
         party = manifest["parties"]["client_person"]
         address = self.session.call("model.party.address.search", [("party", "=", party)], 0, 1, None, ctx)[0]
-        sale: int = self.session.call("model.sale.sale.create", [{
-            "party": party, "invoice_address": address, "shipment_address": address,
-            "description": "channel:phone", "warehouse": manifest["warehouses"]["WH"]["warehouse"],
-            "reference": unique_code("PHONE"),
-            "lines": [["create", [{"type": "line", "product": product_id, "quantity": float(quantity),
-                                   "unit": manifest["unit"], "unit_price": Decimal("25"),
-                                   "description": "telefonic"}]]],
-        }], ctx)[0]
+        sale: int = self.session.call(
+            "model.sale.sale.create",
+            [
+                {
+                    "party": party,
+                    "invoice_address": address,
+                    "shipment_address": address,
+                    "description": "channel:phone",
+                    "warehouse": manifest["warehouses"]["WH"]["warehouse"],
+                    "reference": unique_code("PHONE"),
+                    "lines": [
+                        [
+                            "create",
+                            [
+                                {
+                                    "type": "line",
+                                    "product": product_id,
+                                    "quantity": float(quantity),
+                                    "unit": manifest["unit"],
+                                    "unit_price": Decimal("25"),
+                                    "description": "telefonic",
+                                }
+                            ],
+                        ]
+                    ],
+                }
+            ],
+            ctx,
+        )[0]
         for button in ("quote", "confirm"):
             self.session.call(f"model.sale.sale.{button}", [sale], ctx)
         return sale
@@ -539,17 +612,20 @@ class TrytonStack:
 
 @pytest.fixture
 def make_tryton_stack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tryton_server: TrytonServer, prefect_harness: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tryton_server: TrytonServer,
+    prefect_harness: None,
 ) -> Iterator[Callable[..., TrytonStack]]:
     from tests.support.stack import build_stack
 
     builders: list[Iterator[Stack]] = []
     sessions: list[Any] = []
 
-    def make(*, erp_url: str | None = None, shop_options: dict[str, Any] | None = None,
-             **orders: Any) -> TrytonStack:
-        builder = build_stack(tmp_path, monkeypatch, tryton_server, stores={"main": {"orders": orders}},
-                              shop_options=shop_options)
+    def make(*, erp_url: str | None = None, shop_options: dict[str, Any] | None = None, **orders: Any) -> TrytonStack:
+        builder = build_stack(
+            tmp_path, monkeypatch, tryton_server, stores={"main": {"orders": orders}}, shop_options=shop_options
+        )
         builders.append(builder)
         stack = next(builder)
         if erp_url is not None:  # through the fault proxy
@@ -583,8 +659,12 @@ def test_e2e_orders_of_two_customers_arrive_once_and_move_the_stock(
     sales = {i: t.sales(i) for i in ids}
     assert all(len(rows) == 1 and rows[0]["state"] == "processing" for rows in sales.values())
     assert sales[ids[0]][0]["party"] == sales[ids[2]][0]["party"]  # one party for the returning buyer
-    company_party = t.session.call("model.party.party.read", [sales[ids[1]][0]["party"]],
-                                   ["name", "identifiers.code", "addresses.street"], t.session.context)[0]
+    company_party = t.session.call(
+        "model.party.party.read",
+        [sales[ids[1]][0]["party"]],
+        ["name", "identifiers.code", "addresses.street"],
+        t.session.context,
+    )[0]
     assert company_party["name"] == "Firma Demo SRL"
     assert [i["code"] for i in company_party["identifiers."]] == [company["billing_fiscal_code"]]
     assert sorted(a["street"] for a in company_party["addresses."]) == ["Bd. Eroilor 10", "Str. Fabricii 9"]
@@ -607,8 +687,14 @@ def test_e2e_killed_right_after_the_erp_create_still_one_sale(
     t = make_tryton_stack()
     order_id = t.order(t.product(), t.buyer())
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), CRASH_HOOK_ENV: "1"}
-    killed = subprocess.run([sys.executable, "-m", "erpsync.app.cli", "run", "orders", "--store", "main", "--json"],
-                            env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    killed = subprocess.run(
+        [sys.executable, "-m", "erpsync.app.cli", "run", "orders", "--store", "main", "--json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert killed.returncode == CRASH_EXIT_CODE, killed.stderr[-3000:]
     assert len(t.sales(order_id)) == 1  # the ERP has the sale ...
     entry = t.state.journal_get("main", order_id)
@@ -704,7 +790,9 @@ def test_e2e_an_erp_order_of_another_channel_appears_in_the_shop_once(
 
 
 def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
-    make_tryton_stack: Callable[..., TrytonStack], tryton_server: TrytonServer, monkeypatch: pytest.MonkeyPatch,
+    make_tryton_stack: Callable[..., TrytonStack],
+    tryton_server: TrytonServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(RetryPolicy, "backoff", lambda self, attempt, rng: 0.01)  # fast retries, same logic
     # the stock flow is not under test
@@ -718,8 +806,18 @@ def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
         ids = [t.order(sku, t.buyer(company=n % 3 == 0)) for n in range(6)]
         phone_sales = [t.phone_sale(sku), t.phone_sale(sku, 1)]
         proxy.enabled = True
-        t.sim.set_faults(Faults(error_500=0.05, error_429=0.02, reset=0.04, reset_after_write=0.05,
-                                truncated=0.02, timeout=0.02, hang_seconds=0.05, seed=11))
+        t.sim.set_faults(
+            Faults(
+                error_500=0.05,
+                error_429=0.02,
+                reset=0.04,
+                reset_after_write=0.05,
+                truncated=0.02,
+                timeout=0.02,
+                hang_seconds=0.05,
+                seed=11,
+            )
+        )
 
         def settled(runs: list[RunSummary], done: Callable[[], bool]) -> None:
             for _ in range(30):
@@ -728,8 +826,13 @@ def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
                     return
 
         runs: list[RunSummary] = []
-        settled(runs, lambda: all(t.state.find_link("main", "order", shop_id=i) for i in ids)
-                and all(t.shop_copies(s) for s in phone_sales))
+        settled(
+            runs,
+            lambda: (
+                all(t.state.find_link("main", "order", shop_id=i) for i in ids)
+                and all(t.shop_copies(s) for s in phone_sales)
+            ),
+        )
         # Statuses under faults too: two imported orders shipped and invoiced in Tryton.
         awbs = {ids[0]: "AWB-F-1", ids[1]: "AWB-F-2"}
         for order_id, awb in awbs.items():
@@ -741,7 +844,8 @@ def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
         assert proxy.counts["error_500"] and proxy.counts["reset_after"]
         assert t.sim.stats.faults["reset_after_write"] and sum(t.sim.stats.faults.values()) >= 5
         assert any(r.failed for r in runs) and all(r.state is not RunState.FAILED for r in runs), [
-            r.line() for r in runs]
+            r.line() for r in runs
+        ]
         final = t.run()
         assert (final.created, final.failed, final.details["status_writes"]) == (0, 0, 0)
         assert [len(t.sales(i)) for i in ids] == [1] * len(ids), [r.line() for r in runs]
@@ -749,12 +853,20 @@ def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
         assert all(not t.sales(copy) for s in phone_sales for copy in t.shop_copies(s))  # never echoed
         for order_id, awb in awbs.items():
             assert (t.sim.orders[order_id]["shipping_status"], t.sim.orders[order_id]["shipping_awb"]) == (
-                "shipped", awb)
+                "shipped",
+                awb,
+            )
             assert len(t.sim.orders[order_id]["tags"]) == 1
         emails = sorted({t.sim.orders[i]["customer_email"] for i in ids})
-        parties = t.session.call("model.party.contact_mechanism.search_read",
-                                 [("type", "=", "email"), ("value", "in", emails)], 0, None, None, ["party"],
-                                 t.session.context)
+        parties = t.session.call(
+            "model.party.contact_mechanism.search_read",
+            [("type", "=", "email"), ("value", "in", emails)],
+            0,
+            None,
+            None,
+            ["party"],
+            t.session.context,
+        )
         assert len(parties) == len(emails)  # no buyer created twice either
         print(f"\n{len(runs)} runs; ERP proxy {dict(proxy.counts)}; shop faults {dict(t.sim.stats.faults)}")
     finally:

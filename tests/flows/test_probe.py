@@ -14,17 +14,27 @@ def test_check_probes_state_erp_shops_and_price_lists(tmp_path: Path, tryton_ser
     shops = [start_shop("good"), start_shop("typo")]
     try:
         config = write_config(
-            tmp_path / "erpsync.toml", erp=tryton_erp(tryton_server), shops=shops,
+            tmp_path / "erpsync.toml",
+            erp=tryton_erp(tryton_server),
+            shops=shops,
             state_url=f"sqlite:///{tmp_path / 'state.db'}",
-            stores={"good": {"price_list": "Cluj", "orders": {"reference_prefix": "G-"}},
-                    "typo": {"price_list": "Clujj", "orders": {"reference_prefix": "T-"}}},
+            stores={
+                "good": {"price_list": "Cluj", "orders": {"reference_prefix": "G-"}},
+                "typo": {"price_list": "Clujj", "orders": {"reference_prefix": "T-"}},
+            },
         )
         results = {r.target: r for r in probe_all(load_config(config))}
     finally:
         for shop in shops:
             shop.stop()
-    assert set(results) == {"state", "erp (tryton)", "store good", "store typo", "store good price list",
-                            "store typo price list"}
+    assert set(results) == {
+        "state",
+        "erp (tryton)",
+        "store good",
+        "store typo",
+        "store good price list",
+        "store typo price list",
+    }
     assert all(results[t].ok for t in ("state", "erp (tryton)", "store good", "store typo", "store good price list"))
     assert not results["store typo price list"].ok
     assert "Clujj" in results["store typo price list"].detail
@@ -34,8 +44,12 @@ def test_a_shop_with_wrong_credentials_fails_its_probe_only(tmp_path: Path, tryt
     shop = start_shop("main")
     try:
         shop.api_secret = "not-the-secret"
-        config = write_config(tmp_path / "erpsync.toml", erp=tryton_erp(tryton_server), shops=[shop],
-                              state_url=f"sqlite:///{tmp_path / 'state.db'}")
+        config = write_config(
+            tmp_path / "erpsync.toml",
+            erp=tryton_erp(tryton_server),
+            shops=[shop],
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+        )
         results = {r.target: r for r in probe_all(load_config(config))}
     finally:
         shop.stop()
@@ -48,8 +62,9 @@ def test_a_wrong_erp_password_is_one_auth_error_naming_tryton(tmp_path: Path, tr
     shop = start_shop("main")
     try:
         erp = {**tryton_erp(tryton_server), "password": "literal:wrong-password-123"}
-        config = write_config(tmp_path / "erpsync.toml", erp=erp, shops=[shop],
-                              state_url=f"sqlite:///{tmp_path / 'state.db'}")
+        config = write_config(
+            tmp_path / "erpsync.toml", erp=erp, shops=[shop], state_url=f"sqlite:///{tmp_path / 'state.db'}"
+        )
         results = {r.target: r for r in probe_all(load_config(config))}
     finally:
         shop.stop()

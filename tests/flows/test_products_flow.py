@@ -97,8 +97,9 @@ def memory_stack(
         shop = start_shop("main")
         shops.append(shop)
         state_url = f"sqlite:///{tmp_path / f'state{len(shops)}.db'}"
-        path = write_config(tmp_path / "erpsync.toml", erp=DUMMY_ERP, shops=[shop], state_url=state_url,
-                            stores={"main": store})
+        path = write_config(
+            tmp_path / "erpsync.toml", erp=DUMMY_ERP, shops=[shop], state_url=state_url, stores={"main": store}
+        )
         monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
         erp = MemoryProductErp()
         monkeypatch.setattr(runtime_module, "make_erp", lambda settings, **options: erp.fresh())
@@ -111,8 +112,13 @@ def memory_stack(
 
 
 def erp_product(sku: str, price: str = "10", vat: str = "19", **changes: Any) -> Product:
-    values: dict[str, Any] = {"sku": sku, "name": f"Produs {sku}", "vat_rate": D(vat), "price_net": D(price),
-                              "description": f"descriere {sku}"}
+    values: dict[str, Any] = {
+        "sku": sku,
+        "name": f"Produs {sku}",
+        "vat_rate": D(vat),
+        "price_net": D(price),
+        "description": f"descriere {sku}",
+    }
     values.update(changes)
     return Product(**values)
 
@@ -120,9 +126,17 @@ def erp_product(sku: str, price: str = "10", vat: str = "19", **changes: Any) ->
 def test_bad_records_fail_alone_and_the_run_says_so(memory_stack: Callable[..., MemoryStack]) -> None:
     m = memory_stack()
     m.erp.put(erp_product("A-1"))
-    m.erp.put(Product(sku="TS", name="Tricou", vat_rate=D("19"), variants=[
-        Variant(sku="TS-S", price_net=D("50"), options={"Marime": "S"}),
-        Variant(sku="TS-M", price_net=D("52"), options={"Marime": "M"})]))
+    m.erp.put(
+        Product(
+            sku="TS",
+            name="Tricou",
+            vat_rate=D("19"),
+            variants=[
+                Variant(sku="TS-S", price_net=D("50"), options={"Marime": "S"}),
+                Variant(sku="TS-M", price_net=D("52"), options={"Marime": "M"}),
+            ],
+        )
+    )
     m.erp.put(erp_product("D-1"))
     m.erp.put(erp_product("D-1", price="11"))  # a second ERP record with the same SKU
     m.erp.put(erp_product("N-1", price="-3"))
@@ -173,8 +187,9 @@ def test_prefix_and_hook_apply_before_writing(memory_stack: Callable[..., Memory
 def test_both_ways_each_side_keeps_its_fields(memory_stack: Callable[..., MemoryStack]) -> None:
     m = memory_stack(products={"direction": "both", "create_in_erp": True})
     m.erp.put(erp_product("A-1"))
-    m.sim.add_product({"name": "Din magazin", "sku": "S-1", "price_gross": 119, "tax_id": 1,
-                       "description": "<p>creat in magazin</p>"})
+    m.sim.add_product(
+        {"name": "Din magazin", "sku": "S-1", "price_gross": 119, "tax_id": 1, "description": "<p>creat in magazin</p>"}
+    )
     first = run()
     assert first.state is RunState.COMPLETED, first.message
     assert first.created == 2  # A-1 in the shop, S-1 in the ERP
@@ -192,8 +207,11 @@ def test_both_ways_each_side_keeps_its_fields(memory_stack: Callable[..., Memory
     in_shop = m.sim.products[shop_id]
     in_erp = m.erp.by_sku("A-1")
     assert in_erp is not None
-    assert (in_shop["price_net"], in_shop["price_gross"], in_shop["description"]) == (20, 23.8,
-                                                                                     "<p>textul magazinului</p>")
+    assert (in_shop["price_net"], in_shop["price_gross"], in_shop["description"]) == (
+        20,
+        23.8,
+        "<p>textul magazinului</p>",
+    )
     assert (in_erp.price_net, in_erp.description) == (D("20"), "<p>textul magazinului</p>")
     quiet = run()
     assert (quiet.shop_writes, quiet.erp_writes) == (0, 0)  # neither write echoes back as a change
@@ -224,9 +242,18 @@ def test_a_failed_shop_product_is_retried_by_id_without_holding_the_shop_cursor(
     memory_stack: Callable[..., MemoryStack],
 ) -> None:
     m = memory_stack(sku_prefix="MP-", products={"direction": "both", "create_in_erp": True})
-    m.sim.add_product({"name": "Tricou", "sku": "MP-TS", "type": "multi_variant", "tax_id": 1, "variants": [
-        {"sku": "MP-TS-S", "price_gross": 50, "variant_options": [{"name": "Marime", "value": "S"}]},
-        {"sku": "TS-M", "price_gross": 50, "variant_options": [{"name": "Marime", "value": "M"}]}]})
+    m.sim.add_product(
+        {
+            "name": "Tricou",
+            "sku": "MP-TS",
+            "type": "multi_variant",
+            "tax_id": 1,
+            "variants": [
+                {"sku": "MP-TS-S", "price_gross": 50, "variant_options": [{"name": "Marime", "value": "S"}]},
+                {"sku": "TS-M", "price_gross": 50, "variant_options": [{"name": "Marime", "value": "M"}]},
+            ],
+        }
+    )
     first = run()
     assert first.failed == 1 and m.erp.by_sku("TS") is None
     [failure] = m.state.open_failures("main", PRODUCT)
@@ -279,8 +306,14 @@ def test_a_sku_taken_by_another_erp_record_is_a_duplicate_until_the_old_one_is_g
 def test_a_create_the_shop_refuses_fails_alone(memory_stack: Callable[..., MemoryStack]) -> None:
     m = memory_stack()
     m.sim.add_product({"name": "Tricou vechi", "sku": "TS-S", "price_gross": 10, "tax_id": 1})
-    m.erp.put(Product(sku="TS", name="Tricou", vat_rate=D("19"), variants=[
-        Variant(sku="TS-S", price_net=D("50")), Variant(sku="TS-M", price_net=D("50"))]))
+    m.erp.put(
+        Product(
+            sku="TS",
+            name="Tricou",
+            vat_rate=D("19"),
+            variants=[Variant(sku="TS-S", price_net=D("50")), Variant(sku="TS-M", price_net=D("50"))],
+        )
+    )
     m.erp.put(erp_product("B-1"))
     summary = run()
     assert (summary.created, summary.failed, summary.state) == (1, 1, RunState.PARTIAL)
@@ -313,8 +346,13 @@ class TrytonStack:
     def configure(self, **store: Any) -> None:
         """Rewrite the stack's configuration with these keys for store "main"."""
         assert self.stack.tryton is not None
-        write_config(self.stack.config_path, erp=tryton_erp(self.stack.tryton), shops=list(self.stack.shops.values()),
-                     state_url=self.stack.settings.state.url.get(), stores={"main": store})
+        write_config(
+            self.stack.config_path,
+            erp=tryton_erp(self.stack.tryton),
+            shops=list(self.stack.shops.values()),
+            state_url=self.stack.settings.state.url.get(),
+            stores={"main": store},
+        )
 
     def call(self, method: str, *params: Any) -> Any:
         return self.session.call(method, *params, self.session.context)
@@ -328,20 +366,40 @@ class TrytonStack:
     def template(self, sizes: tuple[str, ...] = ("S", "M"), price: str = "40.00") -> str:
         """A new template of our own with one variant per size (codes SKU-S, SKU-M ...); its SKU."""
         code, unit = unique_code("TPL"), self.manifest["unit"]
-        self.call("model.product.template.create", [{
-            "name": f"Tricou {code}", "code": code, "type": "goods", "salable": True, "purchasable": True,
-            "default_uom": unit, "sale_uom": unit, "purchase_uom": unit, "list_price": D(price),
-            "account_category": self.manifest["account_categories"]["19"],
-            "products": [["create", [{"suffix_code": f"-{size}"} for size in sizes]]],
-        }])
+        self.call(
+            "model.product.template.create",
+            [
+                {
+                    "name": f"Tricou {code}",
+                    "code": code,
+                    "type": "goods",
+                    "salable": True,
+                    "purchasable": True,
+                    "default_uom": unit,
+                    "sale_uom": unit,
+                    "purchase_uom": unit,
+                    "list_price": D(price),
+                    "account_category": self.manifest["account_categories"]["19"],
+                    "products": [["create", [{"suffix_code": f"-{size}"} for size in sizes]]],
+                }
+            ],
+        )
         return code
 
     def template_id(self, code: str) -> int:
         return int(self.call("model.product.template.search", [("code", "=", code)], 0, 1, None)[0])
 
     def variants(self, code: str) -> list[dict[str, Any]]:
-        return list(self.call("model.product.product.search_read", [("code", "like", f"{code}%")], 0, None,
-                              [("code", "ASC")], ["code", "description", "list_price_used"]))
+        return list(
+            self.call(
+                "model.product.product.search_read",
+                [("code", "like", f"{code}%")],
+                0,
+                None,
+                [("code", "ASC")],
+                ["code", "description", "list_price_used"],
+            )
+        )
 
 
 @pytest.fixture
@@ -365,13 +423,20 @@ def test_e2e_erp_to_shop_creates_updates_adds_variants_and_then_writes_nothing(t
     products = shop_products(t.sim)
     basic = products[sku]
     assert (basic["type"], basic["name"], basic["price_net"], basic["price_gross"], basic["tax_id"]) == (
-        "basic", f"Produs test {sku}", 25, 29.75, 1)
+        "basic",
+        f"Produs test {sku}",
+        25,
+        29.75,
+        1,
+    )
     template_id = t.template_id(sku)
     assert basic["ext_ref"] == str(template_id)
     shirt = products[code]
     assert shirt["type"] == "multi_variant" and shirt["price_net"] is None
     assert [(v["sku"], v["price_net"], v["price_gross"]) for v in shirt["variants"]] == [
-        (f"{code}-S", 40, 47.6), (f"{code}-M", 40, 47.6)]
+        (f"{code}-S", 40, 47.6),
+        (f"{code}-M", 40, 47.6),
+    ]
     assert [o["value"] for v in shirt["variants"] for o in v["variant_options"]] == ["S", "M"]
     assert products["TRY-0030"]["status"] == "inactive"
     assert len(products["TRY-TSHIRT"]["variants"]) == 3
@@ -394,7 +459,10 @@ def test_e2e_erp_to_shop_creates_updates_adds_variants_and_then_writes_nothing(t
     assert t.sim.stats.count("PATCH /products/{id}") == 2 and t.sim.stats.count("POST /products") == 0
     products = shop_products(t.sim)
     assert (products[sku]["name"], products[sku]["price_net"], products[sku]["price_gross"]) == (
-        "Cana mare", 27.5, 32.73)  # 27.50 x 1.19 = 32.725, rounded half-up
+        "Cana mare",
+        27.5,
+        32.73,
+    )  # 27.50 x 1.19 = 32.725, rounded half-up
     assert [v["sku"] for v in products[code]["variants"]] == [f"{code}-S", f"{code}-M", f"{code}-L"]
     units = {u.erp_id: u.shop_id for u in t.state.links("main", "unit")}
     assert units[f"{code}-L"] == f"{products[code]['id']}:{products[code]['variants'][2]['id']}"
@@ -406,8 +474,16 @@ def test_e2e_first_run_links_existing_shop_products_by_sku_without_rewriting(try
     t = tryton_stack
     t.configure(products={"create_in_shop": False})
     equal, different = t.basic("25.00"), t.basic("30.00")
-    t.sim.add_product({"sku": equal, "name": f"Produs test {equal}", "price_net": 25, "price_gross": 29.75,
-                       "tax_id": 1, "description": "<p>textul magazinului</p>"})
+    t.sim.add_product(
+        {
+            "sku": equal,
+            "name": f"Produs test {equal}",
+            "price_net": 25,
+            "price_gross": 29.75,
+            "tax_id": 1,
+            "description": "<p>textul magazinului</p>",
+        }
+    )
     t.sim.add_product({"sku": different, "name": f"Produs test {different}", "price_gross": 40, "tax_id": 1})
     t.sim.stats.reset()
     first = run()
@@ -429,13 +505,23 @@ def test_e2e_both_ways_with_tryton(tryton_stack: TrytonStack) -> None:
     t.configure(products={"direction": "both", "create_in_erp": True})
     sku = t.basic("25.00")
     from_shop = unique_code("SHOP")
-    t.sim.add_product({"sku": from_shop, "name": "Creat in magazin", "price_gross": 119, "tax_id": 1,
-                       "description": "<p>din magazin</p>"})
+    t.sim.add_product(
+        {
+            "sku": from_shop,
+            "name": "Creat in magazin",
+            "price_gross": 119,
+            "tax_id": 1,
+            "description": "<p>din magazin</p>",
+        }
+    )
     first = run()
     assert from_shop not in {f.key for f in t.state.open_failures("main", PRODUCT)}
     [created] = t.variants(from_shop)
     assert (created["code"], created["description"], created["list_price_used"]) == (
-        from_shop, "<p>din magazin</p>", D("100"))
+        from_shop,
+        "<p>din magazin</p>",
+        D("100"),
+    )
     assert first.erp_writes >= 1 and sku in shop_products(t.sim)
     assert t.state.find_link("main", PRODUCT, sku=from_shop) is not None
 
@@ -444,15 +530,21 @@ def test_e2e_both_ways_with_tryton(tryton_stack: TrytonStack) -> None:
     edit_in_shop(t.sim, sku, price_net=1, price_gross=1.19, description="<p>textul magazinului</p>")
     t.call("model.product.template.write", [t.template_id(sku)], {"list_price": D("31.00")})
     [variant] = t.variants(sku)
-    t.call("model.product.product.write", [t.call("model.product.product.search", [("code", "=", sku)], 0, 1,
-                                                  None)[0]], {"description": "scris in Tryton"})
+    t.call(
+        "model.product.product.write",
+        [t.call("model.product.product.search", [("code", "=", sku)], 0, 1, None)[0]],
+        {"description": "scris in Tryton"},
+    )
     assert variant["code"] == sku
     settled = run()
     assert (settled.shop_writes, settled.erp_writes) == (1, 1), settled.details
     assert my_failures(t.state, {sku, from_shop}) == []
     product = shop_products(t.sim)[sku]
     assert (product["price_net"], product["price_gross"], product["description"]) == (
-        31, 36.89, "<p>textul magazinului</p>")
+        31,
+        36.89,
+        "<p>textul magazinului</p>",
+    )
     assert t.variants(sku)[0]["description"] == "<p>textul magazinului</p>"
     quiet = run()
     assert (quiet.shop_writes, quiet.erp_writes) == (0, 0)
@@ -464,14 +556,30 @@ def test_e2e_shop_to_erp_creates_and_updates_in_tryton_and_writes_nothing_to_the
     t = tryton_stack
     t.configure(products={"direction": "shop_to_erp", "create_in_erp": True})
     sku = t.basic("25.00")
-    t.sim.add_product({"sku": sku, "name": "Alt nume in magazin", "price_gross": 50, "tax_id": 1,
-                       "description": "<p>descriere din magazin</p>"})
+    t.sim.add_product(
+        {
+            "sku": sku,
+            "name": "Alt nume in magazin",
+            "price_gross": 50,
+            "tax_id": 1,
+            "description": "<p>descriere din magazin</p>",
+        }
+    )
     shirt = unique_code("SHOPTS")
     sizes = [(f"{shirt}-S", 59.5, "S"), (f"{shirt}-M", 71.4, "M")]
-    t.sim.add_product({"sku": shirt, "name": "Tricou din magazin", "type": "multi_variant", "tax_id": 1,
-                       "description": "<p>tricou</p>", "variants": [
-                           {"sku": code, "price_gross": gross, "variant_options": [{"name": "Marime", "value": size}]}
-                           for code, gross, size in sizes]})
+    t.sim.add_product(
+        {
+            "sku": shirt,
+            "name": "Tricou din magazin",
+            "type": "multi_variant",
+            "tax_id": 1,
+            "description": "<p>tricou</p>",
+            "variants": [
+                {"sku": code, "price_gross": gross, "variant_options": [{"name": "Marime", "value": size}]}
+                for code, gross, size in sizes
+            ],
+        }
+    )
     t.sim.stats.reset()
     first = run()
     assert t.sim.stats.writes == 0 and first.shop_writes == 0  # nothing goes to the shop in this direction
@@ -482,7 +590,9 @@ def test_e2e_shop_to_erp_creates_and_updates_in_tryton_and_writes_nothing_to_the
     assert t.call("model.product.template.read", [t.template_id(sku)], ["name"])[0]["name"] == f"Produs test {sku}"
     made = t.variants(shirt)
     assert [(v["code"], v["list_price_used"], v["description"]) for v in made] == [
-        (f"{shirt}-M", D("60"), "<p>tricou</p>"), (f"{shirt}-S", D("50"), "<p>tricou</p>")]
+        (f"{shirt}-M", D("60"), "<p>tricou</p>"),
+        (f"{shirt}-S", D("50"), "<p>tricou</p>"),
+    ]
     units = {u.erp_id for u in t.state.links("main", "unit")}
     assert {sku, f"{shirt}-S", f"{shirt}-M"} <= units
     assert run().erp_writes == 0
@@ -498,8 +608,13 @@ def _kill_after_writes(t: TrytonStack, writes: int, env: dict[str, str]) -> subp
     from prefect.settings import PREFECT_API_URL
 
     full_env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), **env}
-    process = subprocess.Popen([sys.executable, "-m", "erpsync.app.cli", "run", "products", "--store", "main"],
-                               env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "erpsync.app.cli", "run", "products", "--store", "main"],
+        env=full_env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return process
 
 

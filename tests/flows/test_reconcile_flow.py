@@ -224,10 +224,18 @@ def test_tryton_drift_injected_in_the_shop_is_corrected(stack: Stack, prefect_ha
         create_stocked_product(session, server.manifest, sku, {"WH": 20})
     customer = Customer(email=f"{sku.lower()}@example.com", name="Reconciliere Test")
     address = Address(name="Reconciliere Test", street="Str. Morii 3", city="Sibiu", postal_code="550001")
-    order = Order(shop_id=unique_code("SHOP"), public_code="#" + uuid.uuid4().hex[:6], customer=customer,
-                  billing=address, shipping=address,
-                  lines=[OrderLine(sku=sku, name="Produs", quantity=Decimal(4),
-                                   unit_price_gross=Decimal("11.90"), vat_rate=Decimal(19))])
+    order = Order(
+        shop_id=unique_code("SHOP"),
+        public_code="#" + uuid.uuid4().hex[:6],
+        customer=customer,
+        billing=address,
+        shipping=address,
+        lines=[
+            OrderLine(
+                sku=sku, name="Produs", quantity=Decimal(4), unit_price_gross=Decimal("11.90"), vat_rate=Decimal(19)
+            )
+        ],
+    )
     with TrytonConnector(server.url, server.database, server.username, server.password) as erp:
         erp.create_order(order, customer)  # 4 reserved by a confirmed sale
     add_basic(shop, sku, 999)  # drift: what someone typed in the shop's admin

@@ -89,9 +89,7 @@ def test_multi_variant_stock_goes_on_the_variants_in_one_patch(fake: FakeStack) 
     assert summary.updated == 3 and summary.shop_writes == 2  # one PATCH for the parent's changed variants
 
 
-def test_buffer_warehouses_and_clamping(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
-) -> None:
+def test_buffer_warehouses_and_clamping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> None:
     store = {"warehouses": ["WH", "WH2"], "stock": {"safety_buffer": 1}}
     started = build_fake_stack(tmp_path, monkeypatch, store=store)
     stack = next(started)
@@ -232,10 +230,20 @@ def _order(sku: str, quantity: int) -> tuple[Any, Any]:
     customer = Customer(email=f"{sku.lower()}@example.com", name="Stoc Test")
     address = Address(name="Stoc Test", street="Str. Testului 7", city="Brașov", postal_code="500001")
     order = Order(
-        shop_id=unique_code("SHOP"), public_code="#" + uuid.uuid4().hex[:6], customer=customer,
-        billing=address, shipping=address,
-        lines=[OrderLine(sku=sku, name="Produs", quantity=Decimal(quantity),
-                         unit_price_gross=Decimal("23.80"), vat_rate=Decimal(19))],
+        shop_id=unique_code("SHOP"),
+        public_code="#" + uuid.uuid4().hex[:6],
+        customer=customer,
+        billing=address,
+        shipping=address,
+        lines=[
+            OrderLine(
+                sku=sku,
+                name="Produs",
+                quantity=Decimal(quantity),
+                unit_price_gross=Decimal("23.80"),
+                vat_rate=Decimal(19),
+            )
+        ],
     )
     return order, customer
 
@@ -246,16 +254,35 @@ def receive_goods(stack: Stack, product: int, quantity: int) -> int:
     manifest = stack.tryton.manifest
     zones = manifest["warehouses"]["WH"]
     with stack.tryton.session() as session:
-        shipment: int = session.call("model.stock.shipment.in.create", [{
-            "supplier": manifest["parties"]["supplier"], "reference": unique_code("NIR"),
-            "warehouse": zones["warehouse"], "warehouse_input": zones["input"],
-            "warehouse_storage": zones["storage"],
-            "incoming_moves": [["create", [{
-                "product": product, "quantity": float(quantity), "unit": manifest["unit"],
-                "from_location": manifest["locations"]["supplier"], "to_location": zones["input"],
-                "unit_price": Decimal("10.00"), "currency": manifest["currency"],
-            }]]],
-        }], session.context)[0]
+        shipment: int = session.call(
+            "model.stock.shipment.in.create",
+            [
+                {
+                    "supplier": manifest["parties"]["supplier"],
+                    "reference": unique_code("NIR"),
+                    "warehouse": zones["warehouse"],
+                    "warehouse_input": zones["input"],
+                    "warehouse_storage": zones["storage"],
+                    "incoming_moves": [
+                        [
+                            "create",
+                            [
+                                {
+                                    "product": product,
+                                    "quantity": float(quantity),
+                                    "unit": manifest["unit"],
+                                    "from_location": manifest["locations"]["supplier"],
+                                    "to_location": zones["input"],
+                                    "unit_price": Decimal("10.00"),
+                                    "currency": manifest["currency"],
+                                }
+                            ],
+                        ]
+                    ],
+                }
+            ],
+            session.context,
+        )[0]
         session.call_accepting_warnings("model.stock.shipment.in.receive", [shipment], session.context)
         session.call_accepting_warnings("model.stock.shipment.in.do", [shipment], session.context)
     return shipment

@@ -32,15 +32,24 @@ D = Decimal
 CLUJ_LIST = seed.CLUJ_PRICE_LIST
 STORES = {
     "bucuresti": {"warehouses": ["WH"], "orders": {"reference_prefix": "B-"}},
-    "cluj": {"warehouses": ["WH2"], "sku_prefix": "CJ-", "price_list": CLUJ_LIST.name,
-             "orders": {"reference_prefix": "C-"}},
+    "cluj": {
+        "warehouses": ["WH2"],
+        "sku_prefix": "CJ-",
+        "price_list": CLUJ_LIST.name,
+        "orders": {"reference_prefix": "C-"},
+    },
 }
 PREFIX = {"bucuresti": "", "cluj": "CJ-"}
 WAREHOUSE = {"bucuresti": "WH", "cluj": "WH2"}
 BUYER = {
-    "billing_type": "individual", "billing_name": "Ana Popescu", "billing_address": "Str. Lalelelor 4",
-    "billing_city": "Cluj-Napoca", "billing_postal_code": "400001", "billing_country_code": "RO",
-    "billing_phone": "0722000111", "shipping_as_billing": True,
+    "billing_type": "individual",
+    "billing_name": "Ana Popescu",
+    "billing_address": "Str. Lalelelor 4",
+    "billing_city": "Cluj-Napoca",
+    "billing_postal_code": "400001",
+    "billing_country_code": "RO",
+    "billing_phone": "0722000111",
+    "shipping_as_billing": True,
 }
 
 
@@ -73,15 +82,32 @@ class TwoShops:
 
     def sales(self, references: list[str]) -> dict[str, dict[str, Any]]:
         rows = self.session.call(
-            "model.sale.sale.search_read", [("reference", "in", references)], 0, None, None,
-            ["reference", "state", "party", "warehouse", "price_list", "shipments", "lines.product",
-             "lines.unit_price"], self.session.context)
+            "model.sale.sale.search_read",
+            [("reference", "in", references)],
+            0,
+            None,
+            None,
+            [
+                "reference",
+                "state",
+                "party",
+                "warehouse",
+                "price_list",
+                "shipments",
+                "lines.product",
+                "lines.unit_price",
+            ],
+            self.session.context,
+        )
         return {row["reference"]: row for row in rows}
 
 
 @pytest.fixture
 def two_shops(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tryton_server: TrytonServer, prefect_harness: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tryton_server: TrytonServer,
+    prefect_harness: None,
 ) -> Iterator[TwoShops]:
     from tests.support.stack import build_stack
 
@@ -96,8 +122,11 @@ def two_shops(
 
 
 def _figures(runs: list[tuple[str, RunSummary]]) -> str:
-    return "\n".join(f"  {store:9} {s.flow:11} {s.seconds:6.2f} s  shop r/w {s.shop_reads:3}/{s.shop_writes:3}  "
-                     f"ERP r/w {s.erp_reads:3}/{s.erp_writes:2}  created {s.created}" for store, s in runs)
+    return "\n".join(
+        f"  {store:9} {s.flow:11} {s.seconds:6.2f} s  shop r/w {s.shop_reads:3}/{s.shop_writes:3}  "
+        f"ERP r/w {s.erp_reads:3}/{s.erp_writes:2}  created {s.created}"
+        for store, s in runs
+    )
 
 
 def test_two_shops_share_one_tryton(two_shops: TwoShops) -> None:
@@ -117,12 +146,17 @@ def test_two_shops_share_one_tryton(two_shops: TwoShops) -> None:
     assert not any(sku.startswith("CJ-") for sku in units["bucuresti"])
     for store in STORES:
         prefix, priced = PREFIX[store], store == "cluj"
-        for sku, list_price, vat in [(mixed, D("25.00"), D(19)), (only_wh, D("40.00"), D(19)),
-                                     *((s.sku, s.list_price, D(s.vat)) for s in seed.SEED_PRODUCTS)]:
+        for sku, list_price, vat in [
+            (mixed, D("25.00"), D(19)),
+            (only_wh, D("40.00"), D(19)),
+            *((s.sku, s.list_price, D(s.vat)) for s in seed.SEED_PRODUCTS),
+        ]:
             net = CLUJ_LIST.price(list_price) if priced else list_price
             unit = units[store][prefix + sku]
             assert (D(str(unit["price_net"])), D(str(unit["price_gross"]))) == (net, gross_from_net(net, vat)), (
-                store, sku)
+                store,
+                sku,
+            )
     assert units["cluj"]["CJ-" + mixed]["price_net"] == 23.75  # 25.00 x 0.95
     assert units["cluj"]["CJ-TRY-SHOE-44"]["price_net"] == 284.53  # a variant's own list price 299.50 x 0.95
 
@@ -132,8 +166,9 @@ def test_two_shops_share_one_tryton(two_shops: TwoShops) -> None:
     units = {store: t.units(store) for store in STORES}
     for store in STORES:
         expected = {mixed: 12, only_wh: 3} if store == "bucuresti" else {mixed: 5, only_wh: 0}
-        expected |= {s.sku: (s.stock_wh if store == "bucuresti" else s.stock_wh2)
-                     for s in seed.SEED_PRODUCTS if s.active}
+        expected |= {
+            s.sku: (s.stock_wh if store == "bucuresti" else s.stock_wh2) for s in seed.SEED_PRODUCTS if s.active
+        }
         assert {sku: units[store][PREFIX[store] + sku]["stock"] for sku in expected} == expected, store
 
     # ---- orders: the same shop order id in both shops
@@ -141,9 +176,16 @@ def test_two_shops_share_one_tryton(two_shops: TwoShops) -> None:
     email = f"ana-{uuid.uuid4().hex[:8]}@example.ro"
     for store, quantity in (("bucuresti", 2), ("cluj", 1)):
         # adjust_stock=False: the shop's stock moves only through the sync, so what it shows proves the ERP
-        t.sim(store).add_order({**BUYER, "id": order_id, "customer_email": email, "shipping_amount": 15,
-                                "line_items": [{"product_sku": PREFIX[store] + mixed, "quantity": quantity}]},
-                               adjust_stock=False)
+        t.sim(store).add_order(
+            {
+                **BUYER,
+                "id": order_id,
+                "customer_email": email,
+                "shipping_amount": 15,
+                "line_items": [{"product_sku": PREFIX[store] + mixed, "quantity": quantity}],
+            },
+            adjust_stock=False,
+        )
     # cluj's order as if an earlier run had sent it and died before the answer: the run looks it up first, by
     # ITS reference - bucuresti's sale, imported just before, must not be taken for it
     state = state_store(t.stack.settings.state.url.get())
@@ -157,17 +199,22 @@ def test_two_shops_share_one_tryton(two_shops: TwoShops) -> None:
     sales = t.sales([*references, order_id])
     assert sorted(sales) == references  # two sales, none under the bare shop order id
     wh = {code: t.manifest["warehouses"][code] for code in ("WH", "WH2")}
-    product_id = t.session.call("model.product.product.search", [("code", "=", mixed)], 0, 1, None,
-                                t.session.context)[0]
+    product_id = t.session.call("model.product.product.search", [("code", "=", mixed)], 0, 1, None, t.session.context)[
+        0
+    ]
     for store, reference in zip(STORES, references, strict=True):
         sale, zone = sales[reference], wh[WAREHOUSE[store]]
         assert sale["state"] == "processing" and sale["warehouse"] == zone["warehouse"]
         # the reservation: the shipment's move out of that warehouse's storage zone (the other one is untouched)
-        shipments = t.session.call("model.stock.shipment.out.read", sale["shipments"],
-                                   ["warehouse", "inventory_moves.product", "inventory_moves.from_location"],
-                                   t.session.context)
-        assert [(s["warehouse"], [(m["product"], m["from_location"]) for m in s["inventory_moves."]])
-                for s in shipments] == [(zone["warehouse"], [(product_id, zone["storage"])])]
+        shipments = t.session.call(
+            "model.stock.shipment.out.read",
+            sale["shipments"],
+            ["warehouse", "inventory_moves.product", "inventory_moves.from_location"],
+            t.session.context,
+        )
+        assert [
+            (s["warehouse"], [(m["product"], m["from_location"]) for m in s["inventory_moves."]]) for s in shipments
+        ] == [(zone["warehouse"], [(product_id, zone["storage"])])]
         line = next(line for line in sale["lines."] if line["product"] == product_id)
         assert line["unit_price"] == (CLUJ_LIST.price(D("25.00")) if store == "cluj" else D("25.00"))
         journal = state.journal_get(store, order_id)

@@ -537,8 +537,9 @@ def test_out_of_band_stock_change_is_seen_by_the_next_read() -> None:
     sku = next(iter(sim.products.values()))["sku"]
 
     async def read() -> dict[str, object]:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://shop.test",
-                                     auth=("k", "s")) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=sim), base_url="http://shop.test", auth=("k", "s")
+        ) as client:
             reply = await client.get("/api/v2/products", params={"fields": "id,sku,stock", "limit": 100})
             return {row["sku"]: row["stock"] for row in reply.json()["data"]}
 

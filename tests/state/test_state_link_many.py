@@ -16,13 +16,17 @@ def test_link_many_inserts_keeps_updates_and_reports_conflicts(state: StateStore
     store = _store()
     state.link(store, "product", shop_id="1", erp_id="a", sku="A")
     state.link(store, "product", shop_id="2", erp_id="b", sku="B")
-    conflicts = state.link_many(store, "product", [
-        ("1", "a", "A"),  # already there: kept
-        ("2", "b", "B2"),  # already there: its sku is replaced
-        ("3", "c", None),  # new
-        ("1", "x", "X"),  # shop id 1 has another partner
-        ("9", "b", "Y"),  # ERP id b has another partner
-    ])
+    conflicts = state.link_many(
+        store,
+        "product",
+        [
+            ("1", "a", "A"),  # already there: kept
+            ("2", "b", "B2"),  # already there: its sku is replaced
+            ("3", "c", None),  # new
+            ("1", "x", "X"),  # shop id 1 has another partner
+            ("9", "b", "Y"),  # ERP id b has another partner
+        ],
+    )
     assert set(conflicts) == {("1", "x"), ("9", "b")}
     assert "shop_id '1' is already linked to erp_id 'a'" in str(conflicts[("1", "x")])
     assert [link.erp_id for link in conflicts[("9", "b")].existing] == ["b"]

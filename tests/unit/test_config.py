@@ -177,13 +177,15 @@ BAD_FILES: list[tuple[str, str, str]] = [
         "same-reference-prefix",
         GOOD + SECOND_STORE,
         "erpsync.toml: stores[1].orders.reference_prefix: '' is also the reference prefix of store 'main': stores "
-        'sharing the ERP need distinct prefixes, because two shops can have the same order id; e.g. '
+        "sharing the ERP need distinct prefixes, because two shops can have the same order id; e.g. "
         'reference_prefix = "OUTLET-"',
     ),
     (
         "reference-prefix-plus-digits",
-        GOOD + '[stores.orders]\nreference_prefix = "S"\n'
-        + SECOND_STORE + '[stores.orders]\nreference_prefix = "S1"\n',
+        GOOD
+        + '[stores.orders]\nreference_prefix = "S"\n'
+        + SECOND_STORE
+        + '[stores.orders]\nreference_prefix = "S1"\n',
         "erpsync.toml: stores[1].orders.reference_prefix: 'S1' and the prefix 'S' of store 'main' can give two "
         "orders one ERP reference ('S' + '17' = 'S1' + '7'): stores sharing the ERP need distinct prefixes, because "
         'two shops can have the same order id; e.g. reference_prefix = "OUTLET-"',
@@ -196,7 +198,7 @@ BAD_FILES: list[tuple[str, str, str]] = [
     (
         "price-list-with-smartbill",
         SMARTBILL + STORE_BLOCK + 'price_list = "Cluj"\n',
-        'erpsync.toml: stores[0].price_list: SmartBill has no price lists (erpsync cannot read its catalogue): '
+        "erpsync.toml: stores[0].price_list: SmartBill has no price lists (erpsync cannot read its catalogue): "
         'leave price_list "" with erp.type = "smartbill"',
     ),
     (

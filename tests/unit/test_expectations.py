@@ -44,9 +44,7 @@ def _previous(n: int = N, quantity: float = 10.0) -> pd.Series:
     return previous_to_keep(guard_frame(erp_snapshot(_levels(n, quantity), ["WH"])))
 
 
-def _check(
-    snapshot: pd.DataFrame, previous: pd.Series | None = None, previous_rows: int | None = N
-) -> Validation:
+def _check(snapshot: pd.DataFrame, previous: pd.Series | None = None, previous_rows: int | None = N) -> Validation:
     bounds = guard_bounds(SETTINGS, previous_rows)
     return runner.validate(ERP_SUITE, guard_frame(snapshot, previous), bounds.parameters())
 
@@ -78,8 +76,13 @@ def test_forty_percent_suddenly_at_zero_is_refused_with_sample_rows() -> None:
     assert failed.unexpected == 400 and failed.detail == "400 of 1000 rows = 40.0 %, at most 20.0 % allowed"
     assert len(failed.sample) == runner.SAMPLE_ROWS
     assert failed.sample[0] == {
-        "sku": "SKU-00000", "quantity": 0.0, "reserved": 0.0, "quantity_number": 0.0, "reserved_number": 0.0,
-        "previous_quantity": 10.0, "dropped_to_zero": 1.0,
+        "sku": "SKU-00000",
+        "quantity": 0.0,
+        "reserved": 0.0,
+        "quantity_number": 0.0,
+        "reserved_number": 0.0,
+        "previous_quantity": 10.0,
+        "dropped_to_zero": 1.0,
     }
     json.dumps(result.sample_rows())  # plain values: fit for an artifact
 
@@ -101,7 +104,10 @@ def test_duplicate_skus_are_refused() -> None:
     result = _check(erp_snapshot(levels, ["WH"]), _previous())
     assert result.names == ["sku_unique"]
     assert result.failed[0].unexpected == 6 and {r["sku"] for r in result.failed[0].sample} == {
-        "SKU-00000", "SKU-00001", "SKU-00002"}
+        "SKU-00000",
+        "SKU-00001",
+        "SKU-00002",
+    }
 
 
 def test_a_sku_in_two_warehouses_is_one_row_not_a_duplicate() -> None:
@@ -176,8 +182,14 @@ def test_metrics_remembered_for_the_next_comparison() -> None:
     shop = pd.DataFrame({"sku": ["SKU-00001", "ELSEWHERE"]})
     metrics = snapshot_metrics(frame, coverage_frame(shop, frame["sku"]))
     assert metrics == {
-        "row_count": 1000, "zero_count": 30, "total_quantity": 9700.0, "dropped_to_zero": 30,
-        "dropped_to_zero_share": 0.03, "shop_skus": 2, "missing_from_erp": 1, "missing_from_erp_share": 0.5,
+        "row_count": 1000,
+        "zero_count": 30,
+        "total_quantity": 9700.0,
+        "dropped_to_zero": 30,
+        "dropped_to_zero_share": 0.03,
+        "shop_skus": 2,
+        "missing_from_erp": 1,
+        "missing_from_erp_share": 0.5,
     }
 
 

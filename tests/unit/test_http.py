@@ -192,9 +192,7 @@ def test_a_creating_post_is_not_repeated_after_it_may_have_arrived() -> None:
 
 
 def test_a_creating_post_is_repeated_when_it_never_left_or_was_rate_limited() -> None:
-    handler = Recorder(
-        httpx.ConnectError("refused"), httpx.Response(429), httpx.Response(201, json={"id": "9"})
-    )
+    handler = Recorder(httpx.ConnectError("refused"), httpx.Response(429), httpx.Response(201, json={"id": "9"}))
     client = make_client(handler)
     assert client.request("POST", "/orders", json_body={}) == {"id": "9"}
     assert len(handler.requests) == 3

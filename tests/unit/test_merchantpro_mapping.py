@@ -29,10 +29,22 @@ MULTI = {
     "status": "active",
     "date_modified": "2025-12-18T10:40:46+02:00",
     "variants": [
-        {"id": 1201, "sku": "TS-S", "stock": 3, "price_net": "10.00", "price_gross": "11.90",
-         "variant_options": [{"name": "Size", "value": "S"}]},
-        {"id": 1202, "sku": "TS-M", "stock": "0", "price_net": 10, "price_gross": 11.9,
-         "variant_options": [{"name": "Size", "value": "M"}]},
+        {
+            "id": 1201,
+            "sku": "TS-S",
+            "stock": 3,
+            "price_net": "10.00",
+            "price_gross": "11.90",
+            "variant_options": [{"name": "Size", "value": "S"}],
+        },
+        {
+            "id": 1202,
+            "sku": "TS-M",
+            "stock": "0",
+            "price_net": 10,
+            "price_gross": 11.9,
+            "variant_options": [{"name": "Size", "value": "M"}],
+        },
     ],
 }
 
@@ -56,9 +68,18 @@ ORDER = {
     "total_amount": "134.00",
     "date_created": "2026-11-20T09:00:00+02:00",
     "line_items": [
-        {"id": 1, "item_type": "product", "product_id": 12, "product_sku": "TS-S", "product_name": "T-shirt S",
-         "product_stock": "-1.000", "quantity": 2, "unit_price_net": "10.00", "unit_price_gross": "11.90",
-         "product_tax_percent": "19"},
+        {
+            "id": 1,
+            "item_type": "product",
+            "product_id": 12,
+            "product_sku": "TS-S",
+            "product_name": "T-shirt S",
+            "product_stock": "-1.000",
+            "quantity": 2,
+            "unit_price_net": "10.00",
+            "unit_price_gross": "11.90",
+            "product_tax_percent": "19",
+        },
         {"id": 2, "item_type": "discount", "product_sku": "", "quantity": 1},
     ],
 }
@@ -117,15 +138,27 @@ def test_unknown_order_status_is_a_mapping_error() -> None:
 
 def test_product_payload_puts_stock_and_prices_on_variants() -> None:
     product = Product(
-        sku="TS", name="T", erp_id="7",
-        variants=[Variant(sku="TS-S", price_net=Decimal("10"), price_gross=Decimal("11.90"), stock=Decimal(3),
-                          options={"Size": "S"})],
+        sku="TS",
+        name="T",
+        erp_id="7",
+        variants=[
+            Variant(
+                sku="TS-S",
+                price_net=Decimal("10"),
+                price_gross=Decimal("11.90"),
+                stock=Decimal(3),
+                options={"Size": "S"},
+            )
+        ],
     )
     payload = product_payload(product, tax_id=1)
     assert payload["type"] == "multi_variant"
     assert "stock" not in payload and "price_net" not in payload
     assert payload["variants"][0] == {
-        "sku": "TS-S", "price_net": 10, "price_gross": 11.9, "stock": 3,
+        "sku": "TS-S",
+        "price_net": 10,
+        "price_gross": 11.9,
+        "stock": 3,
         "variant_options": [{"name": "Size", "value": "S"}],
     }
     assert payload["variant_attributes"] == [{"name": "Size", "options": [{"value": "S", "position": 0}]}]

@@ -50,8 +50,9 @@ def order(shop_id: str | None = "42209911", status: str = "awaiting", **fields: 
     values: dict[str, object] = {
         "shop_id": shop_id,
         "customer": Customer(email="Ana@Example.ro", name="Ana"),
-        "lines": [OrderLine(sku="SKU-1", quantity=Decimal(2), unit_price_gross=Decimal("23.80"),
-                            vat_rate=Decimal("19.00"))],
+        "lines": [
+            OrderLine(sku="SKU-1", quantity=Decimal(2), unit_price_gross=Decimal("23.80"), vat_rate=Decimal("19.00"))
+        ],
         "shipping_status": ShippingStatus(status),
     }
     values.update(fields)
@@ -115,8 +116,9 @@ def test_failed_too_often_is_held_unless_a_person_forces_it() -> None:
     assert decide(cancelled, done, failures=5) is Action.HOLD
     assert decide(cancelled, done, failures=5, forced=True) is Action.CANCEL
     # a held failure does not stop an imported order from being recognised as unchanged
-    assert decide(order(), Entry(state="created", erp_order_id="17", digest=order_digest(order())), 9) \
-        is Action.UNCHANGED
+    assert (
+        decide(order(), Entry(state="created", erp_order_id="17", digest=order_digest(order())), 9) is Action.UNCHANGED
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,14 +154,17 @@ def test_problems_name_the_line_and_the_missing_vat_mapping() -> None:
     assert order_problems(order(), vat_rates=VAT) == []
     odd = order(lines=[OrderLine(sku="SKU-1", quantity=Decimal(1), vat_rate=Decimal("24.0"))])
     assert order_problems(odd, vat_rates=VAT) == [
-        "VAT rate 24% of SKU 'SKU-1' has no mapping ([stores.products] vat_taxes has 0, 19, 5, 9)"]
+        "VAT rate 24% of SKU 'SKU-1' has no mapping ([stores.products] vat_taxes has 0, 19, 5, 9)"
+    ]
     assert order_problems(odd, vat_rates=None) == []  # no VAT check asked for
     shipping = order(shipping_amount=Decimal("15"), shipping_vat_rate=Decimal("21"))
     assert order_problems(shipping, vat_rates=VAT) == [
-        "shipping VAT rate 21% has no mapping ([stores.products] vat_taxes)"]
+        "shipping VAT rate 21% has no mapping ([stores.products] vat_taxes)"
+    ]
     assert order_problems(order(lines=[]), vat_rates=VAT) == ["the order has no product lines"]
     assert order_problems(order(), vat_rates=VAT, sku_prefix="CJ-") == [
-        "SKU 'SKU-1' does not carry this store's prefix 'CJ-'"]
+        "SKU 'SKU-1' does not carry this store's prefix 'CJ-'"
+    ]
 
 
 def test_erp_order_takes_off_the_prefix_and_maps_the_payment_method() -> None:
@@ -175,8 +180,11 @@ def test_the_erp_reference_is_the_store_prefix_plus_the_shop_order_id() -> None:
     """Two shops' orders with one id become two ERP references; the shop id (the journal's key) stays."""
     o = order(reference="42209911")
     bucuresti, cluj = to_erp_order(o, reference_prefix="B-"), to_erp_order(o, reference_prefix="C-")
-    assert (bucuresti.reference, cluj.reference) == ("B-42209911", "C-42209911") == (
-        erp_reference("B-", "42209911"), erp_reference("C-", "42209911"))
+    assert (
+        (bucuresti.reference, cluj.reference)
+        == ("B-42209911", "C-42209911")
+        == (erp_reference("B-", "42209911"), erp_reference("C-", "42209911"))
+    )
     assert bucuresti.shop_id == cluj.shop_id == o.shop_id == "42209911"
     assert to_erp_order(order(reference=None)).reference == "42209911"  # no prefix: the shop order id, as before
 
@@ -195,7 +203,8 @@ def test_first_run_starts_at_local_midnight_of_start_date_or_today() -> None:
     since = initial_since(None, date(2026, 11, 20), "Europe/Bucharest")
     assert since.astimezone(UTC) == datetime(2026, 11, 19, 22, tzinfo=UTC)
     assert initial_since(date(2026, 7, 1), date(2026, 11, 20), "Europe/Bucharest").astimezone(UTC) == datetime(
-        2026, 6, 30, 21, tzinfo=UTC)
+        2026, 6, 30, 21, tzinfo=UTC
+    )
 
 
 def test_cursor_never_passes_an_order_still_to_retry() -> None:
@@ -221,8 +230,9 @@ def test_only_unlinked_orders_of_configured_channels_go_to_the_shop() -> None:
     assert not wants_erp_order(order(shop_id=None, channel="erpsync"), channels=["erpsync"], linked=False)
     assert not wants_erp_order(order(shop_id="9", channel="phone"), channels=["phone"], linked=False)
     for status in ("cancelled", "temporary"):  # cancelled, or a draft not yet an order
-        assert not wants_erp_order(order(shop_id=None, channel="phone", status=status), channels=["phone"],
-                                   linked=False)
+        assert not wants_erp_order(
+            order(shop_id=None, channel="phone", status=status), channels=["phone"], linked=False
+        )
 
 
 def test_shop_copy_of_an_erp_order_carries_shop_skus_and_the_marker() -> None:
@@ -249,8 +259,12 @@ def test_status_written_only_on_change() -> None:
     invoiced = status(invoiced=True, invoice_number="INV-7")
     plan = plan_status(invoiced, shop_status="awaiting", last_record=first.record)
     assert plan is not None
-    assert (plan.shortcut, plan.awb, plan.invoice_tag, plan.shop_status) == ("in_process", None, "Factura INV-7",
-                                                                              "in_process")
+    assert (plan.shortcut, plan.awb, plan.invoice_tag, plan.shop_status) == (
+        "in_process",
+        None,
+        "Factura INV-7",
+        "in_process",
+    )
     shipped = status(invoiced=True, invoice_number="INV-7", shipped=True, awb="AWB-1")
     plan2 = plan_status(shipped, shop_status="in_process", last_record=plan.record)
     assert plan2 is not None
@@ -267,8 +281,9 @@ def test_status_only_moves_forward_and_never_out_of_final_states() -> None:
     assert plan is not None and plan.shortcut is None and plan.shop_status == "delivered"
     invoiced = plan_status(status(invoiced=True, invoice_number="1"), shop_status="shipped", last_record=None)
     assert invoiced is not None and invoiced.shortcut is None and invoiced.invoice_tag == "Factura 1"
-    cancelled = plan_status(status(state="cancelled", cancelled=True, awb="A"), shop_status="in_process",
-                            last_record=None)
+    cancelled = plan_status(
+        status(state="cancelled", cancelled=True, awb="A"), shop_status="in_process", last_record=None
+    )
     assert cancelled is not None and cancelled.shortcut == "cancelled" and cancelled.awb is None
     returned = plan_status(status(state="cancelled", cancelled=True), shop_status="returned", last_record=None)
     assert returned is not None and returned.shortcut is None

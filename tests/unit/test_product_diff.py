@@ -25,17 +25,27 @@ FIELDS = ("name", "description", "price", "old_price", "ean", "weight", "status"
 
 
 def basic(**changes: Any) -> Product:
-    values: dict[str, Any] = {"sku": "A-1", "name": "Cana", "vat_rate": D("19"), "price_net": D("10"),
-                              "price_gross": D("11.9")}
+    values: dict[str, Any] = {
+        "sku": "A-1",
+        "name": "Cana",
+        "vat_rate": D("19"),
+        "price_net": D("10"),
+        "price_gross": D("11.9"),
+    }
     values.update(changes)
     return Product(**values)
 
 
 def multi(**changes: Any) -> Product:
-    return Product(sku="TS", name="Tricou", vat_rate=D("19"), variants=[
-        Variant(sku="TS-S", price_net=D("50"), price_gross=D("59.5"), options={"Marime": "S"}),
-        Variant(sku="TS-M", price_net=D("50"), price_gross=D("59.5"), options={"Marime": "M"}, **changes),
-    ])
+    return Product(
+        sku="TS",
+        name="Tricou",
+        vat_rate=D("19"),
+        variants=[
+            Variant(sku="TS-S", price_net=D("50"), price_gross=D("59.5"), options={"Marime": "S"}),
+            Variant(sku="TS-M", price_net=D("50"), price_gross=D("59.5"), options={"Marime": "M"}, **changes),
+        ],
+    )
 
 
 def test_normal_forms_ignore_representation() -> None:

@@ -58,14 +58,18 @@ NOT_CALLABLE = 42
 
 
 def rules_with(hook: str) -> StoreRules:
-    return StoreRules(store="main", sku_prefix="MP-", vat_taxes={"19": 1, "9": 2}, hook_path=hook,
-                      hook=load_hook(hook))
+    return StoreRules(store="main", sku_prefix="MP-", vat_taxes={"19": 1, "9": 2}, hook_path=hook, hook=load_hook(hook))
 
 
 def basic(**changes: Any) -> Product:
     values: dict[str, Any] = {
-        "sku": "A-1", "name": "Cana", "erp_id": "17", "vat_rate": D("19"), "price_net": D("10"),
-        "stock": D("5"), "description": "<p>Cana</p>",
+        "sku": "A-1",
+        "name": "Cana",
+        "erp_id": "17",
+        "vat_rate": D("19"),
+        "price_net": D("10"),
+        "stock": D("5"),
+        "description": "<p>Cana</p>",
     }
     values.update(changes)
     return Product(**values)
@@ -73,7 +77,11 @@ def basic(**changes: Any) -> Product:
 
 def multi() -> Product:
     return Product(
-        sku="TS", name="Tricou", erp_id="3", vat_rate=D("19"), price_net=D("50"),
+        sku="TS",
+        name="Tricou",
+        erp_id="3",
+        vat_rate=D("19"),
+        price_net=D("50"),
         variants=[
             Variant(sku="TS-S", erp_id="31", price_net=D("50"), options={"variant": "S"}, stock=D(2)),
             Variant(sku="TS-M", erp_id="32", price_net=D("52.5"), price_gross=D("62.48"), options={"variant": "M"}),
@@ -135,8 +143,7 @@ def test_to_shop_puts_prices_of_a_multi_variant_product_on_its_variants() -> Non
     assert shop is not None
     assert shop.price_net is None and shop.price_gross is None and shop.weight is None
     assert [v.sku for v in shop.variants] == ["MP-TS-S", "MP-TS-M"]
-    assert [(v.price_net, v.price_gross) for v in shop.variants] == [(D("50.00"), D("59.50")),
-                                                                     (D("52.50"), D("62.48"))]
+    assert [(v.price_net, v.price_gross) for v in shop.variants] == [(D("50.00"), D("59.50")), (D("52.50"), D("62.48"))]
     assert all(v.stock is None for v in shop.variants)
 
 
@@ -179,8 +186,15 @@ def test_to_shop_rejects_a_variant_without_price() -> None:
 
 
 def test_to_erp_takes_the_prefix_off_and_keeps_shop_prices() -> None:
-    shop_product = Product(sku="MP-A-1", shop_id="901", name="Cana", vat_rate=D("19"), price_net=D("12.61"),
-                           price_gross=D("15"), stock=D("4"))
+    shop_product = Product(
+        sku="MP-A-1",
+        shop_id="901",
+        name="Cana",
+        vat_rate=D("19"),
+        price_net=D("12.61"),
+        price_gross=D("15"),
+        stock=D("4"),
+    )
     erp = to_erp(shop_product, RULES)
     assert erp is not None
     assert erp.sku == "A-1" and erp.erp_id is None and erp.shop_id == "901" and erp.stock is None
@@ -237,14 +251,21 @@ def test_a_hook_that_cannot_be_loaded_is_a_configuration_error(path: str, messag
 
 
 def test_store_rules_come_from_the_configuration() -> None:
-    settings = settings_from_dict({
-        "erp": {"type": "tryton", "database": "x", "password": "literal:pw"},
-        "stores": [{
-            "name": "main", "url": "https://shop.example.ro", "api_key": "literal:k", "api_secret": "literal:s",
-            "sku_prefix": "MP-",
-            "products": {"hook": "tests.unit.test_product_mapping:charm_prices", "vat_taxes": {"19.0": 7}},
-        }],
-    })
+    settings = settings_from_dict(
+        {
+            "erp": {"type": "tryton", "database": "x", "password": "literal:pw"},
+            "stores": [
+                {
+                    "name": "main",
+                    "url": "https://shop.example.ro",
+                    "api_key": "literal:k",
+                    "api_secret": "literal:s",
+                    "sku_prefix": "MP-",
+                    "products": {"hook": "tests.unit.test_product_mapping:charm_prices", "vat_taxes": {"19.0": 7}},
+                }
+            ],
+        }
+    )
     rules = StoreRules.of(settings.store("main"))
     assert rules.sku_prefix == "MP-" and rules.hook is charm_prices
     assert rules.tax_id(D("19.00")) == 7 and rules.tax_id(D("9")) is None and rules.tax_id(None) is None

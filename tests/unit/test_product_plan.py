@@ -22,31 +22,55 @@ def policy(direction: str = "erp_to_shop", **settings: Any) -> Policy:
     product_settings = ProductSettings(direction=direction, **settings)  # type: ignore[arg-type]
     to_shop_leg = direction in ("erp_to_shop", "both")
     to_erp_leg = direction in ("shop_to_erp", "both")
-    return Policy(RULES, ownership(product_settings), to_shop_leg, to_erp_leg,
-                  to_shop_leg and product_settings.create_in_shop, to_erp_leg and product_settings.create_in_erp)
+    return Policy(
+        RULES,
+        ownership(product_settings),
+        to_shop_leg,
+        to_erp_leg,
+        to_shop_leg and product_settings.create_in_shop,
+        to_erp_leg and product_settings.create_in_erp,
+    )
 
 
 def erp(sku: str = "A-1", **changes: Any) -> Product:
-    values: dict[str, Any] = {"sku": sku, "erp_id": f"e{sku}", "name": "Cana", "vat_rate": D("19"),
-                              "price_net": D("10"), "price_gross": D("11.90"), "description": "erp text",
-                              "modified_at": T0}
+    values: dict[str, Any] = {
+        "sku": sku,
+        "erp_id": f"e{sku}",
+        "name": "Cana",
+        "vat_rate": D("19"),
+        "price_net": D("10"),
+        "price_gross": D("11.90"),
+        "description": "erp text",
+        "modified_at": T0,
+    }
     values.update(changes)
     return Product(**values)
 
 
 def shop(sku: str = "A-1", **changes: Any) -> Product:
-    values: dict[str, Any] = {"sku": sku, "shop_id": f"s{sku}", "name": "Cana", "vat_rate": D("19"),
-                              "price_net": D("10"), "price_gross": D("11.90"), "description": "erp text",
-                              "modified_at": T0, "stock": D("3")}
+    values: dict[str, Any] = {
+        "sku": sku,
+        "shop_id": f"s{sku}",
+        "name": "Cana",
+        "vat_rate": D("19"),
+        "price_net": D("10"),
+        "price_gross": D("11.90"),
+        "description": "erp text",
+        "modified_at": T0,
+        "stock": D("3"),
+    }
     values.update(changes)
     return Product(**values)
 
 
-def memory(links: dict[str, tuple[str, str]] | None = None, pushed_shop: dict[str, str] | None = None,
-           pushed_erp: dict[str, str] | None = None, variant_ids: dict[str, str] | None = None) -> Memory:
+def memory(
+    links: dict[str, tuple[str, str]] | None = None,
+    pushed_shop: dict[str, str] | None = None,
+    pushed_erp: dict[str, str] | None = None,
+    variant_ids: dict[str, str] | None = None,
+) -> Memory:
     refs = {sku: LinkRef(shop_id, erp_id, sku) for sku, (shop_id, erp_id) in (links or {}).items()}
-    return Memory({r.erp_id: r for r in refs.values()}, refs, variant_ids or {}, pushed_shop or {},
-                  pushed_erp or {})
+    return Memory({r.erp_id: r for r in refs.values()}, refs, variant_ids or {}, pushed_shop or {}, pushed_erp or {})
 
 
 def fingerprint(product: Product, p: Policy, side: str = "shop") -> str:
@@ -78,8 +102,9 @@ def test_a_new_erp_product_is_created_only_once_the_shop_is_known_not_to_have_it
 
 
 def test_create_in_shop_off_skips_with_a_reason() -> None:
-    result = plan(["A-1"], Known(erp={"A-1": erp()}, shop={}, shop_complete=True), memory(),
-                  policy(create_in_shop=False))
+    result = plan(
+        ["A-1"], Known(erp={"A-1": erp()}, shop={}, shop_complete=True), memory(), policy(create_in_shop=False)
+    )
     assert not result.writes and result.skipped == {"A-1": "not in the shop and create_in_shop is off"}
 
 
@@ -117,8 +142,12 @@ def test_an_unchanged_product_costs_nothing_when_the_shop_was_not_read() -> None
 
 def test_variants_are_addressed_by_their_unit_links_and_new_ones_looked_up() -> None:
     p = policy()
-    product = Product(sku="TS", erp_id="eTS", vat_rate=D("19"), variants=[
-        Variant(sku="TS-S", price_net=D("50")), Variant(sku="TS-M", price_net=D("50"))])
+    product = Product(
+        sku="TS",
+        erp_id="eTS",
+        vat_rate=D("19"),
+        variants=[Variant(sku="TS-S", price_net=D("50")), Variant(sku="TS-M", price_net=D("50"))],
+    )
     links, pushed = {"TS": ("70", "eTS")}, {"TS": shop_fp(product, p)}
     known = Known(erp={"TS": product}, shop={})
     looked = lookups_needed(["TS"], known, memory(links, pushed, variant_ids={"TS-S": "71"}), p)
@@ -131,8 +160,9 @@ def test_variants_are_addressed_by_their_unit_links_and_new_ones_looked_up() -> 
 
 
 def test_a_basic_product_cannot_become_multi_variant() -> None:
-    product = Product(sku="A-1", erp_id="eA-1", vat_rate=D("19"), variants=[Variant(sku="A-1-S", price_net=D("1"))],
-                      modified_at=T0)
+    product = Product(
+        sku="A-1", erp_id="eA-1", vat_rate=D("19"), variants=[Variant(sku="A-1-S", price_net=D("1"))], modified_at=T0
+    )
     result = plan(["A-1"], Known(erp={"A-1": product}, shop={"A-1": shop()}), memory(), policy())
     [failure] = result.failed
     assert failure.origin == "erp" and failure.modified_at == T0 and "type cannot be changed" in failure.reason
@@ -168,8 +198,7 @@ def test_both_ways_no_echo_of_our_own_write() -> None:
     links = {"A-1": ("sA-1", "eA-1")}
     pushed_shop, pushed_erp = {"A-1": shop_fp(erp(), p)}, {"A-1": fingerprint(erp(), p, "erp")}
     # the shop product was modified (by our write, or by stock): its fields are what we pushed
-    result = plan(["A-1"], Known(erp={}, shop={"A-1": shop(stock=D("0"))}),
-                  memory(links, pushed_shop, pushed_erp), p)
+    result = plan(["A-1"], Known(erp={}, shop={"A-1": shop(stock=D("0"))}), memory(links, pushed_shop, pushed_erp), p)
     assert not result.writes and result.unchanged == 1
 
 
@@ -196,8 +225,7 @@ def test_a_shop_edit_of_an_erp_owned_field_is_put_back() -> None:
     edited = shop(price_net=D("1"), price_gross=D("1.19"))
     looked = lookups_needed(["A-1"], Known(erp={}, shop={"A-1": edited}), memory(links, pushed), p)
     assert looked.erp_catalogue  # the ERP's value is needed to put it back
-    result = plan(["A-1"], Known(erp={"A-1": erp()}, shop={"A-1": edited}, erp_complete=True),
-                  memory(links, pushed), p)
+    result = plan(["A-1"], Known(erp={"A-1": erp()}, shop={"A-1": edited}, erp_complete=True), memory(links, pushed), p)
     [write] = result.writes
     assert write.side == "shop" and write.fields == {"price"} and write.product.price_net == D("10.00")
 
@@ -215,21 +243,39 @@ def test_next_cursor_never_passes_a_failed_record() -> None:
 
 
 def test_shop_patch_is_minimal() -> None:
-    product = Product(sku="A-1", shop_id="9", name="Cana", vat_rate=D("19"), price_net=D("10"),
-                      price_gross=D("11.90"), old_price_net=None, description="d")
+    product = Product(
+        sku="A-1",
+        shop_id="9",
+        name="Cana",
+        vat_rate=D("19"),
+        price_net=D("10"),
+        price_gross=D("11.90"),
+        old_price_net=None,
+        description="d",
+    )
     assert shop_patch(product, {"price"}, tax_id=1) == {"price_net": 10, "price_gross": 11.9}
     assert shop_patch(product, {"old_price", "weight", "ean"}, tax_id=1) == {
-        "old_price_net": None, "old_price_gross": None, "weight": None, "ean": None}
+        "old_price_net": None,
+        "old_price_gross": None,
+        "weight": None,
+        "ean": None,
+    }
     assert shop_patch(product, {"vat"}, tax_id=2) == {"tax_id": 2}
     assert shop_patch(product, {"images"}, tax_id=1) == {"images": []}
     assert shop_patch(product, {"attributes"}, tax_id=1) == {}
 
 
 def test_shop_patch_of_a_multi_variant_product_goes_on_the_variants() -> None:
-    product = Product(sku="TS", shop_id="70", name="Tricou", vat_rate=D("19"), variants=[
-        Variant(sku="TS-S", shop_id="71", price_net=D("50"), price_gross=D("59.50"), options={"Marime": "S"}),
-        Variant(sku="TS-L", price_net=D("51"), price_gross=D("60.69"), options={"Marime": "L"}),
-    ])
+    product = Product(
+        sku="TS",
+        shop_id="70",
+        name="Tricou",
+        vat_rate=D("19"),
+        variants=[
+            Variant(sku="TS-S", shop_id="71", price_net=D("50"), price_gross=D("59.50"), options={"Marime": "S"}),
+            Variant(sku="TS-L", price_net=D("51"), price_gross=D("60.69"), options={"Marime": "L"}),
+        ],
+    )
     patch = shop_patch(product, {"price", "name"}, tax_id=1)
     assert patch["name"] == "Tricou" and "price_net" not in patch
     assert patch["variants"] == [
@@ -237,4 +283,6 @@ def test_shop_patch_of_a_multi_variant_product_goes_on_the_variants() -> None:
         {"sku": "TS-L", "price_net": 51, "price_gross": 60.69, "variant_options": [{"name": "Marime", "value": "L"}]},
     ]
     assert shop_patch(product, {"attributes"}, tax_id=1)["variants"][0] == {
-        "id": 71, "variant_options": [{"name": "Marime", "value": "S"}]}
+        "id": 71,
+        "variant_options": [{"name": "Marime", "value": "S"}],
+    }

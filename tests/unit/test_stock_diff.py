@@ -16,8 +16,10 @@ def _expected(**values: float) -> pd.Series:
 
 def _shop(*rows: tuple[str, str, str | None, float | None, bool]) -> pd.DataFrame:
     frame = pd.DataFrame(
-        [(sku, f"P-{sku}", pid, vid, np.nan if stock is None else stock, tracked)
-         for sku, pid, vid, stock, tracked in [(r[0], r[1], r[2], r[3], r[4]) for r in rows]],
+        [
+            (sku, f"P-{sku}", pid, vid, np.nan if stock is None else stock, tracked)
+            for sku, pid, vid, stock, tracked in [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        ],
         columns=["sku", "shop_sku", "product_id", "variant_id", "stock", "tracked"],
     )
     return typed_shop(frame)
@@ -46,11 +48,11 @@ def test_pushed_skus_that_left_the_erp_read_are_not_changes() -> None:
 
 def test_corrections_are_tracked_units_whose_stock_differs() -> None:
     shop = _shop(
-        ("A", "1", None, 5, True),   # in sync
-        ("B", "2", None, 9, True),   # drifted
+        ("A", "1", None, 5, True),  # in sync
+        ("B", "2", None, 9, True),  # drifted
         ("C", "3", "31", None, True),  # the shop reports no stock: corrected
         ("D", "4", None, 1, False),  # inventory not tracked: left alone
-        ("X", "5", None, 3, True),   # unknown to the ERP: not a correction
+        ("X", "5", None, 3, True),  # unknown to the ERP: not a correction
     )
     result = corrections(_expected(A=5, B=2, C=4, D=0), shop)
     assert result[["sku", "product_id", "variant_id", "expected"]].to_dict("records") == [

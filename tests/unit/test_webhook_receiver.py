@@ -30,15 +30,27 @@ class Recorder:
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[httpx.Client, Recorder, Dispatcher]]:
-    settings = settings_from_dict({
-        "erp": {"type": "tryton", "database": "x", "password": "literal:pw"},
-        "stores": [
-            {"name": "main", "url": "https://a.example.ro", "api_key": "k", "api_secret": "literal:s",
-             "webhook_secret": f"literal:{SECRET}"},
-            {"name": "quiet", "url": "https://b.example.ro", "api_key": "k", "api_secret": "literal:s",
-             "orders": {"reference_prefix": "Q-"}},  # two stores share the ERP: distinct order references
-        ],
-    })
+    settings = settings_from_dict(
+        {
+            "erp": {"type": "tryton", "database": "x", "password": "literal:pw"},
+            "stores": [
+                {
+                    "name": "main",
+                    "url": "https://a.example.ro",
+                    "api_key": "k",
+                    "api_secret": "literal:s",
+                    "webhook_secret": f"literal:{SECRET}",
+                },
+                {
+                    "name": "quiet",
+                    "url": "https://b.example.ro",
+                    "api_key": "k",
+                    "api_secret": "literal:s",
+                    "orders": {"reference_prefix": "Q-"},
+                },  # two stores share the ERP: distinct order references
+            ],
+        }
+    )
     recorder = Recorder()
     dispatcher = Dispatcher(recorder)
     app = create_app(settings, dispatcher, max_body_bytes=4096, replay=ReplayGuard())
@@ -47,8 +59,14 @@ def receiver() -> Iterator[tuple[httpx.Client, Recorder, Dispatcher]]:
     dispatcher.stop()
 
 
-def post(client: httpx.Client, body: bytes, *, signature: str | None = None, store: str = "main",
-         content_type: str = "application/json") -> tuple[int, dict[str, str]]:
+def post(
+    client: httpx.Client,
+    body: bytes,
+    *,
+    signature: str | None = None,
+    store: str = "main",
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, str]]:
     headers = {"Content-Type": content_type}
     if signature is not None:
         headers[SIGNATURE_HEADER] = signature
