@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from erpsync.core.state import StateStore
@@ -37,12 +37,14 @@ def exclusive_run(
     wait_seconds: float = 0.0,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
     poll_seconds: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[bool]:
     """Hold the (store, flow) lease for the block; yields False (and holds nothing) when another run has it."""
     holder = holder_id()
-    deadline = time.monotonic() + wait_seconds
+    deadline = clock() + wait_seconds
     while not state.try_lock(store, flow, holder, ttl_seconds):
-        if time.monotonic() >= deadline:
+        if clock() >= deadline:
             log.warning(
                 "%s for store %s is already running elsewhere; this run skips (waited %.0f s)",
                 flow,
@@ -51,7 +53,7 @@ def exclusive_run(
             )
             yield False
             return
-        time.sleep(min(poll_seconds, max(0.05, deadline - time.monotonic())))
+        sleep(min(poll_seconds, max(0.05, deadline - clock())))
     stop = threading.Event()
 
     def renew() -> None:

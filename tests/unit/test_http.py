@@ -6,6 +6,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -29,18 +30,20 @@ from erpsync.connectors.http import (
     parse_retry_after,
 )
 from erpsync.core.redact import register_basic_auth
+from tests.support.clock import FakeClock
 
 
 class Recorder:
     """A MockTransport handler that answers from a script and records when each request arrived."""
 
-    def __init__(self, *replies: httpx.Response | Exception) -> None:
+    def __init__(self, *replies: httpx.Response | Exception, clock: Callable[[], float] = time.monotonic) -> None:
         self.replies = list(replies)
+        self.clock = clock
         self.times: list[float] = []
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.times.append(time.monotonic())
+        self.times.append(self.clock())
         self.requests.append(request)
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         if isinstance(reply, Exception):
@@ -63,22 +66,32 @@ def make_client(handler: Recorder, *, sleeps: list[float] | None = None, **kwarg
 
 def test_token_bucket_keeps_its_rate_over_40_calls() -> None:
     rate = 40.0
-    bucket = TokenBucket(rate)
+    clock = FakeClock()
+    bucket = TokenBucket(rate, clock=clock.now, sleep=clock.sleep)
     stamps = []
     for _ in range(41):
         bucket.acquire()
-        stamps.append(time.monotonic())
-    elapsed = stamps[-1] - stamps[0]
-    # 40 intervals at 40/s: never faster than the rate, and not much slower either.
-    assert elapsed >= 40 / rate - 0.005
-    assert elapsed <= 40 / rate * 1.25
+        stamps.append(clock.now())
+    # 40 intervals at 40/s: exactly one second, never faster, never slower.
+    assert stamps[-1] - stamps[0] == pytest.approx(40 / rate)
     # No burst: any k consecutive calls span at least (k-1)/rate.
     for k in (2, 5, 10):
         for i in range(len(stamps) - k + 1):
-            assert stamps[i + k - 1] - stamps[i] >= (k - 1) / rate - 0.005
+            assert stamps[i + k - 1] - stamps[i] >= (k - 1) / rate - 1e-9
+
+
+def test_token_bucket_banks_at_most_its_capacity_while_idle() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(4.0, capacity=2, clock=clock.now, sleep=clock.sleep)
+    assert [bucket.acquire() for _ in range(2)] == [0.0, 0.0]  # the bank starts full
+    assert bucket.acquire() == pytest.approx(0.25)
+    clock.advance(60)  # a quiet minute banks two tokens, not 240
+    assert [bucket.acquire() for _ in range(2)] == [0.0, 0.0]
+    assert bucket.acquire() == pytest.approx(0.25)
 
 
 def test_token_bucket_rate_holds_across_threads_through_the_client() -> None:
+    # Real threads on the real clock: only a lower bound is asserted (a loaded machine can only make it slower).
     handler = Recorder(httpx.Response(200, json={"ok": True}))
     client = make_client(handler, limiter=TokenBucket(50.0))
 
@@ -98,15 +111,18 @@ def test_token_bucket_rate_holds_across_threads_through_the_client() -> None:
 
 
 def test_sliding_window_never_exceeds_its_count() -> None:
-    window = SlidingWindow(max_calls=10, period=0.5)
+    clock = FakeClock()
+    window = SlidingWindow(max_calls=10, period=0.5, clock=clock.now, sleep=clock.sleep)
     stamps = []
     for _ in range(35):
         window.acquire()
-        stamps.append(time.monotonic())
+        stamps.append(clock.now())
     for i, start in enumerate(stamps):
         in_window = [t for t in stamps[i:] if t < start + 0.5]
         assert len(in_window) <= 10
-    assert stamps[-1] - stamps[0] >= 1.5 - 0.01
+    # 35 calls = 3 full windows + 5: the 31st waits for the third window to pass (plus the 10 ms margin).
+    assert stamps[9] == stamps[0]  # the first ten go at once
+    assert stamps[-1] - stamps[0] == pytest.approx(1.5 + 3 * 0.01)
 
 
 def test_token_bucket_refuses_nonsense() -> None:
