@@ -179,7 +179,7 @@ def test_importing_the_commands_stays_light() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, core.cli_manual; "
+            "import sys, erpsync.app.manual; "
             "print(','.join(m for m in ('prefect', 'sqlalchemy', 'pandas', 'httpx') if m in sys.modules))",
         ],
         capture_output=True,

@@ -214,7 +214,8 @@ def test_one_context_per_process_and_suites_without_ids() -> None:
 
 def test_great_expectations_is_imported_only_by_a_validation() -> None:
     code = (
-        "import sys, expectations.runner, core.snapshot, tasks.reconcile, flows.reconcile, flows.stock; "
+        "import sys, erpsync.expectations.runner, erpsync.core.snapshot, erpsync.tasks.reconcile, "
+        "erpsync.flows.reconcile, erpsync.flows.stock; "
         "print('great_expectations' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
