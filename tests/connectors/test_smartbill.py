@@ -1,4 +1,6 @@
-"""The SmartBill connector against the SmartBill simulator (in-process), plus its pure parts table-tested."""
+"""The SmartBill connector against the SmartBill simulator (in-process). Its pure parts are table-tested in
+``test_smartbill_client.py`` (errorText classification), ``test_smartbill_mapping.py`` and
+``test_smartbill_invoices.py``."""
 
 from __future__ import annotations
 
@@ -15,23 +17,8 @@ import pytest
 
 from erpsync.connectors.asgi import SyncASGITransport
 from erpsync.connectors.erp.base import ErpConnector, NotSupported
-from erpsync.connectors.erp.smartbill import (
-    InvoiceId,
-    MemoryIssuedRegistry,
-    SmartBillConnector,
-    StateIssuedRegistry,
-    classify_smartbill,
-    parse_stock,
-)
-from erpsync.connectors.errors import (
-    AuthError,
-    BadRequestError,
-    ConnectorError,
-    FatalError,
-    RateLimitedError,
-    RecordError,
-    RetriableError,
-)
+from erpsync.connectors.erp.smartbill import MemoryIssuedRegistry, SmartBillConnector, StateIssuedRegistry
+from erpsync.connectors.errors import AuthError, BadRequestError, FatalError, RateLimitedError, RecordError
 from erpsync.connectors.http import reset_shared_limiters
 from erpsync.core.models import Address, Customer, Order, OrderLine, StockLevel
 from erpsync.core.redact import redact
@@ -232,38 +219,6 @@ def test_bad_rows_become_row_errors_and_the_rest_is_read(sb: SmartBillConnector,
     assert "two measuring units" in errors["C3"]
 
 
-@pytest.mark.parametrize(
-    ("quantity", "readable"),
-    [
-        (3, True),
-        (2.5, True),
-        ("4.000", True),
-        (-1, True),
-        (None, False),
-        (True, False),
-        ("NaN", False),
-        ("", False),
-        ([1], False),
-    ],
-)
-def test_quantity_parsing(quantity: object, readable: bool) -> None:
-    entries = [{"warehouse": {"warehouseName": "W"}, "products": [{"productCode": "X", "quantity": quantity}]}]
-    page = parse_stock(entries, ["W"])
-    assert (len(page.items), len(page.errors)) == ((1, 0) if readable else (0, 1))
-
-
-def test_malformed_entries_do_not_stop_the_read() -> None:
-    entries: list[Any] = [
-        "junk",
-        {"warehouse": {"warehouseName": "W"}, "products": None},
-        {"warehouse": {"warehouseName": "W"}, "products": [{"productCode": "   ", "quantity": 1}, "row"]},
-        {"warehouse": {"warehouseName": "W"}, "products": [{"productCode": "OK", "quantity": 1}]},
-    ]
-    page = parse_stock(entries, ["W"])
-    assert stock_of(page.items) == {("W", "OK"): 1}
-    assert [e.key for e in page.errors] == ["warehouse:?", "warehouse:W", "W#0", "W#1"]
-
-
 def test_a_non_auth_errortext_on_a_read_is_a_bad_request(sb: SmartBillConnector, sim: SmartBillSimulator) -> None:
     sim.inject("stocks", error_text="Eroare la calculul stocului.")
     with pytest.raises(BadRequestError, match=r"smartbill GET .* -> 200: Eroare la calculul stocului"):
@@ -445,19 +400,6 @@ def test_order_statuses_and_pdf(sb: SmartBillConnector, sim: SmartBillSimulator)
     assert sb.invoice_pdf(erp_id).startswith(b"%PDF")
 
 
-@pytest.mark.parametrize(
-    ("erp_id", "parsed"),
-    [("WEB-0042", ("WEB", "0042")), ("WEB-B-7", ("WEB-B", "7")), ("WEB0042", None), ("WEB-", None), ("-1", None)],
-)
-def test_invoice_ids(erp_id: str, parsed: tuple[str, str] | None) -> None:
-    if parsed is None:
-        with pytest.raises(ValueError, match="SERIES-NUMBER"):
-            InvoiceId.parse(erp_id)
-    else:
-        assert InvoiceId.parse(erp_id) == InvoiceId(*parsed)
-        assert str(InvoiceId.parse(erp_id)) == erp_id
-
-
 def test_the_state_store_registry_survives_the_connector(
     make: Factory, sim: SmartBillSimulator, tmp_path: Path
 ) -> None:
@@ -573,63 +515,3 @@ def test_real_time_pacing_never_trips_the_lock_out(sim: SmartBillSimulator) -> N
     assert live.stats.lockouts == 0 and live.stats.rate_limited == 0
     assert live.stats.max_in_window(0.5) <= 10
     assert elapsed >= 3 * 0.6 - 0.05  # calls 11, 21 and 31 each waited for a window of 0.6 s
-
-
-# --------------------------------------------------------------------------- the classifier
-
-
-def reply(status: int, body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
-    request = httpx.Request("POST", f"{URL}/invoice")
-    if body is None:
-        return httpx.Response(status, headers=headers, request=request)
-    return httpx.Response(status, json=body, headers=headers, request=request)
-
-
-@pytest.mark.parametrize(
-    ("response", "record_key", "expected"),
-    [
-        (reply(200, {"errorText": "", "number": "1"}), "o1", None),
-        (reply(200, {"errorText": None, "list": []}), None, None),
-        (reply(200, {"errorText": 'Produsul cu codul "X" nu exista.'}), "o1", RecordError),
-        (reply(200, {"errorText": "Eroare de validare."}), None, BadRequestError),
-        (reply(200, {"errorText": "Autentificare esuata."}), "o1", AuthError),
-        (reply(200, {"errorText": "Nu aveti drepturi de acces pe firma."}), None, AuthError),
-        (reply(200, {"errorText": 'Produsul "TOKEN INVALID ACCES" nu exista.'}), "o1", RecordError),
-        (reply(200, {"errorText": "Serviciul este temporar indisponibil."}), None, RetriableError),
-        (reply(400, {"errorText": "Tokenul invalid."}), "o1", AuthError),
-        (reply(400, {"errorText": "Cota TVA nu exista."}), "o1", RecordError),
-        (reply(400, {"errorText": "Cota TVA nu exista."}), None, BadRequestError),
-        (reply(401, {"errorText": "x"}), None, AuthError),
-        (reply(429, {"errorText": "Too many"}), None, RateLimitedError),
-        (reply(503), None, RetriableError),
-        (httpx.Response(200, content=b"%PDF-1.4", request=httpx.Request("GET", URL)), None, None),
-        (
-            httpx.Response(
-                200,
-                content=b'{"errorText": "Factura nu exista."}',
-                headers={"Content-Type": "text/plain"},
-                request=httpx.Request("PUT", f"{URL}/invoice/cancel"),
-            ),
-            "WEB-0001",
-            RecordError,
-        ),
-    ],
-)
-def test_classifier_table(
-    response: httpx.Response, record_key: str | None, expected: type[ConnectorError] | None
-) -> None:
-    error = classify_smartbill(response, system="smartbill", record_key=record_key)
-    if expected is None:
-        assert error is None
-    else:
-        assert type(error) is expected
-        assert error is not None and error.system == "smartbill"
-        if expected is RecordError:
-            assert isinstance(error, RecordError) and error.key == record_key
-
-
-def test_a_429_without_retry_after_is_taken_as_the_lock_out() -> None:
-    error = classify_smartbill(reply(429, {"errorText": "Too many"}), system="smartbill")
-    assert isinstance(error, RateLimitedError) and error.retry_after == 600
-    error = classify_smartbill(reply(429, {"errorText": "x"}, {"Retry-After": "12"}), system="smartbill")
-    assert isinstance(error, RateLimitedError) and error.retry_after == 12
