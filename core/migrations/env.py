@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool, text
 from sqlalchemy.engine import Connection
 
-from erpsync.core.state import Base
+from erpsync.core.state.schema import Base
 
 # Any fixed number: on PostgreSQL, processes that start together migrate one after the other.
 MIGRATION_LOCK_KEY = 0x45525053594E43  # "ERPSYNC"

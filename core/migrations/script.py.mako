@@ -4,7 +4,7 @@ Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
-Hand-written: keep every DDL statement here in step with the models in core/state.py
+Hand-written: keep every DDL statement here in step with the models in core/state/schema.py
 (tests/state checks that the migrated schema matches them).
 """
 

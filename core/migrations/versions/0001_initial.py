@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2025-11-28
 
-Hand-written: keep every DDL statement here in step with the models in core/state.py
+Hand-written: keep every DDL statement here in step with the models in core/state/schema.py
 (tests/state checks that the migrated schema matches them).
 """
 
