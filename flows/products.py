@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.states import State
 from prefect.utilities.annotations import quote
 
+from erpsync.core.product_run import chunks
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
@@ -20,7 +21,6 @@ from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.products import (
     FLOW,
     WriteOutcome,
-    chunks,
     finish_run,
     plan_products,
     prepare_run,

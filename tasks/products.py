@@ -28,17 +28,11 @@ from prefect.cache_policies import NO_CACHE
 
 from erpsync.connectors.errors import RecordError, RetriableError
 from erpsync.connectors.merchantpro.client import local_date_since
-from erpsync.connectors.merchantpro.mapping import (
-    PATCH_FIELDS,
-    product_from_shop,
-    product_patch,
-    product_payload,
-    to_json_number,
-)
-from erpsync.core.cursors import parse_cursor
+from erpsync.connectors.merchantpro.mapping import product_from_shop
+from erpsync.connectors.merchantpro.writes import shop_patch
+from erpsync.core.cursors import format_cursor, parse_cursor
 from erpsync.core.mapping import Ownership, StoreRules, ownership
-from erpsync.core.models import Product, RowError, Variant
-from erpsync.core.product_diff import duplicate_skus
+from erpsync.core.models import Product, RowError
 from erpsync.core.product_plan import (
     Failed,
     Known,
@@ -55,6 +49,13 @@ from erpsync.core.product_plan import (
     shop_key,
     units_of,
 )
+from erpsync.core.product_run import (
+    erp_update_fields,
+    failed_shop_id,
+    row_failures,
+    run_cursors,
+    split_duplicates,
+)
 from erpsync.core.skus import erp_sku, shop_sku
 from erpsync.core.state import LinkConflict
 from erpsync.core.units import ENTITY as UNIT
@@ -70,7 +71,6 @@ PRODUCT = "product"  # links, failures, pushed (ERP -> shop fingerprints)
 PUSHED_ERP = "product-erp"  # pushed fingerprints of the shop -> ERP leg
 ERP_CURSOR = "products:erp"
 SHOP_CURSOR = "products:shop"
-BATCH_SIZE = 100
 SHOP_LOOKUP_LIMIT = 50  # more unlinked SKUs to look up than this: read the whole shop instead
 TRANSIENT_BREAKER = 5
 ERP_CURSOR_MARGIN = timedelta(minutes=2)  # writes committed late (or a clock a little off) are read again
@@ -84,33 +84,6 @@ TO_ERP = "shop -> ERP"
 CRASH_HOOK_ENV = "ERPSYNC_TEST_PRODUCTS_EXIT_AFTER_WRITES"
 CRASH_EXIT_CODE = 70
 
-# Synced field -> the canonical names an ERP connector's update_product understands.
-ERP_FIELD_NAMES: dict[str, tuple[str, ...]] = {
-    "price": ("price", "price_net", "price_gross"),
-    "old_price": ("old_price", "old_price_net", "old_price_gross"),
-    "vat": ("vat", "vat_rate"),
-}
-# Synced field -> canonical fields for connectors.merchantpro.mapping.product_patch (attributes: variants).
-SHOP_FIELD_NAMES: dict[str, tuple[str, ...]] = {
-    "name": ("name",),
-    "description": ("description",),
-    "price": ("price_net", "price_gross"),
-    "old_price": ("old_price_net", "old_price_gross"),
-    "ean": ("ean",),
-    "weight": ("weight",),
-    "status": ("status",),
-    "vat": ("vat_rate",),
-    "images": ("images",),
-    "attributes": (),
-}
-VARIANT_GROUPS: dict[str, tuple[str, ...]] = {
-    "price": ("price_net", "price_gross"),
-    "old_price": ("old_price_net", "old_price_gross"),
-    "ean": ("ean",),
-    "weight": ("weight",),
-}
-NULLABLE_SHOP_FIELDS = frozenset({"ean", "old_price_net", "old_price_gross", "weight"})
-
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     try:
@@ -123,27 +96,6 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def failed_shop_id(payload: Any) -> str | None:
-    """The shop product id a failure's payload names (a canonical product's ``shop_id``, a raw row's ``id``)."""
-    if not isinstance(payload, dict):
-        return None
-    value = payload.get("shop_id") or payload.get("id")
-    return str(value) if value not in (None, "") else None
-
-
-def _stamp(payload: Mapping[str, Any]) -> datetime | None:
-    """When an unreadable row was last changed, if its payload says (naive times are the ERP's UTC)."""
-    for key in ("date_modified", "modified_at", "last_modified_at", "write_date"):
-        value = payload.get(key)
-        if isinstance(value, str) and value:
-            try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
 
 
 # ------------------------------------------------------------------------------------------- the run's set-up
@@ -284,13 +236,6 @@ class ErpRead:
     duplicates: set[str] = field(default_factory=set)  # SKUs of the records that share a SKU with another
 
 
-def _row_failures(errors: Iterable[RowError], side: Side, origin: Side) -> list[Failed]:
-    return [
-        Failed(e.key, side, f"unreadable {origin} record: {e.error}", origin, _stamp(e.payload), dict(e.payload))
-        for e in errors
-    ]
-
-
 def read_erp(runtime: StoreRuntime, since: datetime | None) -> ErpRead:
     """ERP products changed since ``since`` (None: all); a SKU claimed by several ERP records fails them all."""
     items: list[Product] = []
@@ -298,27 +243,14 @@ def read_erp(runtime: StoreRuntime, since: datetime | None) -> ErpRead:
     for page in runtime.erp.iter_products(changed_since=since):
         items.extend(page.items)
         errors.extend(page.errors)
-    result = ErpRead(complete=since is None, rows=len(items) + len(errors))
-    result.failed = _row_failures(errors, "shop", "erp")
-    clashing: dict[int, tuple[Product, set[str]]] = {}
-    for sku, owners in duplicate_skus(items).items():
-        for owner in owners:
-            clashing.setdefault(id(owner), (owner, set()))[1].add(sku)
-    for owner, skus in clashing.values():
-        others = sorted({p.erp_id or p.sku for p, s in clashing.values() if s & skus and p is not owner})
-        result.failed.append(
-            Failed(
-                owner.sku,
-                "shop",
-                f"duplicate SKU in the ERP: {', '.join(sorted(skus))} also used by ERP product(s) {', '.join(others)}",
-                "erp",
-                owner.modified_at,
-                owner.model_dump(mode="json", exclude_none=True),
-            )
-        )
-    result.products = {p.sku: p for p in items if id(p) not in clashing}
-    result.duplicates = {owner.sku for owner, _ in clashing.values()}
-    return result
+    products, clashes, duplicates = split_duplicates(items)
+    return ErpRead(
+        products=products,
+        failed=row_failures(errors, "shop", "erp") + clashes,
+        complete=since is None,
+        rows=len(items) + len(errors),
+        duplicates=duplicates,
+    )
 
 
 @task(
@@ -360,7 +292,7 @@ def _collect(runtime: StoreRuntime, result: ShopRead, pages: Iterable[Any], reco
     for page in pages:
         result.requests += 1
         if record_errors:
-            result.failed.extend(_row_failures(page.errors, "erp", "shop"))
+            result.failed.extend(row_failures(page.errors, "erp", "shop"))
         for product in page.items:
             if shop_key(product, prefix) is None:
                 result.foreign += 1
@@ -593,61 +525,6 @@ def record_links(runtime: StoreRuntime, result: Plan) -> Recorded:
 # ------------------------------------------------------------------------------------------- shop writes
 
 
-def _money(value: Any) -> Any:
-    return None if value is None else to_json_number(value)
-
-
-def _variant_entry(variant: Variant, groups: set[str], with_options: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "id": int(variant.shop_id) if variant.shop_id and variant.shop_id.isdigit() else variant.shop_id
-    }
-    for group in sorted(groups):
-        for name in VARIANT_GROUPS[group]:
-            value = getattr(variant, name)
-            entry[name] = value if isinstance(value, str) or value is None else _money(value)
-    if with_options:
-        entry["variant_options"] = [{"name": k, "value": v} for k, v in sorted(variant.options.items())]
-    return entry
-
-
-def shop_patch(product: Product, fields: Iterable[str], *, tax_id: int | None) -> dict[str, Any]:
-    """The smallest PATCH body that writes these synced fields of a product that has its shop ids.
-
-    Product-level fields go through ``product_patch``; a multi-variant product's prices, old prices, EANs,
-    weights and options go on its variants by id (only the changed groups), and variants the shop does not
-    have yet are sent whole (without id: the shop adds them).
-    """
-    wanted = set(fields)
-    canonical = {name for f in wanted for name in SHOP_FIELD_NAMES.get(f, ())}
-    multi = bool(product.variants)
-    parent = (
-        {n for n in canonical if n not in ("price_net", "price_gross", "old_price_net", "old_price_gross", "weight")}
-        if multi
-        else canonical
-    )
-    patch = product_patch(product, parent, tax_id=tax_id)
-    patch.pop("variants", None)
-    for name in parent:
-        for shop_field in PATCH_FIELDS.get(name, ()):
-            if shop_field not in patch and shop_field in NULLABLE_SHOP_FIELDS and getattr(product, name) is None:
-                patch[shop_field] = None  # a value cleared in the ERP is cleared in the shop
-    if "images" in wanted and "images" not in patch:
-        patch["images"] = []
-    if multi:
-        groups = wanted & set(VARIANT_GROUPS)
-        with_options = "attributes" in wanted
-        entries = []
-        full = {v["sku"]: v for v in product_payload(product, tax_id=tax_id)["variants"]}
-        for variant in product.variants:
-            if not variant.shop_id:
-                entries.append(full[variant.sku])
-            elif groups or with_options:
-                entries.append(_variant_entry(variant, groups, with_options))
-        if entries:
-            patch["variants"] = entries
-    return patch
-
-
 @dataclass
 class WriteOutcome:
     """What a batch of writes did."""
@@ -794,8 +671,7 @@ class _Writer:
                 state.set_pushed(store, PRODUCT, [(write.sku, write.other_fingerprint, None)])
             self.out.created.append(write.sku)
             return
-        names = {n for f in write.fields for n in ERP_FIELD_NAMES.get(f, (f,))}
-        runtime.erp.update_product(write.product, names)
+        runtime.erp.update_product(write.product, erp_update_fields(write.fields))
         self.out.calls += 1
         state.set_pushed(store, PUSHED_ERP, [(write.sku, write.fingerprint, None)])
         self.out.updated.append(write.sku)
@@ -823,18 +699,6 @@ def write_batch(runtime: StoreRuntime, setup: Setup, writes: list[Write]) -> Wri
 
 
 # ------------------------------------------------------------------------------------------- finishing
-
-
-def next_cursor(
-    window: datetime, previous: datetime | None, failed: Iterable[Failed], origin: Side, *, blocked: bool = False
-) -> datetime | None:
-    """Where a side's cursor goes: the window, held back to the oldest failed record read from that side
-    (held where it was when a failed record has no time, or when writes were left for the next run)."""
-    stamps = [f.modified_at for f in failed if f.origin == origin]
-    if blocked or any(s is None for s in stamps):
-        return previous
-    oldest = min((s for s in stamps if s is not None), default=None)
-    return window if oldest is None else min(window, oldest)
 
 
 @dataclass
@@ -878,16 +742,13 @@ def finish(
             if f.error.startswith(TO_SHOP) and f.key not in erp_catalogue and f.key not in seen
         ]
     resolved = resolve_failures(state, store, PRODUCT, done)
-    blocked_erp = any(w.side == "shop" for w in not_reached)
-    blocked_shop = any(w.side == "erp" for w in not_reached)
-    erp_cursor = next_cursor(setup.erp_window, setup.previous_erp, failed, "erp", blocked=blocked_erp)
-    # A shop product that failed is read again by id on the next runs: it does not hold the shop cursor.
-    holding = [f for f in failed if not (f.origin == "shop" and failed_shop_id(f.payload))]
-    shop_cursor = next_cursor(setup.shop_window, setup.previous_shop, holding, "shop", blocked=blocked_shop)
+    erp_cursor, shop_cursor = run_cursors(
+        setup.erp_window, setup.previous_erp, setup.shop_window, setup.previous_shop, failed, not_reached
+    )
     if erp_cursor is not None and erp_cursor != setup.previous_erp:
-        state.set_cursor(store, ERP_CURSOR, erp_cursor.astimezone(UTC).isoformat())
+        state.set_cursor(store, ERP_CURSOR, format_cursor(erp_cursor))
     if shop_cursor is not None and shop_cursor != setup.previous_shop:
-        state.set_cursor(store, SHOP_CURSOR, shop_cursor.astimezone(UTC).isoformat())
+        state.set_cursor(store, SHOP_CURSOR, format_cursor(shop_cursor))
     return Finished(rows, resolved, erp_cursor, shop_cursor)
 
 
@@ -905,8 +766,3 @@ def finish_run(
     for row in done.failures[:20]:
         _logger().warning("product %s (%s): %s", row["sku"], row["direction"], row["reason"])
     return done
-
-
-def chunks(items: Sequence[Write], size: int = BATCH_SIZE) -> list[list[Write]]:
-    """Writes in batches of ``size`` (one task run each)."""
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]

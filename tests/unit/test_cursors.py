@@ -1,10 +1,13 @@
-"""Cursors read back from the state store: aware UTC datetimes, whatever way they were written."""
+"""Cursors read back from the state store: aware UTC datetimes, whatever way they were written; where they move."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
-from erpsync.core.cursors import parse_cursor
+from erpsync.core.cursors import format_cursor, next_cursor, parse_cursor
+from erpsync.core.product_plan import Failed
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def test_no_cursor_is_none() -> None:
@@ -18,3 +21,18 @@ def test_a_cursor_keeps_its_offset_and_a_naive_one_is_utc() -> None:
     assert bucharest == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
     naive = parse_cursor("2026-11-20T08:30:00")
     assert naive is not None and naive.tzinfo is UTC and naive == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+
+
+def test_a_cursor_is_stored_as_utc_text_and_reads_back_equal() -> None:
+    bucharest = datetime(2026, 11, 20, 10, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert format_cursor(bucharest) == "2026-11-20T08:30:00+00:00"
+    assert parse_cursor(format_cursor(bucharest)) == bucharest
+
+
+def test_next_cursor_never_passes_a_failed_record() -> None:
+    window, previous = T0 + timedelta(hours=2), T0 - timedelta(days=1)
+    assert next_cursor(window, previous, [], "erp") == window
+    failed = [Failed("A", "shop", "x", "erp", T0), Failed("B", "erp", "y", "shop", T0 - timedelta(days=9))]
+    assert next_cursor(window, previous, failed, "erp") == T0
+    assert next_cursor(window, previous, [Failed("A", "shop", "x", "erp", None)], "erp") == previous
+    assert next_cursor(window, previous, [], "erp", blocked=True) == previous

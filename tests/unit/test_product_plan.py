@@ -1,4 +1,4 @@
-"""erpsync.core.product_plan: what to look up and what to write, per leg, decided by ownership; tasks' pure helpers."""
+"""erpsync.core.product_plan: what to look up and what to write, per leg, decided by ownership."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from erpsync.core.config import ProductSettings
 from erpsync.core.mapping import StoreRules, ownership, to_shop
 from erpsync.core.models import Product, Variant
 from erpsync.core.product_diff import encode, field_digests
-from erpsync.core.product_plan import Failed, Known, LinkRef, Memory, Policy, lookups_needed, plan
-from erpsync.tasks.products import next_cursor, shop_patch
+from erpsync.core.product_plan import Known, LinkRef, Memory, Policy, lookups_needed, plan
 
 D = Decimal
 RULES = StoreRules(store="main", sku_prefix="", vat_taxes={"19": 1, "9": 2})
@@ -228,61 +227,3 @@ def test_a_shop_edit_of_an_erp_owned_field_is_put_back() -> None:
     result = plan(["A-1"], Known(erp={"A-1": erp()}, shop={"A-1": edited}, erp_complete=True), memory(links, pushed), p)
     [write] = result.writes
     assert write.side == "shop" and write.fields == {"price"} and write.product.price_net == D("10.00")
-
-
-# --------------------------------------------------------------------------------------------- tasks' pure helpers
-
-
-def test_next_cursor_never_passes_a_failed_record() -> None:
-    window, previous = T0 + timedelta(hours=2), T0 - timedelta(days=1)
-    assert next_cursor(window, previous, [], "erp") == window
-    failed = [Failed("A", "shop", "x", "erp", T0), Failed("B", "erp", "y", "shop", T0 - timedelta(days=9))]
-    assert next_cursor(window, previous, failed, "erp") == T0
-    assert next_cursor(window, previous, [Failed("A", "shop", "x", "erp", None)], "erp") == previous
-    assert next_cursor(window, previous, [], "erp", blocked=True) == previous
-
-
-def test_shop_patch_is_minimal() -> None:
-    product = Product(
-        sku="A-1",
-        shop_id="9",
-        name="Cana",
-        vat_rate=D("19"),
-        price_net=D("10"),
-        price_gross=D("11.90"),
-        old_price_net=None,
-        description="d",
-    )
-    assert shop_patch(product, {"price"}, tax_id=1) == {"price_net": 10, "price_gross": 11.9}
-    assert shop_patch(product, {"old_price", "weight", "ean"}, tax_id=1) == {
-        "old_price_net": None,
-        "old_price_gross": None,
-        "weight": None,
-        "ean": None,
-    }
-    assert shop_patch(product, {"vat"}, tax_id=2) == {"tax_id": 2}
-    assert shop_patch(product, {"images"}, tax_id=1) == {"images": []}
-    assert shop_patch(product, {"attributes"}, tax_id=1) == {}
-
-
-def test_shop_patch_of_a_multi_variant_product_goes_on_the_variants() -> None:
-    product = Product(
-        sku="TS",
-        shop_id="70",
-        name="Tricou",
-        vat_rate=D("19"),
-        variants=[
-            Variant(sku="TS-S", shop_id="71", price_net=D("50"), price_gross=D("59.50"), options={"Marime": "S"}),
-            Variant(sku="TS-L", price_net=D("51"), price_gross=D("60.69"), options={"Marime": "L"}),
-        ],
-    )
-    patch = shop_patch(product, {"price", "name"}, tax_id=1)
-    assert patch["name"] == "Tricou" and "price_net" not in patch
-    assert patch["variants"] == [
-        {"id": 71, "price_net": 50, "price_gross": 59.5},
-        {"sku": "TS-L", "price_net": 51, "price_gross": 60.69, "variant_options": [{"name": "Marime", "value": "L"}]},
-    ]
-    assert shop_patch(product, {"attributes"}, tax_id=1)["variants"][0] == {
-        "id": 71,
-        "variant_options": [{"name": "Marime", "value": "S"}],
-    }
