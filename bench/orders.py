@@ -142,7 +142,7 @@ class _ErpClock:
     """Seconds spent inside Tryton JSON-RPC calls (the ERP's own time plus loopback), by method."""
 
     def __init__(self) -> None:
-        from erpsync.connectors.erp.tryton_rpc import TrytonRpc
+        from erpsync.connectors.erp.tryton.rpc import TrytonRpc
 
         self.seconds = 0.0
         self.by_method: dict[str, float] = {}
@@ -239,6 +239,7 @@ def main(argv: list[str]) -> int:
             first = _run("main", clock)
             with tryton.session() as session:
                 sales = session.call("model.sale.sale.search_count", [("reference", "in", ids)], session.context)
+            clock.take()  # that check went through TrytonRpc.call too: not the re-run's time
             second = _run("main", clock)
         return _report(args.orders, first, second, sales)
     finally:

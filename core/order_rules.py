@@ -20,7 +20,7 @@ from erpsync.core.config import percent_key
 from erpsync.core.models import ErpOrderStatus, Order, ShippingStatus
 from erpsync.core.skus import erp_sku, shop_sku
 
-# Sales erpsync itself created in the ERP carry this channel (connectors/erp/tryton.py): never sent back.
+# Sales erpsync itself created in the ERP carry this channel (connectors/erp/tryton/sales.py): never sent back.
 ERPSYNC_CHANNEL = "erpsync"
 CANCELLED = ShippingStatus.CANCELLED.value
 # The shop's life cycle, in order; a status back-sync only ever moves an order forward along it.

@@ -5,7 +5,7 @@
 (first run ever: ~30 s to build the cache; then ~2-3 s). A server that cannot start makes the tests error,
 never skip. All tests share that server, so a test that writes must not change what other tests read:
 it works on records it creates itself (`create_stocked_product` gives it a product with its own SKU and
-stock) and never on the seeded SKUs, whose quantities stay exactly as in `devservers.tryton_seed`.
+stock) and never on the seeded SKUs, whose quantities stay exactly as in `erpsync.dev.tryton_seed`.
 """
 
 from __future__ import annotations

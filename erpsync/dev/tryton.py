@@ -2,14 +2,13 @@
 
 `ensure_database()` builds the activated + seeded database once and caches it (keyed by the installed
 trytond module versions and the seed); `start_tryton()` copies that file into a work dir and runs
-`trytond` on it. `JsonRpcSession` is a small JSON-RPC client for tests and seeding checks (the production
-client lives in `connectors/erp/tryton.py`).
+`trytond` on it. `JsonRpcSession` is a JSON-RPC session for tests and seeding checks, over the connector's
+client (`connectors/erp/tryton/rpc.py`).
 """
 
 from __future__ import annotations
 
 import atexit
-import base64
 import datetime as dt
 import fcntl
 import hashlib
@@ -22,17 +21,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import httpx
-
-from erpsync.dev import tryton_seed
+from erpsync.connectors.erp.tryton.rpc import LOGIN, TrytonRpc, tryton_reply
+from erpsync.connectors.errors import ConnectorError, RetriableError
+from erpsync.connectors.http import RetryPolicy
+from erpsync.dev import tryton_seed, tryton_seeding
 
 # Caches live in the folder the process starts from (the project folder for tests, bench and `make demo`).
 WORK_ROOT = Path.cwd()
@@ -75,14 +74,21 @@ def _installed_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in names}
 
 
+# The modules whose source makes the seeded database: editing either rebuilds it.
+SEED_MODULES = (tryton_seed, tryton_seeding)
+
+
 def cache_key() -> str:
-    """Key of the cached database: trytond/proteus versions, the modules, SEED_VERSION and the seed source."""
+    """Key of the cached database: trytond/proteus versions, the modules, SEED_VERSION, the seed modules' source."""
     material = json.dumps(
         {
             "versions": _installed_versions(),
             "modules": MODULES,
             "seed_version": tryton_seed.SEED_VERSION,
-            "seed_source": hashlib.sha256(Path(tryton_seed.__file__).read_bytes()).hexdigest(),
+            "seed_source": {
+                module.__name__: hashlib.sha256(Path(str(module.__file__)).read_bytes()).hexdigest()
+                for module in SEED_MODULES
+            },
         },
         sort_keys=True,
     )
@@ -154,12 +160,12 @@ def _build(build_dir: Path) -> dict[str, Any]:
     seed_cmd = [
         sys.executable,
         "-m",
-        "erpsync.dev.tryton_seed",
+        tryton_seeding.__name__,
         str(config),
         DATABASE_NAME,
         str(build_dir / _MANIFEST_FILE),
     ]
-    seed_seconds = _run_logged(seed_cmd, log, _child_env(), "seeding (erpsync.dev.tryton_seed)")
+    seed_seconds = _run_logged(seed_cmd, log, _child_env(), f"seeding ({tryton_seeding.__name__})")
     config.unlink()
     return {
         "admin_seconds": round(admin_seconds, 2),
@@ -232,93 +238,43 @@ def read_build_timings(database_file: Path) -> dict[str, Any]:
 
 # --- JSON-RPC ------------------------------------------------------------------------------------------
 
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return {"__class__": "Decimal", "decimal": str(value)}
-    if isinstance(value, dt.datetime):
-        return {
-            "__class__": "datetime",
-            "year": value.year,
-            "month": value.month,
-            "day": value.day,
-            "hour": value.hour,
-            "minute": value.minute,
-            "second": value.second,
-            "microsecond": value.microsecond,
-        }
-    if isinstance(value, dt.date):
-        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
-    if isinstance(value, bytes):
-        return {"__class__": "bytes", "base64": base64.b64encode(value).decode()}
-    raise TypeError(f"cannot encode {type(value).__name__} for Tryton")
-
-
-def _decode(obj: dict[str, Any]) -> Any:
-    kind = obj.get("__class__")
-    if kind == "Decimal":
-        return Decimal(obj["decimal"])
-    if kind == "date":
-        return dt.date(obj["year"], obj["month"], obj["day"])
-    if kind == "datetime":
-        return dt.datetime(
-            obj["year"],
-            obj["month"],
-            obj["day"],
-            obj["hour"],
-            obj["minute"],
-            obj["second"],
-            obj["microsecond"],
-        )
-    if kind == "time":
-        return dt.time(obj["hour"], obj["minute"], obj["second"], obj["microsecond"])
-    if kind == "timedelta":
-        return dt.timedelta(seconds=obj["seconds"])
-    if kind == "bytes":
-        return base64.b64decode(obj["base64"])
-    return obj
-
-
-def rpc_call(
-    client: httpx.Client,
-    url: str,
-    method: str,
-    params: list[Any],
-    headers: dict[str, str] | None = None,
-) -> Any:
-    """POST one JSON-RPC call to `url` (`http://host:port/{db}/rpc/`); decode typed values, raise TrytonRpcError."""
-    body = json.dumps({"id": 1, "method": method, "params": params}, default=_encode)
-    response = client.post(url, content=body, headers={"Content-Type": "application/json", **(headers or {})})
-    if response.status_code in (401, 403, 429):  # wrong login/session, rate-limited login
-        raise TrytonRpcError(method, f"HTTP {response.status_code}")
-    response.raise_for_status()
-    payload = json.loads(response.text, object_hook=_decode)
-    if payload.get("error"):
-        raise TrytonRpcError(method, payload["error"])
-    return payload.get("result")
+# A test sees every failure as it happens: no retries.
+_NO_RETRY = RetryPolicy(max_retries=0)
 
 
 class JsonRpcSession:
-    """A logged-in JSON-RPC session: `call("model.x.y.method", *params)` (context is the caller's job)."""
+    """A logged-in JSON-RPC session: `call("model.x.y.method", *params)` (context is the caller's job).
+
+    It talks through the connector's client (`connectors.erp.tryton.rpc.TrytonRpc`) without retries, keeps JSON
+    floats as floats, and raises `TrytonRpcError` with Tryton's own error (`[name, args]`, or `"HTTP 401"`...).
+    """
 
     def __init__(self, url: str, database: str, username: str, password: str, timeout: float = 30.0) -> None:
         self.url = f"{url.rstrip('/')}/{database}/rpc/"
         self.username = username
-        self._client = httpx.Client(timeout=timeout)
+        self.rpc = TrytonRpc(
+            url, database, username, password, timeout_seconds=timeout, retry=_NO_RETRY, parse_float=float
+        )
         try:
-            # 8.2 answers [user_id, session, bus_url_or_null]
-            login = rpc_call(self._client, self.url, "common.db.login", [username, {"password": password}, "en"])
-            self.user_id, session = int(login[0]), str(login[1])
+            _raise_rpc_errors(LOGIN, self.rpc.login)  # 8.2 answers [user_id, session, bus_url_or_null]
         except BaseException:
-            self._client.close()
+            self.rpc.close()
             raise
-        token = base64.b64encode(f"{username}:{self.user_id}:{session}".encode()).decode()
-        self._headers = {"Authorization": f"Session {token}"}
-        self.context: dict[str, Any] = self.call("model.res.user.get_preferences", True, {})
+
+    @property
+    def user_id(self) -> int:
+        """The logged-in user's id."""
+        assert self.rpc.user_id is not None
+        return self.rpc.user_id
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The user's preferences (`res.user.get_preferences`): pass them as the last param of model calls."""
+        return self.rpc.context
 
     def call(self, method: str, *params: Any) -> Any:
         """Call `method` with positional `params`."""
-        return rpc_call(self._client, self.url, method, list(params), self._headers)
+        return _raise_rpc_errors(method, lambda: self.rpc.call(method, *params, kind="write"))
 
     def call_accepting_warnings(self, method: str, *params: Any, max_warnings: int = 5) -> Any:
         """Call `method`; on a UserWarning record it as accepted (`res.user.warning`) and retry, as a user would.
@@ -341,15 +297,26 @@ class JsonRpcSession:
 
     def close(self) -> None:
         """Log out and close the HTTP client."""
-        with suppress(httpx.HTTPError, TrytonRpcError):
+        with suppress(TrytonRpcError):
             self.call("common.db.logout")
-        self._client.close()
+        self.rpc.close()
 
     def __enter__(self) -> JsonRpcSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _raise_rpc_errors(method: str, send: Callable[[], Any]) -> Any:
+    """`send()`, its connector errors raised as `TrytonRpcError` carrying Tryton's reply (or the HTTP status)."""
+    try:
+        return send()
+    except ConnectorError as exc:
+        reply = tryton_reply(exc)
+        if reply is None:
+            reply = f"HTTP {exc.status}" if exc.status is not None else exc.message
+        raise TrytonRpcError(method, reply) from exc
 
 
 # --- the server ----------------------------------------------------------------------------------------
@@ -420,23 +387,25 @@ def _free_port() -> int:
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last_error = "no answer yet"
-    with httpx.Client(timeout=5.0) as client:
+    rpc = TrytonRpc(url, DATABASE_NAME, ADMIN_LOGIN, ADMIN_PASSWORD, timeout_seconds=5.0, retry=_NO_RETRY)
+    try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise TrytonStartError(f"trytond exited with code {process.returncode}; log tail:\n{_tail(log_path)}")
             try:
-                rpc_call(
-                    client,
-                    f"{url}/{DATABASE_NAME}/rpc/",
-                    "common.db.login",
-                    [ADMIN_LOGIN, {"password": ADMIN_PASSWORD}, "en"],
-                )
+                rpc.login()
                 return
-            except httpx.TransportError as exc:  # not listening yet
-                last_error = f"{type(exc).__name__}: {exc}"
-            except (httpx.HTTPError, TrytonRpcError) as exc:  # listening but wrong: waiting will not help
+            except RetriableError as exc:
+                if exc.status is not None:  # listening but failing: waiting will not help
+                    raise TrytonStartError(
+                        f"trytond answered the login with {exc}; log tail:\n{_tail(log_path)}"
+                    ) from exc
+                last_error = exc.message  # not listening yet
+            except ConnectorError as exc:  # listening but wrong: waiting will not help
                 raise TrytonStartError(f"trytond answered the login with {exc}; log tail:\n{_tail(log_path)}") from exc
             time.sleep(0.2)
+    finally:
+        rpc.close()
     raise TrytonStartError(f"trytond not ready after {timeout:.0f}s ({last_error}); log tail:\n{_tail(log_path)}")
 
 
@@ -511,10 +480,10 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m devservers.tryton [WORKDIR] [--port N]`: run the dev server in the foreground until Ctrl-C."""
+    """`python -m erpsync.dev.tryton [WORKDIR] [--port N]`: run the dev server in the foreground until Ctrl-C."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m devservers.tryton", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m erpsync.dev.tryton", description=main.__doc__)
     parser.add_argument("workdir", nargs="?", type=Path, default=WORK_ROOT / ".cache" / "tryton-run")
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)

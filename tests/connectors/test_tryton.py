@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from erpsync.connectors.erp.tryton import TrytonConnector
-from erpsync.connectors.erp.tryton_rpc import TrytonRpc, decode, encode
+from erpsync.connectors.erp.tryton.rpc import TrytonRpc, decode, encode, tryton_reply
 from erpsync.connectors.errors import AuthError, BadRequestError, FatalError, RecordError, RetriableError
 from erpsync.connectors.http import RetryPolicy
 from erpsync.core.models import Address, Customer, Order, OrderLine, Product, ProductStatus, Variant
@@ -92,6 +93,16 @@ def test_user_errors_become_record_or_fatal_errors() -> None:
     with pytest.raises(BadRequestError):
         connector.rpc.model("party.party", "search_read", [], 0, 1, None, ["name"])
     assert fake.calls.count("model.party.party.create") == 1  # a write is never repeated
+
+
+def test_a_refusal_keeps_trytons_reply() -> None:
+    warning = ["UserWarning", ["stock.shipment.in,1.no_origin", "The moves have no origin.", ""]]
+    fake = FakeTryton({"model.stock.shipment.in.receive": [{"id": 1, "error": warning}]})
+    with pytest.raises(BadRequestError) as refused:
+        _fake_connector(fake).rpc.model("stock.shipment.in", "receive", [1])
+    assert refused.value.error_name == "UserWarning" and tryton_reply(refused.value) == warning
+    assert tryton_reply(pickle.loads(pickle.dumps(refused.value))) == warning
+    assert tryton_reply(RetriableError("tryton", "timed out")) is None
 
 
 def test_access_errors_and_refused_logins_are_auth_errors() -> None:

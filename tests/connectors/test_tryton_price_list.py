@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from erpsync.connectors.erp.tryton import TrytonConnector
-from erpsync.connectors.erp.tryton_rpc import to_utc
+from erpsync.connectors.erp.tryton.rpc import to_utc
 from erpsync.connectors.errors import FatalError
 from erpsync.core.models import Address, Customer, Order, OrderLine, Product, gross_from_net, net_from_gross
 from erpsync.dev import tryton_seed as seed

@@ -13,16 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from erpsync.connectors.erp.tryton.rpc import decode, encode
 from erpsync.dev import tryton_seed as seed
-from erpsync.dev.tryton import (
-    DATABASE_NAME,
-    JsonRpcSession,
-    TrytonRpcError,
-    TrytonServer,
-    _decode,
-    _encode,
-    ensure_database,
-)
+from erpsync.dev.tryton import DATABASE_NAME, JsonRpcSession, TrytonRpcError, TrytonServer, ensure_database
 from tests.tryton_fixture import create_stocked_product, unique_code
 
 pytestmark = pytest.mark.tryton
@@ -380,4 +373,5 @@ def test_cached_database_is_reused_and_start_is_fast(tryton_server: TrytonServer
 
 def test_json_codec_round_trips_tryton_types() -> None:
     values = [Decimal("12.30"), dt.date(2027, 1, 31), dt.datetime(2027, 1, 31, 8, 5, 1, 7), b"\x00\xff"]
-    assert json.loads(json.dumps(values, default=_encode), object_hook=_decode) == values
+    assert decode(json.dumps(encode(values)), parse_float=float) == values  # as JsonRpcSession decodes
+    assert type(decode('{"quantity": 1.5}', parse_float=float)["quantity"]) is float

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from erpsync.connectors.erp import tryton_mapping as tm
+from erpsync.connectors.erp.tryton import mapping as tm
 from erpsync.core.models import ProductStatus, ShippingStatus
 
 CATEGORIES = {7: tm.Category(vat_rate=Decimal(19), taxes=(3,))}

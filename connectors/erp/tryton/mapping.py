@@ -1,6 +1,7 @@
 """Pure transforms between Tryton's rows (as JSON-RPC returns them) and erpsync's canonical records.
 
-No I/O here: the connector (``connectors.erp.tryton``) reads rows and hands them over; tests feed rows in.
+No I/O here: the connector's parts (``connectors.erp.tryton.products``, ``.sales`` ...) read rows and hand them
+over; tests feed rows in.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from erpsync.connectors.erp.tryton_rpc import to_utc
+from erpsync.connectors.erp.tryton.rpc import to_utc
 from erpsync.core.models import (
     Address,
     Customer,

@@ -3,8 +3,9 @@
 Tryton answers JSON-RPC errors inside HTTP 200 bodies (``{"id": 1, "error": [name, args]}``); HTTP statuses
 only speak for the transport: 401 (bad login, or an expired session), 429 (too many failed logins), 403 (the
 method is not exposed over RPC), 404 (no such database). ``classify_tryton`` turns both kinds into the error
-tree of ``connectors.errors``. ``TrytonRpc`` logs in, keeps the session header and the user's context, and logs
-in again once when the server says the session expired.
+tree of ``connectors.errors`` (a refusal keeps the reply's ``[name, args]``: ``tryton_reply``). ``TrytonRpc`` logs
+in, keeps the session header and the user's context, and logs in again once when the server says the session
+expired. The connector and the dev server's ``JsonRpcSession`` (``erpsync.dev.tryton``) both talk through it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import base64
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,7 @@ from erpsync.core.redact import register_secret
 
 SYSTEM = "tryton"
 LOGIN = "common.db.login"
+_REPLY = "tryton_reply"
 
 # Tryton's AccessError texts about rights (English server messages); "modify the field ... in record" and
 # "delete the record" are refusals about one record's state and stay record errors.
@@ -114,9 +116,9 @@ def _decode_object(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def decode(text: str | bytes) -> Any:
+def decode(text: str | bytes, *, parse_float: Callable[[str], Any] = Decimal) -> Any:
     """Tryton's JSON -> Python values; JSON floats become ``Decimal`` (quantities are floats in Tryton)."""
-    return json.loads(text, object_hook=_decode_object, parse_float=Decimal)
+    return json.loads(text, object_hook=_decode_object, parse_float=parse_float)
 
 
 def to_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -210,6 +212,12 @@ def classify_tryton(response: httpx.Response, *, system: str, record_key: str | 
         return None
     name, message = _describe(error)
     common["error_name"] = name
+    refused = _refusal(name, message, system, record_key, common)
+    vars(refused)[_REPLY] = error  # kept when pickled: ConnectorError.__reduce__ carries __dict__
+    return refused
+
+
+def _refusal(name: str, message: str, system: str, record_key: str | None, common: dict[str, Any]) -> ConnectorError:
     if name == "TimeOut":
         return RetriableError(system, message, **common)
     if name == "LoginException":
@@ -223,11 +231,21 @@ def classify_tryton(response: httpx.Response, *, system: str, record_key: str | 
     return FatalError(system, f"server error: {message}", **common)
 
 
+def tryton_reply(error: BaseException) -> Any:
+    """The ``error`` member of the JSON-RPC reply an error was made from: ``[name, args]``, e.g.
+    ``["UserWarning", [warning_name, message, description]]``; None for HTTP and transport errors."""
+    return vars(error).get(_REPLY)
+
+
 # --------------------------------------------------------------------------- the session
 
 
 class TrytonRpc:
-    """A JSON-RPC session on one Tryton database, over ``HttpClient`` (which retries reads, never writes)."""
+    """A JSON-RPC session on one Tryton database, over ``HttpClient`` (which retries reads, never writes).
+
+    ``parse_float`` decodes the replies' JSON floats: ``Decimal`` for the connector, ``float`` for the dev
+    server's test session.
+    """
 
     def __init__(
         self,
@@ -241,6 +259,7 @@ class TrytonRpc:
         transport: httpx.BaseTransport | None = None,
         counters: Counters | None = None,
         retry: RetryPolicy | None = None,
+        parse_float: Callable[[str], Any] = Decimal,
     ) -> None:
         register_secret(password)
         self.database = database
@@ -263,6 +282,7 @@ class TrytonRpc:
         self.user_id: int | None = None
         self.context: dict[str, Any] = {}
         self.logins = 0
+        self._parse_float = parse_float
 
     def close(self) -> None:
         """Close the HTTP client (the server forgets idle sessions by itself)."""
@@ -281,7 +301,7 @@ class TrytonRpc:
             record_key=record_key,
             expect_json=False,
         )
-        return decode(response.content).get("result")
+        return decode(response.content, parse_float=self._parse_float).get("result")
 
     def login(self) -> None:
         """Log in (``common.db.login``) and load the user's preferences as the context of every call."""

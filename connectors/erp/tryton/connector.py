@@ -1,0 +1,208 @@
+"""``TrytonConnector``: the ``ErpConnector`` of a Tryton 8.2 server, composed of one part per entity.
+
+The parts share one ``TrytonSession`` (the JSON-RPC session and the configuration read once): ``Products``,
+``Stock``, ``Parties`` (customers and suppliers), ``Sales`` (shop orders in), ``SalesRead`` (sales out) and
+``Receipts``. The connector holds the settings, probes the server (``check``) and hands each call to its part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import httpx
+
+from erpsync.connectors.erp.base import Capabilities
+from erpsync.connectors.erp.tryton.parties import Parties
+from erpsync.connectors.erp.tryton.products import Products
+from erpsync.connectors.erp.tryton.receipts import Receipts
+from erpsync.connectors.erp.tryton.rpc import SYSTEM, TrytonRpc, decode
+from erpsync.connectors.erp.tryton.sales import Sales
+from erpsync.connectors.erp.tryton.sales_read import SalesRead
+from erpsync.connectors.erp.tryton.session import TrytonSession
+from erpsync.connectors.erp.tryton.stock import Stock
+from erpsync.connectors.http import Counters, RetryPolicy
+from erpsync.core.models import (
+    Customer,
+    ErpOrderStatus,
+    GoodsReceipt,
+    Order,
+    Page,
+    Product,
+    StockLevel,
+    Supplier,
+)
+
+if TYPE_CHECKING:
+    from erpsync.core.config import TrytonSettings
+
+CAPABILITIES = Capabilities(
+    products_read=True,
+    products_changed_since=True,
+    products_create=True,
+    products_update=True,
+    stock_read=True,
+    stock_changed_since=True,
+    stock_reservations=True,
+    customers_find=True,
+    customers_create=True,
+    orders_create=True,
+    orders_read=True,
+    orders_read_status=True,
+    orders_cancel=True,
+    invoices=True,
+    goods_receipts_read=True,
+    suppliers_read=True,
+)
+
+
+class TrytonConnector:
+    """A Tryton 8.2 server through JSON-RPC (no rate limit: Tryton has none)."""
+
+    system = SYSTEM
+    capabilities = CAPABILITIES
+    # The product fields (core.mapping.SYNC_FIELDS) Tryton holds and update_product writes; the product sync
+    # leaves the others (weight, old price, images, attributes) out of its comparisons.
+    product_fields = frozenset({"name", "description", "price", "ean", "status", "vat"})
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str,
+        password: str,
+        *,
+        language: str = "en",
+        timeout_seconds: float = 30.0,
+        page_size: int = 500,
+        shipping_sku: str = "SHIPPING",
+        order_warehouse: str = "WH",
+        price_list: str = "",
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        self.url = url.rstrip("/")
+        self.database = database
+        self.page_size = page_size
+        self.shipping_sku = shipping_sku
+        self.order_warehouse = order_warehouse
+        self.price_list = price_list
+        self.rpc = TrytonRpc(
+            self.url,
+            database,
+            username,
+            password,
+            language=language,
+            timeout_seconds=timeout_seconds,
+            transport=transport,
+            retry=retry,
+        )
+        self.counters: Counters = self.rpc.counters
+        self.tryton = TrytonSession(self.rpc, page_size=page_size, price_list=price_list)
+        self.products = Products(self.tryton)
+        self.stock = Stock(self.tryton)
+        self.parties = Parties(self.tryton)
+        self.sales = Sales(self.tryton, self.parties, shipping_sku=shipping_sku, order_warehouse=order_warehouse)
+        self.sales_read = SalesRead(self.tryton, shipping_sku=shipping_sku)
+        self.receipts = Receipts(self.tryton)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: TrytonSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        shipping_sku: str = "SHIPPING",
+        order_warehouse: str = "WH",
+        price_list: str = "",
+    ) -> TrytonConnector:
+        """The connector of an ``[erp] type = "tryton"`` section (``price_list``: the store's, by name)."""
+        return cls(
+            str(settings.url),
+            settings.database,
+            settings.username,
+            settings.password.get(),
+            language=settings.language,
+            timeout_seconds=settings.timeout_seconds,
+            page_size=settings.page_size,
+            shipping_sku=shipping_sku,
+            order_warehouse=order_warehouse,
+            price_list=price_list,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.rpc.close()
+
+    def __enter__(self) -> TrytonConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def check(self) -> str:
+        """Log in and read the preferences: ``"Tryton 8.2 at URL, database D, company C[, price list P]"``."""
+        self.rpc.login()
+        response = self.rpc.http.request(
+            "POST",
+            "/rpc/",
+            json_body={"id": 1, "method": "common.server.version", "params": []},
+            kind="read",
+            expect_json=False,
+        )
+        version = decode(response.content).get("result") or "?"
+        company = self.rpc.context.get("company.rec_name") or f"#{self.rpc.context.get('company')}"
+        described = f"Tryton {version} at {self.url}, database {self.database}, company {company}"
+        price_list = self.tryton.price_list()
+        return described + (f", price list {price_list.name!r}" if price_list else "")
+
+    # -- the parts' methods (documented there) ----------------------------------------------------------
+
+    def iter_products(self, *, changed_since: datetime | None = None) -> Iterator[Page[Product]]:
+        return self.products.iter_products(changed_since=changed_since)
+
+    def create_product(self, product: Product) -> Product:
+        return self.products.create_product(product)
+
+    def update_product(self, product: Product, changed: set[str]) -> None:
+        self.products.update_product(product, changed)
+
+    def iter_stock(
+        self,
+        warehouses: Sequence[str],
+        *,
+        skus: Sequence[str] | None = None,
+        changed_since: datetime | None = None,
+    ) -> Iterator[Page[StockLevel]]:
+        return self.stock.iter_stock(warehouses, skus=skus, changed_since=changed_since)
+
+    def find_customer(self, customer: Customer) -> Customer | None:
+        return self.parties.find_customer(customer)
+
+    def create_customer(self, customer: Customer) -> Customer:
+        return self.parties.create_customer(customer)
+
+    def iter_suppliers(self) -> Iterator[Page[Supplier]]:
+        return self.parties.iter_suppliers()
+
+    def find_order(self, reference: str) -> str | None:
+        return self.sales.find_order(reference)
+
+    def create_order(self, order: Order, customer: Customer) -> str:
+        return self.sales.create_order(order, customer)
+
+    def cancel_order(self, erp_id: str) -> None:
+        self.sales.cancel_order(erp_id)
+
+    def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
+        return self.sales_read.order_statuses(erp_ids)
+
+    def iter_orders(self, *, changed_since: datetime | None = None) -> Iterator[Page[Order]]:
+        return self.sales_read.iter_orders(changed_since=changed_since)
+
+    def iter_goods_receipts(self, since: datetime, warehouses: Sequence[str]) -> Iterator[Page[GoodsReceipt]]:
+        return self.receipts.iter_goods_receipts(since, warehouses)

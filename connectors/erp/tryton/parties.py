@@ -1,0 +1,162 @@
+"""Parties: customers found (by VAT code or e-mail) or created with their addresses, and the suppliers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from erpsync.connectors.erp.tryton import mapping as tm
+from erpsync.connectors.erp.tryton.rpc import SYSTEM
+from erpsync.connectors.erp.tryton.session import TrytonSession
+from erpsync.connectors.errors import record_error
+from erpsync.core.models import Address, Customer, Page, Supplier
+
+ADDRESS_FIELDS = ["street", "city", "postal_code", "country.code", "invoice", "delivery", "party_name", "party"]
+PARTY_FIELDS = ["name", "email", "phone", "identifiers.type", "identifiers.code"]
+
+
+class Parties:
+    """``find_customer``, ``create_customer`` and ``iter_suppliers`` of the connector; the party and the
+    addresses of a sale (``party_for``, ``address_for``)."""
+
+    def __init__(self, tryton: TrytonSession) -> None:
+        self.tryton = tryton
+
+    def find_customer(self, customer: Customer) -> Customer | None:
+        """The party with this VAT identifier (companies) or e-mail contact mechanism, if any."""
+        party_id: int | None = None
+        if customer.is_company and customer.vat_code:
+            party_id = self._party_by_vat(customer.vat_code, tm.country_of(customer))
+        if party_id is None and customer.email:
+            email = customer.email.strip().lower()
+            rows = self.tryton.search_read(
+                "party.contact_mechanism",
+                [("type", "=", "email"), ("value", "ilike", tm.like_escape(email))],
+                ["party", "value"],
+                order=[("id", "ASC")],
+            )
+            exact = [r for r in rows if str(r.get("value") or "").strip().lower() == email]
+            party_id = exact[0]["party"] if exact else None
+        if party_id is None:
+            return None
+        return self._customer(party_id)
+
+    def _party_by_vat(self, vat: str, country: str | None) -> int | None:
+        """The party whose identifier is this VAT code, stored with or without its country prefix."""
+        candidates = tm.vat_candidates(vat, country)
+        digits = tm.VAT_PREFIX.sub("", candidates[0])
+        rows = self.tryton.search_read(
+            "party.identifier",
+            ["OR", ("code_compact", "in", candidates), ("code_compact", "like", "__" + tm.like_escape(digits))],
+            ["party", "code_compact"],
+            order=[("id", "ASC")],
+        )
+        exact = [r for r in rows if r.get("code_compact") in candidates]
+        prefixed = [r for r in rows if tm.VAT_PREFIX.match(str(r.get("code_compact") or ""))]
+        best = exact or prefixed
+        return int(best[0]["party"]) if best else None
+
+    def _customer(self, party_id: int) -> Customer:
+        party = self.tryton.read("party.party", "read", [party_id], PARTY_FIELDS)[0]
+        return tm.customer_from(party)
+
+    def create_customer(self, customer: Customer) -> Customer:
+        """Create the party: e-mail/phone contacts, invoice and delivery addresses, VAT identifier (companies)."""
+        key = customer.email or customer.vat_code or customer.name or "customer"
+        name = (customer.company_name if customer.is_company and customer.company_name else customer.name) or key
+        contacts: list[dict[str, Any]] = []
+        if customer.email:
+            contacts.append({"type": "email", "value": customer.email})
+        phone = customer.phone or (customer.billing.phone if customer.billing else None)
+        if phone:
+            contacts.append({"type": "phone", "value": phone})
+        addresses = [
+            self._address_values(address, invoice, delivery, name)
+            for address, invoice, delivery in tm.address_roles(customer.billing, customer.shipping)
+        ]
+        values: dict[str, Any] = {"name": name}
+        if contacts:
+            values["contact_mechanisms"] = [["create", contacts]]
+        if addresses:
+            values["addresses"] = [["create", addresses]]
+        if customer.is_company and customer.vat_code:
+            code = customer.vat_code.replace(" ", "").upper()
+            kind = "eu_vat" if tm.VAT_PREFIX.match(code) else "ro_cf"
+            values["identifiers"] = [["create", [{"type": kind, "code": code}]]]
+        created = self.tryton.write("party.party", "create", [values], key=key)
+        return customer.model_copy(update={"erp_id": str(created[0])})
+
+    def _address_values(self, address: Address, invoice: bool, delivery: bool, party_name: str) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "street": address.street or None,
+            "city": address.city or None,
+            "postal_code": address.postal_code or None,
+            "invoice": invoice,
+            "delivery": delivery,
+        }
+        recipient = address.company or address.name
+        if recipient and recipient != party_name:
+            values["party_name"] = recipient
+        if address.country_code:
+            values["country"] = self.tryton.id_of(
+                "country.country",
+                address.country_code.upper(),
+                [("code", "=", address.country_code.upper())],
+                "country",
+            )
+        return values
+
+    def party_for(self, customer: Customer, reference: str) -> int:
+        if customer.erp_id:
+            return int(customer.erp_id)
+        found = self.find_customer(customer)
+        if found is None:
+            if not (customer.email or customer.name or customer.company_name):
+                raise record_error(SYSTEM, reference, "the customer has no e-mail and no name")
+            found = self.create_customer(customer)
+        assert found.erp_id is not None
+        return int(found.erp_id)
+
+    def address_for(self, party_id: int, party_name: str, address: Address | None, *, invoice: bool, key: str) -> int:
+        """The party's address matching ``address`` (street, city, postal code), created when missing."""
+        rows = self.tryton.search_read(
+            "party.address", [("party", "=", party_id)], ADDRESS_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")]
+        )
+        if address is None:
+            flag = "invoice" if invoice else "delivery"
+            preferred = [r for r in rows if r.get(flag)] or rows
+            if not preferred:
+                raise record_error(SYSTEM, key, f"customer {party_name!r} has no address in Tryton or the order")
+            return int(preferred[0]["id"])
+        wanted = tm.address_key(address.street, address.city, address.postal_code)
+        for row in rows:
+            if tm.address_key(row.get("street"), row.get("city"), row.get("postal_code")) == wanted:
+                return int(row["id"])
+        values = self._address_values(address, invoice, not invoice, party_name)
+        created = self.tryton.write("party.address", "create", [{**values, "party": party_id}], key=key)
+        return int(created[0])
+
+    def iter_suppliers(self) -> Iterator[Page[Supplier]]:
+        """Parties that supply: named on a purchase, a supplier shipment or a product's supplier list."""
+        ids: set[int] = set()
+        for model, field in (
+            ("purchase.purchase", "party"),
+            ("stock.shipment.in", "supplier"),
+            ("purchase.product_supplier", "party"),
+        ):
+            for rows in self.tryton.keyset_pages(model, [], [field]):
+                ids.update(int(r[field]) for r in rows if r.get(field))
+        for chunk in tm.chunks(sorted(ids), self.tryton.page_size):
+            parties = self.tryton.read("party.party", "read", chunk, PARTY_FIELDS)
+            page = Page[Supplier]()
+            for party in parties:
+                customer = tm.customer_from(party)
+                page.items.append(
+                    Supplier(
+                        erp_id=str(party["id"]),
+                        name=party.get("name") or "",
+                        vat_code=customer.vat_code,
+                        email=customer.email,
+                    )
+                )
+            yield page

@@ -1,0 +1,214 @@
+"""Shop orders become Tryton sales: found by reference, created, quoted, confirmed and processed; cancelled.
+
+A shop order is a ``sale.sale`` with ``reference`` = the order's reference (the store's reference prefix + the
+shop order id) and ``description`` = ``erpsync:<shop code>``, quoted and confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from erpsync.connectors.erp.tryton import mapping as tm
+from erpsync.connectors.erp.tryton.parties import Parties
+from erpsync.connectors.erp.tryton.rpc import SYSTEM
+from erpsync.connectors.erp.tryton.session import TrytonSession
+from erpsync.connectors.errors import FatalError, RecordError, record_error
+from erpsync.core.models import Customer, Order
+
+log = logging.getLogger("erpsync.tryton")
+
+# Sale descriptions that name where an order came from (see sales_read.SalesRead.iter_orders).
+CHANNEL_PREFIX = "channel:"
+ERPSYNC_PREFIX = "erpsync:"
+ERPSYNC_CHANNEL = "erpsync"
+
+
+class Sales:
+    """``find_order``, ``create_order`` and ``cancel_order`` of the connector.
+
+    ``shipping_sku``: the salable service product that carries shipping; ``order_warehouse``: the code of the
+    warehouse sales ship from.
+    """
+
+    def __init__(self, tryton: TrytonSession, parties: Parties, *, shipping_sku: str, order_warehouse: str) -> None:
+        self.tryton = tryton
+        self.parties = parties
+        self.shipping_sku = shipping_sku
+        self.order_warehouse = order_warehouse
+
+    def find_order(self, reference: str) -> str | None:
+        """The sale whose ``reference`` is this (the store's reference prefix + the shop order id), if any."""
+        found = self._find_sale(reference)
+        return str(found["id"]) if found else None
+
+    def _find_sale(self, reference: str) -> dict[str, Any] | None:
+        rows = self.tryton.search_read(
+            "sale.sale", [("reference", "=", reference)], ["state"], order=[("id", "ASC")], limit=1
+        )
+        return rows[0] if rows else None
+
+    def create_order(self, order: Order, customer: Customer) -> str:
+        """Create, quote and confirm a sale for a shop order; idempotent on its reference (= sale reference).
+
+        The reference is ``order.reference`` (the store's reference prefix + the shop order id, as the order flow
+        sets it), else ``order.shop_id``.
+
+        An existing sale with that reference is returned (and confirmed, when an earlier attempt stopped
+        halfway). All SKUs are looked up in one call; an unknown one raises ``RecordError`` naming it before
+        anything is created.
+        """
+        reference = order.reference or order.shop_id
+        if not reference:
+            raise ValueError("create_order needs order.reference or order.shop_id: it is the idempotency key")
+        existing = self._find_sale(reference)
+        if existing is not None:
+            if existing["state"] in ("draft", "quotation"):
+                self._confirm(existing["id"], existing["state"], reference)
+            return str(existing["id"])
+        values = self._sale_values(order, customer, reference)
+        sale_id = int(self.tryton.write("sale.sale", "create", [values], key=reference)[0])
+        log.info("Tryton sale %s created for order %s", sale_id, reference)
+        self._confirm(sale_id, "draft", reference)
+        return str(sale_id)
+
+    def _confirm(self, sale_id: int, state: str, reference: str) -> None:
+        try:
+            if state == "draft":
+                self.tryton.write("sale.sale", "quote", [sale_id], key=reference)
+            self.tryton.write("sale.sale", "confirm", [sale_id], key=reference)
+        except RecordError as error:
+            raise record_error(
+                SYSTEM,
+                reference,
+                f"sale {sale_id} was created but not confirmed: "
+                f"{error.message.removeprefix(reference + ': ')} (fix it in Tryton, or delete the "
+                f"sale, then send the order again)",
+                status=error.status,
+            ) from None
+        # With a queue worker, confirm only schedules the processing (shipments, invoices): process now, so
+        # that the reservations exist when the next stock read comes.
+        state_now = self.tryton.read("sale.sale", "read", [sale_id], ["state"])[0]["state"]
+        if state_now == "confirmed":
+            self.tryton.write("sale.sale", "process", [sale_id], key=reference)
+
+    def _sale_values(self, order: Order, customer: Customer, reference: str) -> dict[str, Any]:
+        wanted = list(dict.fromkeys(line.sku for line in order.lines))
+        if not wanted:
+            raise record_error(SYSTEM, reference, "the order has no lines")
+        if any(not sku.strip() for sku in wanted):
+            raise record_error(SYSTEM, reference, "a line has no SKU")
+        shipping = order.shipping_amount > 0
+        products = self._sellables([*wanted, self.shipping_sku] if shipping else wanted)
+        unknown = [sku for sku in wanted if sku not in products]
+        if unknown:
+            raise record_error(SYSTEM, reference, f"unknown SKU {', '.join(map(repr, unknown))} in Tryton")
+        if shipping and self.shipping_sku not in products:
+            raise FatalError(
+                SYSTEM,
+                f"the shipping product {self.shipping_sku!r} (option shipping_sku) is not "
+                f"in Tryton: create it as a salable service product",
+            )
+        categories = self.tryton.account_categories()
+        lines: list[dict[str, Any]] = []
+        for line in order.lines:
+            product = products[line.sku]
+            category = categories.get(product.category or 0, tm.Category(None, ()))
+            rate = line.vat_rate if line.vat_rate is not None else category.vat_rate
+            net = tm.net_price(line.unit_price_net, line.unit_price_gross, rate)
+            if net is None:
+                raise record_error(
+                    SYSTEM, reference, f"SKU {line.sku!r} has no usable price (net, or gross with a VAT rate)"
+                )
+            lines.append(tm.sale_line(product, line.quantity, net, category.taxes, line.name or product.name))
+        if shipping:
+            product = products[self.shipping_sku]
+            category = categories.get(product.category or 0, tm.Category(None, ()))
+            rate = order.shipping_vat_rate if order.shipping_vat_rate is not None else category.vat_rate
+            net = tm.net_price(None, order.shipping_amount, rate)
+            if net is None:
+                raise record_error(SYSTEM, reference, "no VAT rate for the shipping line")
+            lines.append(tm.sale_line(product, Decimal(1), net, category.taxes, order.shipping_method or product.name))
+        party_id = self.parties.party_for(customer, reference)
+        billing = order.billing or customer.billing
+        shipping_address = order.shipping or customer.shipping or billing
+        party = self.tryton.read("party.party", "read", [party_id], ["name", "customer_payment_term"])[0]
+        invoice_address = self.parties.address_for(party_id, party["name"], billing, invoice=True, key=reference)
+        shipment_address = self.parties.address_for(
+            party_id, party["name"], shipping_address, invoice=False, key=reference
+        )
+        code = order.public_code or order.shop_id or reference
+        comment = "\n".join(
+            filter(
+                None,
+                [
+                    f"Shop order {code} (id {order.shop_id or reference})",
+                    f"Payment: {order.payment_method}" if order.payment_method else "",
+                    f"Shipping: {order.shipping_method}" if order.shipping_method else "",
+                    order.note,
+                ],
+            )
+        )
+        values: dict[str, Any] = {
+            "party": party_id,
+            "reference": reference,
+            "description": f"{ERPSYNC_PREFIX}{code}",
+            "comment": comment,
+            "warehouse": self.tryton.warehouses_of([self.order_warehouse])[0].id,
+            "invoice_address": invoice_address,
+            "shipment_address": shipment_address,
+            "currency": self.tryton.id_of(
+                "currency.currency", order.currency, [("code", "=", order.currency)], "currency"
+            ),
+            "lines": [["create", lines]],
+        }
+        if party.get("customer_payment_term"):
+            values["payment_term"] = party["customer_payment_term"]
+        price_list = self.tryton.price_list()
+        if price_list is not None:
+            # Records which list the store sells at (lines a person adds in Tryton are priced by it); the lines
+            # erpsync writes keep the shop's prices.
+            values["price_list"] = price_list.id
+        return values
+
+    def _sellables(self, skus: list[str]) -> dict[str, tm.Sellable]:
+        """The salable products with these codes, in ONE call."""
+        rows = self.tryton.search_read(
+            "product.product",
+            [("code", "in", skus), ("salable", "=", True)],
+            ["code", "name", "default_uom", "account_category"],
+        )
+        found: dict[str, tm.Sellable] = {}
+        for row in rows:
+            found.setdefault(
+                row["code"],
+                tm.Sellable(
+                    int(row["id"]),
+                    row["code"],
+                    row.get("name") or row["code"],
+                    int(row["default_uom"]),
+                    row.get("account_category"),
+                ),
+            )
+        return found
+
+    def cancel_order(self, erp_id: str) -> None:
+        """Cancel a sale that is draft, quotation or confirmed; a processing or done sale is a RecordError."""
+        rows = self.tryton.search_read("sale.sale", [("id", "=", int(erp_id))], ["state", "reference", "number"])
+        if not rows:
+            raise record_error(SYSTEM, erp_id, f"sale {erp_id} does not exist in Tryton")
+        sale = rows[0]
+        state = sale["state"]
+        name = f"sale {sale.get('number') or erp_id} (order {sale.get('reference') or '?'})"
+        if state == "cancelled":
+            return
+        if state in ("processing", "done"):
+            raise record_error(
+                SYSTEM,
+                erp_id,
+                f"{name} is {state}: Tryton cannot cancel it any more (cancel its shipments and invoices in Tryton)",
+            )
+        if state == "confirmed":
+            self.tryton.write("sale.sale", "draft", [sale["id"]], key=erp_id)
+        self.tryton.write("sale.sale", "cancel", [sale["id"]], key=erp_id)

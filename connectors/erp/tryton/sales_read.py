@@ -1,0 +1,227 @@
+"""Tryton's sales read back: every sale changed since a time as an ``Order`` (with its channel), and statuses.
+
+``Order.channel``: the name after ``channel:`` at the start of the sale description; ``"erpsync"`` for sales
+erpsync created (``sales.Sales``); else None.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from erpsync.connectors.erp.tryton import mapping as tm
+from erpsync.connectors.erp.tryton.parties import ADDRESS_FIELDS, PARTY_FIELDS
+from erpsync.connectors.erp.tryton.rpc import to_utc
+from erpsync.connectors.erp.tryton.sales import CHANNEL_PREFIX, ERPSYNC_CHANNEL, ERPSYNC_PREFIX
+from erpsync.connectors.erp.tryton.session import TrytonSession
+from erpsync.core.models import ErpOrderStatus, Order, OrderLine, Page, PaymentStatus, RowError, gross_from_net
+
+SALE_FIELDS = [
+    "number",
+    "reference",
+    "description",
+    "comment",
+    "state",
+    "invoice_state",
+    "shipment_state",
+    "party",
+    "invoice_address",
+    "shipment_address",
+    "currency.code",
+    "total_amount",
+    "create_date",
+    "last_modified_at",
+    "invoices",
+    "shipments",
+]
+
+
+class SalesRead:
+    """``order_statuses`` and ``iter_orders`` of the connector (``shipping_sku``: the shipping product's code)."""
+
+    def __init__(self, tryton: TrytonSession, *, shipping_sku: str) -> None:
+        self.tryton = tryton
+        self.shipping_sku = shipping_sku
+
+    def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
+        """State, posted invoice numbers, shipment state and AWB (the shipment's reference): three calls."""
+        ids = [int(i) for i in erp_ids]
+        sales = {
+            r["id"]: r
+            for r in self.tryton.search_read(
+                "sale.sale",
+                [("id", "in", ids)],
+                ["state", "reference", "invoice_state", "shipment_state", "invoices", "shipments"],
+            )
+        }
+        invoice_ids = sorted({i for s in sales.values() for i in s.get("invoices") or []})
+        shipment_ids = sorted({i for s in sales.values() for i in s.get("shipments") or []})
+        invoices = (
+            {
+                r["id"]: r
+                for r in self.tryton.search_read("account.invoice", [("id", "in", invoice_ids)], ["number", "state"])
+            }
+            if invoice_ids
+            else {}
+        )
+        shipments = (
+            {
+                r["id"]: r
+                for r in self.tryton.search_read(
+                    "stock.shipment.out", [("id", "in", shipment_ids)], ["state", "reference"]
+                )
+            }
+            if shipment_ids
+            else {}
+        )
+        statuses: list[ErpOrderStatus] = []
+        for erp_id, sale_id in zip(erp_ids, ids, strict=True):
+            sale = sales.get(sale_id)
+            if sale is None:
+                statuses.append(ErpOrderStatus(erp_id=erp_id, state="missing"))
+                continue
+            posted = [
+                invoices[i]
+                for i in sale.get("invoices") or []
+                if i in invoices and invoices[i].get("state") in ("posted", "paid")
+            ]
+            done = [
+                shipments[i]
+                for i in sale.get("shipments") or []
+                if i in shipments and shipments[i].get("state") == "done"
+            ]
+            awb = next((s["reference"] for s in done if s.get("reference")), None)
+            statuses.append(
+                ErpOrderStatus(
+                    erp_id=erp_id,
+                    reference=sale.get("reference"),
+                    state=sale["state"],
+                    invoiced=bool(posted),
+                    invoice_number=", ".join(str(i["number"]) for i in posted if i.get("number")) or None,
+                    shipped=sale.get("shipment_state") == "sent" or (bool(done) and sale["state"] == "done"),
+                    cancelled=sale["state"] == "cancelled",
+                    awb=awb,
+                )
+            )
+        return statuses
+
+    def iter_orders(self, *, changed_since: datetime | None = None) -> Iterator[Page[Order]]:
+        """Sales written since a time, ``page_size`` a page (about six calls a page), with their channel.
+
+        ``Order.channel``: the name after ``channel:`` at the start of the sale description; ``"erpsync"`` for
+        sales erpsync created (description ``erpsync:<shop code>``, reference = the store's reference prefix +
+        the shop order id, which such an order also carries as its ``shop_id``); else None.
+        """
+        domain: list[Any] = []
+        if changed_since is not None:
+            domain.append(("last_modified_at", ">=", changed_since))
+        for sales in self.tryton.keyset_pages("sale.sale", domain, SALE_FIELDS):
+            sale_ids = [s["id"] for s in sales]
+            lines = self.tryton.search_read(
+                "sale.line",
+                [("sale", "in", sale_ids), ("type", "=", "line")],
+                ["sale", "product.code", "description", "quantity", "unit_price", "taxes"],
+                order=[("sale", "ASC"), ("sequence", "ASC"), ("id", "ASC")],
+            )
+            parties = {
+                r["id"]: r
+                for r in self.tryton.read("party.party", "read", sorted({s["party"] for s in sales}), PARTY_FIELDS)
+            }
+            address_ids = sorted({a for s in sales for a in (s.get("invoice_address"), s.get("shipment_address")) if a})
+            addresses = {r["id"]: r for r in self.tryton.read("party.address", "read", address_ids, ADDRESS_FIELDS)}
+            invoice_ids = sorted({i for s in sales for i in s.get("invoices") or []})
+            invoices = (
+                {r["id"]: r for r in self.tryton.read("account.invoice", "read", invoice_ids, ["number", "state"])}
+                if invoice_ids
+                else {}
+            )
+            by_sale: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            for line in lines:
+                by_sale[line["sale"]].append(line)
+            page = Page[Order]()
+            tax_rates = self.tryton.tax_rates()
+            for sale in sales:
+                try:
+                    page.items.append(self._order(sale, by_sale[sale["id"]], parties, addresses, invoices, tax_rates))
+                except ValueError as exc:
+                    page.errors.append(RowError(key=f"sale:{sale['id']}", error=str(exc), payload=tm.jsonable(sale)))
+            yield page
+
+    def _order(
+        self,
+        sale: dict[str, Any],
+        lines: list[dict[str, Any]],
+        parties: dict[int, dict[str, Any]],
+        addresses: dict[int, dict[str, Any]],
+        invoices: dict[int, dict[str, Any]],
+        tax_rates: dict[int, Decimal],
+    ) -> Order:
+        description = str(sale.get("description") or "")
+        channel: str | None = None
+        if description.startswith(CHANNEL_PREFIX):
+            channel = (
+                description[len(CHANNEL_PREFIX) :].split()[0] if description[len(CHANNEL_PREFIX) :].strip() else None
+            )
+        elif description.startswith(ERPSYNC_PREFIX):
+            channel = ERPSYNC_CHANNEL
+        order_lines: list[OrderLine] = []
+        shipping_amount = Decimal(0)
+        shipping_rate: Decimal | None = None
+        for line in lines:
+            code = (line.get("product.") or {}).get("code")
+            quantity = tm.to_decimal(line.get("quantity"))
+            net = tm.to_decimal(line.get("unit_price"))
+            if quantity is None or net is None:
+                raise ValueError(f"line {line['id']}: quantity or price is not a number")
+            taxes = line.get("taxes") or []
+            rate = tax_rates.get(taxes[0]) if len(taxes) == 1 else (Decimal(0) if not taxes else None)
+            if code == self.shipping_sku:
+                shipping_amount += gross_from_net(net * quantity, rate or Decimal(0))
+                shipping_rate = rate
+                continue
+            if not code:
+                raise ValueError(f"line {line['id']} has no product code (SKU)")
+            order_lines.append(
+                OrderLine(
+                    sku=code,
+                    name=line.get("description") or "",
+                    quantity=quantity,
+                    unit_price_net=net,
+                    unit_price_gross=gross_from_net(net, rate) if rate is not None else None,
+                    vat_rate=rate,
+                )
+            )
+        party = parties.get(sale["party"], {"id": sale["party"], "name": ""})
+        customer = tm.customer_from(party)
+        billing = tm.address_from(addresses.get(sale.get("invoice_address") or 0), party.get("name") or "")
+        shipping = tm.address_from(addresses.get(sale.get("shipment_address") or 0), party.get("name") or "")
+        posted = [
+            invoices[i]
+            for i in sale.get("invoices") or []
+            if i in invoices and invoices[i].get("state") in ("posted", "paid")
+        ]
+        public_code = description[len(ERPSYNC_PREFIX) :] if channel == ERPSYNC_CHANNEL else sale.get("number")
+        return Order(
+            shop_id=sale.get("reference") if channel == ERPSYNC_CHANNEL else None,
+            erp_id=str(sale["id"]),
+            reference=sale.get("reference"),
+            public_code=public_code or None,
+            channel=channel,
+            created_at=to_utc(sale.get("create_date")),
+            modified_at=to_utc(sale.get("last_modified_at")),
+            customer=customer,
+            billing=billing,
+            shipping=shipping,
+            lines=order_lines,
+            currency=(sale.get("currency.") or {}).get("code") or "RON",
+            shipping_amount=shipping_amount,
+            shipping_vat_rate=shipping_rate,
+            payment_status=PaymentStatus.PAID if sale.get("invoice_state") == "paid" else PaymentStatus.AWAITING,
+            shipping_status=tm.shipping_status_of(sale),
+            total=tm.to_decimal(sale.get("total_amount")),
+            note=str(sale.get("comment") or ""),
+            invoice_number=next((str(i["number"]) for i in posted if i.get("number")), None),
+        )
