@@ -60,8 +60,10 @@ def prepare_runtime_environment() -> None:
     """Prefect's environment for runs started from this process (home in the project, no telemetry) and
     secret redaction in every log record."""
     from erpsync.core.redact import install_log_redaction
+    from erpsync.runtime.prefect_secrets import install_prefect_secret_resolver
 
     install_log_redaction()
+    install_prefect_secret_resolver()
     home = Path(os.environ.get("PREFECT_HOME", ".prefect"))
     os.environ.setdefault("PREFECT_HOME", str(home.resolve()))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -18,6 +18,10 @@ from erpsync.core.config import Settings, StoreSettings, load_config
 from erpsync.core.redact import install_log_redaction
 from erpsync.core.state import StateStore
 from erpsync.core.summary import RunSummary
+from erpsync.runtime.prefect_secrets import install_prefect_secret_resolver
+
+# Every flow imports this module: settings it loads can read prefect-secret: references.
+install_prefect_secret_resolver()
 
 
 @dataclass

@@ -6,6 +6,7 @@ import pickle
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from erpsync.core.config import (
     resolve_config_path,
     settings_from_dict,
 )
+from erpsync.core.config import secrets as config_secrets
 from erpsync.core.redact import redact
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +81,11 @@ def _store_line(key_value: str) -> str:
 def _load(text: str) -> Settings:
     Path("erpsync.toml").write_text(text, encoding="utf-8")
     return load_config("erpsync.toml")
+
+
+def _use_prefect_resolver(monkeypatch: pytest.MonkeyPatch, resolver: Callable[[str], str]) -> None:
+    """Stand in for erpsync.runtime.prefect_secrets: what core calls to read a prefect-secret: reference."""
+    monkeypatch.setitem(config_secrets._RESOLVERS, "prefect-secret", resolver)
 
 
 BAD_FILES: list[tuple[str, str, str]] = [
@@ -328,6 +335,46 @@ BAD_FILES: list[tuple[str, str, str]] = [
         "(got 'mymodule.fn')",
     ),
     (
+        "not-a-finite-number",
+        _store_line("requests_per_second = nan"),
+        "erpsync.toml: stores[0].requests_per_second: must be a number greater than 0 and at most 50 (got nan)",
+    ),
+    (
+        "decimal-as-string",
+        GOOD + '[stores.stock]\nsafety_buffer = "2"\n',
+        "erpsync.toml: stores[0].stock.safety_buffer: must be a number at least 0 (got '2')",
+    ),
+    (
+        "warehouse-listed-twice",
+        _store_line('warehouses = ["WH", "WH"]'),
+        "erpsync.toml: stores[0].warehouses[1]: 'WH' is listed twice",
+    ),
+    (
+        "empty-channel",
+        GOOD + '[stores.orders]\nchannels = ["web", ""]\n',
+        "erpsync.toml: stores[0].orders.channels[1]: must be a non-empty string (got '')",
+    ),
+    (
+        "bad-tax-id",
+        GOOD + '[stores.products]\nvat_taxes = { "19" = 0 }\n',
+        "erpsync.toml: stores[0].products.vat_taxes.19: must be a shop tax_id, an integer at least 1 (got 0)",
+    ),
+    (
+        "vat-percentage-twice",
+        GOOD + '[stores.products]\nvat_taxes = { "19" = 1, "19.0" = 2 }\n',
+        'erpsync.toml: stores[0].products.vat_taxes."19.0": the VAT percentage 19 is listed twice',
+    ),
+    (
+        "bad-customers-path",
+        _store_line('customers_path = "api/v2/customers"'),
+        "erpsync.toml: stores[0].customers_path: must be a path starting with '/' (got 'api/v2/customers')",
+    ),
+    (
+        "cron-not-a-string",
+        GOOD + "[stores.schedules]\nstock = 5\n",
+        "erpsync.toml: stores[0].schedules.stock: must be a cron expression such as '*/5 * * * *' or \"\" (got 5)",
+    ),
+    (
         "bad-state-url",
         '[state]\nurl = "mysql://erp:db-pass-991@db/erpsync"\n' + GOOD,
         "erpsync.toml: state.url: must be a sqlite:/// or postgresql+psycopg:// URL",
@@ -344,6 +391,45 @@ def test_bad_file_gives_one_exact_line(text: str, expected: str) -> None:
     assert "\n" not in message
     assert caught.value.exit_code == 2
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+CRON_REQUIREMENT = "must be a five-field cron expression such as '*/5 * * * *'"
+
+
+@pytest.mark.parametrize(
+    ("cron", "problem"),
+    [
+        ("99 * * * *", "(got '99 * * * *': bad minute)"),
+        ("* * * *", "(got '* * * *')"),
+        ("*/5 * * * * *", "(got '*/5 * * * * *')"),
+        ("0 24 * * *", "(got '0 24 * * *': bad hour)"),
+        ("0 0 31 2 *", "(got '0 0 31 2 *': bad day-of-month)"),  # 31 February never comes
+        ("0 0 * 13 *", "(got '0 0 * 13 *': bad month)"),
+        ("0 0 * * 5L", "(got '0 0 * * 5L': Prefect's scheduler takes no 'W' and no day-of-week 'L')"),
+        ("0 0 LW * *", "(got '0 0 LW * *': Prefect's scheduler takes no 'W' and no day-of-week 'L')"),
+    ],
+)
+def test_bad_cron_names_the_key(cron: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(GOOD + f'[stores.schedules]\nreconcile = "{cron}"\n')
+    assert str(caught.value) == f"erpsync.toml: stores[0].schedules.reconcile: {CRON_REQUIREMENT} {problem}"
+
+
+@pytest.mark.parametrize(
+    ("cron", "kept"),
+    [
+        ("*/5 * * * *", "*/5 * * * *"),
+        ("0 3 * * 1-5", "0 3 * * 1-5"),
+        ("  0  3 * * MON-FRI ", "0 3 * * MON-FRI"),
+        ("0 0 L * *", "0 0 L * *"),
+        ("0 9 * * 1#2", "0 9 * * 1#2"),
+        ("", ""),
+        ("   ", ""),
+    ],
+)
+def test_good_cron_is_kept(cron: str, kept: str) -> None:
+    settings = _load(GOOD + f'[stores.schedules]\nreconcile = "{cron}"\n')
+    assert settings.stores[0].schedules.reconcile == kept
 
 
 def test_error_messages_never_show_secret_values() -> None:
@@ -524,7 +610,7 @@ def test_prefect_secret_is_resolved_lazily(monkeypatch: pytest.MonkeyPatch) -> N
         calls.append(name)
         return f"value-of-{name}-from-prefect"
 
-    monkeypatch.setattr(config, "_load_prefect_secret", fake_load)
+    _use_prefect_resolver(monkeypatch, fake_load)
     text = GOOD.replace('api_secret = "env:MP_SECRET"', 'api_secret = "prefect-secret:mp-main-secret"')
     settings = _load(text)
     secret = settings.stores[0].api_secret
@@ -541,7 +627,7 @@ def test_prefect_secret_failure_names_key_and_reference(monkeypatch: pytest.Monk
     def failing_load(name: str) -> str:
         raise RuntimeError(f"Unable to find block document named {name}\nmore detail")
 
-    monkeypatch.setattr(config, "_load_prefect_secret", failing_load)
+    _use_prefect_resolver(monkeypatch, failing_load)
     text = GOOD.replace('api_secret = "env:MP_SECRET"', 'api_secret = "prefect-secret:mp-main-secret"')
     secret = _load(text).stores[0].api_secret
     with pytest.raises(SecretError) as caught:
@@ -551,13 +637,37 @@ def test_prefect_secret_failure_names_key_and_reference(monkeypatch: pytest.Monk
         "block (RuntimeError: Unable to find block document named mp-main-secret)"
     )
     assert isinstance(caught.value, ConfigError) and caught.value.exit_code == 2
-    monkeypatch.setattr(config, "_load_prefect_secret", lambda name: "")
+    _use_prefect_resolver(monkeypatch, lambda name: "")
     with pytest.raises(SecretError, match=r"the Prefect Secret block is empty$"):
         secret.get()
 
 
+def test_prefect_secret_without_a_resolver_is_a_one_line_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(config_secrets._RESOLVERS, "prefect-secret", raising=False)
+    text = GOOD.replace('api_secret = "env:MP_SECRET"', 'api_secret = "prefect-secret:mp-main-secret"')
+    secret = _load(text).stores[0].api_secret  # loading needs no resolver: the value is read on first use
+    assert not secret.resolved
+    with pytest.raises(SecretError) as caught:
+        secret.get()
+    assert str(caught.value) == (
+        "erpsync.toml: stores[0].api_secret: prefect-secret:mp-main-secret: no resolver for prefect-secret: "
+        "references is registered in this process "
+        "(erpsync.runtime.prefect_secrets.install_prefect_secret_resolver() registers it)"
+    )
+    assert caught.value.exit_code == 2 and not secret.resolved
+    _use_prefect_resolver(monkeypatch, lambda name: f"late-{name}-value")  # registered later: read then
+    assert secret.get() == "late-mp-main-secret-value"
+
+
+def test_only_lazy_schemes_take_a_resolver() -> None:
+    for scheme in ("env", "literal", "vault"):
+        with pytest.raises(ValueError, match=f"^'{scheme}' is not a lazy secret reference scheme"):
+            config.register_secret_resolver(scheme, lambda name: name)
+    assert config.secret_resolver("vault") is None
+
+
 def test_core_config_imports_without_prefect() -> None:
-    code = "import sys, core.config; assert 'prefect' not in sys.modules, 'prefect imported'"
+    code = "import sys, core.config, erpsync.core.config; assert 'prefect' not in sys.modules, 'prefect imported'"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
@@ -613,7 +723,7 @@ EXAMPLE_ENV = {
 def test_example_file_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in EXAMPLE_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(config, "_load_prefect_secret", lambda name: pytest.fail(f"resolved {name} eagerly"))
+    _use_prefect_resolver(monkeypatch, lambda name: pytest.fail(f"resolved {name} eagerly"))
     settings = load_config(REPO / "erpsync.example.toml")
     assert [s.name for s in settings.stores] == ["main", "outlet"]
     main, outlet = settings.stores
