@@ -1,4 +1,4 @@
-"""``devservers.prefect_server``: the URL Prefect's server needs, and start-up failures that say why."""
+"""``erpsync.app.prefect_server``: the URL Prefect's server needs, and start-up failures that say why."""
 
 from __future__ import annotations
 

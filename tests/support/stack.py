@@ -1,4 +1,4 @@
-"""The test stack fixture's builder (the stack itself lives in devservers/stack.py, shared with the demo)."""
+"""The test stack fixture's builder (the stack itself lives in erpsync/dev/stack.py, shared with the demo)."""
 
 from __future__ import annotations
 
