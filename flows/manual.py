@@ -31,7 +31,8 @@ from erpsync.tasks.order_backsync import (
     retry_erp_orders,
     sync_statuses,
 )
-from erpsync.tasks.orders import ORDER, ImportOutcome, open_order_failures, read_shop_orders, record_unreadable
+from erpsync.tasks.order_import import ImportOutcome
+from erpsync.tasks.orders import ORDER, open_order_failures, read_shop_orders, record_unreadable
 
 RESYNC_FLOW = "resync-order"
 RETRY_FLOW = "retry-failures"

@@ -29,16 +29,8 @@ from erpsync.tasks.order_backsync import (
     recover_pushes,
     sync_statuses,
 )
-from erpsync.tasks.orders import (
-    BATCH_SIZE,
-    SHOP_CURSOR,
-    ImportOutcome,
-    import_orders,
-    open_order_failures,
-    read_shop_orders,
-    record_unreadable,
-    triage_orders,
-)
+from erpsync.tasks.order_import import ImportOutcome, import_orders, triage_orders
+from erpsync.tasks.orders import BATCH_SIZE, SHOP_CURSOR, open_order_failures, read_shop_orders, record_unreadable
 
 FLOW = "orders"
 

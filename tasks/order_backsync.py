@@ -37,6 +37,7 @@ from erpsync.core.order_rules import (
 )
 from erpsync.core.state import JournalEntry, LinkConflict
 from erpsync.runtime.failures import describe, record_failure, record_row_errors
+from erpsync.runtime.logs import run_logger
 from erpsync.runtime.states import retriable_only
 from erpsync.runtime.store_runtime import StoreRuntime
 from erpsync.tasks.orders import ORDER
@@ -53,12 +54,7 @@ ERP_CLOCK_MARGIN = timedelta(minutes=5)  # the ERP's clock and ours may differ a
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        from prefect import get_run_logger
-
-        return get_run_logger()
-    except Exception:
-        return log
+    return run_logger(log)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -1,0 +1,475 @@
+"""Tasks of the shop -> ERP order stream that import shop orders into the ERP exactly once (the reads are in
+``tasks/orders.py``).
+
+Exactly once rests on three things (``docs/orders.md``):
+
+1. the order journal, one row per (store, shop order id), written **before** the ERP is called
+   (``attempts`` + 1) and again once the ERP id is known; an entry that was sent (``attempts > 0``) without an
+   ERP id is *in doubt* and is looked up in the ERP by its reference (the store's ``reference_prefix`` + the shop
+   order id: ``core.order_rules.erp_reference``) before anything else;
+   an ERP that cannot look orders up (capability ``orders_read`` off) holds it for a person;
+2. a per-order claim (a lease in the state database, ``order:<id>``) taken around the ERP work, so two runs
+   that overlap — with or without the run lease — never work on one order at the same time; the journal is
+   read again once the claim is held;
+3. the ERP's own idempotency on the reference (``create_order`` returns an existing sale).
+
+Per-record isolation: a refused order (unknown SKU, missing VAT mapping, ERP refusal) goes to ``failures``
+(entity ``order``) and the batch goes on; it is retried by id on the next runs until ``max_attempts``, then
+held. Transient trouble (the ERP or the shop did not answer) does not use up attempts, and five in a row stop
+the batch: the rest waits for the next run. ``FatalError`` (credentials, configuration) fails the run.
+
+Test hook: with ``ERPSYNC_TEST_EXIT_AFTER_ERP_CREATE=1`` in the environment the process exits at once
+(``os._exit(70)``) right after the ERP created an order and before the journal records it — the crash that
+exactly-once must survive. Tests only; never set it anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from erpsync.connectors.erp.base import NotSupported
+from erpsync.connectors.errors import RecordError, RetriableError
+from erpsync.core.models import Customer, Order
+from erpsync.core.order_rules import (
+    CANCELLED,
+    IN_DOUBT_REASON,
+    TRANSIENT_PREFIX,
+    Action,
+    ResumeStep,
+    customer_key,
+    decide_import,
+    erp_reference,
+    order_digest,
+    order_problems,
+    order_stamp,
+    resume_step,
+    to_erp_order,
+)
+from erpsync.core.state import JournalEntry, LinkConflict
+from erpsync.runtime.failures import describe, record_failure
+from erpsync.runtime.leases import holder_id
+from erpsync.runtime.logs import run_logger
+from erpsync.runtime.store_runtime import StoreRuntime
+from erpsync.tasks.orders import ORDER
+
+log = logging.getLogger("erpsync.orders")
+CUSTOMER = "customer"  # links: customer_key(order) <-> ERP party id
+CLAIM_TTL_SECONDS = 300.0
+TRANSIENT_BREAKER = 5
+CRASH_HOOK_ENV = "ERPSYNC_TEST_EXIT_AFTER_ERP_CREATE"
+CRASH_EXIT_CODE = 70
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    return run_logger(log)
+
+
+@dataclass
+class ImportOutcome:
+    """What an import batch did, order by order."""
+
+    created: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: int = 0
+    held: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # another run holds the order's claim
+    failed: list[str] = field(default_factory=list)
+    not_reached: list[str] = field(default_factory=list)  # left for the next run (the breaker opened)
+    pinned: list[datetime | None] = field(default_factory=list)  # stamps the shop cursor must not pass
+    skus: set[str] = field(default_factory=set)  # ERP SKUs of the orders created
+    problems: list[dict[str, str]] = field(default_factory=list)  # rows for the run's failures artifact
+
+    def merge(self, other: ImportOutcome) -> ImportOutcome:
+        self.created += other.created
+        self.cancelled += other.cancelled
+        self.unchanged += other.unchanged
+        self.skipped += other.skipped
+        self.held += other.held
+        self.busy += other.busy
+        self.failed += other.failed
+        self.not_reached += other.not_reached
+        self.pinned += other.pinned
+        self.skus |= other.skus
+        self.problems += other.problems
+        return self
+
+    @property
+    def breaker_open(self) -> bool:
+        return bool(self.not_reached)
+
+
+class _Transient(Exception):
+    """An order's ERP or shop call failed transiently (the order stays for the next run)."""
+
+    def __init__(self, error: RetriableError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class _Importer:
+    """Imports one batch of shop orders for one store (one instance per task run)."""
+
+    runtime: StoreRuntime
+    failure_attempts: dict[str, int]
+    forced: bool
+    pin: bool
+    holder: str = field(default_factory=holder_id)
+    out: ImportOutcome = field(default_factory=ImportOutcome)
+
+    @property
+    def name(self) -> str:
+        return self.runtime.name
+
+    def run(self, orders: Iterable[Order]) -> ImportOutcome:
+        transient_in_a_row = 0
+        pending = list(orders)
+        for index, order in enumerate(pending):
+            if transient_in_a_row >= TRANSIENT_BREAKER:
+                rest = pending[index:]
+                self.out.not_reached += [o.shop_id or "?" for o in rest]
+                self._pin(*rest)
+                _logger().warning(
+                    "%d transient failures in a row: %d orders wait for the next run", TRANSIENT_BREAKER, len(rest)
+                )
+                break
+            try:
+                self._one(order)
+                transient_in_a_row = 0
+            except _Transient:
+                transient_in_a_row += 1
+        return self.out
+
+    def triage(self, orders: Iterable[Order]) -> list[Order]:
+        """Settle the orders that need no ERP call (counted in ``out``); return those that may need one."""
+        work = []
+        for order in orders:
+            decision = self._decide(order, self.runtime.state.journal_get(self.name, order.shop_id or ""))
+            if decision.action in (Action.UNCHANGED, Action.SEEN, Action.SKIP, Action.HOLD):
+                self._settle(order, decision)
+            else:
+                work.append(order)
+        return work
+
+    # -- one order --------------------------------------------------------------------------------------
+
+    def _decide(self, order: Order, entry: JournalEntry | None) -> Any:
+        settings = self.runtime.store.orders
+        return decide_import(
+            order,
+            order_digest(order),
+            entry,
+            self.failure_attempts.get(order.shop_id or "", 0),
+            skip_statuses=settings.skip_statuses,
+            max_attempts=settings.max_attempts,
+            forced=self.forced,
+        )
+
+    def _one(self, order: Order) -> None:
+        assert order.shop_id is not None
+        state, sid = self.runtime.state, order.shop_id
+        decision = self._decide(order, state.journal_get(self.name, sid))
+        if decision.action in (Action.UNCHANGED, Action.SEEN, Action.SKIP, Action.HOLD):
+            self._settle(order, decision)
+            return
+        # Work that may reach the ERP: under the order's claim, on a journal entry read again under it.
+        if not state.try_lock(self.name, f"{ORDER}:{sid}", self.holder, CLAIM_TTL_SECONDS):
+            self.out.busy.append(sid)
+            self._pin(order)
+            return
+        try:
+            decision = self._decide(order, state.journal_get(self.name, sid))
+            if decision.action in (Action.UNCHANGED, Action.SEEN, Action.SKIP, Action.HOLD):
+                self._settle(order, decision)
+            else:
+                self._work(order, decision.action)
+        except RecordError as error:
+            self._failed(order, error)
+        except LinkConflict as error:
+            self._failed(order, error)
+        except RetriableError as error:
+            self._failed(order, error, transient=True)
+            raise _Transient(error) from None
+        finally:
+            state.unlock(self.name, f"{ORDER}:{sid}", self.holder)
+
+    def _settle(self, order: Order, decision: Any) -> None:
+        """Orders that need no ERP call."""
+        sid = order.shop_id or ""
+        action = decision.action
+        if action is Action.SEEN:
+            self.runtime.state.journal_update(
+                self.name, sid, digest=order_digest(order), shop_status=order.shipping_status.value
+            )
+        if action in (Action.UNCHANGED, Action.SEEN):
+            self.out.unchanged += 1
+        elif action is Action.SKIP:
+            self.out.skipped += 1
+        else:
+            self.out.held.append(sid)
+
+    def _work(self, order: Order, action: Action) -> None:
+        sid = order.shop_id or ""
+        entry = self.runtime.state.journal_get(self.name, sid)
+        if action is Action.CANCEL:
+            assert entry is not None and entry.erp_order_id
+            self._cancel(order, entry.erp_order_id)
+            return
+        problems = order_problems(
+            order, vat_rates=set(self.runtime.store.products.vat_taxes), sku_prefix=self.runtime.store.sku_prefix
+        )
+        if problems:
+            self._failed(order, "; ".join(problems))
+            return
+        if action is Action.RESUME:
+            found = self._find(erp_reference(self.runtime.store.orders.reference_prefix, sid))
+            step = resume_step(
+                found is not None,
+                shop_cancelled=order.shipping_status.value == CANCELLED,
+                authoritative=self.runtime.erp.capabilities.orders_read,
+                forced=self.forced,
+            )
+            if step is ResumeStep.HOLD:
+                self._hold(order, IN_DOUBT_REASON)
+                return
+            if step is ResumeStep.MARK_CANCELLED:
+                self.runtime.state.journal_update(
+                    self.name,
+                    sid,
+                    state="cancelled",
+                    digest=order_digest(order),
+                    shop_status=CANCELLED,
+                    last_error=None,
+                )
+                self._resolved(sid)
+                self.out.cancelled.append(sid)
+                return
+            if step is ResumeStep.CANCEL_FOUND:
+                assert found is not None
+                self._record_created(order, found)
+                self._cancel(order, found)
+                return
+        self._create(order, entry)
+
+    def _find(self, reference: str) -> str | None:
+        try:
+            return self.runtime.erp.find_order(reference)
+        except NotSupported:
+            return None
+
+    def _create(self, order: Order, entry: JournalEntry | None) -> None:
+        state, sid = self.runtime.state, order.shop_id or ""
+        settings = self.runtime.store.orders
+        erp_order = to_erp_order(
+            order,
+            sku_prefix=self.runtime.store.sku_prefix,
+            payment_methods=settings.payment_methods,
+            reference_prefix=settings.reference_prefix,
+        )
+        customer = self._customer(order)
+        if entry is None:
+            entry = state.journal_claim(self.name, sid, order_digest(order))
+        before = entry.attempts
+        # Write-ahead: from here on the order may exist in the ERP; a crash leaves it "sent, outcome unknown".
+        state.journal_update(
+            self.name,
+            sid,
+            attempts=before + 1,
+            state="pending",
+            digest=order_digest(order),
+            shop_status=order.shipping_status.value,
+        )
+        try:
+            erp_id = self.runtime.erp.create_order(erp_order, customer)
+        except RetriableError as error:
+            if error.not_sent:  # provably never reached the ERP
+                state.journal_update(self.name, sid, attempts=before)
+            raise
+        if os.environ.get(CRASH_HOOK_ENV) == "1":
+            os._exit(CRASH_EXIT_CODE)
+        self._record_created(order, erp_id)
+        self.out.created.append(sid)
+        self.out.skus.update(line.sku for line in erp_order.lines)
+
+    def _record_created(self, order: Order, erp_id: str) -> None:
+        sid = order.shop_id or ""
+        self.runtime.state.journal_update(
+            self.name,
+            sid,
+            state="created",
+            erp_order_id=erp_id,
+            last_error=None,
+            digest=order_digest(order),
+            shop_status=order.shipping_status.value,
+        )
+        self.runtime.state.link(self.name, ORDER, shop_id=sid, erp_id=erp_id)
+        self._resolved(sid)
+
+    def _cancel(self, order: Order, erp_id: str) -> None:
+        sid = order.shop_id or ""
+        if not self.runtime.erp.capabilities.orders_cancel:
+            self._failed(
+                order,
+                f"cancelled in the shop, but this ERP cannot cancel orders through its API: "
+                f"cancel ERP order {erp_id} by hand, then resolve this failure",
+            )
+            return
+        self.runtime.erp.cancel_order(erp_id)
+        self.runtime.state.journal_update(
+            self.name, sid, state="cancelled", digest=order_digest(order), shop_status=CANCELLED, last_error=None
+        )
+        self._resolved(sid)
+        self.out.cancelled.append(sid)
+
+    def _customer(self, order: Order) -> Customer:
+        """The buyer as the ERP knows it: linked before, found (e-mail, VAT code) or created with addresses."""
+        erp, state = self.runtime.erp, self.runtime.state
+        customer = order.customer
+        caps = erp.capabilities
+        if not (caps.customers_find or caps.customers_create):
+            return customer  # the buyer travels inside the order (SmartBill)
+        key = customer_key(order)
+        if key is not None:
+            link = state.find_link(self.name, CUSTOMER, shop_id=key)
+            if link is not None:
+                return customer.model_copy(update={"erp_id": link.erp_id})
+        found = erp.find_customer(customer) if caps.customers_find else None
+        if found is None and caps.customers_create:
+            found = erp.create_customer(customer)
+        if found is None or not found.erp_id:
+            return customer
+        if key is not None:
+            # LinkConflict: the party is known under another key (same e-mail, other VAT code): use it unlinked.
+            with suppress(LinkConflict):
+                state.link(self.name, CUSTOMER, shop_id=key, erp_id=found.erp_id)
+        return customer.model_copy(update={"erp_id": found.erp_id})
+
+    # -- outcomes ---------------------------------------------------------------------------------------
+
+    def _pin(self, *orders: Order) -> None:
+        if self.pin:
+            self.out.pinned.extend(order_stamp(o) for o in orders)
+
+    def _resolved(self, sid: str) -> None:
+        if sid in self.failure_attempts:
+            self.runtime.state.resolve_failure(self.name, ORDER, sid)
+
+    def _journal_error(self, sid: str, reason: str, *, failed: bool) -> None:
+        """Note the error on the order's journal entry; an order already in the ERP stays ``created``."""
+        entry = self.runtime.state.journal_get(self.name, sid)
+        if entry is None:
+            return
+        fields: dict[str, Any] = {"last_error": reason[:2000]}
+        if failed and not entry.erp_order_id:
+            fields["state"] = "failed"
+        self.runtime.state.journal_update(self.name, sid, **fields)
+
+    def _hold(self, order: Order, reason: str) -> None:
+        """Held for a person: recorded (with the order), never retried automatically, the cursor goes on."""
+        sid = order.shop_id or ""
+        self._journal_error(sid, reason, failed=True)
+        record_failure(self.runtime.state, self.name, ORDER, sid, reason, order.model_dump(mode="json"))
+        self.out.held.append(sid)
+        self.out.problems.append({"order": sid, "reason": reason})
+        _logger().warning("order %s held for a person: %s", sid, reason)
+
+    def _failed(self, order: Order, error: BaseException | str, *, transient: bool = False) -> None:
+        sid = order.shop_id or ""
+        reason = (TRANSIENT_PREFIX if transient else "") + describe(error)
+        state = self.runtime.state
+        self._journal_error(sid, reason, failed=not transient)
+        record_failure(state, self.name, ORDER, sid, reason, order.model_dump(mode="json"))
+        self.out.failed.append(sid)
+        self._pin(order)
+        self.out.problems.append({"order": sid, "reason": reason})
+        _logger().warning("order %s: %s", sid, reason)
+
+
+def import_batch(
+    runtime: StoreRuntime,
+    orders: Sequence[Order],
+    failure_attempts: dict[str, int],
+    *,
+    forced: bool = False,
+    pin: bool = True,
+) -> ImportOutcome:
+    """Import shop orders into the ERP exactly once (plain function: the task below wraps it).
+
+    ``failure_attempts``: the open order failures, shop id -> attempts that count (``open_order_failures``);
+    ``forced``: a person's re-send (lifts holds); ``pin``: whether failed orders hold the shop cursor back.
+    """
+    return _Importer(runtime, failure_attempts, forced, pin).run(orders)
+
+
+@dataclass
+class Triage:
+    """The orders of a read that may need the ERP, and what was settled without it."""
+
+    work: list[Order]
+    settled: ImportOutcome
+
+
+def triage_orders_now(
+    runtime: StoreRuntime,
+    orders: Sequence[Order],
+    failure_attempts: dict[str, int],
+    *,
+    forced: bool = False,
+) -> Triage:
+    """Journal look-ups only: unchanged, skipped and held orders are settled here, the rest goes to batches."""
+    importer = _Importer(runtime, failure_attempts, forced, pin=False)
+    work = importer.triage(orders)
+    return Triage(work, importer.out)
+
+
+@task(name="orders-triage", cache_policy=NO_CACHE)
+def triage_orders(
+    runtime: StoreRuntime,
+    orders: list[Order],
+    failure_attempts: dict[str, int],
+    forced: bool = False,
+) -> Triage:
+    """Sort the orders read: those that may need the ERP, and those settled without it (no ERP call)."""
+    result = triage_orders_now(runtime, orders, failure_attempts, forced=forced)
+    _logger().info(
+        "%d orders read: %d may need the ERP, %d unchanged, %d skipped, %d held",
+        len(orders),
+        len(result.work),
+        result.settled.unchanged,
+        result.settled.skipped,
+        len(result.settled.held),
+    )
+    return result
+
+
+@task(name="orders-import", cache_policy=NO_CACHE)
+def import_orders(
+    runtime: StoreRuntime,
+    orders: list[Order],
+    failure_attempts: dict[str, int],
+    forced: bool = False,
+    pin: bool = True,
+) -> ImportOutcome:
+    """Import one batch of shop orders into the ERP (journal, claim, look-up, create)."""
+    outcome = import_batch(runtime, orders, failure_attempts, forced=forced, pin=pin)
+    _logger().info(
+        "batch of %d: %d created, %d cancelled, %d unchanged, %d skipped, %d held, %d failed",
+        len(orders),
+        len(outcome.created),
+        len(outcome.cancelled),
+        outcome.unchanged,
+        outcome.skipped,
+        len(outcome.held),
+        len(outcome.failed),
+    )
+    return outcome
