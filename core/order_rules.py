@@ -1,6 +1,7 @@
 """Pure rules of the order stream: which shop orders to import, skip, cancel or hold; what an in-doubt order
 needs once the ERP has been asked; which ERP orders go to the shop; which status shortcut, AWB and invoice tag a
-shop order gets from its ERP status (written only on change); where the shop cursor may advance to.
+shop order gets from its ERP status (written only on change); the time an order holds its cursor at (where the
+cursors start and move: ``core.cursors``, ``initial_since`` and ``forward_cursor``).
 
 No I/O here: the tasks in ``tasks/orders.py`` feed these functions with journal entries, failures and
 records, and carry out what they decide. See ``docs/orders.md`` for the whole picture.
@@ -11,10 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from erpsync.core.config import percent_key
 from erpsync.core.models import ErpOrderStatus, Order, ShippingStatus
@@ -215,22 +215,6 @@ def customer_key(order: Order) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------- cursor
-
-
-def initial_since(start_date: date | None, today: date, timezone: str) -> datetime:
-    """Where the first run starts: local midnight of ``start_date`` (default: today) in the shop's zone."""
-    return datetime.combine(start_date or today, time(0), tzinfo=ZoneInfo(timezone))
-
-
-def next_cursor(window_end: datetime, since: datetime, pinned: Iterable[datetime | None]) -> datetime:
-    """The cursor after a run: the window end, held back to the oldest order still to retry (never past it).
-
-    An order without a timestamp holds the cursor where it was.
-    """
-    cursor = window_end
-    for stamp in pinned:
-        cursor = min(cursor, since if stamp is None else stamp)
-    return max(cursor, since)
 
 
 def order_stamp(order: Order) -> datetime | None:

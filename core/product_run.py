@@ -1,4 +1,4 @@
-"""The product sync's bookkeeping around the plan, as pure functions (``tasks/products.py`` does the I/O).
+"""The product sync's bookkeeping around the plan, as pure functions (``tasks/product*.py`` do the I/O).
 
 - reading: the failures of rows a side could not read (``row_failures``), and of ERP records that share a
   SKU (``split_duplicates``: every record claiming it fails, none is synced);
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from erpsync.core.cursors import next_cursor
+from erpsync.core.cursors import rewinding_cursor
 from erpsync.core.models import Product, RowError
 from erpsync.core.product_diff import duplicate_skus
 from erpsync.core.product_plan import Failed, Side, Write
@@ -99,14 +99,14 @@ def run_cursors(
     failed: Sequence[Failed],
     not_reached: Sequence[Write],
 ) -> tuple[datetime | None, datetime | None]:
-    """Where the ERP and shop cursors go after a run (``next_cursor`` per side).
+    """Where the ERP and shop cursors go after a run (``rewinding_cursor`` per side).
 
     A side's cursor holds while writes read from it wait for the next run; a shop product that failed is read
     again by id on the next runs, so it does not hold the shop cursor.
     """
     blocked_erp = any(w.side == "shop" for w in not_reached)
     blocked_shop = any(w.side == "erp" for w in not_reached)
-    erp_cursor = next_cursor(erp_window, previous_erp, failed, "erp", blocked=blocked_erp)
+    erp_cursor = rewinding_cursor(erp_window, previous_erp, failed, "erp", blocked=blocked_erp)
     holding = [f for f in failed if not (f.origin == "shop" and failed_shop_id(f.payload))]
-    shop_cursor = next_cursor(shop_window, previous_shop, holding, "shop", blocked=blocked_shop)
+    shop_cursor = rewinding_cursor(shop_window, previous_shop, holding, "shop", blocked=blocked_shop)
     return erp_cursor, shop_cursor

@@ -14,8 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from erpsync.core.cursors import parse_cursor
-from erpsync.core.order_rules import initial_since, next_cursor
+from erpsync.core.cursors import forward_cursor, initial_since, parse_cursor
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
@@ -111,10 +110,10 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
         pulled = pull_erp_orders(runtime, erp_since)
         problems += pulled.problems
         runtime.state.set_cursor(
-            runtime.name, ERP_CURSOR, next_cursor(erp_window_end, erp_since, pulled.pinned).isoformat()
+            runtime.name, ERP_CURSOR, forward_cursor(erp_window_end, erp_since, pulled.pinned).isoformat()
         )
 
-    runtime.state.set_cursor(runtime.name, SHOP_CURSOR, next_cursor(window_end, since, outcome.pinned).isoformat())
+    runtime.state.set_cursor(runtime.name, SHOP_CURSOR, forward_cursor(window_end, since, outcome.pinned).isoformat())
     stock_note = refresh_stock(runtime.name, outcome.skus | pulled.skus)
 
     held = len(outcome.held) + len(pulled.held)

@@ -18,18 +18,9 @@ from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_tab
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
-from erpsync.tasks.products import (
-    FLOW,
-    WriteOutcome,
-    finish_run,
-    plan_products,
-    prepare_run,
-    read_erp_products,
-    read_shop_products,
-    record_links,
-    resolve_products,
-    write_batch,
-)
+from erpsync.tasks.product_reads import read_erp_products, read_shop_products, resolve_products
+from erpsync.tasks.product_writes import WriteOutcome, write_batch
+from erpsync.tasks.products import FLOW, finish_run, plan_products, prepare_run, record_links
 
 T = TypeVar("T")
 

@@ -29,7 +29,8 @@ from erpsync.connectors.http import (
     shared_limiter,
 )
 from erpsync.connectors.merchantpro import mapping
-from erpsync.connectors.merchantpro.mapping import InventoryUnit, MappingError, StockWrite
+from erpsync.connectors.merchantpro.mapping import InventoryUnit, MappingError
+from erpsync.connectors.merchantpro.writes import StockWrite, order_payload, product_payload, stock_payloads
 from erpsync.core.models import Order, Page, Product, RowError
 from erpsync.core.redact import register_basic_auth
 
@@ -39,6 +40,11 @@ SYSTEM = "merchantpro"
 API = "/api/v2"
 MAX_PAGE = 100
 STOCK_FIELDS = "id,type,sku,stock,inventory_enabled,variants"
+# What the product sync reads of a product (``fields=``): what ``mapping.product_from_shop`` needs.
+PRODUCT_SYNC_FIELDS = (
+    "id,type,sku,ean,ext_ref,name,description,status,price_net,price_gross,old_price_net,old_price_gross,"
+    "tax_value,weight,variants,date_modified"
+)
 ORDER_STATUS_SHORTCUTS = ("in_process", "shipped", "delivered", "returned", "cancelled")
 OrderStatusShortcut = Literal["in_process", "shipped", "delivered", "returned", "cancelled"]
 
@@ -74,6 +80,19 @@ def local_date_since(since: datetime, *, timezone: str, overlap_days: int) -> da
     if since.tzinfo is None:
         raise ValueError("since must be timezone-aware")
     return since.astimezone(ZoneInfo(timezone)).date() - timedelta(days=overlap_days)
+
+
+def product_sync_fields(include_images: bool) -> str:
+    """The ``fields=`` of the product sync's product reads (with ``images`` when images are synced)."""
+    return PRODUCT_SYNC_FIELDS + (",images" if include_images else "")
+
+
+def product_sync_filters(include_images: bool, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The filters of the product sync's product reads: the side-loads (variants, and images when they are
+    synced), then ``extra`` (``ids``, ``sku``)."""
+    filters: dict[str, Any] = {"include": "variants,images" if include_images else "variants"}
+    filters.update(extra or {})
+    return filters
 
 
 class MerchantProClient:
@@ -277,12 +296,12 @@ class MerchantProClient:
 
     def create_product(self, product: Product, *, tax_id: int | None, category_id: int | None = None) -> Product:
         """Create a product (POST, never retried blindly); return it as the shop now has it."""
-        payload = mapping.product_payload(product, tax_id=tax_id, category_id=category_id)
+        payload = product_payload(product, tax_id=tax_id, category_id=category_id)
         row = self.http.request("POST", f"{API}/products", json_body=payload, record_key=product.sku)
         return mapping.product_from_shop(bare(row))
 
     def update_product(self, product_id: str, patch: Mapping[str, Any], *, key: str) -> dict[str, Any]:
-        """PATCH a product with a body from ``mapping.product_patch``; ``key`` names it in errors."""
+        """PATCH a product with a body from ``writes.shop_patch`` (or ``product_patch``); ``key`` names it in errors."""
         if not patch:
             raise ValueError(f"{key}: empty PATCH (an unchanged product must cost no call)")
         result: dict[str, Any] = self.http.request(
@@ -296,7 +315,7 @@ class MerchantProClient:
         A refused write is reported for every SKU it carried; the others go on.
         """
         results: list[WriteResult] = []
-        for product_id, body, group in mapping.stock_payloads(writes):
+        for product_id, body, group in stock_payloads(writes):
             key = group[0].sku if len(group) == 1 else f"product {product_id} ({len(group)} variants)"
             try:
                 self.http.request(
@@ -355,7 +374,7 @@ class MerchantProClient:
 
     def create_order(self, order: Order, **options: Any) -> str:
         """Create an order from another channel (POST, never retried blindly); return the shop's string id."""
-        payload = mapping.order_payload(order, **options)
+        payload = order_payload(order, **options)
         # The buyer's company fields are named as public client code names them; a shop that does not know a
         # name must still take the order rather than refuse it whole.
         row = bare(

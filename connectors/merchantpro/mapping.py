@@ -1,16 +1,16 @@
 """Pure transforms between MerchantPro's JSON and the canonical records. No I/O here.
 
-Shop → canonical: ``product_from_shop``, ``order_from_shop``, ``inventory_units``.
-Canonical → shop: ``product_payload`` (create), ``product_patch`` (minimal update), ``order_payload``
-(create from another channel), ``stock_payloads`` (absolute stock writes, grouped per product).
+Shop → canonical: ``product_from_shop``, ``variant_from_shop``, ``inventory_units``, ``order_from_shop``, and
+the value readers they share (``to_decimal``, ``shop_id``, ``parse_timestamp``).
+Canonical → shop request bodies are ``writes``' side.
 
 The API document leaves some names unknown (company name and VAT code of a buyer, product status words), so
-the readers accept every spelling seen in public client code and the writers use the most common one.
+the readers accept every spelling seen in public client code (the bodies in ``writes`` use the most common one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -35,10 +35,6 @@ ACTIVE_WORDS = frozenset({"active", "enabled", "on", "1", "true", "published", "
 COMPANY_NAME_KEYS = ("billing_company", "billing_company_name", "billing_company_title")
 VAT_CODE_KEYS = ("billing_fiscal_code", "billing_vat_code", "billing_company_vat", "billing_cif", "billing_cui")
 REG_NUMBER_KEYS = ("billing_registration_number", "billing_reg_no", "billing_company_reg_no", "billing_reg_com")
-# Fields that live on the variants of a multi-variant product; sending them on the parent is refused.
-VARIANT_ONLY_FIELDS = frozenset(
-    {"stock", "price_net", "price_gross", "old_price_net", "old_price_gross", "weight", "cost_net", "cost_gross"}
-)
 
 
 class MappingError(ValueError):
@@ -58,11 +54,6 @@ def to_decimal(value: Any, field: str) -> Decimal | None:
     if not result.is_finite():
         raise MappingError(f"{field}: expected a finite number, got {value!r}")
     return result
-
-
-def to_json_number(value: Decimal) -> int | float:
-    """A Decimal as the JSON number the API expects: an int when integral."""
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def shop_id(value: Any) -> str | None:
@@ -210,165 +201,6 @@ def inventory_units(row: Mapping[str, Any]) -> list[InventoryUnit]:
     return [InventoryUnit(sku, product_id, None, to_decimal(row.get("stock"), "stock"), enabled)]
 
 
-def _money(value: Decimal | None) -> float | int | None:
-    return None if value is None else to_json_number(value)
-
-
-def _price_fields(item: Product | Variant) -> dict[str, Any]:
-    fields = {
-        "price_net": _money(item.price_net),
-        "price_gross": _money(item.price_gross),
-        "old_price_net": _money(item.old_price_net),
-        "old_price_gross": _money(item.old_price_gross),
-        "weight": _money(item.weight),
-    }
-    return {key: value for key, value in fields.items() if value is not None}
-
-
-def _variant_payload(variant: Variant) -> dict[str, Any]:
-    payload: dict[str, Any] = {"sku": variant.sku, **_price_fields(variant)}
-    if variant.shop_id:
-        payload["id"] = int(variant.shop_id) if variant.shop_id.isdigit() else variant.shop_id
-    if variant.erp_id:
-        payload["ext_ref"] = variant.erp_id
-    if variant.ean:
-        payload["ean"] = variant.ean
-    if variant.stock is not None:
-        payload["stock"] = to_json_number(variant.stock)
-    payload["variant_options"] = [{"name": name, "value": value} for name, value in sorted(variant.options.items())]
-    return payload
-
-
-def product_payload(product: Product, *, tax_id: int | None, category_id: int | None = None) -> dict[str, Any]:
-    """The body of ``POST /products`` for a canonical product; stock and prices go on variants when it has any."""
-    payload: dict[str, Any] = {
-        "type": MULTI_VARIANT if product.variants else BASIC,
-        "sku": product.sku,
-        "name": product.name,
-        "description": product.description,
-        "status": product.status.value,
-    }
-    if product.erp_id:
-        payload["ext_ref"] = product.erp_id
-    if product.ean:
-        payload["ean"] = product.ean
-    if tax_id is not None:
-        payload["tax_id"] = tax_id
-    if category_id:
-        payload["category_id"] = category_id
-    if product.images:
-        payload["images"] = [{"url": url} for url in product.images]
-    if product.variants:
-        names: dict[str, list[str]] = {}
-        for variant in product.variants:
-            for name, value in variant.options.items():
-                values = names.setdefault(name, [])
-                if value not in values:
-                    values.append(value)
-        payload["variant_attributes"] = [
-            {"name": name, "options": [{"value": value, "position": i} for i, value in enumerate(values)]}
-            for name, values in names.items()
-        ]
-        payload["variants"] = [_variant_payload(v) for v in product.variants]
-    else:
-        payload.update(_price_fields(product))
-        if product.stock is not None:
-            payload["stock"] = to_json_number(product.stock)
-    return payload
-
-
-# Canonical field -> the shop fields that carry it (on the parent of a basic product).
-PATCH_FIELDS: dict[str, tuple[str, ...]] = {
-    "name": ("name",),
-    "description": ("description",),
-    "ean": ("ean",),
-    "status": ("status",),
-    "price_net": ("price_net",),
-    "price_gross": ("price_gross",),
-    "old_price_net": ("old_price_net",),
-    "old_price_gross": ("old_price_gross",),
-    "weight": ("weight",),
-    "erp_id": ("ext_ref",),
-    "images": ("images",),
-}
-
-
-def product_patch(
-    product: Product, changed: Iterable[str], *, tax_id: int | None = None, category_id: int | None = None
-) -> dict[str, Any]:
-    """The smallest ``PATCH /products/{id}`` body that writes the ``changed`` canonical fields.
-
-    For a multi-variant product, price/weight/stock changes are written on the variants (by id) and never on
-    the parent, which the API refuses.
-    """
-    changed = set(changed)
-    full = product_payload(product, tax_id=tax_id, category_id=category_id)
-    patch: dict[str, Any] = {}
-    for name in sorted(changed):
-        if name == "vat_rate":
-            if tax_id is not None:
-                patch["tax_id"] = tax_id
-            continue
-        if name == "category":
-            if category_id:
-                patch["category_id"] = category_id
-            continue
-        if name == "variants":
-            continue
-        for shop_field in PATCH_FIELDS.get(name, ()):
-            if product.variants and shop_field in VARIANT_ONLY_FIELDS:
-                continue
-            if shop_field in full:
-                patch[shop_field] = full[shop_field]
-    if product.variants and changed & (VARIANT_ONLY_FIELDS | {"variants"}):
-        patch["variants"] = [_variant_payload(v) for v in product.variants if v.shop_id]
-    return patch
-
-
-@dataclass(frozen=True, slots=True)
-class StockWrite:
-    """An absolute stock quantity for one shop inventory unit."""
-
-    sku: str
-    product_id: str
-    variant_id: str | None
-    quantity: Decimal
-
-
-def stock_payloads(writes: Sequence[StockWrite]) -> list[tuple[str, dict[str, Any], list[StockWrite]]]:
-    """Group absolute stock writes per shop product: ``(product id, PATCH body, writes it carries)``.
-
-    A basic product gets ``{"stock": q}``; the variants of one multi-variant product share one PATCH of the
-    parent with ``{"variants": [{"id": v, "stock": q}, ...]}`` — one call for all of them.
-    """
-    groups: dict[str, list[StockWrite]] = {}
-    for write in writes:
-        if write.quantity < 0:
-            raise ValueError(f"{write.sku}: negative stock {write.quantity} (quantities are clamped before this)")
-        groups.setdefault(write.product_id, []).append(write)
-    result = []
-    for product_id, group in groups.items():
-        variants = [w for w in group if w.variant_id is not None]
-        basics = [w for w in group if w.variant_id is None]
-        if variants and basics:
-            raise ValueError(f"product {product_id}: both basic and variant stock writes")
-        if variants:
-            body: dict[str, Any] = {
-                "variants": [
-                    {
-                        "id": int(w.variant_id) if w.variant_id.isdigit() else w.variant_id,
-                        "stock": to_json_number(w.quantity),
-                    }
-                    for w in variants
-                    if w.variant_id is not None
-                ]
-            }
-        else:
-            body = {"stock": to_json_number(basics[-1].quantity)}
-        result.append((product_id, body, group))
-    return result
-
-
 # --------------------------------------------------------------------------- orders
 
 
@@ -462,59 +294,3 @@ def order_from_shop(row: Mapping[str, Any]) -> Order:
         awb=str(awb) if awb else None,
         invoice_number=row.get("invoice_number") or None,
     )
-
-
-def _address_fields(address: Address | None, prefix: str) -> dict[str, Any]:
-    if address is None:
-        return {}
-    fields = {
-        f"{prefix}_name": address.name,
-        f"{prefix}_address": address.street,
-        f"{prefix}_city": address.city,
-        f"{prefix}_state": address.region,
-        f"{prefix}_postal_code": address.postal_code,
-        f"{prefix}_country_code": address.country_code,
-        f"{prefix}_phone": address.phone,
-    }
-    return {key: value for key, value in fields.items() if value not in (None, "")}
-
-
-def order_payload(
-    order: Order, *, shipping_method_id: int | None = None, product_ids: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """The body of ``POST /orders`` for an order of another channel (the reply carries the new shop id)."""
-    product_ids = product_ids or {}
-    payload: dict[str, Any] = {
-        "payment_status": order.payment_status.value,
-        "payment_method_code": order.payment_method or "cash_delivery",
-        "shipping_status": order.shipping_status.value,
-        "shipping_amount": to_json_number(order.shipping_amount),
-        "customer_email": order.customer.email,
-        "billing_type": "company" if order.customer.is_company else "individual",
-        **_address_fields(order.billing or order.customer.billing, "billing"),
-        "shipping_as_billing": order.shipping is None or order.shipping == order.billing,
-        **_address_fields(order.shipping, "shipping"),
-        "line_items": [],
-    }
-    if shipping_method_id is not None:
-        payload["shipping_method_id"] = shipping_method_id
-    if order.customer.is_company:
-        if order.customer.company_name:
-            payload["billing_company"] = order.customer.company_name
-        if order.customer.vat_code:
-            payload["billing_fiscal_code"] = order.customer.vat_code
-    if order.note:
-        payload["customer_note"] = order.note
-    if order.reference:
-        payload["meta_fields"] = {"erp_reference": order.reference}
-    for line in order.lines:
-        item: dict[str, Any] = {"product_sku": line.sku, "quantity": to_json_number(line.quantity)}
-        if line.sku in product_ids:
-            pid = product_ids[line.sku]
-            item["product_id"] = int(pid) if pid.isdigit() else pid
-        if line.unit_price_gross is not None:
-            item["unit_price_gross"] = to_json_number(line.unit_price_gross)
-        if line.unit_price_net is not None:
-            item["unit_price_net"] = to_json_number(line.unit_price_net)
-        payload["line_items"].append(item)
-    return payload

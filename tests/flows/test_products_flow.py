@@ -35,7 +35,8 @@ from erpsync.dev.stack import SimShop, Stack, start_shop, tryton_erp, write_conf
 from erpsync.dev.tryton import JsonRpcSession, TrytonServer
 from erpsync.flows.products import product_sync
 from erpsync.runtime.store_runtime import overrides
-from erpsync.tasks.products import CRASH_EXIT_CODE, CRASH_HOOK_ENV, ERP_CURSOR, PRODUCT, PUSHED_ERP, SHOP_CURSOR
+from erpsync.tasks.product_writes import CRASH_EXIT_CODE, CRASH_HOOK_ENV
+from erpsync.tasks.products import ERP_CURSOR, PRODUCT, PUSHED_ERP, SHOP_CURSOR
 from erpsync.testing._catalogue import iso
 from tests.flows.run_helpers import artifact, expire_leases
 from tests.tryton_fixture import create_stocked_product, unique_code

@@ -1,4 +1,4 @@
-"""MerchantPro mappers: feed a shop record, check the canonical one (and back)."""
+"""MerchantPro mappers: feed a shop record, check the canonical one (the bodies back: test_merchantpro_writes)."""
 
 from __future__ import annotations
 
@@ -6,83 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from erpsync.connectors.merchantpro.mapping import (
-    MappingError,
-    StockWrite,
-    inventory_units,
-    order_from_shop,
-    order_payload,
-    product_from_shop,
-    product_patch,
-    product_payload,
-    stock_payloads,
-)
-from erpsync.core.models import Product, ShippingStatus, Variant
-
-MULTI = {
-    "id": 12,
-    "type": "multi_variant",
-    "sku": "TS",
-    "name": "T-shirt",
-    "ext_ref": "77",
-    "tax_value": "19",
-    "status": "active",
-    "date_modified": "2025-12-18T10:40:46+02:00",
-    "variants": [
-        {
-            "id": 1201,
-            "sku": "TS-S",
-            "stock": 3,
-            "price_net": "10.00",
-            "price_gross": "11.90",
-            "variant_options": [{"name": "Size", "value": "S"}],
-        },
-        {
-            "id": 1202,
-            "sku": "TS-M",
-            "stock": "0",
-            "price_net": 10,
-            "price_gross": 11.9,
-            "variant_options": [{"name": "Size", "value": "M"}],
-        },
-    ],
-}
-
-ORDER = {
-    "id": "95750870.3",
-    "sys_id": 95750870,
-    "payment_status": "paid",
-    "payment_method_code": "wire",
-    "shipping_status": "confirmed",
-    "customer_email": " Ana@Example.RO ",
-    "billing_type": "company",
-    "billing_name": "Ana Pop",
-    "billing_company": "Pop SRL",
-    "billing_fiscal_code": "RO123456",
-    "billing_city": "Cluj-Napoca",
-    "billing_address": "Str. Lunga 1",
-    "billing_country_code": "ro",
-    "shipping_as_billing": True,
-    "shipping_amount": "15.00",
-    "shipping_tax_percent": 19,
-    "total_amount": "134.00",
-    "date_created": "2026-11-20T09:00:00+02:00",
-    "line_items": [
-        {
-            "id": 1,
-            "item_type": "product",
-            "product_id": 12,
-            "product_sku": "TS-S",
-            "product_name": "T-shirt S",
-            "product_stock": "-1.000",
-            "quantity": 2,
-            "unit_price_net": "10.00",
-            "unit_price_gross": "11.90",
-            "product_tax_percent": "19",
-        },
-        {"id": 2, "item_type": "discount", "product_sku": "", "quantity": 1},
-    ],
-}
+from erpsync.connectors.merchantpro.mapping import MappingError, inventory_units, order_from_shop, product_from_shop
+from erpsync.core.models import ShippingStatus
+from tests.unit.merchantpro_rows import MULTI, ORDER
 
 
 def test_multi_variant_product_maps_to_variants() -> None:
@@ -134,73 +60,6 @@ def test_order_line_without_sku_is_a_mapping_error() -> None:
 def test_unknown_order_status_is_a_mapping_error() -> None:
     with pytest.raises(MappingError, match="teleported"):
         order_from_shop(dict(ORDER, shipping_status="teleported"))
-
-
-def test_product_payload_puts_stock_and_prices_on_variants() -> None:
-    product = Product(
-        sku="TS",
-        name="T",
-        erp_id="7",
-        variants=[
-            Variant(
-                sku="TS-S",
-                price_net=Decimal("10"),
-                price_gross=Decimal("11.90"),
-                stock=Decimal(3),
-                options={"Size": "S"},
-            )
-        ],
-    )
-    payload = product_payload(product, tax_id=1)
-    assert payload["type"] == "multi_variant"
-    assert "stock" not in payload and "price_net" not in payload
-    assert payload["variants"][0] == {
-        "sku": "TS-S",
-        "price_net": 10,
-        "price_gross": 11.9,
-        "stock": 3,
-        "variant_options": [{"name": "Size", "value": "S"}],
-    }
-    assert payload["variant_attributes"] == [{"name": "Size", "options": [{"value": "S", "position": 0}]}]
-
-
-def test_product_patch_is_minimal_and_never_puts_prices_on_a_parent() -> None:
-    basic = Product(sku="B", name="New name", price_net=Decimal("5"), price_gross=Decimal("5.95"))
-    assert product_patch(basic, {"name"}) == {"name": "New name"}
-    assert product_patch(basic, {"price_net", "price_gross"}) == {"price_net": 5, "price_gross": 5.95}
-    multi = product_from_shop(MULTI)
-    patch = product_patch(multi, {"price_gross", "name"})
-    assert "price_gross" not in patch and patch["name"] == "T-shirt"
-    assert [v["id"] for v in patch["variants"]] == [1201, 1202]
-
-
-def test_stock_payloads_group_variants_of_one_parent_into_one_patch() -> None:
-    writes = [
-        StockWrite("TS-S", "12", "1201", Decimal(4)),
-        StockWrite("B1", "4", None, Decimal(0)),
-        StockWrite("TS-M", "12", "1202", Decimal("2")),
-    ]
-    payloads = stock_payloads(writes)
-    assert [(pid, body) for pid, body, _ in payloads] == [
-        ("12", {"variants": [{"id": 1201, "stock": 4}, {"id": 1202, "stock": 2}]}),
-        ("4", {"stock": 0}),
-    ]
-
-
-def test_negative_stock_write_is_refused() -> None:
-    with pytest.raises(ValueError, match="negative"):
-        stock_payloads([StockWrite("A", "1", None, Decimal(-1))])
-
-
-def test_order_payload_for_another_channel() -> None:
-    order = order_from_shop(ORDER)
-    payload = order_payload(order, product_ids={"TS-S": "12"})
-    assert payload["customer_email"] == "ana@example.ro"
-    assert payload["billing_type"] == "company" and payload["billing_fiscal_code"] == "RO123456"
-    assert payload["line_items"] == [
-        {"product_sku": "TS-S", "quantity": 2, "product_id": 12, "unit_price_gross": 11.9, "unit_price_net": 10}
-    ]
-    assert payload["shipping_as_billing"] is True
 
 
 def test_prices_round_half_up_to_the_cent() -> None:

@@ -1,10 +1,10 @@
 """The order stream's pure rules: import/skip/cancel/hold decisions, in-doubt steps, validation, mapping,
-cursor, ERP orders for the shop, and the status back-sync written only on change."""
+ERP orders for the shop, and the status back-sync written only on change."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,10 +20,8 @@ from erpsync.core.order_rules import (
     dedupe_orders,
     erp_marker,
     erp_reference,
-    initial_since,
     is_held,
     needs_status_check,
-    next_cursor,
     order_digest,
     order_problems,
     plan_status,
@@ -194,27 +192,6 @@ def test_customer_key_is_vat_for_companies_else_email() -> None:
     assert customer_key(company) == "vat:RO123456"
     assert customer_key(order()) == "email:ana@example.ro"
     assert customer_key(order(customer=Customer(name="Guest"))) is None
-
-
-# --------------------------------------------------------------------------- cursor
-
-
-def test_first_run_starts_at_local_midnight_of_start_date_or_today() -> None:
-    since = initial_since(None, date(2026, 11, 20), "Europe/Bucharest")
-    assert since.astimezone(UTC) == datetime(2026, 11, 19, 22, tzinfo=UTC)
-    assert initial_since(date(2026, 7, 1), date(2026, 11, 20), "Europe/Bucharest").astimezone(UTC) == datetime(
-        2026, 6, 30, 21, tzinfo=UTC
-    )
-
-
-def test_cursor_never_passes_an_order_still_to_retry() -> None:
-    since = datetime(2026, 11, 20, 8, tzinfo=UTC)
-    end = since + timedelta(hours=2)
-    assert next_cursor(end, since, []) == end
-    failed = since + timedelta(minutes=30)
-    assert next_cursor(end, since, [failed, since + timedelta(hours=1)]) == failed
-    assert next_cursor(end, since, [None]) == since  # no timestamp: stay where we were
-    assert next_cursor(end, since, [since - timedelta(days=1)]) == since  # never moves backwards
 
 
 # --------------------------------------------------------------------------- ERP orders for the shop

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from erpsync.connectors.merchantpro.mapping import product_from_shop, product_payload
+from erpsync.connectors.merchantpro.mapping import product_from_shop
+from erpsync.connectors.merchantpro.writes import product_payload
 from erpsync.core.mapping import StoreRules, to_shop
 from erpsync.core.models import Product, ProductStatus, Variant
 from erpsync.core.product_diff import (
