@@ -1,9 +1,9 @@
 """Benchmark of the guarded reconciliation: ``python -m bench reconcile [--skus N] [--drift F]
 [--paced-skus M] [--rate R] [--only unpaced|paced]``.
 
-Shop: the MerchantPro simulator on loopback in a child process. ERP: the in-memory ERP (``bench/_memory_erp``)
-in this process — at 100,000 SKUs a real ERP would only add its own read time. Drift is injected in the shop
-on ``drift`` of the SKUs (one per product), under a temporary Prefect API.
+Shop: the MerchantPro simulator on loopback in a child process. ERP: the in-memory ERP
+(``erpsync.testing.memory_erp``) in this process — at 100,000 SKUs a real ERP would only add its own read time.
+Drift is injected in the shop on ``drift`` of the SKUs (one per product), under a temporary Prefect API.
 
 - paced (runs first, so Great Expectations is imported cold, as in a worker's fresh process): a first
   reconcile with drift and no earlier snapshot, then new drift and a second (warm) one; check: the warm flow
@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._memory_erp import MemoryErp, MemoryStock
 from bench._shop import (
     ShopProcess,
     Unit,
@@ -35,6 +34,7 @@ from bench._shop import (
     task_seconds,
     write_bench_config,
 )
+from erpsync.testing.memory_erp import STOCK, MemoryErp, MemoryErpData
 
 MAX_TASK_RUNS = 50
 PACING_SLACK = 1.15
@@ -72,12 +72,12 @@ def scenario(units_target: int, drift: float, *, rate: float | None, workdir: Pa
     shop = ShopProcess(basics=units_target - 2 * multis, multis=multis, variants=2, rate=rate)
     try:
         units = shop.units()
-        data = MemoryStock()
+        data = MemoryErpData()
         long_ago = datetime.now(UTC) - timedelta(days=1)
         for index, unit in enumerate(units):
             reserved = index % 3
             data.set(unit.sku, "WH", unit.stock + reserved, reserved, moved=long_ago)
-        erp = MemoryErp(data, page_size=500)
+        erp = MemoryErp(data, capabilities=STOCK, page_size=500)
         store: dict[str, Any] = {"requests_per_second": rate or 50}
         config = write_bench_config(workdir / "erpsync.toml", shop.url, f"sqlite:///{workdir / 'state.db'}", store)
         os.environ["ERPSYNC_CONFIG"] = str(config)
@@ -120,7 +120,7 @@ def _report(name: str, result: dict[str, Any], rate: float | None) -> list[str]:
     summary = measured["summary"]
     print(
         f"\n== reconcile, {name}: {result['skus']} SKUs, {result['drifted']} drifted "
-        f"(shop: simulator on loopback in a child process; ERP: in-memory fake in this process)"
+        f"(shop: simulator on loopback in a child process; ERP: the in-memory ERP of erpsync.testing in this process)"
     )
     for run in (baseline, measured):
         s = run["summary"]

@@ -1,11 +1,12 @@
 """Benchmark of the stock sync: ``python -m bench stock [--skus N] [--change F] [--paced-skus M] [--rate R]
 [--only unpaced|paced]``.
 
-Shop: the MerchantPro simulator on loopback in a child process. ERP: the in-memory ERP in this process (moves
-dated, so "changed since" works). Runs, under a temporary Prefect API: the first full sync (nothing pushed or
-linked yet: one shop inventory read instead of blind writes), an incremental run with nothing moved (zero shop
-calls), an incremental run after ``change`` of the SKUs moved in the ERP (writes = those SKUs), a targeted run
-(``skus=``, as the order flow calls it) and the goods-receipt trigger.
+Shop: the MerchantPro simulator on loopback in a child process. ERP: the in-memory ERP
+(``erpsync.testing.memory_erp``) in this process (moves dated, so "changed since" works). Runs, under a
+temporary Prefect API: the first full sync (nothing pushed or linked yet: one shop inventory read instead of
+blind writes), an incremental run with nothing moved (zero shop calls), an incremental run after ``change`` of
+the SKUs moved in the ERP (writes = those SKUs), a targeted run (``skus=``, as the order flow calls it) and the
+goods-receipt trigger.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._memory_erp import MemoryErp, MemoryStock
 from bench._shop import (
     ShopProcess,
     one_per_product,
@@ -27,6 +27,7 @@ from bench._shop import (
     task_seconds,
     write_bench_config,
 )
+from erpsync.testing.memory_erp import STOCK, MemoryErp, MemoryErpData
 
 MAX_TASK_RUNS = 50
 PACING_SLACK = 1.15
@@ -57,11 +58,11 @@ def scenario(units_target: int, change: float, *, rate: float | None, workdir: P
     shop = ShopProcess(basics=units_target - 2 * multis, multis=multis, variants=2, rate=rate)
     try:
         units = shop.units()
-        data = MemoryStock()
+        data = MemoryErpData()
         long_ago = datetime.now(UTC) - timedelta(days=1)
         for index, unit in enumerate(units):
             data.set(unit.sku, "WH", unit.stock + index % 3, index % 3, moved=long_ago)
-        erp = MemoryErp(data, page_size=500)
+        erp = MemoryErp(data, capabilities=STOCK, page_size=500)
         config = write_bench_config(
             workdir / "erpsync.toml",
             shop.url,
@@ -99,7 +100,7 @@ def _report(name: str, result: dict[str, Any], rate: float | None) -> list[str]:
     failed: list[str] = []
     print(
         f"\n== stock sync, {name}: {result['skus']} SKUs (shop: simulator on loopback in a child process; "
-        f"ERP: in-memory fake in this process)"
+        f"ERP: the in-memory ERP of erpsync.testing in this process)"
     )
     expected_writes = [None, 0, result["changed"], 5, 3]
     for (run, served), writes in zip(result["runs"], expected_writes, strict=True):

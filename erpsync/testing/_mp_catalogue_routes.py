@@ -1,4 +1,4 @@
-"""The MerchantPro simulator's catalogue routes: products (the multi-variant rule), inventory, categories, taxonomy."""
+"""The MerchantPro simulator's catalogue routes: products (the multi-variant rule) and inventory units."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from typing import Any
 
 from erpsync.testing import _catalogue as cat
 from erpsync.testing._mp_rules import (
-    CATEGORY_FILTERS,
-    CATEGORY_WRITABLE,
     PARENT_FORBIDDEN,
     PRODUCT_FILTERS,
     PRODUCT_KEYS,
@@ -36,7 +34,7 @@ from erpsync.testing._mp_state import ListQuery, Request, ShopState
 
 
 class CatalogueRoutes(ShopState):
-    """Products, variants, inventory units, categories and the taxonomy lists."""
+    """Products, variants and inventory units (categories and the taxonomy lists: ``_mp_taxonomy_routes``)."""
 
     def _list_products(self, request: Request) -> tuple[int, Any]:
         query = self._list_query(request, PRODUCT_FILTERS)
@@ -443,103 +441,3 @@ class CatalogueRoutes(ShopState):
     def _inventory_by_ean(self, request: Request, ean: str) -> tuple[int, Any]:
         units = self._ean.get(ean)
         return 200, self._render_one(request, self._inventory_unit(min(units) if units else None, f"with EAN `{ean}`"))
-
-    def _static_list(self, request: Request, items: list[Json]) -> tuple[int, Any]:
-        query = self._list_query(request, frozenset())
-        page = [self._project(i, query.fields, frozenset()) for i in items[query.start : query.start + query.limit]]
-        return 200, self._envelope(request, page, len(items), query)
-
-    def _list_taxes(self, request: Request) -> tuple[int, Any]:
-        return self._static_list(request, list(self.taxes.values()))
-
-    def _list_units(self, request: Request) -> tuple[int, Any]:
-        return self._static_list(request, self.measurement_units)
-
-    def _list_categories(self, request: Request) -> tuple[int, Any]:
-        query = self._list_query(request, CATEGORY_FILTERS)
-        filters = dict(query.filters)
-        items = list(self.categories.values())
-        if "parent_id" in filters:
-            parent = (
-                None if filters["parent_id"] in ("", "0", "null") else int_filter("parent_id", filters["parent_id"])
-            )
-            items = [c for c in items if c["parent_id"] == parent]
-        if "status" in filters:
-            statuses = enum_filter("status", filters["status"], ("active", "inactive"))
-            items = [c for c in items if c["status"] in statuses]
-        page = [self._project(c, query.fields, frozenset()) for c in items[query.start : query.start + query.limit]]
-        return 200, self._envelope(request, page, len(items), query)
-
-    def _category_or_404(self, raw_id: str) -> Json:
-        category = self.categories.get(int(raw_id)) if raw_id.isdigit() else None
-        if category is None:
-            raise ApiError(404, "not_found", f"Category `{raw_id}` not found")
-        return category
-
-    def _get_category(self, request: Request, raw_id: str) -> tuple[int, Any]:
-        return 200, self._render_one(request, self._category_or_404(raw_id))
-
-    def _apply_category(self, current: Json | None, request: Request) -> Json:
-        sent = writable(
-            request.json_object(), CATEGORY_WRITABLE, frozenset({"id"}), request.flag("ignore_nonexistent_fields")
-        )
-        new = (
-            dict(current)
-            if current
-            else {"id": None, "name": None, "parent_id": None, "position": 0, "status": "active", "url": None}
-        )
-        for name, value in sent.items():
-            if name == "name":
-                new[name] = text(name, value, nullable=False, max_length=255)
-            elif name == "parent_id":
-                if integer(name, value, nullable=True) is not None and (
-                    value not in self.categories or value == new["id"]
-                ):
-                    raise bad("invalid_value", f"Parent category `{value}` does not exist")
-                new[name] = value
-            elif name == "position":
-                new[name] = integer(name, value)
-            elif name == "status":
-                new[name] = choice(name, value, ("active", "inactive"))
-            else:
-                new[name] = text(name, value)
-        if new["name"] is None:
-            raise bad("missing_field", "Field `name` is required")
-        return new
-
-    def _post_category(self, request: Request) -> tuple[int, Any]:
-        new = self._apply_category(None, request)
-        new["id"] = max(self.categories, default=0) + 1
-        new["url"] = new["url"] or f"/{new['name'].lower().replace(' ', '-')}"
-        self.categories[new["id"]] = new
-        self._version += 1
-        return 201, new
-
-    def _patch_category(self, request: Request, raw_id: str) -> tuple[int, Any]:
-        current = self._category_or_404(raw_id)
-        new = self._apply_category(current, request)
-        self.categories[new["id"]] = new
-        if new["name"] != current["name"]:
-            self._rename_category(new["id"], new["name"])
-        self._version += 1
-        return 200, self._render_one(request, new)
-
-    def _rename_category(self, cid: int, name: str) -> None:
-        for pid, product in self.products.items():
-            if product["category_id"] == cid or any(c["id"] == cid for c in product["categories"]):
-                categories = [dict(c, name=name) if c["id"] == cid else c for c in product["categories"]]
-                renamed = dict(product, categories=categories)
-                if product["category_id"] == cid:
-                    renamed["category_name"] = name
-                self.products[pid] = renamed
-
-    def _delete_category(self, request: Request, raw_id: str) -> tuple[int, Any]:
-        category = self._category_or_404(raw_id)
-        cid = category["id"]
-        if any(c["parent_id"] == cid for c in self.categories.values()) or any(
-            p["category_id"] == cid or any(c["id"] == cid for c in p["categories"]) for p in self.products.values()
-        ):
-            raise bad("category_in_use", f"Category `{cid}` still has products or sub-categories")
-        del self.categories[cid]
-        self._version += 1
-        return 204, None

@@ -23,7 +23,6 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 LIST_CONTROLS = frozenset({"start", "limit", "fields", "include", "sort", "ignore_nonexistent_fields"})
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-FAULT_KINDS = ("error_500", "error_429", "timeout", "reset", "reset_after_write", "truncated")
 ORDER_STATUS_ACTIONS = ("in_process", "shipped", "delivered", "returned", "cancelled")
 SHIPPING_STATUSES = ("temporary", "awaiting", "confirmed", *ORDER_STATUS_ACTIONS)
 PAYMENT_STATUSES = ("awaiting", "paid")

@@ -1,4 +1,5 @@
-"""The MerchantPro simulator's shop state and the list machinery every resource shares (envelope, paging)."""
+"""The MerchantPro simulator's shop state and the machinery every resource shares: the request, the route table,
+the list envelope and paging."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from erpsync.testing._mp_rules import (
     DEFAULT_LIMIT,
     LIST_CONTROLS,
     MAX_LIMIT,
+    ORDER_STATUS_ACTIONS,
     TRUE_WORDS,
+    ApiError,
     Json,
     bad,
 )
@@ -54,6 +57,72 @@ class Request:
         if not isinstance(payload, dict):
             raise bad("invalid_json", "The request body must be a JSON object")
         return payload
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path pattern of the API and the handler method (of the simulator) for each HTTP method."""
+
+    pattern: tuple[str, ...]  # literal segments, "{name}" for a placeholder
+    handlers: dict[str, str]  # method -> handler method name
+
+    @property
+    def label(self) -> str:
+        return "/" + "/".join(self.pattern)
+
+    def match(self, segments: list[str]) -> list[str] | None:
+        if len(segments) != len(self.pattern):
+            return None
+        args = []
+        for part, segment in zip(self.pattern, segments, strict=True):
+            if part.startswith("{"):
+                if not segment:
+                    return None
+                args.append(segment)
+            elif part != segment:
+                return None
+        return args
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(("products",), {"GET": "_list_products", "POST": "_post_product"}),
+    Route(("products", "{id}"), {"GET": "_get_product", "PATCH": "_patch_product", "DELETE": "_delete_product"}),
+    Route(("inventory", "sku", "{value}"), {"GET": "_inventory_by_sku"}),
+    Route(("inventory", "ean", "{value}"), {"GET": "_inventory_by_ean"}),
+    Route(("inventory", "{id}"), {"GET": "_inventory_by_id"}),
+    Route(("orders",), {"GET": "_list_orders", "POST": "_post_order"}),
+    Route(("orders", "{id}"), {"GET": "_get_order", "PATCH": "_patch_order"}),
+    Route(("orders", "{id}", "tags"), {"POST": "_post_order_tag"}),
+    Route(("orders", "{id}", "create_invoice"), {"PATCH": "_create_invoice"}),
+    *(Route(("orders", "{id}", action), {"PATCH": "_order_status_action"}) for action in ORDER_STATUS_ACTIONS),
+    Route(("taxonomy", "taxes"), {"GET": "_list_taxes"}),
+    Route(("taxonomy", "measurement_units"), {"GET": "_list_units"}),
+    Route(("categories",), {"GET": "_list_categories", "POST": "_post_category"}),
+    Route(("categories", "{id}"), {"GET": "_get_category", "PATCH": "_patch_category", "DELETE": "_delete_category"}),
+    Route(("customers",), {"GET": "_list_customers", "POST": "_post_customer"}),
+    Route(("customers", "{id}"), {"GET": "_get_customer"}),
+)
+
+
+def resolve(request: Request) -> tuple[Route, list[str]]:
+    """The route a request's path matches and the placeholders' values, else a 404."""
+    for route in ROUTES:
+        args = route.match(request.segments)
+        if args is not None:
+            return route, args
+    raise ApiError(404, "not_found", f"No route for {request.raw_path}")
+
+
+def check_method(route: Route, method: str) -> None:
+    """A 405 (with ``Allow``) when the route has no handler for the method."""
+    if method not in route.handlers:
+        allowed = ", ".join(route.handlers)
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            f"Method {method} is not allowed on {route.label} (allowed: {allowed})",
+            [("Allow", allowed)],
+        )
 
 
 @dataclass(frozen=True)

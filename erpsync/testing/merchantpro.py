@@ -26,8 +26,6 @@ from erpsync.testing._mp_catalogue_routes import CatalogueRoutes
 from erpsync.testing._mp_order_routes import OrderRoutes
 from erpsync.testing._mp_rules import (
     API_PREFIX,
-    FAULT_KINDS,
-    ORDER_STATUS_ACTIONS,
     SHIPPING_STATUSES,
     WRITE_METHODS,
     ApiError,
@@ -35,7 +33,9 @@ from erpsync.testing._mp_rules import (
     dumps,
     integer,
 )
-from erpsync.testing._mp_state import Request
+from erpsync.testing._mp_state import Request, Route, check_method, resolve
+from erpsync.testing._mp_taxonomy_routes import TaxonomyRoutes
+from erpsync.testing.faults import Fault, FaultInjector, Faults, SimulatedConnectionReset, send_cut, send_truncated
 from erpsync.testing.server import serve_in_thread
 
 __all__ = ["ApiError", "Faults", "MerchantProSimulator", "SimStats", "SimulatedConnectionReset", "main"]
@@ -48,50 +48,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 def _format_seconds(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
-
-
-class SimulatedConnectionReset(ConnectionResetError):
-    """Raised mid-response by a "reset" fault: uvicorn aborts the connection, ASGITransport re-raises it."""
-
-    simulated = True
-
-
-@dataclass
-class Faults:
-    """Seeded fault injection: each share is a probability per (eligible) request; their sum must be <= 1."""
-
-    error_500: float = 0.0
-    error_429: float = 0.0
-    timeout: float = 0.0
-    reset: float = 0.0
-    truncated: float = 0.0
-    seed: int = 0
-    hang_seconds: float = 3.0
-    only_methods: frozenset[str] | None = None
-    reset_after_write: float = 0.0
-
-    def __post_init__(self) -> None:
-        shares = [getattr(self, kind) for kind in FAULT_KINDS]
-        if any(not 0.0 <= share <= 1.0 for share in shares) or sum(shares) > 1.0 + 1e-9:
-            raise ValueError("fault shares must each be within [0, 1] and sum to at most 1")
-        if self.hang_seconds < 0:
-            raise ValueError("hang_seconds must be >= 0")
-        if self.only_methods is not None:
-            self.only_methods = frozenset(method.upper() for method in self.only_methods)
-
-    def applies_to(self, method: str) -> bool:
-        """Whether requests with this method draw from the fault RNG at all."""
-        return self.only_methods is None or method in self.only_methods
-
-    def pick(self, rng: random.Random) -> str | None:
-        """Draw once from `rng` and return the fault kind to inject, or None."""
-        draw = rng.random()
-        threshold = 0.0
-        for kind in FAULT_KINDS:
-            threshold += getattr(self, kind)
-            if draw < threshold:
-                return kind
-        return None
 
 
 @dataclass
@@ -123,50 +79,7 @@ class SimStats:
         return self.routes[route]
 
 
-@dataclass(frozen=True)
-class _Route:
-    pattern: tuple[str, ...]  # literal segments, "{name}" for a placeholder
-    handlers: dict[str, str]  # method -> handler method name
-
-    @property
-    def label(self) -> str:
-        return "/" + "/".join(self.pattern)
-
-    def match(self, segments: list[str]) -> list[str] | None:
-        if len(segments) != len(self.pattern):
-            return None
-        args = []
-        for part, segment in zip(self.pattern, segments, strict=True):
-            if part.startswith("{"):
-                if not segment:
-                    return None
-                args.append(segment)
-            elif part != segment:
-                return None
-        return args
-
-
-_ROUTES: tuple[_Route, ...] = (
-    _Route(("products",), {"GET": "_list_products", "POST": "_post_product"}),
-    _Route(("products", "{id}"), {"GET": "_get_product", "PATCH": "_patch_product", "DELETE": "_delete_product"}),
-    _Route(("inventory", "sku", "{value}"), {"GET": "_inventory_by_sku"}),
-    _Route(("inventory", "ean", "{value}"), {"GET": "_inventory_by_ean"}),
-    _Route(("inventory", "{id}"), {"GET": "_inventory_by_id"}),
-    _Route(("orders",), {"GET": "_list_orders", "POST": "_post_order"}),
-    _Route(("orders", "{id}"), {"GET": "_get_order", "PATCH": "_patch_order"}),
-    _Route(("orders", "{id}", "tags"), {"POST": "_post_order_tag"}),
-    _Route(("orders", "{id}", "create_invoice"), {"PATCH": "_create_invoice"}),
-    *(_Route(("orders", "{id}", action), {"PATCH": "_order_status_action"}) for action in ORDER_STATUS_ACTIONS),
-    _Route(("taxonomy", "taxes"), {"GET": "_list_taxes"}),
-    _Route(("taxonomy", "measurement_units"), {"GET": "_list_units"}),
-    _Route(("categories",), {"GET": "_list_categories", "POST": "_post_category"}),
-    _Route(("categories", "{id}"), {"GET": "_get_category", "PATCH": "_patch_category", "DELETE": "_delete_category"}),
-    _Route(("customers",), {"GET": "_list_customers", "POST": "_post_customer"}),
-    _Route(("customers", "{id}"), {"GET": "_get_customer"}),
-)
-
-
-class MerchantProSimulator(CatalogueRoutes, OrderRoutes):
+class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
     """An ASGI app standing in for MerchantPro's REST API v2 (see docs/simulators.md)."""
 
     def __init__(
@@ -193,16 +106,18 @@ class MerchantProSimulator(CatalogueRoutes, OrderRoutes):
         self._buckets: dict[str, tuple[float, float]] = {}
         self.rate_per_second: float | None = None
         self.set_rate(rate_per_second)
-        self.faults: Faults | None = None
-        self._fault_rng = random.Random(0)
-        self.set_faults(faults)
+        self.fault_injector = FaultInjector(faults, counts=self.stats.faults)
 
     # --- configuration ---------------------------------------------------------------------------------
 
+    @property
+    def faults(self) -> Faults | None:
+        """The fault plan in force (None: no injected fault)."""
+        return self.fault_injector.plan
+
     def set_faults(self, faults: Faults | None) -> None:
         """Install (or clear) fault injection; the fault RNG restarts from `faults.seed`."""
-        self.faults = faults
-        self._fault_rng = random.Random(faults.seed if faults else 0)
+        self.fault_injector.set_plan(faults)
 
     def set_rate(self, rate_per_second: float | None) -> None:
         """Pace requests per API key with a token bucket (capacity max(1, rate)); None turns pacing off."""
@@ -429,12 +344,13 @@ class MerchantProSimulator(CatalogueRoutes, OrderRoutes):
                 raise ApiError(404, "not_found", f"No route for {request.raw_path}")
             api_key = self._authenticate(request)
             self._pace(api_key)
-            route, args = self._resolve(request)
+            route, args = resolve(request)
             label = f"{request.method} {route.label}"
-            self._check_method(route, request.method)
-            fault = self._draw_fault(request.method)
+            check_method(route, request.method)
+            if latency := self.fault_injector.latency(request.method):
+                await asyncio.sleep(latency)
+            fault = self.fault_injector.draw(request.method, label)
             if fault is not None:
-                stats.faults[fault] += 1
                 status = await self._inject(fault, request, route, args, send)
                 return
             status, payload = self._dispatch(route, request, args)
@@ -500,30 +416,12 @@ class MerchantProSimulator(CatalogueRoutes, OrderRoutes):
             raise self._too_many("Rate limit exceeded")
         self._buckets[api_key] = (tokens - 1.0, now)
 
-    def _too_many(self, message: str) -> ApiError:
-        headers = [] if self.retry_after is None else [("Retry-After", _format_seconds(self.retry_after))]
+    def _too_many(self, message: str, retry_after: float | None = None) -> ApiError:
+        retry_after = self.retry_after if retry_after is None else retry_after
+        headers = [] if retry_after is None else [("Retry-After", _format_seconds(retry_after))]
         return ApiError(429, "too_many_requests", message, headers)
 
-    @staticmethod
-    def _resolve(request: Request) -> tuple[_Route, list[str]]:
-        for route in _ROUTES:
-            args = route.match(request.segments)
-            if args is not None:
-                return route, args
-        raise ApiError(404, "not_found", f"No route for {request.raw_path}")
-
-    @staticmethod
-    def _check_method(route: _Route, method: str) -> None:
-        if method not in route.handlers:
-            allowed = ", ".join(route.handlers)
-            raise ApiError(
-                405,
-                "method_not_allowed",
-                f"Method {method} is not allowed on {route.label} (allowed: {allowed})",
-                [("Allow", allowed)],
-            )
-
-    def _dispatch(self, route: _Route, request: Request, args: list[str]) -> tuple[int, Any]:
+    def _dispatch(self, route: Route, request: Request, args: list[str]) -> tuple[int, Any]:
         handler: Callable[..., tuple[int, Any]] = getattr(self, route.handlers[request.method])
         version = self._version
         status, payload = handler(request, *args)
@@ -533,23 +431,17 @@ class MerchantProSimulator(CatalogueRoutes, OrderRoutes):
 
     # --- faults ------------------------------------------------------------------------------------------
 
-    def _draw_fault(self, method: str) -> str | None:
-        faults = self.faults
-        if faults is None or not faults.applies_to(method):
-            return None
-        return faults.pick(self._fault_rng)
-
-    async def _inject(self, kind: str, request: Request, route: _Route, args: list[str], send: Send) -> int:
-        """Play one fault; returns the status sent (0 for a reset) or raises the ApiError to send."""
-        assert self.faults is not None
-        if kind == "error_500":
-            raise ApiError(500, "internal_error", "Internal server error (simulated)")
-        if kind == "error_429":
-            raise self._too_many("Rate limit exceeded (simulated)")
-        if kind == "timeout":
-            await asyncio.sleep(self.faults.hang_seconds)
+    async def _inject(self, fault: Fault, request: Request, route: Route, args: list[str], send: Send) -> int:
+        """Play one fault; returns the status sent or raises the ApiError (or the reset) to send."""
+        if fault.kind == "timeout":
+            await asyncio.sleep(fault.delay)
             raise ApiError(500, "timeout", "The request took too long (simulated)")
-        if kind == "reset_after_write":
+        if fault.status == 429:
+            retry_after = fault.retry_after if fault.retry_after is not None else self.retry_after
+            raise self._too_many("Rate limit exceeded (simulated)", retry_after)
+        if not fault.cuts:
+            raise ApiError(fault.status, "internal_error", "Internal server error (simulated)")
+        if fault.after:  # reset_after_write: the work is done, the reply is lost
             try:
                 status, payload = self._dispatch(route, request, args)
             except ApiError as err:
@@ -557,28 +449,12 @@ class MerchantProSimulator(CatalogueRoutes, OrderRoutes):
             body = dumps(payload) if payload is not None else b'{"result":"ok"}'
         else:
             status, body = 200, self._fault_body(request, route, args)
-        half = body[: max(1, len(body) // 2)]
-        if kind == "truncated":
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(half))],
-                }
-            )
-            await send({"type": "http.response.body", "body": half})
+        if fault.kind == "truncated":
+            await send_truncated(send, body)
             return 200
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
-            }
-        )
-        await send({"type": "http.response.body", "body": half, "more_body": True})
-        raise SimulatedConnectionReset(f"simulated connection reset during {request.method} {request.raw_path}")
+        await send_cut(send, status, body, what=f"{request.method} {request.raw_path}")
 
-    def _fault_body(self, request: Request, route: _Route, args: list[str]) -> bytes:
+    def _fault_body(self, request: Request, route: Route, args: list[str]) -> bytes:
         """The body a cut reply starts from: the real reply for a GET; for a write (never applied) its echo."""
         if request.method == "GET":
             try:

@@ -15,8 +15,9 @@ What it reproduces (see ``docs/smartbill.md``):
   -> 429 and the token is locked for ``lockout_seconds``; every call during the lock-out -> 429.
   ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``, ``X-RateLimit-Reset`` (seconds until a slot frees) on
   every authenticated reply, ``Retry-After`` on a 429. The clock is injectable so tests need not wait.
-- Fault injection: queued faults per route (status, before or *after* processing, a stall) and a seeded
-  random 5xx rate.
+- Fault injection (``erpsync.testing.faults``): queued faults per route (status, before or *after* processing,
+  a stall, an ``errorText``) and a seeded plan (``fault_rate`` + ``seed``: random 500s; or ``faults=Faults(...)``
+  with 500s, 429s and timeouts).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import math
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -41,6 +42,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
+
+from erpsync.testing.faults import REPLY_KINDS, Fault, FaultInjector, Faults, refuse_kinds
 
 DEFAULT_PREFIX = "/SBORO/api"
 DEFAULT_TAXES: tuple[tuple[str, Decimal], ...] = (
@@ -83,19 +86,6 @@ class SimInvoice:
 
 
 @dataclass
-class Fault:
-    """An injected failure: answer ``status`` instead of processing, or after processing (``after``: the work is
-    done but the client sees a failure); ``delay`` stalls the reply (a hang, for client timeouts);
-    ``error_text`` answers that ``errorText`` instead (HTTP 200 or 400 as the route does)."""
-
-    route: str | None = None
-    status: int = 500
-    after: bool = False
-    delay: float = 0.0
-    error_text: str | None = None
-
-
-@dataclass
 class SimStats:
     """What the simulator saw: requests, accepted calls (with their times), 429s, lock-outs, per route (with
     the query of the last call)."""
@@ -105,7 +95,7 @@ class SimStats:
     rate_limited: int = 0
     lockouts: int = 0
     auth_failures: int = 0
-    faults: int = 0
+    faults: Counter[str] = field(default_factory=Counter)  # fault kind -> count
     by_route: dict[str, int] = field(default_factory=dict)
     last_params: dict[str, dict[str, str]] = field(default_factory=dict)
     call_times: list[float] = field(default_factory=list)
@@ -151,6 +141,7 @@ class SmartBillSimulator:
         allow_negative_stock: bool = False,
         fault_rate: float = 0.0,
         seed: int = 0,
+        faults: Faults | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cif = cif
@@ -165,11 +156,12 @@ class SmartBillSimulator:
         self.lockout_seconds = lockout_seconds
         self.errors_as_200: set[str] = set(errors_as_200)
         self.allow_negative_stock = allow_negative_stock
-        self.fault_rate = fault_rate
         self.stats = SimStats()
         self.clock = clock
-        self._rng = random.Random(seed)
-        self._faults: deque[Fault] = deque()
+        self.fault_injector = FaultInjector(counts=self.stats.faults)
+        if faults is None and fault_rate:
+            faults = Faults(error_500=fault_rate, seed=seed)  # the seeded random 500 rate
+        self.set_faults(faults)
         self._tokens: dict[str, _TokenState] = {}
         self._lock = threading.RLock()
         for name, products in (warehouses or {}).items():
@@ -218,8 +210,13 @@ class SmartBillSimulator:
         error_text: str | None = None,
     ) -> None:
         """Queue ``count`` faults for ``route`` (``"invoice"``, ``"stocks"``...; None: the next call of any)."""
-        with self._lock:
-            self._faults.extend(Fault(route, status, after, delay, error_text) for _ in range(count))
+        fault = Fault.queued(route, status=status, after=after, delay=delay, error_text=error_text)
+        self.fault_injector.queue(fault, count)
+
+    def set_faults(self, faults: Faults | None) -> None:
+        """Install (or clear) a seeded fault plan (500s, 429s, timeouts: the kinds a reply can say)."""
+        refuse_kinds(faults, REPLY_KINDS, "the SmartBill simulator")
+        self.fault_injector.set_plan(faults)
 
     def unlock_all(self) -> None:
         """Lift every lock-out and forget every window (as if ten quiet minutes had passed)."""
@@ -256,7 +253,9 @@ class SmartBillSimulator:
                 self.stats.calls += 1
                 self.stats.by_route[route] = self.stats.by_route.get(route, 0) + 1
                 self.stats.last_params[route] = dict(request.query_params)
-                fault = self._next_fault(route)
+                fault = self.fault_injector.draw(request.method, route)
+            if latency := self.fault_injector.latency(request.method):
+                await asyncio.sleep(latency)
             if fault is not None and not fault.after:
                 await asyncio.sleep(fault.delay)
                 return self._fault_response(route, fault, headers)
@@ -320,17 +319,6 @@ class SmartBillSimulator:
             },
         )
 
-    def _next_fault(self, route: str) -> Fault | None:
-        for fault in self._faults:
-            if fault.route in (None, route):
-                self._faults.remove(fault)
-                self.stats.faults += 1
-                return fault
-        if self.fault_rate and self._rng.random() < self.fault_rate:
-            self.stats.faults += 1
-            return Fault(route, 500)
-        return None
-
     def _error_text(self, route: str, text: str) -> Response:
         status = 200 if route in self.errors_as_200 else 400
         return JSONResponse({"errorText": text, "message": ""}, status_code=status)
@@ -340,6 +328,8 @@ class SmartBillSimulator:
             response = self._error_text(route, fault.error_text)
             response.headers.update(headers)
             return response
+        if fault.status == 429:
+            headers = {**headers, "Retry-After": str(math.ceil(fault.retry_after or 1))}
         return Response(f"simulated fault {fault.status}", status_code=fault.status, headers=headers)
 
     # -- routes ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from erpsync.core.order_rules import IN_DOUBT_REASON
 from erpsync.core.state import StateStore
 from erpsync.dev.stack import SimShop, start_shop, write_config
 from erpsync.runtime.store_runtime import overrides
-from tests.flows.order_fakes import FakeErp
+from erpsync.testing.memory_erp import ORDERS, MemoryErp, MemoryErpData
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ class Setup:
     path: Path
     state: StateStore
     shop: SimShop | None = None
-    erp: FakeErp | None = None
+    erp: MemoryErp | None = None
 
     def invoke(self, *args: str) -> Any:
         return CliRunner().invoke(make_app(), [*args, "--config", str(self.path)])
@@ -114,7 +114,7 @@ def test_list_with_nothing_open_and_an_unknown_store(offline: Setup) -> None:
 def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> Iterator[Setup]:
     shop = start_shop("main")
     path = write(tmp_path, shop, max_attempts=1)
-    erp = FakeErp()
+    erp = MemoryErp(MemoryErpData(known_skus=None), capabilities=ORDERS)
     monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
     monkeypatch.setattr(runtime_module, "make_erp", lambda *_a, **_k: erp)
     monkeypatch.setattr(overrides, "unpaced", True)
@@ -147,7 +147,7 @@ def test_retry_and_resync_order_resend_held_orders_with_exit_codes(online: Setup
         for n in range(3)
     ]
     for order_id in ids:
-        online.erp.refuse[order_id] = "blocked customer"
+        online.erp.data.refuse[order_id] = "blocked customer"
     first = run_flow(load_flow("orders"), "orders", "main", {})
     assert first.failed == 3
     assert json.loads(online.invoke("failures", "list", "--json").output)[0]["held"] is True  # max_attempts 1
@@ -156,22 +156,22 @@ def test_retry_and_resync_order_resend_held_orders_with_exit_codes(online: Setup
     assert still.exit_code == 3, still.output  # partially failed: refused again
     assert "resync-order [main] partially_failed" in still.output
 
-    online.erp.refuse.clear()
+    online.erp.data.refuse.clear()
     resent = online.invoke("resync-order", ids[0], "--store", "main", "--json")
     assert resent.exit_code == 0, resent.output
     summary = json.loads(resent.output.strip().splitlines()[-1])
     assert (summary["flow"], summary["created"]) == ("resync-order", 1)
-    assert len(online.erp.sales_for(ids[0])) == 1
+    assert len(online.erp.data.sales_for(ids[0])) == 1
 
     retried = online.invoke("failures", "retry", ids[1], "--store", "main")
     assert retried.exit_code == 0 and "created 1" in retried.output
-    assert len(online.erp.sales_for(ids[1])) == 1 and not online.erp.sales_for(ids[2])  # only the key given
+    assert len(online.erp.data.sales_for(ids[1])) == 1 and not online.erp.data.sales_for(ids[2])  # only the key given
     everything = online.invoke("failures", "retry", "--entity", "order")
     assert everything.exit_code == 0 and "created 1" in everything.output
-    assert all(len(online.erp.sales_for(i)) == 1 for i in ids)
+    assert all(len(online.erp.data.sales_for(i)) == 1 for i in ids)
     assert online.invoke("failures", "list").output.strip() == "no open failures"
     assert online.invoke("resync-order", ids[0], "--store", "main").exit_code == 0  # done already: unchanged
-    assert len(online.erp.sales_for(ids[0])) == 1
+    assert len(online.erp.data.sales_for(ids[0])) == 1
 
 
 def test_importing_the_commands_stays_light() -> None:

@@ -1,4 +1,5 @@
-"""The ERP contract: one suite, run against every ERP connector (the real Tryton and the SmartBill simulator).
+"""The ERP contract: one suite, run against every ERP connector (the real Tryton, the SmartBill simulator, and
+the in-memory ERP of erpsync.testing: with every capability, and with SmartBill's).
 
 Each test checks what the connector's capabilities declare; a capability that is off must raise NotSupported.
 Tests that write into the shared Tryton server use unique references and never touch seeded quantities.
@@ -20,9 +21,10 @@ from erpsync.connectors.erp.base import Capabilities, ErpConnector, NotSupported
 from erpsync.connectors.erp.smartbill import SmartBillConnector
 from erpsync.connectors.erp.tryton import TrytonConnector
 from erpsync.connectors.errors import AuthError, RecordError
-from erpsync.core.models import Address, Customer, Order, OrderLine, Product, StockLevel
+from erpsync.core.models import Address, Customer, Order, OrderLine, Product, StockLevel, Supplier, Variant
 from erpsync.dev import tryton_seed as seed
 from erpsync.dev.tryton import TrytonServer
+from erpsync.testing.memory_erp import FULL, SMARTBILL_LIKE, MemoryErp, MemoryErpData
 from erpsync.testing.smartbill import SmartBillSimulator
 from tests.tryton_fixture import create_stocked_product, unique_code
 
@@ -42,7 +44,14 @@ class Case:
     orderable_sku: str
     vat_rate: Decimal
     count_orders: Callable[[str], int]  # ERP records carrying this shop order reference
+    # capabilities this ERP is known to have on / off (the suite checks the declaration says so)
+    known_on: frozenset[str] = frozenset()
+    known_off: frozenset[str] = frozenset()
+    system: str = ""  # what the connector calls itself (default: the case's name)
     connectors: list[ErpConnector] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.system = self.system or self.name
 
     def connector(self, *, bad_credentials: bool = False) -> ErpConnector:
         built = self.make(bad_credentials=bad_credentials)
@@ -69,6 +78,7 @@ def _tryton_case(server: TrytonServer, orderable_sku: str) -> Case:
         orderable_sku=orderable_sku,
         vat_rate=Decimal(19),
         count_orders=count,
+        known_on=TRYTON_LIKE_ON,
     )
 
 
@@ -98,7 +108,56 @@ def _smartbill_case() -> Case:
         orderable_sku="SB-001",
         vat_rate=Decimal(21),
         count_orders=count,
+        known_off=SMARTBILL_OFF,
     )
+
+
+def _memory_case(name: str, capabilities: Capabilities, **known: frozenset[str]) -> Case:
+    """The in-memory ERP, seeded like a small Tryton: a template with variants, stock in two warehouses."""
+    data = MemoryErpData()
+    data.put(Product(sku="MEM-0001", name="Cana", vat_rate=Decimal(19), price_net=Decimal("10.00")))
+    data.put(Product(sku="MEM-0002", name="Farfurie", vat_rate=Decimal(19), price_net=Decimal("8.40")))
+    data.put(
+        Product(
+            sku="MEM-TSHIRT",
+            name="Tricou",
+            vat_rate=Decimal(19),
+            variants=[
+                Variant(sku="MEM-TSHIRT-S", price_net=Decimal(50), options={"Marime": "S"}),
+                Variant(sku="MEM-TSHIRT-M", price_net=Decimal(50), options={"Marime": "M"}),
+            ],
+        )
+    )
+    for sku, warehouse, on_hand in [("MEM-0001", "WH", 50), ("MEM-0002", "WH", 3), ("MEM-TSHIRT-S", "WH2", 7)]:
+        data.set(sku, warehouse, on_hand)
+    data.suppliers.append(Supplier(erp_id="S1", name="Furnizor SRL"))
+    data.order_warehouse = "WH"
+
+    def make(*, bad_credentials: bool = False) -> ErpConnector:
+        password = "wrong-password" if bad_credentials else None
+        return MemoryErp(data, capabilities=capabilities, page_size=2, password=password)
+
+    return Case(
+        name=name,
+        system="memory",
+        make=make,
+        warehouses=["WH", "WH2"],
+        known_skus=["MEM-0001", "MEM-0002", "MEM-TSHIRT-S"],
+        orderable_sku="MEM-0001",
+        vat_rate=Decimal(19),
+        count_orders=lambda reference: len(data.sales_for(reference)),
+        **known,
+    )
+
+
+TRYTON_LIKE_ON = frozenset({"products_read", "stock_reservations", "orders_cancel"})
+SMARTBILL_OFF = frozenset({"products_read", "customers_find"})
+CASES: dict[str, Callable[[], Case] | None] = {
+    "tryton": None,  # built from the session's server (fixtures)
+    "smartbill": _smartbill_case,
+    "memory": lambda: _memory_case("memory", FULL, known_on=TRYTON_LIKE_ON),
+    "memory-smartbill-like": lambda: _memory_case("memory-smartbill-like", SMARTBILL_LIKE, known_off=SMARTBILL_OFF),
+}
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +169,13 @@ def tryton_orderable_sku(tryton_server: TrytonServer) -> str:
     return sku
 
 
-@pytest.fixture(params=["tryton", "smartbill"])
+@pytest.fixture(params=list(CASES))
 def case(request: pytest.FixtureRequest) -> Iterator[Case]:
-    if request.param == "tryton":
+    build = CASES[request.param]
+    if build is None:
         built = _tryton_case(request.getfixturevalue("tryton_server"), request.getfixturevalue("tryton_orderable_sku"))
     else:
-        built = _smartbill_case()
+        built = build()
     try:
         yield built
     finally:
@@ -154,7 +214,7 @@ def _unique(prefix: str) -> str:
 def test_connector_follows_the_protocol_and_checks(case: Case) -> None:
     connector = case.connector()
     assert isinstance(connector, ErpConnector)
-    assert connector.system == case.name
+    assert connector.system == case.system
     assert isinstance(connector.capabilities, Capabilities)
     described = connector.check()
     assert isinstance(described, str) and described.strip()
@@ -208,7 +268,7 @@ def test_unknown_sku_is_a_record_error_naming_it_and_creates_nothing(case: Case)
     with pytest.raises(RecordError) as refused:
         connector.create_order(order, order.customer)
     assert missing in str(refused.value)
-    assert refused.value.system == case.name
+    assert refused.value.system == case.system
     assert connector.find_order(reference) is None
     assert case.count_orders(reference) == 0
 
@@ -217,8 +277,8 @@ def test_bad_credentials_are_one_auth_error_naming_the_system(case: Case) -> Non
     connector = case.connector(bad_credentials=True)
     with pytest.raises(AuthError) as refused:
         connector.check()
-    assert refused.value.system == case.name
-    assert str(refused.value).startswith(case.name)
+    assert refused.value.system == case.system
+    assert str(refused.value).startswith(case.system)
     counts = connector.counters.as_dict()
     assert counts["retries"] == 0 and counts["reads"] + counts["writes"] == 1  # not retried
 
@@ -260,10 +320,14 @@ def test_capabilities_that_are_off_raise_not_supported(case: Case) -> None:
             probe()  # a declared read works (NotSupported would fail the test)
             checked_on.append(name)
     assert sorted(checked_off + checked_on + [n for n in WRITE_PROBES if getattr(declared, n)]) == sorted(probes)
-    if case.name == "smartbill":
-        assert "products_read" in checked_off and "customers_find" in checked_off
-    else:
-        assert set(declared.names()) >= {"products_read", "stock_reservations", "orders_cancel"}
+    assert case.known_off <= set(checked_off)
+    assert set(declared.names()) >= case.known_on
+    assert case.known_on or case.known_off  # every case pins something
+
+
+def test_the_memory_erp_declares_what_smartbill_declares() -> None:
+    """The SmartBill-like memory ERP (used by the order flow's tests) must not drift from the real connector."""
+    assert SmartBillConnector.capabilities == SMARTBILL_LIKE
 
 
 def test_seeded_tryton_facts_the_contract_relies_on() -> None:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bench._memory_erp import MemoryErp
 from erpsync.core.config import load_config
 from erpsync.core.state import StateStore
 from erpsync.dev.stack import SimShop, start_shop, write_config
+from erpsync.testing.memory_erp import STOCK, MemoryErp
 
 STORE = "main"
 FAKE_ERP = {"type": "tryton", "url": "http://127.0.0.1:9", "database": "unused", "password": "literal:unused"}
@@ -50,7 +50,7 @@ def build_fake_stack(
 ) -> Generator[FakeStack, None, None]:
     """Start the shop, write the config (fresh SQLite state), make every runtime use the in-memory ERP."""
     shop = start_shop(STORE, **sim_options)
-    erp = MemoryErp(page_size=100)
+    erp = MemoryErp(capabilities=STOCK, page_size=100)
     try:
         path = write_config(
             tmp_path / "erpsync.toml",

@@ -1,8 +1,8 @@
 """The order flow end to end.
 
-Part 1 runs the real flows (Prefect harness, simulated shop over loopback) against an in-memory ERP
-(``order_fakes.FakeErp``) to pin every rule quickly; part 2 runs them against the real Tryton (the session's
-server; every test creates its own products, buyers and order ids).
+Part 1 runs the real flows (Prefect harness, simulated shop over loopback) against the in-memory ERP
+(``erpsync.testing.memory_erp``, which passes the ERP contract suite) to pin every rule quickly; part 2 runs
+them against the real Tryton (the session's server; every test creates its own products, buyers and order ids).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from erpsync.core.summary import RunState, RunSummary
 from erpsync.dev.stack import SimShop, Stack, start_shop, write_config
 from erpsync.dev.tryton import JsonRpcSession, TrytonServer
 from erpsync.runtime.store_runtime import open_runtime, overrides
-from erpsync.tasks.orders import CRASH_EXIT_CODE, CRASH_HOOK_ENV
-from erpsync.testing.merchantpro import Faults
+from erpsync.tasks.order_import import CRASH_EXIT_CODE, CRASH_HOOK_ENV
+from erpsync.testing.fault_proxy import FaultProxy
+from erpsync.testing.faults import Faults
+from erpsync.testing.memory_erp import ORDERS, SMARTBILL_LIKE, MemoryErp, MemoryErpData
 from erpsync.testing.server import serve_in_thread
-from tests.flows.fault_proxy import FaultProxy
-from tests.flows.order_fakes import ORDER_CAPABILITIES, SMARTBILL_LIKE, FakeErp
 from tests.flows.run_helpers import expire_leases
 from tests.tryton_fixture import create_stocked_product, unique_code, unique_ro_vat
 
@@ -75,7 +75,7 @@ COMPANY = {
 @dataclass
 class FakeStack:
     shop: SimShop
-    erp: FakeErp
+    erp: MemoryErp
     state_url: str
     path: Path
     stock_calls: list[tuple[str, set[str]]] = field(default_factory=list)
@@ -119,7 +119,7 @@ def make_stack(
 ) -> Iterator[Callable[..., FakeStack]]:
     shops: list[SimShop] = []
 
-    def make(capabilities: Capabilities = ORDER_CAPABILITIES, **orders: Any) -> FakeStack:
+    def make(capabilities: Capabilities = ORDERS, **orders: Any) -> FakeStack:
         shop = start_shop("main")
         shops.append(shop)
         state_url = f"sqlite:///{tmp_path / 'state.db'}"
@@ -130,7 +130,9 @@ def make_stack(
             state_url=state_url,
             stores={"main": {"orders": orders}} if orders else None,
         )
-        stack = FakeStack(shop, FakeErp(capabilities), state_url, path)
+        # no catalogue in this ERP: every SKU sells, unless a test names the known ones
+        erp = MemoryErp(MemoryErpData(known_skus=None), capabilities=capabilities)
+        stack = FakeStack(shop, erp, state_url, path)
         monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
         monkeypatch.setattr(runtime_module, "make_erp", lambda *_a, **_k: stack.erp)
         monkeypatch.setattr(overrides, "unpaced", True)
@@ -163,47 +165,48 @@ def test_orders_of_two_customers_arrive_once_and_a_rerun_adds_nothing(make_stack
     first = stack.run()
     assert first.state is RunState.COMPLETED, first.message
     assert (first.created, first.skipped, first.failed) == (2, 1, 0)
-    assert [len(stack.erp.sales_for(i)) for i in (person, company, temporary)] == [1, 1, 0]
-    sale = stack.erp.sales_for(company)[0]
-    party = stack.erp.parties[sale.customer_id or ""]
+    assert [len(stack.erp.data.sales_for(i)) for i in (person, company, temporary)] == [1, 1, 0]
+    sale = stack.erp.data.sales_for(company)[0]
+    party = stack.erp.data.parties[sale.customer_id or ""]
     assert (party.is_company, party.vat_code, party.company_name) == (True, "RO18547290", "Firma Demo SRL")
     assert sale.order.billing and sale.order.billing.street == "Bd. Eroilor 10"
     assert sale.order.shipping and sale.order.shipping.street == "Str. Fabricii 9"
     assert sale.order.payment_status == "paid" and sale.order.payment_method == "wire"
-    assert [(ln.sku, ln.quantity) for ln in stack.erp.sales_for(person)[0].order.lines] == [("SKU-A", 2)]
+    assert [(ln.sku, ln.quantity) for ln in stack.erp.data.sales_for(person)[0].order.lines] == [("SKU-A", 2)]
     assert stack.stock_calls == [("main", {"SKU-A", "SKU-B"})]
     journal = {e.shop_order_id: e for e in stack.state.journal_entries("main")}
-    assert journal[person].state == "created" and journal[person].erp_order_id == stack.erp.sales_for(person)[0].erp_id
+    sale_id = stack.erp.data.sales_for(person)[0].erp_id
+    assert journal[person].state == "created" and journal[person].erp_order_id == sale_id
     assert stack.state.find_link("main", "order", shop_id=company) is not None
 
     calls = (stack.erp.counters.reads, stack.erp.counters.writes)
     again = stack.run()
     assert (again.created, again.failed, again.unchanged) == (0, 0, 2)
-    assert len(stack.erp.sales) == 2 and again.shop_writes == 0
+    assert len(stack.erp.data.sales) == 2 and again.shop_writes == 0
     assert (stack.erp.counters.reads, stack.erp.counters.writes) == calls  # unchanged orders: no ERP call
 
     stack.sim.add_order(
         {**PERSON, "shipping_status": "awaiting", "line_items": [{"product_sku": "SKU-B", "quantity": 1}]}
     )
     third = stack.run()
-    assert third.created == 1 and len(stack.erp.sales) == 3
-    assert len(stack.erp.parties) == 2  # the returning buyer was found through the link, not created again
+    assert third.created == 1 and len(stack.erp.data.sales) == 3
+    assert len(stack.erp.data.parties) == 2  # the returning buyer was found through the link, not created again
 
 
 def test_a_temporary_order_is_imported_once_it_is_placed(make_stack: Callable[..., FakeStack]) -> None:
     stack = make_stack()
     stack.product("SKU-A")
     order_id = stack.order("SKU-A", status="temporary")
-    assert stack.run().skipped == 1 and not stack.erp.sales
+    assert stack.run().skipped == 1 and not stack.erp.data.sales
     stack.shop.sim.orders[order_id]["shipping_status"] = "awaiting"
-    assert stack.run().created == 1 and len(stack.erp.sales_for(order_id)) == 1
+    assert stack.run().created == 1 and len(stack.erp.data.sales_for(order_id)) == 1
 
 
 def test_bad_orders_fail_alone_are_retried_then_held_then_resent_by_hand(
     make_stack: Callable[..., FakeStack],
 ) -> None:
     stack = make_stack(max_attempts=2)
-    stack.erp.known_skus = {"SKU-A", "SKU-B"}
+    stack.erp.data.known_skus = {"SKU-A", "SKU-B"}
     for sku in ("SKU-A", "SKU-B", "SKU-X"):
         stack.product(sku)
     stack.sim.add_product({"name": "Carte", "sku": "BOOK-24", "price_gross": 50, "tax_id": 1, "stock": 5})
@@ -211,7 +214,7 @@ def test_bad_orders_fail_alone_are_retried_then_held_then_resent_by_hand(
     unknown = stack.order("SKU-X")
     bad_vat = stack.order("BOOK-24", line_items=[{"product_sku": "BOOK-24", "quantity": 1, "product_tax_percent": 24}])
     refused = stack.order("SKU-B")
-    stack.erp.refuse[refused] = "the customer's account is blocked"
+    stack.erp.data.refuse[refused] = "the customer's account is blocked"
 
     first = stack.run()
     assert first.state is RunState.PARTIAL and (first.created, first.failed) == (1, 3)
@@ -220,26 +223,26 @@ def test_bad_orders_fail_alone_are_retried_then_held_then_resent_by_hand(
     assert "unknown SKU 'SKU-X'" in failures[unknown].error
     assert "VAT rate 24% of SKU 'BOOK-24' has no mapping" in failures[bad_vat].error
     assert "blocked" in failures[refused].error and failures[refused].payload["shop_id"] == refused
-    assert not stack.erp.sales_for(bad_vat)  # refused before reaching the ERP
-    assert len(stack.erp.sales_for(good)) == 1
+    assert not stack.erp.data.sales_for(bad_vat)  # refused before reaching the ERP
+    assert len(stack.erp.data.sales_for(good)) == 1
 
     stack.run()  # second attempt of each (window and retry by id): still failing
-    calls = len(stack.erp.create_calls)
+    calls = len(stack.erp.data.create_calls)
     third = stack.run()
     assert third.details["held"] and set(third.details["held"]) == {unknown, bad_vat, refused}
-    assert len(stack.erp.create_calls) == calls  # held: not sent again automatically
+    assert len(stack.erp.data.create_calls) == calls  # held: not sent again automatically
     assert {f.key: f.attempts for f in stack.state.open_failures("main", "order")} == {
         unknown: 2,
         bad_vat: 2,
         refused: 2,
     }
 
-    del stack.erp.refuse[refused]  # a person fixed it in the ERP
+    del stack.erp.data.refuse[refused]  # a person fixed it in the ERP
     assert stack.run("resync-order", order_id=refused).created == 0  # held: the webhook's way does not force
     manual = stack.run("resync-order", order_id=refused, force=True)
-    assert manual.created == 1 and len(stack.erp.sales_for(refused)) == 1
+    assert manual.created == 1 and len(stack.erp.data.sales_for(refused)) == 1
     assert stack.state.failure("main", "order", refused).resolved  # type: ignore[union-attr]
-    stack.erp.known_skus.add("SKU-X")
+    stack.erp.data.known_skus.add("SKU-X")
     retried = stack.run("retry-failures", entity="order")
     assert retried.created == 1 and retried.failed == 1  # SKU-X now known; BOOK-24 still has no VAT mapping
     assert [f.key for f in stack.state.open_failures("main", "order")] == [bad_vat]
@@ -251,11 +254,11 @@ def test_transient_erp_trouble_uses_up_no_attempt_and_the_order_goes_later(
     stack = make_stack(max_attempts=1)
     stack.product("SKU-A")
     order_id = stack.order("SKU-A")
-    stack.erp.transient[order_id] = 3
+    stack.erp.data.transient[order_id] = 3
     for _ in range(3):
         summary = stack.run()
         assert summary.failed == 1 and not summary.details["held"]
-    assert stack.run().created == 1 and len(stack.erp.sales_for(order_id)) == 1
+    assert stack.run().created == 1 and len(stack.erp.data.sales_for(order_id)) == 1
 
 
 def test_cancelled_in_the_shop_after_import_is_cancelled_in_the_erp(make_stack: Callable[..., FakeStack]) -> None:
@@ -263,13 +266,13 @@ def test_cancelled_in_the_shop_after_import_is_cancelled_in_the_erp(make_stack: 
     stack.product("SKU-A")
     kept, cancelled, stuck = stack.order("SKU-A"), stack.order("SKU-A"), stack.order("SKU-A")
     stack.run()
-    stack.erp.cancel_refused.add(stack.erp.sales_for(stuck)[0].erp_id)
+    stack.erp.data.cancel_refused.add(stack.erp.data.sales_for(stuck)[0].erp_id)
     for order_id in (cancelled, stuck):
         stack.sim.orders[order_id]["shipping_status"] = "cancelled"
     summary = stack.run()
     assert summary.updated == 1 and summary.failed == 1
-    assert stack.erp.sales_for(cancelled)[0].state == "cancelled"
-    assert stack.erp.sales_for(kept)[0].state == "processing"
+    assert stack.erp.data.sales_for(cancelled)[0].state == "cancelled"
+    assert stack.erp.data.sales_for(kept)[0].state == "processing"
     assert "cannot be cancelled" in stack.state.failure("main", "order", stuck).error  # type: ignore[union-attr]
     assert stack.state.journal_get("main", cancelled).state == "cancelled"  # type: ignore[union-attr]
     assert stack.state.journal_get("main", stuck).state == "created"  # type: ignore[union-attr]  # still in the ERP
@@ -299,7 +302,7 @@ def test_a_shop_without_the_modified_filter_is_read_by_creation_date(
         return original(self, **kw)
 
     monkeypatch.setattr(MerchantProClient, "iter_orders", strict)
-    assert stack.run().created == 1 and len(stack.erp.sales_for(order_id)) == 1
+    assert stack.run().created == 1 and len(stack.erp.data.sales_for(order_id)) == 1
     assert stack.run().created == 0 and filters == ["modified", "created", "created"]  # remembered
 
 
@@ -318,7 +321,7 @@ def test_an_order_sent_before_is_looked_up_and_never_created_twice(make_stack: C
     stack.state.journal_update("main", order_id, attempts=1)
 
     summary = stack.run()
-    assert summary.created == 1 and len(stack.erp.sales_for(order_id)) == 1
+    assert summary.created == 1 and len(stack.erp.data.sales_for(order_id)) == 1
     assert stack.state.journal_get("main", order_id).erp_order_id == erp_id  # type: ignore[union-attr]
 
 
@@ -332,22 +335,22 @@ def test_an_erp_without_order_lookup_holds_an_in_doubt_order_for_a_person(
     stack.state.journal_update("main", order_id, attempts=1)  # sent once, outcome unknown, registry empty
 
     summary = stack.run()
-    assert summary.details["held"] == [order_id] and not stack.erp.create_calls
+    assert summary.details["held"] == [order_id] and not stack.erp.data.create_calls
     failure = stack.state.failure("main", "order", order_id)
     assert failure is not None and "in doubt" in failure.error and "resync-order" in failure.error
-    assert not stack.run().created and not stack.erp.create_calls  # still held on the next runs
+    assert not stack.run().created and not stack.erp.data.create_calls  # still held on the next runs
     # A person checked the ERP (nothing there) and re-sends it.
     assert stack.run("resync-order", order_id=order_id).created == 0  # not without force
     assert stack.run("resync-order", order_id=order_id, force=True).created == 1
-    assert len(stack.erp.sales_for(order_id)) == 1
+    assert len(stack.erp.data.sales_for(order_id)) == 1
     # Fresh orders go through normally with such an ERP (no customer step: the buyer travels in the order).
     other = stack.order("SKU-A")
-    assert stack.run().created == 1 and len(stack.erp.sales_for(other)) == 1 and not stack.erp.parties
+    assert stack.run().created == 1 and len(stack.erp.data.sales_for(other)) == 1 and not stack.erp.data.parties
 
 
 def test_two_overlapping_runs_make_one_erp_order_each(make_stack: Callable[..., FakeStack]) -> None:
     stack = make_stack()
-    stack.erp.create_delay = 0.05
+    stack.erp.data.create_delay = 0.05
     stack.product("SKU-A")
     ids = [stack.order("SKU-A") for _ in range(6)]
     results: list[RunSummary] = []
@@ -358,16 +361,16 @@ def test_two_overlapping_runs_make_one_erp_order_each(make_stack: Callable[..., 
         thread.join(timeout=120)
     states = sorted(r.state.value for r in results)
     assert states in (["completed", "skipped"], ["completed", "completed"])  # the lease: skip, or ran after
-    assert all(len(stack.erp.sales_for(i)) == 1 for i in ids) and len(stack.erp.sales) == 6
+    assert all(len(stack.erp.data.sales_for(i)) == 1 for i in ids) and len(stack.erp.data.sales) == 6
 
 
 def test_without_the_run_lease_the_journal_claim_still_makes_one_order(
     make_stack: Callable[..., FakeStack],
 ) -> None:
-    from erpsync.tasks.orders import import_batch
+    from erpsync.tasks.order_import import import_batch
 
     stack = make_stack()
-    stack.erp.create_delay = 0.05  # a racy check-then-create in the ERP: only the claim can save us
+    stack.erp.data.create_delay = 0.05  # a racy check-then-create in the ERP: only the claim can save us
     stack.product("SKU-A")
     ids = [stack.order("SKU-A") for _ in range(8)]
     outcomes: list[Any] = []
@@ -383,7 +386,7 @@ def test_without_the_run_lease_the_journal_claim_still_makes_one_order(
     for thread in threads:
         thread.join(timeout=120)
     assert len(outcomes) == 3
-    assert all(len(stack.erp.sales_for(i)) == 1 for i in ids)
+    assert all(len(stack.erp.data.sales_for(i)) == 1 for i in ids)
     created = [i for o in outcomes for i in o.created]
     assert sorted(created) == sorted(ids)  # each order created by exactly one of the three
     busy = [i for o in outcomes for i in o.busy]
@@ -399,7 +402,7 @@ def test_erp_status_and_awb_come_back_written_only_on_change(make_stack: Callabl
     stack.product("SKU-A")
     order_id = stack.order("SKU-A")
     stack.run()
-    sale = stack.erp.sales_for(order_id)[0]
+    sale = stack.erp.data.sales_for(order_id)[0]
     sale.invoice = "FACT-0042"
     summary = stack.run()
     assert summary.updated == 1 and stack.sim.orders[order_id]["shipping_status"] == "in_process"
@@ -436,8 +439,8 @@ def test_an_erp_order_of_another_channel_appears_in_the_shop_once_and_never_goes
         shipping_status=ShippingStatus.CONFIRMED,
         billing=None,
     )
-    erp_id = stack.erp.add_channel_order(phone, "phone")
-    stack.erp.add_channel_order(phone, "market")  # a channel this store does not take
+    erp_id = stack.erp.data.add_channel_order(phone, "phone")
+    stack.erp.data.add_channel_order(phone, "market")  # a channel this store does not take
     before = set(stack.sim.orders)
 
     first = stack.run()
@@ -445,7 +448,7 @@ def test_an_erp_order_of_another_channel_appears_in_the_shop_once_and_never_goes
     assert first.created == 1 and len(new) == 1
     shop_id = new.pop()
     shop_order = stack.sim.orders[shop_id]
-    assert shop_order["meta_fields"] == {"erp_reference": f"fake:{erp_id}"}
+    assert shop_order["meta_fields"] == {"erp_reference": f"memory:{erp_id}"}
     assert [(ln["product_sku"], ln["quantity"]) for ln in shop_order["line_items"]] == [("SKU-B", 3)]
     assert stack.state.find_link("main", "order", shop_id=shop_id).erp_id == erp_id  # type: ignore[union-attr]
     assert stack.stock_calls[-1] == ("main", {"SKU-B"})
@@ -453,8 +456,8 @@ def test_an_erp_order_of_another_channel_appears_in_the_shop_once_and_never_goes
     for _ in range(2):
         again = stack.run()
         assert again.created == 0 and len(stack.sim.orders) == len(before) + 1
-    assert not stack.erp.sales_for(shop_id)  # never echoed back into the ERP as a shop order
-    assert len(stack.erp.sales) == 2
+    assert not stack.erp.data.sales_for(shop_id)  # never echoed back into the ERP as a shop order
+    assert len(stack.erp.data.sales) == 2
 
 
 def test_a_lost_reply_to_the_shop_post_is_found_again_not_posted_twice(
@@ -467,7 +470,7 @@ def test_a_lost_reply_to_the_shop_post_is_found_again_not_posted_twice(
         lines=[OrderLine(sku="SKU-A", quantity=Decimal(1))],
         shipping_status=ShippingStatus.CONFIRMED,
     )
-    erp_id = stack.erp.add_channel_order(phone, "phone")
+    erp_id = stack.erp.data.add_channel_order(phone, "phone")
     before = len(stack.sim.orders)
     stack.sim.set_faults(Faults(reset_after_write=1.0, only_methods=frozenset({"POST"})))
     first = stack.run()
@@ -713,7 +716,7 @@ def test_e2e_killed_right_after_the_erp_create_still_one_sale(
 def test_e2e_two_overlapping_runs_one_sale_per_order_with_and_without_the_lease(
     make_tryton_stack: Callable[..., TrytonStack],
 ) -> None:
-    from erpsync.tasks.orders import import_batch
+    from erpsync.tasks.order_import import import_batch
 
     t = make_tryton_stack()
     sku = t.product()
@@ -797,7 +800,7 @@ def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
     monkeypatch.setattr(RetryPolicy, "backoff", lambda self, attempt, rng: 0.01)  # fast retries, same logic
     # the stock flow is not under test
     monkeypatch.setattr("erpsync.flows.orders.refresh_stock", lambda store, skus: "")
-    proxy = FaultProxy(tryton_server.url, error_500=0.1, reset_after=0.1, seed=7)
+    proxy = FaultProxy(tryton_server.url, Faults(error_500=0.1, reset_after_write=0.1, seed=7))
     proxy.enabled = False
     server = serve_in_thread(proxy)
     try:
@@ -841,7 +844,7 @@ def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
         t.sim.set_faults(None)
         proxy.enabled = False
 
-        assert proxy.counts["error_500"] and proxy.counts["reset_after"]
+        assert proxy.counts["error_500"] and proxy.counts["reset_after_write"]
         assert t.sim.stats.faults["reset_after_write"] and sum(t.sim.stats.faults.values()) >= 5
         assert any(r.failed for r in runs) and all(r.state is not RunState.FAILED for r in runs), [
             r.line() for r in runs

@@ -1,7 +1,7 @@
 """The product flow end to end.
 
-Part 1 runs the real flow (Prefect harness, simulated shop over loopback) against an in-memory product ERP
-(``bench.products.MemoryProductErp``) to pin the rules that need an ERP to misbehave (duplicate SKUs,
+Part 1 runs the real flow (Prefect harness, simulated shop over loopback) against the in-memory ERP
+(``erpsync.testing.memory_erp``, products only) to pin the rules that need an ERP to misbehave (duplicate SKUs,
 unreadable rows); part 2 runs it against the real Tryton (the session's server: every test creates its own
 products, never touches the seeded ones) in each direction, and kills it mid-run.
 """
@@ -26,7 +26,6 @@ import httpx
 import pytest
 
 import erpsync.runtime.store_runtime as runtime_module
-from bench.products import MemoryProductErp
 from erpsync.app.flowrun import run_flow
 from erpsync.core.models import Product, RowError, Variant
 from erpsync.core.state import StateStore
@@ -38,6 +37,7 @@ from erpsync.runtime.store_runtime import overrides
 from erpsync.tasks.product_writes import CRASH_EXIT_CODE, CRASH_HOOK_ENV
 from erpsync.tasks.products import ERP_CURSOR, PRODUCT, PUSHED_ERP, SHOP_CURSOR
 from erpsync.testing._catalogue import iso
+from erpsync.testing.memory_erp import PRODUCTS, MemoryErp
 from tests.flows.run_helpers import artifact, expire_leases
 from tests.tryton_fixture import create_stocked_product, unique_code
 
@@ -76,7 +76,7 @@ def delete_in_shop(shop: SimShop, sku: str) -> None:
 @dataclass
 class MemoryStack:
     shop: SimShop
-    erp: MemoryProductErp
+    erp: MemoryErp
     state_url: str
 
     @property
@@ -102,7 +102,7 @@ def memory_stack(
             tmp_path / "erpsync.toml", erp=DUMMY_ERP, shops=[shop], state_url=state_url, stores={"main": store}
         )
         monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
-        erp = MemoryProductErp()
+        erp = MemoryErp(capabilities=PRODUCTS)
         monkeypatch.setattr(runtime_module, "make_erp", lambda settings, **options: erp.fresh())
         monkeypatch.setattr(overrides, "unpaced", True)
         return MemoryStack(shop, erp, state_url)
@@ -126,8 +126,8 @@ def erp_product(sku: str, price: str = "10", vat: str = "19", **changes: Any) ->
 
 def test_bad_records_fail_alone_and_the_run_says_so(memory_stack: Callable[..., MemoryStack]) -> None:
     m = memory_stack()
-    m.erp.put(erp_product("A-1"))
-    m.erp.put(
+    m.erp.data.put(erp_product("A-1"))
+    m.erp.data.put(
         Product(
             sku="TS",
             name="Tricou",
@@ -138,11 +138,12 @@ def test_bad_records_fail_alone_and_the_run_says_so(memory_stack: Callable[..., 
             ],
         )
     )
-    m.erp.put(erp_product("D-1"))
-    m.erp.put(erp_product("D-1", price="11"))  # a second ERP record with the same SKU
-    m.erp.put(erp_product("N-1", price="-3"))
-    m.erp.put(erp_product("V-1", vat="24"))
-    m.erp.unreadable = [RowError(key="template:99", error="a product without a code (SKU)", payload={"id": 99})]
+    m.erp.data.put(erp_product("D-1"))
+    m.erp.data.put(erp_product("D-1", price="11"))  # a second ERP record with the same SKU
+    m.erp.data.put(erp_product("N-1", price="-3"))
+    m.erp.data.put(erp_product("V-1", vat="24"))
+    unreadable = RowError(key="template:99", error="a product without a code (SKU)", payload={"id": 99})
+    m.erp.data.unreadable_products = [unreadable]
 
     first = run()
     assert first.state is RunState.PARTIAL, first.message
@@ -161,8 +162,8 @@ def test_bad_records_fail_alone_and_the_run_says_so(memory_stack: Callable[..., 
     # a failed record without a time holds the ERP cursor: nothing is skipped past it
     assert m.state.get_cursor("main", ERP_CURSOR) is None
 
-    m.erp.edit("N-1", price_net=D("3"))
-    m.erp.unreadable = []
+    m.erp.data.edit("N-1", price_net=D("3"))
+    m.erp.data.unreadable_products = []
     second = run()
     assert (second.created, second.failed, second.shop_writes) == (1, 2, 1)
     assert second.details["resolved_failures"] == 2
@@ -172,8 +173,8 @@ def test_bad_records_fail_alone_and_the_run_says_so(memory_stack: Callable[..., 
 
 def test_prefix_and_hook_apply_before_writing(memory_stack: Callable[..., MemoryStack]) -> None:
     m = memory_stack(sku_prefix="MP-", products={"hook": "tests.unit.test_product_mapping:charm_prices"})
-    m.erp.put(erp_product("A-1", price="21"))
-    m.erp.put(erp_product("B-2", name="DISCONTINUED b"))
+    m.erp.data.put(erp_product("A-1", price="21"))
+    m.erp.data.put(erp_product("B-2", name="DISCONTINUED b"))
     summary = run()
     assert summary.state is RunState.COMPLETED, summary.message
     products = shop_products(m.sim)
@@ -187,14 +188,14 @@ def test_prefix_and_hook_apply_before_writing(memory_stack: Callable[..., Memory
 
 def test_both_ways_each_side_keeps_its_fields(memory_stack: Callable[..., MemoryStack]) -> None:
     m = memory_stack(products={"direction": "both", "create_in_erp": True})
-    m.erp.put(erp_product("A-1"))
+    m.erp.data.put(erp_product("A-1"))
     m.sim.add_product(
         {"name": "Din magazin", "sku": "S-1", "price_gross": 119, "tax_id": 1, "description": "<p>creat in magazin</p>"}
     )
     first = run()
     assert first.state is RunState.COMPLETED, first.message
     assert first.created == 2  # A-1 in the shop, S-1 in the ERP
-    created_in_erp = m.erp.by_sku("S-1")
+    created_in_erp = m.erp.data.by_sku("S-1")
     assert created_in_erp is not None and created_in_erp.price_gross == D("119.00")
     assert created_in_erp.description == "<p>creat in magazin</p>"
     assert run().shop_writes == 0 and m.erp.counters.writes == 0
@@ -202,11 +203,11 @@ def test_both_ways_each_side_keeps_its_fields(memory_stack: Callable[..., Memory
     # Both sides change the price (the ERP owns it) and the description (the shop owns it).
     shop_id = next(p["id"] for p in m.sim.products.values() if p["sku"] == "A-1")
     edit_in_shop(m.sim, "A-1", price_net=1.0, price_gross=1.19, description="<p>textul magazinului</p>")
-    m.erp.edit("A-1", price_net=D("20"), price_gross=D("23.80"), description="text din ERP")
+    m.erp.data.edit("A-1", price_net=D("20"), price_gross=D("23.80"), description="text din ERP")
     settled = run()
     assert (settled.shop_writes, settled.erp_writes, settled.updated) == (1, 1, 2)
     in_shop = m.sim.products[shop_id]
-    in_erp = m.erp.by_sku("A-1")
+    in_erp = m.erp.data.by_sku("A-1")
     assert in_erp is not None
     assert (in_shop["price_net"], in_shop["price_gross"], in_shop["description"]) == (
         20,
@@ -221,10 +222,10 @@ def test_both_ways_each_side_keeps_its_fields(memory_stack: Callable[..., Memory
 
 def test_a_product_deleted_in_the_shop_is_created_again_once(memory_stack: Callable[..., MemoryStack]) -> None:
     m = memory_stack()
-    m.erp.put(erp_product("A-1"))
+    m.erp.data.put(erp_product("A-1"))
     assert run().created == 1
     delete_in_shop(m.shop, "A-1")
-    m.erp.edit("A-1", name="Cana noua")
+    m.erp.data.edit("A-1", name="Cana noua")
     gone = run()
     assert gone.failed == 1 and gone.shop_writes == 1  # the PATCH answered 404
     [failure] = m.state.open_failures("main", PRODUCT)
@@ -256,7 +257,7 @@ def test_a_failed_shop_product_is_retried_by_id_without_holding_the_shop_cursor(
         }
     )
     first = run()
-    assert first.failed == 1 and m.erp.by_sku("TS") is None
+    assert first.failed == 1 and m.erp.data.by_sku("TS") is None
     [failure] = m.state.open_failures("main", PRODUCT)
     assert failure.key == "TS" and "TS-M does not carry the store's SKU prefix 'MP-'" in failure.error
     assert m.state.get_cursor("main", SHOP_CURSOR) is not None  # the failed product does not hold it
@@ -272,7 +273,7 @@ def test_a_failed_shop_product_is_retried_by_id_without_holding_the_shop_cursor(
     m.sim._sku["MP-TS-M"] = m.sim._sku.pop("TS-M")
     fixed = run()
     assert (fixed.failed, fixed.created) == (0, 1), fixed.message
-    created = m.erp.by_sku("TS")
+    created = m.erp.data.by_sku("TS")
     assert created is not None and [v.sku for v in created.variants] == ["TS-S", "TS-M"]
     assert m.state.open_failures("main", PRODUCT) == []
 
@@ -282,19 +283,19 @@ def test_a_sku_taken_by_another_erp_record_is_a_duplicate_until_the_old_one_is_g
 ) -> None:
     m = memory_stack()
     yesterday = datetime.now(UTC) - timedelta(days=1)
-    m.erp.clock = lambda: yesterday  # the old record last changed before the runs' windows
-    old = m.erp.put(erp_product("A-1"))
-    m.erp.clock = lambda: datetime.now(UTC)
+    m.erp.data.clock = lambda: yesterday  # the old record last changed before the runs' windows
+    old = m.erp.data.put(erp_product("A-1"))
+    m.erp.data.clock = lambda: datetime.now(UTC)
     assert run().created == 1
     shop_id = str(next(iter(m.sim.products)))
-    new = m.erp.put(erp_product("A-1", price="99"))  # a second ERP record with the SKU; the old one unchanged
+    new = m.erp.data.put(erp_product("A-1", price="99"))  # a second ERP record with the SKU; the old one unchanged
     clash = run()
     assert clash.failed == 1 and clash.shop_writes == 0 and clash.details["erp_catalogue_read_to_compare"]
     assert "duplicate SKU in the ERP" in m.state.open_failures("main", PRODUCT)[0].error
     assert next(iter(m.sim.products.values()))["price_net"] == 10  # the shop product was not overwritten
 
-    del m.erp.products[old.erp_id or ""]  # the old record is gone: the SKU now belongs to the new one
-    m.erp.edit("A-1", name="Cana noua")
+    del m.erp.data.products[old.erp_id or ""]  # the old record is gone: the SKU now belongs to the new one
+    m.erp.data.edit("A-1", name="Cana noua")
     moved = run()
     assert (moved.failed, moved.updated, moved.created) == (0, 1, 0), moved.message
     product = next(iter(m.sim.products.values()))
@@ -307,7 +308,7 @@ def test_a_sku_taken_by_another_erp_record_is_a_duplicate_until_the_old_one_is_g
 def test_a_create_the_shop_refuses_fails_alone(memory_stack: Callable[..., MemoryStack]) -> None:
     m = memory_stack()
     m.sim.add_product({"name": "Tricou vechi", "sku": "TS-S", "price_gross": 10, "tax_id": 1})
-    m.erp.put(
+    m.erp.data.put(
         Product(
             sku="TS",
             name="Tricou",
@@ -315,7 +316,7 @@ def test_a_create_the_shop_refuses_fails_alone(memory_stack: Callable[..., Memor
             variants=[Variant(sku="TS-S", price_net=D("50")), Variant(sku="TS-M", price_net=D("50"))],
         )
     )
-    m.erp.put(erp_product("B-1"))
+    m.erp.data.put(erp_product("B-1"))
     summary = run()
     assert (summary.created, summary.failed, summary.state) == (1, 1, RunState.PARTIAL)
     [failure] = m.state.open_failures("main", PRODUCT)

@@ -96,7 +96,7 @@ def test_drift_is_corrected_exactly_and_listed(fake: FakeStack) -> None:
 def _break(fake: FakeStack, case: str, skus: list[str]) -> str:
     data = fake.erp.data
     if case == "empty":
-        data.rows.clear()
+        data.stock.clear()
         return "row_count_in_band"
     if case == "forty_percent_zero":
         for sku in skus[: int(len(skus) * 0.4)]:
@@ -110,7 +110,7 @@ def _break(fake: FakeStack, case: str, skus: list[str]) -> str:
         return "quantity_not_negative"
     if case == "halved":
         for sku in skus[: len(skus) // 2]:
-            del data.rows[(sku, "WH")]
+            del data.stock[(sku, "WH")]
         return "row_count_in_band"
     raise AssertionError(case)
 
@@ -181,7 +181,7 @@ def test_zero_unknown_zeroes_them_but_never_an_unreadable_sku(
     try:
         skus = _catalogue(fake, 30)
         add_basic(fake.shop, "SHOP-ONLY", 4)
-        fake.erp.data.unreadable.add(skus[0])
+        fake.erp.data.unreadable_skus.add(skus[0])
         fake.shop.sim.set_stock_out_of_band(skus[0], 55)
         summary = _summary()
         assert fake.shop_stock("SHOP-ONLY") == 0 and summary.details["zeroed_unknown"] == 1

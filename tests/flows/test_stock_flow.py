@@ -146,7 +146,7 @@ def test_a_refused_write_is_a_failure_not_pushed_and_is_retried(fake: FakeStack)
 def test_unreadable_and_ambiguous_erp_rows_are_failures_and_never_zeroed(fake: FakeStack) -> None:
     _catalogue(fake, 3)
     _sync()
-    fake.erp.data.unreadable.add("A0")
+    fake.erp.data.unreadable_skus.add("A0")
     fake.erp.data.duplicates.append(("A1", "WH"))
     fake.erp.data.set("A2", "WH", 20)
     summary, _ = _sync()
