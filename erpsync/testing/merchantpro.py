@@ -2,7 +2,7 @@
 
 It follows `/work/shared/reference/merchantpro-api.md`, quirks included; every choice made where the
 reference is silent is listed in `docs/simulators.md`. Run it with
-`python -m simulators.merchantpro --port 8300 --products 250 --orders 40 --key K --secret S [--rate 4]`.
+`python -m erpsync.testing.merchantpro --port 8300 --products 250 --orders 40 --key K --secret S [--rate 4]`.
 """
 
 from __future__ import annotations
@@ -467,7 +467,7 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the simulator as a loopback HTTP server until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m simulators.merchantpro", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m erpsync.testing.merchantpro", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8300)
     parser.add_argument("--products", type=int, default=250)
