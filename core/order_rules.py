@@ -3,8 +3,8 @@ needs once the ERP has been asked; which ERP orders go to the shop; which status
 shop order gets from its ERP status (written only on change); the time an order holds its cursor at (where the
 cursors start and move: ``core.cursors``, ``initial_since`` and ``forward_cursor``).
 
-No I/O here: the tasks in ``tasks/orders.py`` feed these functions with journal entries, failures and
-records, and carry out what they decide. See ``docs/orders.md`` for the whole picture.
+No I/O here: the tasks in ``tasks/orders.py`` and ``tasks/order_import.py`` feed these functions with journal
+entries, failures and records, and carry out what they decide. See ``docs/orders.md`` for the whole picture.
 """
 
 from __future__ import annotations
