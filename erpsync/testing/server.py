@@ -39,6 +39,11 @@ class RunningServer:
         self.host = host
         self.port = port
 
+    def open_sockets(self) -> list[Any]:
+        """The server's side of each open connection (for checks of socket options such as TCP_NODELAY)."""
+        transports = [getattr(c, "transport", None) for c in list(self._server.server_state.connections)]
+        return [t.get_extra_info("socket") for t in transports if t is not None]
+
     @property
     def url(self) -> str:
         """Base URL of the server, e.g. `http://127.0.0.1:8300` (no trailing slash)."""

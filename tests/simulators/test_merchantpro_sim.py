@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import statistics
+import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -451,21 +450,17 @@ def test_loopback_follows_next_links_and_small_replies_are_not_delayed(sim: Merc
     sim.base_url = None  # links from the Host header
     with serve_in_thread(sim) as server, httpx.Client(auth=AUTH, timeout=5) as client:
         url: str | None = f"{server.url}/api/v2/products?limit=100&fields=id"
-        timings, seen = [], 0
+        seen = 0
         while url is not None:
-            started = time.perf_counter()
             body = client.get(url).json()
-            timings.append(time.perf_counter() - started)
             seen += len(body["data"])
             url = body["meta"]["links"]["next"]
-        # ~1 ms each; ~40 ms EVERY time means Nagle + delayed ACK (TCP_NODELAY missing on the accepted
-        # sockets). Small replies on the kept-alive connection: the median of 12 is immune to one scheduling stall.
-        small = []
-        for _ in range(12):
-            started = time.perf_counter()
-            assert client.get(f"{server.url}/api/v2/products", params={"limit": 1, "fields": "id"}).status_code == 200
-            small.append(time.perf_counter() - started)
-        assert seen == 250 and statistics.median(timings[1:] + small) < 0.03
+        assert seen == 250
+        # Small replies are not held back by Nagle + delayed ACK (~40 ms each) when the accepted sockets have
+        # TCP_NODELAY: checked on the server's side of the kept-alive connection, not by timing it.
+        sockets = server.open_sockets()
+        assert sockets, "no open connection seen on the server"
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
 
 
 # --- seeding, scale, command line -----------------------------------------------------------------------------
@@ -488,20 +483,17 @@ def test_seeded_catalogue_is_deterministic_with_unique_skus() -> None:
     assert all(p["price_gross"] == gross_from_net(p["price_net"], p["tax_value"]) for p in basics)
 
 
-def test_list_pages_stay_fast_at_100k_products() -> None:
+def test_list_pages_at_100k_products() -> None:
+    # What seeding and a page cost at this size is measured by `python -m bench simulator`, not asserted here.
     shop = MerchantProSimulator()
-    started = time.perf_counter()
     shop.seed_catalogue(100_000)
-    assert time.perf_counter() - started < 15
     client = Api(shop, auth=("demo-key", "demo-secret"))
     try:
-        timings = []
         for page in range(0, 99_901, 4_995):
-            t0 = time.perf_counter()
             response = client.get("/api/v2/products", params={"start": page, "limit": 100, "fields": "id,sku,stock"})
-            timings.append(time.perf_counter() - t0)
             assert response.status_code == 200 and len(response.json()["data"]) == 100
-        assert statistics.median(timings) < 0.05
+        last = client.get("/api/v2/products", params={"start": 99_950, "limit": 100, "fields": "id"})
+        assert last.status_code == 200 and len(last.json()["data"]) == 50
     finally:
         client.close()
 
