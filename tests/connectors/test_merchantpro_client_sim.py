@@ -140,10 +140,11 @@ def test_a_hang_is_a_timeout_not_a_stall(sim: MerchantProSimulator) -> None:
         read_timeout=0.2,
         retry=RetryPolicy(max_retries=1, backoff_base=0.001),
     ) as shop:
-        started = time.monotonic()
+        # A reply that never comes is a read timeout (the hang would answer after 2 s and the call would
+        # succeed): the error is the proof, no wall-clock bound needed.
         with pytest.raises(RetriableError, match="timed out"):
             shop.check()
-        assert time.monotonic() - started < 1.5
+        assert sim.stats.faults.get("timeout", 0) >= 1
 
 
 def test_over_loopback_with_pacing() -> None:
