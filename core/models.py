@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -146,10 +146,24 @@ class Customer(Record):
         return value.strip().lower() if value else value
 
 
+LineKind = Literal["product", "discount", "fee"]
+"""What an order line is: a product (has a SKU), a discount (voucher, coupon, gift card, order-level discount:
+a NEGATIVE unit price at the one VAT rate it reduces) or a fee (payment, packaging, anything else that adds:
+a positive unit price)."""
+
+
 class OrderLine(Record):
-    """One line of an order, identified by SKU."""
+    """One line of an order: a product identified by SKU, or a discount or fee line (``kind``).
+
+    A ``discount`` line has quantity 1, a negative ``unit_price_gross`` (and ``unit_price_net`` when known) and
+    ``vat_rate`` = the one rate it applies at (None: not yet spread over the rates, see ``core.order_totals``);
+    ``name`` is what the shop called it (voucher code or name). A ``fee`` line is the same with a positive
+    price. ``sku`` may be empty for a line that is not a product; product lines need one (the shop mapper
+    refuses a product line without SKU).
+    """
 
     sku: str
+    kind: LineKind = "product"
     name: str = ""
     quantity: Decimal
     unit_price_net: Decimal | None = None
@@ -199,6 +213,7 @@ class Order(Record):
     payment_method: str | None = None
     shipping_status: ShippingStatus = ShippingStatus.AWAITING
     total: Decimal | None = None
+    discount_amount: Decimal = ZERO  # order-level discount, gross, a positive number as the shop gave it
     note: str = ""
     awb: str | None = None
     invoice_number: str | None = None
