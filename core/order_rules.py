@@ -17,7 +17,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from erpsync.core.config import percent_key
-from erpsync.core.models import ErpOrderStatus, Order, ShippingStatus
+from erpsync.core.models import ErpOrderStatus, Order, OrderLine, ShippingStatus
+from erpsync.core.order_totals import TOTAL_MISMATCH, erp_lines, total_problem
 from erpsync.core.skus import erp_sku, shop_sku
 
 # Sales erpsync itself created in the ERP carry this channel (connectors/erp/tryton/sales.py): never sent back.
@@ -45,7 +46,7 @@ class Action(StrEnum):
     SEEN = "seen"  # in the ERP already; the shop copy changed in a way the ERP does not care about
     UNCHANGED = "unchanged"  # nothing new
     SKIP = "skip"  # not to be imported (a configured status, or cancelled before import)
-    HOLD = "hold"  # failed too often: waits for a person (erpsync failures retry / resync-order)
+    HOLD = "hold"  # failed too often, or a total mismatch: waits for a person (erpsync failures retry / resync-order)
 
 
 class JournalLike(Protocol):
@@ -101,6 +102,11 @@ def decide_import(
     """
     status = order.shipping_status.value
     held = failure_attempts >= max_attempts and not forced
+    why_held = (
+        "held for a person since its first failure (its totals do not match: see `erpsync failures list`)"
+        if failure_attempts >= HELD_AT_ONCE
+        else f"failed {failure_attempts} times (max_attempts {max_attempts})"
+    )
     if entry is not None and entry.erp_order_id:
         if entry.state == "cancelled":
             return Decision(Action.UNCHANGED if entry.digest == digest else Action.SEEN)
@@ -116,7 +122,7 @@ def decide_import(
         if status == CANCELLED:
             return Decision(Action.SKIP, "cancelled before it was imported")
     if held:
-        return Decision(Action.HOLD, f"failed {failure_attempts} times (max_attempts {max_attempts})")
+        return Decision(Action.HOLD, why_held)
     if sent:
         return Decision(Action.RESUME, "sent before without a confirmed outcome: look it up first")
     return Decision(Action.IMPORT)
@@ -141,15 +147,26 @@ def resume_step(found: bool, *, shop_cancelled: bool, authoritative: bool, force
 
 
 TRANSIENT_PREFIX = "transient: "  # failures whose last error was transient do not count towards the hold
+# What ``counted_attempts`` says of a failure that is held from its first occurrence: more than any max_attempts.
+HELD_AT_ONCE = 1_000_000
+
+
+def holds_at_once(error: str) -> bool:
+    """Whether a failure waits for a person from the first time: a total mismatch (``order_problems`` puts it
+    first), which no retry can change — booking it would book what the customer did not pay."""
+    return error.startswith(TOTAL_MISMATCH)
 
 
 def counted_attempts(error: str, attempts: int) -> int:
-    """The attempts of a failure that count towards the hold: none while its last error was transient."""
+    """The attempts of a failure that count towards the hold: none while its last error was transient;
+    ``HELD_AT_ONCE`` for a failure held at once (``holds_at_once``), so it is held, not retried, everywhere."""
+    if holds_at_once(error):
+        return HELD_AT_ONCE
     return 0 if error.startswith(TRANSIENT_PREFIX) else attempts
 
 
 def is_held(error: str, attempts: int, max_attempts: int) -> bool:
-    """Whether a failure waits for a person: failed ``max_attempts`` times, or in doubt."""
+    """Whether a failure waits for a person: failed ``max_attempts`` times, in doubt, or a total mismatch."""
     return error.startswith(IN_DOUBT_REASON[:40]) or counted_attempts(error, attempts) >= max_attempts
 
 
@@ -160,22 +177,41 @@ IN_DOUBT_REASON = (
 
 
 def order_problems(order: Order, *, vat_rates: Collection[str] | None, sku_prefix: str = "") -> list[str]:
-    """Why a shop order cannot go to the ERP as it is (empty: it can): lines, SKU scheme, VAT mapping."""
+    """Why a shop order cannot go to the ERP as it is (empty: it can): its total, lines, SKU scheme, VAT mapping.
+
+    A total that differs from the shop's ``total_amount`` by more than 0.01 (``core.order_totals.total_problem``)
+    comes first: the failure is then held at once (``holds_at_once``). The lines checked are the lines as they
+    are booked (``erp_lines``: discounts spread per VAT rate).
+    """
     problems: list[str] = []
-    if not order.lines:
+    mismatch = total_problem(order)
+    if mismatch:
+        problems.append(mismatch)
+    if not any(line.kind == "product" for line in order.lines):
         problems.append("the order has no product lines")
-    for line in order.lines:
-        if erp_sku(sku_prefix, line.sku) is None:
+    product_rates = {line.vat_rate for line in order.lines if line.kind == "product"}
+    for line in erp_lines(order).lines:
+        if line.kind == "discount" and line.vat_rate is None:
+            problems.append(
+                f"discount {line.name!r} has no VAT rate: no product line with a VAT rate to spread it over"
+            )
+        if line.kind == "product" and erp_sku(sku_prefix, line.sku) is None:
             problems.append(f"SKU {line.sku!r} does not carry this store's prefix {sku_prefix!r}")
+        if line.kind != "product" and line.vat_rate in product_rates:
+            continue  # a discount or fee at a product line's rate: that rate is checked on the product line
         if vat_rates is not None and line.vat_rate is not None and percent_key(line.vat_rate) not in vat_rates:
             problems.append(
-                f"VAT rate {percent_key(line.vat_rate)}% of SKU {line.sku!r} has no mapping "
+                f"VAT rate {percent_key(line.vat_rate)}% of {_label(line)} has no mapping "
                 f"([stores.products] vat_taxes has {', '.join(sorted(vat_rates)) or 'none'})"
             )
     rate = order.shipping_vat_rate
     if vat_rates is not None and order.shipping_amount > 0 and rate is not None and percent_key(rate) not in vat_rates:
         problems.append(f"shipping VAT rate {percent_key(rate)}% has no mapping ([stores.products] vat_taxes)")
     return problems
+
+
+def _label(line: OrderLine) -> str:
+    return f"SKU {line.sku!r}" if line.kind == "product" else f"{line.kind} {line.name!r}"
 
 
 def erp_reference(reference_prefix: str, shop_order_id: str) -> str:
@@ -194,9 +230,15 @@ def to_erp_order(
     payment_methods: dict[str, str] | None = None,
     reference_prefix: str = "",
 ) -> Order:
-    """The order as the ERP gets it: ERP SKUs (the store's prefix taken off), the payment method mapped, and
-    ``reference`` = the ERP reference (``erp_reference``), which the connectors create and look it up by."""
-    lines = [line.model_copy(update={"sku": erp_sku(sku_prefix, line.sku) or line.sku}) for line in order.lines]
+    """The order as the ERP gets it: its lines as booked (``core.order_totals.erp_lines``: discounts as one line
+    per VAT rate, ``discount_amount`` 0), ERP SKUs on the product lines (the store's prefix taken off), the payment
+    method mapped, and ``reference`` = the ERP reference (``erp_reference``), which the connectors create and look
+    it up by."""
+    order = erp_lines(order)
+    lines = [
+        line.model_copy(update={"sku": erp_sku(sku_prefix, line.sku) or line.sku}) if line.kind == "product" else line
+        for line in order.lines
+    ]
     method = order.payment_method
     if method and payment_methods:
         method = payment_methods.get(method, method)
@@ -241,7 +283,10 @@ def erp_marker(system: str, erp_id: str) -> str:
 
 def to_shop_order(order: Order, *, marker: str, sku_prefix: str = "") -> Order:
     """The ERP order as the shop gets it: shop SKUs (the store's prefix put on) and the ERP marker."""
-    lines = [line.model_copy(update={"sku": shop_sku(sku_prefix, line.sku)}) for line in order.lines]
+    lines = [
+        line.model_copy(update={"sku": shop_sku(sku_prefix, line.sku)}) if line.kind == "product" else line
+        for line in order.lines
+    ]
     return order.model_copy(update={"lines": lines, "reference": marker, "shop_id": None})
 
 
