@@ -61,8 +61,10 @@ def create_stocked_product(
     sku: str,
     stock: dict[str, int],
     list_price: Decimal = Decimal("25.00"),
+    vat: int = 19,
 ) -> int:
-    """Create a salable goods product `sku` (VAT 19 %) and put `stock` ({warehouse code: qty}) on hand; its id."""
+    """Create a salable goods product `sku` (VAT `vat` %: a seeded account category's) and put `stock`
+    ({warehouse code: qty}) on hand; its id."""
     ctx = session.context
     template_id: int = session.call(
         "model.product.template.create",
@@ -78,7 +80,7 @@ def create_stocked_product(
                 "sale_uom": manifest["unit"],
                 "purchase_uom": manifest["unit"],
                 "list_price": list_price,
-                "account_category": manifest["account_categories"]["19"],
+                "account_category": manifest["account_categories"][str(vat)],
                 "products": [["create", [{"cost_price": list_price / 2}]]],
             }
         ],

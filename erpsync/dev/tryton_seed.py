@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 # Bump when the seeded content changes: the cached database is keyed by it.
-SEED_VERSION = "3"
+SEED_VERSION = "4"
 
 COMPANY_NAME = "Demo Shop SRL"
 COMPANY_VAT = "RO18605420"
@@ -24,13 +24,19 @@ PAYMENT_TERM_NAME = "Direct"
 WAREHOUSE_CODES = ("WH", "WH2")
 DEFAULT_WAREHOUSE = "WH"
 
+# 19/9 (before 2025-08-01) carry the seeded products; 21/11 (the rates since) are there for orders at today's
+# rates (discount and fee lines are booked at the rate they carry).
 TAX_NAMES = {
     ("customer", 19): "TVA 19% (vânzări)",
     ("customer", 9): "TVA 9% (vânzări)",
     ("supplier", 19): "TVA 19% (achiziții)",
     ("supplier", 9): "TVA 9% (achiziții)",
+    ("customer", 21): "TVA 21% (vânzări)",
+    ("customer", 11): "TVA 11% (vânzări)",
+    ("supplier", 21): "TVA 21% (achiziții)",
+    ("supplier", 11): "TVA 11% (achiziții)",
 }
-ACCOUNT_CATEGORY_NAMES = {19: "Mărfuri TVA 19%", 9: "Mărfuri TVA 9%"}
+ACCOUNT_CATEGORY_NAMES = {19: "Mărfuri TVA 19%", 9: "Mărfuri TVA 9%", 21: "Mărfuri TVA 21%", 11: "Mărfuri TVA 11%"}
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,9 @@ _ZERO_IN_WH = frozenset({5, 17, 26})
 INACTIVE_SKU = "TRY-0030"
 # A service product the Tryton connector puts shipping on (connector option `shipping_sku`).
 SHIPPING_SKU = "SHIPPING"
+# The service products discount and fee lines go on (connector options `discount_sku`, `fee_sku`).
+DISCOUNT_SKU = "DISCOUNT"
+FEE_SKU = "FEE"
 # Basic products the seeded supplier delivers (purchase.product_supplier): makes it a supplier for readers.
 SUPPLIED_SKUS = ("TRY-0001", "TRY-0002", "TRY-0003", "TRY-0004", "TRY-0005")
 

@@ -21,6 +21,8 @@ from erpsync.dev.tryton_seed import (
     COUNTRY_CODE,
     CURRENCY_CODE,
     CUSTOMERS,
+    DISCOUNT_SKU,
+    FEE_SKU,
     FISCAL_YEARS,
     PAYMENT_TERM_NAME,
     PRICE_LISTS,
@@ -177,13 +179,13 @@ def _products(
     return products
 
 
-def _shipping_and_suppliers(category: Any, unit: Any, supplier: Any, products: dict[str, Any]) -> Any:
-    """The shipping service product, and the supplier's product_supplier rows for SUPPLIED_SKUS."""
+def _service(name: str, code: str, category: Any, unit: Any) -> Any:
+    """A salable service product (shipping, discount, fee lines go on one)."""
     from proteus import Model
 
-    shipping = Model.get("product.template")(
-        name="Transport",
-        code=SHIPPING_SKU,
+    service = Model.get("product.template")(
+        name=name,
+        code=code,
         type="service",
         default_uom=unit,
         salable=True,
@@ -191,11 +193,19 @@ def _shipping_and_suppliers(category: Any, unit: Any, supplier: Any, products: d
         list_price=Decimal(0),
         account_category=category,
     )
-    shipping.save()
+    service.save()
+    return service.products[0]
+
+
+def _shipping_and_suppliers(category: Any, unit: Any, supplier: Any, products: dict[str, Any]) -> Any:
+    """The shipping service product, and the supplier's product_supplier rows for SUPPLIED_SKUS."""
+    from proteus import Model
+
+    shipping = _service("Transport", SHIPPING_SKU, category, unit)
     product_supplier_model = Model.get("purchase.product_supplier")
     for sku in SUPPLIED_SKUS:
         product_supplier_model(template=products[sku].template, party=supplier).save()
-    return shipping.products[0]
+    return shipping
 
 
 def _price_lists(company: Any) -> dict[str, Any]:
@@ -312,6 +322,8 @@ def seed() -> dict[str, Any]:
     (unit,) = Model.get("product.uom").find([("name", "=", "Unit")])
     products = _products(account_categories, unit, shop_categories)
     shipping = _shipping_and_suppliers(account_categories[19], unit, supplier, products)
+    discount = _service("Discount", DISCOUNT_SKU, account_categories[19], unit)
+    fee = _service("Taxă", FEE_SKU, account_categories[19], unit)
     price_lists = _price_lists(company)
     _inventory(warehouse1.storage_location, products, "stock_wh")
     _inventory(warehouse2.storage_location, products, "stock_wh2")
@@ -353,6 +365,8 @@ def seed() -> dict[str, Any]:
         "products": {sku: product.id for sku, product in products.items()},
         "templates": {sku: product.template.id for sku, product in products.items()},
         "shipping_product": shipping.id,
+        "discount_product": discount.id,
+        "fee_product": fee.id,
         "price_lists": {name: price_list.id for name, price_list in price_lists.items()},
     }
 

@@ -77,6 +77,8 @@ class TrytonConnector:
         timeout_seconds: float = 30.0,
         page_size: int = 500,
         shipping_sku: str = "SHIPPING",
+        discount_sku: str = "DISCOUNT",
+        fee_sku: str = "FEE",
         order_warehouse: str = "WH",
         price_list: str = "",
         transport: httpx.BaseTransport | None = None,
@@ -88,6 +90,8 @@ class TrytonConnector:
         self.database = database
         self.page_size = page_size
         self.shipping_sku = shipping_sku
+        self.discount_sku = discount_sku
+        self.fee_sku = fee_sku
         self.order_warehouse = order_warehouse
         self.price_list = price_list
         self.rpc = TrytonRpc(
@@ -105,7 +109,14 @@ class TrytonConnector:
         self.products = Products(self.tryton)
         self.stock = Stock(self.tryton)
         self.parties = Parties(self.tryton)
-        self.sales = Sales(self.tryton, self.parties, shipping_sku=shipping_sku, order_warehouse=order_warehouse)
+        self.sales = Sales(
+            self.tryton,
+            self.parties,
+            shipping_sku=shipping_sku,
+            order_warehouse=order_warehouse,
+            discount_sku=discount_sku,
+            fee_sku=fee_sku,
+        )
         self.sales_read = SalesRead(self.tryton, shipping_sku=shipping_sku)
         self.receipts = Receipts(self.tryton)
 
@@ -116,6 +127,8 @@ class TrytonConnector:
         *,
         transport: httpx.BaseTransport | None = None,
         shipping_sku: str = "SHIPPING",
+        discount_sku: str = "DISCOUNT",
+        fee_sku: str = "FEE",
         order_warehouse: str = "WH",
         price_list: str = "",
     ) -> TrytonConnector:
@@ -129,6 +142,8 @@ class TrytonConnector:
             timeout_seconds=settings.timeout_seconds,
             page_size=settings.page_size,
             shipping_sku=shipping_sku,
+            discount_sku=discount_sku,
+            fee_sku=fee_sku,
             order_warehouse=order_warehouse,
             price_list=price_list,
             transport=transport,

@@ -17,6 +17,7 @@ from erpsync.connectors.erp.tryton.rpc import to_utc
 from erpsync.core.models import (
     Address,
     Customer,
+    OrderLine,
     Product,
     ProductStatus,
     ShippingStatus,
@@ -113,6 +114,52 @@ def sale_line(
         "taxes": [["add", list(taxes)]],
         "description": description,
     }
+
+
+def tax_percent(rate: Any) -> Decimal | None:
+    """A Tryton tax ``rate`` (a fraction: 0.21) as a VAT percentage (21), as the account categories give it."""
+    fraction = to_decimal(rate)
+    if fraction is None:
+        return None
+    percent = (fraction * 100).normalize()
+    return percent.quantize(Decimal(1)) if percent == percent.to_integral_value() else percent
+
+
+def taxes_for_rate(
+    rate: Decimal, categories: dict[int, Category], tax_rows: Iterable[dict[str, Any]] = ()
+) -> tuple[int, ...] | None:
+    """The customer taxes that charge ``rate`` % on a sale line; None when Tryton has none of that rate.
+
+    First the customer taxes of an account category at that rate (the lowest category id: the taxes products of
+    that rate are sold with), else one percentage ``account.tax`` row of that rate from ``tax_rows`` (customer
+    taxes: ``id``, ``rate``, ``type``; the lowest id).
+    """
+    for category_id in sorted(categories):
+        category = categories[category_id]
+        if category.vat_rate is not None and category.vat_rate == rate and category.taxes:
+            return category.taxes
+    for row in sorted(tax_rows, key=lambda r: int(r["id"])):
+        if row.get("type") == "percentage" and tax_percent(row.get("rate")) == rate:
+            return (int(row["id"]),)
+    return None
+
+
+def charge_line(line: OrderLine, product: Sellable, taxes: Iterable[int]) -> dict[str, Any]:
+    """A discount or fee order line -> a ``sale.line`` of its service product ``product``.
+
+    Its description is the shop's name for it (else the product's), its quantity the line's (1), its unit price
+    the net (negative for a discount): ``unit_price_net`` when given, else the gross at the line's VAT rate to
+    Tryton's 4 decimals; ``taxes``: those of the line's rate (``taxes_for_rate``). ValueError for a line without
+    a VAT rate or a price, or whose sign does not fit its kind (a discount that adds, a fee that takes off).
+    """
+    if line.vat_rate is None:
+        raise ValueError(f"the {line.kind} line {line.name!r} has no VAT rate")
+    net = net_price(line.unit_price_net, line.unit_price_gross, line.vat_rate)
+    if net is None:
+        raise ValueError(f"the {line.kind} line {line.name!r} has no price")
+    if (line.kind == "discount" and net > 0) or (line.kind == "fee" and net < 0):
+        raise ValueError(f"the {line.kind} line {line.name!r} has a unit price of {net}")
+    return sale_line(product, line.quantity, net, taxes, line.name or product.name)
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from erpsync.connectors.erp.tryton.parties import Parties
 from erpsync.connectors.erp.tryton.rpc import SYSTEM
 from erpsync.connectors.erp.tryton.session import TrytonSession
 from erpsync.connectors.errors import FatalError, RecordError, record_error
-from erpsync.core.models import Customer, Order
+from erpsync.core.models import Customer, Order, OrderLine
+from erpsync.core.order_totals import TOLERANCE, TOTAL_MISMATCH
 
 log = logging.getLogger("erpsync.tryton")
 
@@ -28,15 +29,28 @@ ERPSYNC_CHANNEL = "erpsync"
 class Sales:
     """``find_order``, ``create_order`` and ``cancel_order`` of the connector.
 
-    ``shipping_sku``: the salable service product that carries shipping; ``order_warehouse``: the code of the
-    warehouse sales ship from.
+    ``shipping_sku``: the salable service product that carries shipping; ``discount_sku`` / ``fee_sku``: the
+    ones that carry discount and fee lines (``OrderLine.kind``); ``order_warehouse``: the code of the warehouse
+    sales ship from.
     """
 
-    def __init__(self, tryton: TrytonSession, parties: Parties, *, shipping_sku: str, order_warehouse: str) -> None:
+    def __init__(
+        self,
+        tryton: TrytonSession,
+        parties: Parties,
+        *,
+        shipping_sku: str,
+        order_warehouse: str,
+        discount_sku: str = "DISCOUNT",
+        fee_sku: str = "FEE",
+    ) -> None:
         self.tryton = tryton
         self.parties = parties
         self.shipping_sku = shipping_sku
+        self.discount_sku = discount_sku
+        self.fee_sku = fee_sku
         self.order_warehouse = order_warehouse
+        self._customer_taxes: list[dict[str, Any]] | None = None
 
     def find_order(self, reference: str) -> str | None:
         """The sale whose ``reference`` is this (the store's reference prefix + the shop order id), if any."""
@@ -57,19 +71,25 @@ class Sales:
 
         An existing sale with that reference is returned (and confirmed, when an earlier attempt stopped
         halfway). All SKUs are looked up in one call; an unknown one raises ``RecordError`` naming it before
-        anything is created.
+        anything is created. Discount and fee lines are lines of the ``discount_sku`` / ``fee_sku`` service
+        products at their own VAT rate. Before confirming, the sale's ``total_amount`` is read back: when the
+        order carries the shop's ``total`` and Tryton's differs by more than 0.01, the draft sale is deleted
+        (nothing is booked) and a ``RecordError`` (``core.order_totals.TOTAL_MISMATCH``) names both totals.
         """
         reference = order.reference or order.shop_id
         if not reference:
             raise ValueError("create_order needs order.reference or order.shop_id: it is the idempotency key")
         existing = self._find_sale(reference)
         if existing is not None:
+            if existing["state"] == "draft":  # an earlier attempt stopped before its total check
+                self._check_total(existing["id"], order, reference)
             if existing["state"] in ("draft", "quotation"):
                 self._confirm(existing["id"], existing["state"], reference)
             return str(existing["id"])
         values = self._sale_values(order, customer, reference)
         sale_id = int(self.tryton.write("sale.sale", "create", [values], key=reference)[0])
         log.info("Tryton sale %s created for order %s", sale_id, reference)
+        self._check_total(sale_id, order, reference)
         self._confirm(sale_id, "draft", reference)
         return str(sale_id)
 
@@ -93,14 +113,71 @@ class Sales:
         if state_now == "confirmed":
             self.tryton.write("sale.sale", "process", [sale_id], key=reference)
 
+    def _check_total(self, sale_id: int, order: Order, reference: str) -> None:
+        """Tryton's total of the draft sale against the shop's; a mismatch deletes the draft and is a RecordError."""
+        if order.total is None:
+            return
+        row = self.tryton.read("sale.sale", "read", [sale_id], ["total_amount"])[0]
+        booked = tm.to_decimal(row.get("total_amount"))
+        if booked is not None and abs(booked - order.total) <= TOLERANCE:
+            return
+        self.tryton.write("sale.sale", "delete", [sale_id], key=reference)
+        log.warning("Tryton sale %s deleted: its total %s is not the shop's %s", sale_id, booked, order.total)
+        raise record_error(
+            SYSTEM,
+            reference,
+            f"{TOTAL_MISMATCH}Tryton totals the sale at {booked}, the shop's total is {order.total} "
+            f"(difference {(booked or Decimal(0)) - order.total:+}); the draft sale was deleted, nothing is booked",
+        )
+
+    def _charge_sku(self, line: OrderLine) -> str:
+        return self.discount_sku if line.kind == "discount" else self.fee_sku
+
+    def _taxes_of_rate(self, rate: Decimal, key: str) -> tuple[int, ...]:
+        """The customer taxes of a VAT rate (an account category's, else a customer tax); RecordError when none."""
+        categories = self.tryton.account_categories()
+        found = tm.taxes_for_rate(rate, categories)
+        if found is not None:
+            return found
+        if self._customer_taxes is None:
+            self._customer_taxes = self.tryton.search_read(
+                "account.tax",
+                [
+                    ("parent", "=", None),
+                    ("type", "=", "percentage"),
+                    ["OR", ("group", "=", None), ("group.kind", "in", ["sale", "both"])],
+                ],
+                ["rate", "type"],
+            )
+        found = tm.taxes_for_rate(rate, {}, self._customer_taxes)
+        if found is None:
+            rates = {tm.tax_percent(row.get("rate")) for row in self._customer_taxes if row.get("type") == "percentage"}
+            known = sorted(str(rate) for rate in rates if rate is not None)
+            raise record_error(
+                SYSTEM, key, f"no customer tax of {rate}% in Tryton (known: {', '.join(known) or 'none'})"
+            )
+        return found
+
+    def _charge_line(self, line: OrderLine, product: tm.Sellable, reference: str) -> dict[str, Any]:
+        """A discount or fee line at its own VAT rate (``tm.charge_line``); a RecordError for one Tryton cannot book."""
+        if line.vat_rate is None:
+            raise record_error(SYSTEM, reference, f"the {line.kind} line {line.name!r} has no VAT rate")
+        taxes = self._taxes_of_rate(line.vat_rate, reference)
+        try:
+            return tm.charge_line(line, product, taxes)
+        except ValueError as error:
+            raise record_error(SYSTEM, reference, str(error)) from None
+
     def _sale_values(self, order: Order, customer: Customer, reference: str) -> dict[str, Any]:
-        wanted = list(dict.fromkeys(line.sku for line in order.lines))
+        charges = [line for line in order.lines if line.kind != "product"]
+        wanted = list(dict.fromkeys(line.sku for line in order.lines if line.kind == "product"))
         if not wanted:
             raise record_error(SYSTEM, reference, "the order has no lines")
         if any(not sku.strip() for sku in wanted):
             raise record_error(SYSTEM, reference, "a line has no SKU")
         shipping = order.shipping_amount > 0
-        products = self._sellables([*wanted, self.shipping_sku] if shipping else wanted)
+        charge_skus = list(dict.fromkeys(self._charge_sku(line) for line in charges))
+        products = self._sellables([*wanted, *charge_skus, *([self.shipping_sku] if shipping else [])])
         unknown = [sku for sku in wanted if sku not in products]
         if unknown:
             raise record_error(SYSTEM, reference, f"unknown SKU {', '.join(map(repr, unknown))} in Tryton")
@@ -110,9 +187,21 @@ class Sales:
                 f"the shipping product {self.shipping_sku!r} (option shipping_sku) is not "
                 f"in Tryton: create it as a salable service product",
             )
+        missing = [sku for sku in charge_skus if sku not in products]
+        if missing:
+            option = {self.discount_sku: "discount_sku", self.fee_sku: "fee_sku"}
+            raise FatalError(
+                SYSTEM,
+                f"the product {missing[0]!r} (option {option[missing[0]]}) that carries the order's "
+                f"{'discount' if missing[0] == self.discount_sku else 'fee'} lines is not in Tryton: create it "
+                f"as a salable service product",
+            )
         categories = self.tryton.account_categories()
         lines: list[dict[str, Any]] = []
         for line in order.lines:
+            if line.kind != "product":
+                lines.append(self._charge_line(line, products[self._charge_sku(line)], reference))
+                continue
             product = products[line.sku]
             category = categories.get(product.category or 0, tm.Category(None, ()))
             rate = line.vat_rate if line.vat_rate is not None else category.vat_rate
