@@ -20,6 +20,7 @@ from erpsync.core.models import (
     ZERO,
     Address,
     Customer,
+    LineKind,
     Order,
     OrderLine,
     PaymentStatus,
@@ -35,6 +36,16 @@ ACTIVE_WORDS = frozenset({"active", "enabled", "on", "1", "true", "published", "
 COMPANY_NAME_KEYS = ("billing_company", "billing_company_name", "billing_company_title")
 VAT_CODE_KEYS = ("billing_fiscal_code", "billing_vat_code", "billing_company_vat", "billing_cif", "billing_cui")
 REG_NUMBER_KEYS = ("billing_registration_number", "billing_reg_no", "billing_company_reg_no", "billing_reg_com")
+# Order lines that are not products (*inference*: the API document says only that vouchers, discounts and fees
+# exist; neither the item_type words nor the order-level discount field names are confirmed). A line whose
+# item_type is one of these, contains one of these words, is named so, or has a negative total is a discount;
+# any other line that is not a product is a fee; a missing item_type is a product.
+PRODUCT_ITEM = "product"
+DISCOUNT_ITEM_TYPES = frozenset({"discount", "voucher", "coupon", "gift_card", "giftcard", "gift_voucher"})
+DISCOUNT_WORDS = ("discount", "voucher", "coupon", "reducere", "cupon")
+SHIPPING_WORDS = ("shipping", "transport", "livrare")  # a discount so named reduces shipping: at its VAT rate
+ORDER_DISCOUNT_KEYS = ("discount_amount", "discount_total", "voucher_amount", "total_discount")
+LINE_NAME_KEYS = ("product_name", "name", "voucher_code", "code", "item_type")
 
 
 class MappingError(ValueError):
@@ -218,23 +229,84 @@ def _address(row: Mapping[str, Any], prefix: str, email: str | None) -> Address:
     )
 
 
-def _line_from_shop(row: Mapping[str, Any]) -> OrderLine:
+def _unit_price(row: Mapping[str, Any], side: str, quantity: Decimal) -> Decimal | None:
+    """``unit_price_<side>``, else ``line_subtotal_<side>`` / quantity (a reply that gives only the line total)."""
+    unit = to_decimal(row.get(f"unit_price_{side}"), f"unit_price_{side}")
+    if unit is not None:
+        return unit
+    subtotal = to_decimal(row.get(f"line_subtotal_{side}"), f"line_subtotal_{side}")
+    return None if subtotal is None else subtotal / quantity
+
+
+def line_kind(row: Mapping[str, Any]) -> LineKind:
+    """What a shop order line is (*inference*, see ``DISCOUNT_ITEM_TYPES``): product, discount or fee."""
+    item_type = str(row.get("item_type") or PRODUCT_ITEM).strip().lower()
+    if item_type == PRODUCT_ITEM:
+        return "product"
+    words = f"{item_type} {row.get('product_name') or ''} {row.get('name') or ''}".lower()
+    if item_type in DISCOUNT_ITEM_TYPES or any(word in words for word in DISCOUNT_WORDS):
+        return "discount"
+    for key in ("line_subtotal_gross", "unit_price_gross", "line_subtotal_net", "unit_price_net"):
+        value = to_decimal(row.get(key), key)
+        if value is not None:
+            return "discount" if value < 0 else "fee"
+    return "fee"
+
+
+def _line_from_shop(row: Mapping[str, Any], shipping_rate: Decimal | None = None) -> OrderLine:
+    kind = line_kind(row)
     sku = str(row.get("product_sku") or "").strip()
-    if not sku:
+    if not sku and kind == "product":
         raise MappingError(f"order line {row.get('id')} ({row.get('product_name')!r}): no SKU")
-    quantity = to_decimal(row.get("quantity"), "quantity")
+    label = sku or repr(_first(row, LINE_NAME_KEYS))
+    raw_quantity = row.get("quantity")
+    quantity = to_decimal(raw_quantity, "quantity")
+    if quantity is None and kind != "product":
+        quantity = Decimal(1)  # a voucher or fee line may come without a quantity
     if quantity is None or quantity <= 0:
-        raise MappingError(f"order line {row.get('id')} ({sku}): quantity must be > 0, got {row.get('quantity')!r}")
+        raise MappingError(f"order line {row.get('id')} ({label}): quantity must be > 0, got {raw_quantity!r}")
+    gross = _unit_price(row, "gross", quantity)
+    net = _unit_price(row, "net", quantity)
+    rate = to_decimal(row.get("product_tax_percent"), "product_tax_percent")
+    name = str(_first(row, LINE_NAME_KEYS) or "")
+    if kind == "discount":
+        # One line of quantity 1 and a negative price, whatever sign the shop gave (core.models.OrderLine).
+        gross = None if gross is None else -abs(gross * quantity)
+        net = None if net is None else -abs(net * quantity)
+        quantity = Decimal(1)
+        if rate is None and any(word in name.lower() for word in SHIPPING_WORDS):
+            rate = shipping_rate  # a shipping discount reduces shipping, at shipping's rate (inference)
     return OrderLine(
         sku=sku,
-        name=str(row.get("product_name") or ""),
+        kind=kind,
+        name=name if kind != "product" else str(row.get("product_name") or ""),
         quantity=quantity,
-        unit_price_net=to_decimal(row.get("unit_price_net"), "unit_price_net"),
-        unit_price_gross=to_decimal(row.get("unit_price_gross"), "unit_price_gross"),
-        vat_rate=to_decimal(row.get("product_tax_percent"), "product_tax_percent"),
+        unit_price_net=net,
+        unit_price_gross=gross,
+        vat_rate=rate,
         shop_product_id=shop_id(row.get("product_id")),
         shop_line_id=shop_id(row.get("id")),
     )
+
+
+def order_discount(row: Mapping[str, Any], lines: Iterable[OrderLine]) -> Decimal:
+    """The order-level discount (gross, positive; 0 when none), from the first of ``ORDER_DISCOUNT_KEYS`` given.
+
+    *Inference*: a shop that lists its discounts as lines may also give their sum at order level; an order-level
+    amount equal (within 0.01) to the discount lines' total is taken for that sum and not counted twice.
+    """
+    value = None
+    for key in ORDER_DISCOUNT_KEYS:
+        value = to_decimal(row.get(key), key)
+        if value is not None:
+            break
+    if not value:
+        return ZERO
+    amount = abs(value)
+    in_lines = sum(
+        (abs(line.quantity * (line.unit_price_gross or ZERO)) for line in lines if line.kind == "discount"), ZERO
+    )
+    return ZERO if in_lines and abs(in_lines - amount) <= Decimal("0.01") else amount
 
 
 def order_from_shop(row: Mapping[str, Any]) -> Order:
@@ -260,7 +332,9 @@ def order_from_shop(row: Mapping[str, Any]) -> Order:
         shop_id=shop_id(row.get("customer_id")),
     )
     items = row.get("line_items") or []
-    lines = [_line_from_shop(item) for item in items if item.get("item_type", "product") == "product"]
+    shipping_rate = to_decimal(row.get("shipping_tax_percent"), "shipping_tax_percent")
+    # Every line: products, and the discounts and fees that make total_amount (core.order_totals books them).
+    lines = [_line_from_shop(item, shipping_rate) for item in items]
     try:
         payment_status = PaymentStatus(str(row.get("payment_status") or "awaiting"))
         shipping_status = ShippingStatus(str(row.get("shipping_status") or "awaiting"))
@@ -284,12 +358,13 @@ def order_from_shop(row: Mapping[str, Any]) -> Order:
         lines=lines,
         currency=str(row.get("currency") or "RON"),
         shipping_amount=to_decimal(row.get("shipping_amount"), "shipping_amount") or ZERO,
-        shipping_vat_rate=to_decimal(row.get("shipping_tax_percent"), "shipping_tax_percent"),
+        shipping_vat_rate=shipping_rate,
         shipping_method=row.get("shipping_method_name") or None,
         payment_status=payment_status,
         payment_method=row.get("payment_method_code") or None,
         shipping_status=shipping_status,
         total=to_decimal(row.get("total_amount"), "total_amount"),
+        discount_amount=order_discount(row, lines),
         note=str(row.get("customer_note") or ""),
         awb=str(awb) if awb else None,
         invoice_number=row.get("invoice_number") or None,
