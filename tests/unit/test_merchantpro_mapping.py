@@ -46,7 +46,11 @@ def test_order_maps_company_buyer_and_keeps_the_suffixed_id_whole() -> None:
     assert order.customer.is_company and order.customer.company_name == "Pop SRL"
     assert order.customer.vat_code == "RO123456"
     assert order.shipping == order.billing and order.billing is not None and order.billing.country_code == "RO"
-    assert [(line.sku, line.quantity) for line in order.lines] == [("TS-S", Decimal(2))]
+    # every line is kept: the product, and the discount line (no price: it books nothing)
+    assert [(line.kind, line.sku, line.quantity) for line in order.lines] == [
+        ("product", "TS-S", Decimal(2)),
+        ("discount", "", Decimal(1)),
+    ]
     assert order.shipping_status is ShippingStatus.CONFIRMED
     assert order.shipping_amount == Decimal("15.00")
 
