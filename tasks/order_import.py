@@ -13,10 +13,12 @@ Exactly once rests on three things (``docs/orders.md``):
    read again once the claim is held;
 3. the ERP's own idempotency on the reference (``create_order`` returns an existing sale).
 
-Per-record isolation: a refused order (unknown SKU, missing VAT mapping, ERP refusal) goes to ``failures``
-(entity ``order``) and the batch goes on; it is retried by id on the next runs until ``max_attempts``, then
-held. Transient trouble (the ERP or the shop did not answer) does not use up attempts, and five in a row stop
-the batch: the rest waits for the next run. ``FatalError`` (credentials, configuration) fails the run.
+Per-order isolation (``error_scope``): a refused order (unknown SKU, missing VAT mapping, a country or currency
+the ERP lacks, customer data it rejects) goes to ``failures`` (entity ``order``) and the batch goes on; it is
+retried by id on the next runs until ``max_attempts``, then held. Transient trouble (the ERP or the shop did
+not answer) does not use up attempts, and five in a row stop the batch: the rest waits for the next run.
+``FatalError`` (credentials, configuration every order needs) fails the run; the orders booked before it are
+already in the journal.
 
 Test hook: with ``ERPSYNC_TEST_EXIT_AFTER_ERP_CREATE=1`` in the environment the process exits at once
 (``os._exit(70)``) right after the ERP created an order and before the journal records it — the crash that
@@ -31,13 +33,14 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from erpsync.connectors.erp.base import NotSupported
-from erpsync.connectors.errors import RecordError, RetriableError
+from erpsync.connectors.erp.base import MissingInErp, NotSupported
+from erpsync.connectors.errors import FatalError, RecordError, RetriableError
 from erpsync.core.models import Customer, Order
 from erpsync.core.order_rules import (
     CANCELLED,
@@ -106,6 +109,31 @@ class ImportOutcome:
     @property
     def breaker_open(self) -> bool:
         return bool(self.not_reached)
+
+
+class Scope(StrEnum):
+    """What an error raised while importing one order concerns (``error_scope``)."""
+
+    ORDER = "order"  # this order alone: it goes to failures (retried, then held), the batch goes on
+    TRANSIENT = "transient"  # nobody answered: the order waits (no attempt used up); five in a row stop the batch
+    RUN = "run"  # every order would fail the same way (credentials, the shipping product ...): the run fails
+
+
+def error_scope(error: BaseException) -> Scope:
+    """Per-order isolation: which errors fail one order and which fail the run.
+
+    The connectors classify the ERP's refusals (``connectors/erp/base.py``): what concerns one order — an
+    unknown SKU, a country, currency, unit or payment term the ERP lacks (``MissingInErp``), customer data
+    it rejects — is a ``RecordError``; what concerns every order — credentials, a missing shipping product,
+    warehouse or price list, an unsupported call — is a ``FatalError``; an ERP that does not answer is a
+    ``RetriableError``. A ``LinkConflict`` (the state's links disagree about this order) is the order's own.
+    Anything else is a bug: it fails the run.
+    """
+    if isinstance(error, RetriableError):
+        return Scope.TRANSIENT
+    if isinstance(error, RecordError | LinkConflict):
+        return Scope.ORDER
+    return Scope.RUN
 
 
 class _Transient(Exception):
@@ -193,13 +221,14 @@ class _Importer:
                 self._settle(order, decision)
             else:
                 self._work(order, decision.action)
-        except RecordError as error:
-            self._failed(order, error)
-        except LinkConflict as error:
-            self._failed(order, error)
-        except RetriableError as error:
+        except (RecordError, LinkConflict) as error:  # Scope.ORDER
+            self._failed(order, self._reason(order, error))
+        except RetriableError as error:  # Scope.TRANSIENT
             self._failed(order, error, transient=True)
             raise _Transient(error) from None
+        except FatalError as error:  # Scope.RUN: every order would fail the same way
+            self._stopped(order, error)
+            raise
         finally:
             state.unlock(self.name, f"{ORDER}:{sid}", self.holder)
 
@@ -226,7 +255,7 @@ class _Importer:
             self._cancel(order, entry.erp_order_id)
             return
         problems = order_problems(
-            order, vat_rates=set(self.runtime.store.products.vat_taxes), sku_prefix=self.runtime.store.sku_prefix
+            order, vat_rates=set(self.runtime.store.products.vat_taxes or ()), sku_prefix=self.runtime.store.sku_prefix
         )
         if problems:
             self._failed(order, "; ".join(problems))
@@ -373,6 +402,23 @@ class _Importer:
         if failed and not entry.erp_order_id:
             fields["state"] = "failed"
         self.runtime.state.journal_update(self.name, sid, **fields)
+
+    def _reason(self, order: Order, error: BaseException) -> str:
+        """The failure's reason; a record missing in the ERP also says how to retry once it is created."""
+        reason = describe(error)
+        if isinstance(error, MissingInErp):
+            reason += f", then `erpsync failures retry --store {self.name} {order.shop_id}`"
+        return reason
+
+    def _stopped(self, order: Order, error: FatalError) -> None:
+        """A run-level error: the orders booked before it are in the journal already (each one is recorded as
+        soon as the ERP returns its id); this one and the rest wait for a run after the fix."""
+        _logger().error(
+            "order %s stopped the run (%s); %d order(s) of this batch were booked and recorded before it",
+            order.shop_id,
+            describe(error),
+            len(self.out.created),
+        )
 
     def _hold(self, order: Order, reason: str) -> None:
         """Held for a person: recorded (with the order), never retried automatically, the cursor goes on."""

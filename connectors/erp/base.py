@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from erpsync.connectors.errors import FatalError
+from erpsync.connectors.errors import FatalError, RecordError
 from erpsync.connectors.http import Counters
 from erpsync.core.models import Customer, ErpOrderStatus, GoodsReceipt, Order, Page, Product, StockLevel, Supplier
 
@@ -47,6 +47,70 @@ class Capabilities:
 
 class NotSupported(FatalError):
     """The ERP (or this connector) cannot do what was asked; check ``capabilities`` first."""
+
+
+class MissingInErp(RecordError):
+    """A configuration record ONE order needs is missing in the ERP (a country, a currency, a unit ...).
+
+    A ``RecordError``: that order goes to the failures table and the batch goes on. ``what`` and ``code`` name
+    the record (``"country"``, ``"MD"``), ``fix`` says where to create it; the order import adds how to retry.
+    """
+
+    what: str = ""
+    code: str = ""
+    fix: str = ""
+
+
+def missing_in_erp(system: str, key: str, what: str, code: str, fix: str) -> MissingInErp:
+    """``MissingInErp`` for the record named ``key``: "KEY: country 'MD' is not in Tryton: create it ..."."""
+    error = MissingInErp(system, f"{key}: {what} {code!r} is not in {system.capitalize()}: {fix}")
+    error.key, error.what, error.code, error.fix = key, what, code, fix
+    return error
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one store's flows will need from the ERP, for ``preflight`` (``erpsync check``).
+
+    ``currencies``: what the shop sells in (its recent orders, else RON); ``countries``: RO and the countries
+    of the shop's recent orders; ``payment_terms``: the targets of ``[stores.orders] payment_methods``.
+    A connector probes what its ERP holds and ignores the rest.
+    """
+
+    store: str
+    shipping_sku: str = "SHIPPING"
+    currencies: tuple[str, ...] = ("RON",)
+    countries: tuple[str, ...] = ("RO",)
+    warehouses: tuple[str, ...] = ("WH",)
+    price_list: str = ""
+    payment_terms: tuple[str, ...] = ()
+    vat_rates: tuple[str, ...] = ()  # the VAT percentages the store's products use ([stores.products] vat_taxes)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One line of ``erpsync check``: what was probed, whether it is there, and the fix when it is not."""
+
+    target: str
+    ok: bool
+    detail: str
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """Optional: an ERP connector that can tell, before any run, whether what the flows need is there."""
+
+    def preflight(self, needs: Sequence[Needs]) -> list[Probe]:
+        """One probe per thing the stores need (shipping product, currency, countries, warehouses, price
+        lists, payment terms ...); never raises for a missing record (it is a failed probe)."""
+        ...
+
+
+def preflight(connector: object, needs: Sequence[Needs]) -> list[Probe]:
+    """The connector's probes; a connector without ``preflight`` has nothing to probe (an empty list)."""
+    if isinstance(connector, Preflight):
+        return connector.preflight(needs)
+    return []
 
 
 @runtime_checkable

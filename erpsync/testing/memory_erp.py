@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from erpsync.connectors.erp.base import Capabilities, NotSupported
+from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
 from erpsync.connectors.errors import AuthError, RetriableError, record_error
 from erpsync.connectors.http import Counters
 from erpsync.core.models import (
@@ -293,6 +293,13 @@ class MemoryErp:
 
     def close(self) -> None:
         return None
+
+    def preflight(self, needs: Sequence[Needs]) -> list[Probe]:
+        """One call: the in-memory books hold no configuration records (any currency, country and warehouse
+        will do; shipping travels as the order's amount), so there is one line saying so."""
+        self._call("read")
+        stores = ", ".join(n.store for n in needs) or "no store"
+        return [Probe("erp books", True, f"in-memory: nothing to create for {stores} (no configuration records)")]
 
     def _pages(
         self, items: Sequence[Any], *, errors: Sequence[RowError] = ()

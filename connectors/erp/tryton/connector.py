@@ -2,7 +2,8 @@
 
 The parts share one ``TrytonSession`` (the JSON-RPC session and the configuration read once): ``Products``,
 ``Stock``, ``Parties`` (customers and suppliers), ``Sales`` (shop orders in), ``SalesRead`` (sales out) and
-``Receipts``. The connector holds the settings, probes the server (``check``) and hands each call to its part.
+``Receipts``. The connector holds the settings, probes the server (``check``) and what the flows will need
+(``preflight``), and hands each call to its part.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from erpsync.connectors.erp.base import Capabilities
+from erpsync.connectors.erp.base import Capabilities, Needs, Probe
 from erpsync.connectors.erp.tryton.parties import Parties
+from erpsync.connectors.erp.tryton.preflight import TrytonPreflight
 from erpsync.connectors.erp.tryton.products import Products
 from erpsync.connectors.erp.tryton.receipts import Receipts
 from erpsync.connectors.erp.tryton.rpc import SYSTEM, TrytonRpc, decode
@@ -174,6 +176,13 @@ class TrytonConnector:
         described = f"Tryton {version} at {self.url}, database {self.database}, company {company}"
         price_list = self.tryton.price_list()
         return described + (f", price list {price_list.name!r}" if price_list else "")
+
+    def preflight(self, needs: Sequence[Needs]) -> list[Probe]:
+        """What the stores' flows will need, one probe a kind: shipping product, currencies, countries,
+        warehouses, price lists, payment terms (``tryton/preflight.py``)."""
+        if not self.rpc.context:  # the company's currency is read from the user's context
+            self.rpc.login()
+        return TrytonPreflight(self.tryton).probes(needs)
 
     # -- the parts' methods (documented there) ----------------------------------------------------------
 

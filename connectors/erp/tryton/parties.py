@@ -71,7 +71,7 @@ class Parties:
         if phone:
             contacts.append({"type": "phone", "value": phone})
         addresses = [
-            self._address_values(address, invoice, delivery, name)
+            self._address_values(address, invoice, delivery, name, key=key)
             for address, invoice, delivery in tm.address_roles(customer.billing, customer.shipping)
         ]
         values: dict[str, Any] = {"name": name}
@@ -86,7 +86,10 @@ class Parties:
         created = self.tryton.write("party.party", "create", [values], key=key)
         return customer.model_copy(update={"erp_id": str(created[0])})
 
-    def _address_values(self, address: Address, invoice: bool, delivery: bool, party_name: str) -> dict[str, Any]:
+    def _address_values(
+        self, address: Address, invoice: bool, delivery: bool, party_name: str, *, key: str
+    ) -> dict[str, Any]:
+        """The values of a ``party.address``; a country missing in Tryton is ``MissingInErp`` for ``key``."""
         values: dict[str, Any] = {
             "street": address.street or None,
             "city": address.city or None,
@@ -103,6 +106,7 @@ class Parties:
                 address.country_code.upper(),
                 [("code", "=", address.country_code.upper())],
                 "country",
+                key=key,
             )
         return values
 
@@ -132,7 +136,7 @@ class Parties:
         for row in rows:
             if tm.address_key(row.get("street"), row.get("city"), row.get("postal_code")) == wanted:
                 return int(row["id"])
-        values = self._address_values(address, invoice, not invoice, party_name)
+        values = self._address_values(address, invoice, not invoice, party_name, key=key)
         created = self.tryton.write("party.address", "create", [{**values, "party": party_id}], key=key)
         return int(created[0])
 

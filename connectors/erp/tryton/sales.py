@@ -248,7 +248,7 @@ class Sales:
             "invoice_address": invoice_address,
             "shipment_address": shipment_address,
             "currency": self.tryton.id_of(
-                "currency.currency", order.currency, [("code", "=", order.currency)], "currency"
+                "currency.currency", order.currency, [("code", "=", order.currency)], "currency", key=reference
             ),
             "lines": [["create", lines]],
         }

@@ -10,11 +10,22 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from erpsync.connectors.erp.base import missing_in_erp
 from erpsync.connectors.erp.tryton import mapping as tm
 from erpsync.connectors.erp.tryton.rpc import SYSTEM, TrytonRpc, to_utc
 from erpsync.connectors.errors import FatalError, record_error
 
 STORABLE_TYPES = ["goods", "assets"]
+
+# Where a person creates a missing configuration record in Tryton (the reason of the order that needed it).
+CREATE_HINTS = {
+    "country.country": "create it under Party > Configuration > Countries (or load the country module's data)",
+    "currency.currency": "create it under Currency > Currencies, with a rate for today if it is not the "
+    "company's currency",
+    "product.uom": "create it under Product > Configuration > Units of Measure",
+    "account.invoice.payment_term": "create it under Financial > Configuration > Payment Terms",
+}
+CREATE_HINT = "create it in Tryton"
 
 
 class TrytonSession:
@@ -81,15 +92,22 @@ class TrytonSession:
 
     # -- configuration, read once ---------------------------------------------------------------------
 
-    def id_of(self, model: str, code: str, domain: list[Any], what: str) -> int:
-        """The id of a configuration record (unit, currency, country ...), cached; FatalError when missing."""
-        key = (model, code)
-        if key not in self._ids:
+    def id_of(self, model: str, code: str, domain: list[Any], what: str, *, key: str | None = None) -> int:
+        """The id of a configuration record (unit, currency, country ...), cached (a missing one is asked for
+        again next time: a person may create it meanwhile).
+
+        Missing: with ``key`` (the record being written, e.g. an order's reference) only that record cannot be
+        written — ``MissingInErp``, a ``RecordError`` saying where to create it; without one, ``FatalError``.
+        """
+        cache_key = (model, code)
+        if cache_key not in self._ids:
             ids = self.read(model, "search", domain, 0, 1, None)
             if not ids:
+                if key is not None:
+                    raise missing_in_erp(SYSTEM, key, what, code, CREATE_HINTS.get(model, CREATE_HINT))
                 raise FatalError(SYSTEM, f"{what} {code!r} not found in Tryton")
-            self._ids[key] = int(ids[0])
-        return self._ids[key]
+            self._ids[cache_key] = int(ids[0])
+        return self._ids[cache_key]
 
     def account_categories(self) -> dict[int, tm.Category]:
         """Account categories -> their customer taxes and VAT rate (sum of percentage taxes), read once."""
