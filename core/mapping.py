@@ -25,6 +25,7 @@ from typing import Literal
 from erpsync.core.config import PRODUCT_FIELDS, ProductSettings, StoreSettings, percent_key
 from erpsync.core.models import CENT, Product, Variant, gross_from_net, net_from_gross
 from erpsync.core.skus import erp_sku, shop_sku
+from erpsync.core.vat import TaxTable
 
 log = logging.getLogger("erpsync.products")
 
@@ -162,17 +163,21 @@ class StoreRules:
     vat_taxes: dict[str, int] = field(default_factory=dict)
     hook_path: str = ""
     hook: Hook | None = None
+    vat_source: str = "vat_taxes of the store"  # where vat_taxes came from, for messages
 
     @classmethod
-    def of(cls, store: StoreSettings) -> StoreRules:
-        """The rules of a configured store (loads its hook: HookError when it cannot be)."""
+    def of(cls, store: StoreSettings, taxes: TaxTable | None = None) -> StoreRules:
+        """The rules of a configured store (loads its hook: HookError when it cannot be); ``taxes``: the store's
+        tax table (``tax_table``), else its configured ``vat_taxes`` (none configured: maps no rate)."""
         products = store.products
+        table = taxes or TaxTable.from_config(products.vat_taxes or {})
         return cls(
             store=store.name,
             sku_prefix=store.sku_prefix,
-            vat_taxes=dict(products.vat_taxes),
+            vat_taxes=dict(table.by_rate),
             hook_path=products.hook,
             hook=load_hook(products.hook),
+            vat_source=table.source,
         )
 
     def tax_id(self, vat_rate: Decimal | None) -> int | None:
@@ -225,7 +230,7 @@ def _check_for_shop(product: Product, rules: StoreRules) -> None:
         raise Rejected("no VAT rate: the shop needs one (the tax of the product)")
     if rules.tax_id(vat) is None:
         known = ", ".join(sorted(rules.vat_taxes, key=Decimal)) or "none"
-        raise Rejected(f"unknown VAT rate {percent_key(vat)}% (vat_taxes of the store maps: {known})")
+        raise Rejected(f"unknown VAT rate {percent_key(vat)}% ({rules.vat_source} maps: {known})")
     if product.variants:
         skus = [v.sku for v in product.variants]
         if len(set(skus)) != len(skus) or product.sku in skus:

@@ -20,6 +20,7 @@ from erpsync.core.config import percent_key
 from erpsync.core.models import ErpOrderStatus, Order, OrderLine, ShippingStatus
 from erpsync.core.order_totals import TOTAL_MISMATCH, erp_lines, total_problem
 from erpsync.core.skus import erp_sku, shop_sku
+from erpsync.core.vat import accepted_rate, legal_note
 
 # Sales erpsync itself created in the ERP carry this channel (connectors/erp/tryton/sales.py): never sent back.
 ERPSYNC_CHANNEL = "erpsync"
@@ -199,14 +200,28 @@ def order_problems(order: Order, *, vat_rates: Collection[str] | None, sku_prefi
             problems.append(f"SKU {line.sku!r} does not carry this store's prefix {sku_prefix!r}")
         if line.kind != "product" and line.vat_rate in product_rates:
             continue  # a discount or fee at a product line's rate: that rate is checked on the product line
-        if vat_rates is not None and line.vat_rate is not None and percent_key(line.vat_rate) not in vat_rates:
+        # a line's own rate, accepted when mapped or legal on the order's date (core.vat.accepted_rate)
+        if (
+            vat_rates is not None
+            and line.vat_rate is not None
+            and not accepted_rate(line.vat_rate, order.created_at, vat_rates)
+        ):
             problems.append(
                 f"VAT rate {percent_key(line.vat_rate)}% of {_label(line)} has no mapping "
-                f"([stores.products] vat_taxes has {', '.join(sorted(vat_rates)) or 'none'})"
+                f"([stores.products] vat_taxes has {', '.join(sorted(vat_rates)) or 'none'}"
+                f"{legal_note(order.created_at)})"
             )
     rate = order.shipping_vat_rate
-    if vat_rates is not None and order.shipping_amount > 0 and rate is not None and percent_key(rate) not in vat_rates:
-        problems.append(f"shipping VAT rate {percent_key(rate)}% has no mapping ([stores.products] vat_taxes)")
+    if (
+        vat_rates is not None
+        and order.shipping_amount > 0
+        and rate is not None
+        and not accepted_rate(rate, order.created_at, vat_rates)
+    ):
+        problems.append(
+            f"shipping VAT rate {percent_key(rate)}% has no mapping ([stores.products] vat_taxes"
+            f"{legal_note(order.created_at)})"
+        )
     return problems
 
 

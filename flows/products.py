@@ -40,7 +40,12 @@ def _sync(runtime: StoreRuntime, full: bool) -> RunSummary:
         )
     erp = read_erp_products(runtime, setup.erp_since)
     shop = read_shop_products(
-        runtime, setup.shop_since, setup.include_images, setup.record_shop_errors, setup.retry_shop_ids
+        runtime,
+        setup.shop_since,
+        setup.include_images,
+        setup.record_shop_errors,
+        setup.retry_shop_ids,
+        setup.taxes.by_id,
     )
     subjects = list(dict.fromkeys([*erp.products, *shop.products]))
     resolved = resolve_products(runtime, _as_is(setup), _as_is(erp), _as_is(shop), _as_is(subjects))

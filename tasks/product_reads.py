@@ -8,9 +8,10 @@ overlapped, and its products that failed before are read again by id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from prefect import task
@@ -113,15 +114,19 @@ def read_shop(
     include_images: bool,
     record_errors: bool,
     retry_ids: Sequence[str] = (),
+    tax_rates: Mapping[int, Decimal] | None = None,
 ) -> ShopRead:
     """Shop products modified since ``since`` (date-only filter in the shop's zone, overlapped), or all; and
-    the products of ``retry_ids`` (that failed before) by id, 100 a request."""
+    the products of ``retry_ids`` (that failed before) by id, 100 a request. ``tax_rates`` (tax id -> VAT
+    percent) gives the VAT rate of a product reply that carries ``tax_id`` but no ``tax_value``."""
     fields = product_sync_fields(include_images)
     day: date | None = None
     if since is not None:
         day = local_date_since(since, timezone=runtime.store.timezone, overlap_days=SHOP_OVERLAP_DAYS)
     result = ShopRead(complete=since is None)
-    pages = runtime.shop.iter_products(modified_since=day, filters=product_sync_filters(include_images), fields=fields)
+    pages = runtime.shop.iter_products(
+        modified_since=day, filters=product_sync_filters(include_images), fields=fields, tax_rates=tax_rates
+    )
     prefix = runtime.store.sku_prefix
     for product in _collect(runtime, result, pages, record_errors):
         key = shop_key(product, prefix)
@@ -132,7 +137,7 @@ def read_shop(
     for start in range(0, len(wanted), 100):
         chunk = wanted[start : start + 100]
         pages = runtime.shop.iter_products(
-            filters=product_sync_filters(include_images, {"ids": ",".join(chunk)}), fields=fields
+            filters=product_sync_filters(include_images, {"ids": ",".join(chunk)}), fields=fields, tax_rates=tax_rates
         )
         for product in _collect(runtime, result, pages, record_errors):
             key = shop_key(product, prefix)
@@ -149,10 +154,22 @@ def read_shop(
     retry_condition_fn=retriable_only,
 )
 def read_shop_products(
-    runtime: StoreRuntime, since: datetime | None, include_images: bool, record_errors: bool, retry_ids: list[str]
+    runtime: StoreRuntime,
+    since: datetime | None,
+    include_images: bool,
+    record_errors: bool,
+    retry_ids: list[str],
+    tax_rates: dict[int, Decimal] | None = None,
 ) -> ShopRead:
     """Read the shop's products (modified since the cursor, with a day of overlap, or all; failed ones by id)."""
-    result = read_shop(runtime, since, include_images=include_images, record_errors=record_errors, retry_ids=retry_ids)
+    result = read_shop(
+        runtime,
+        since,
+        include_images=include_images,
+        record_errors=record_errors,
+        retry_ids=retry_ids,
+        tax_rates=tax_rates,
+    )
     _logger().info(
         "shop: %d products read (%s) in %d requests, %d not under the store's SKU prefix",
         len(result.products),
@@ -164,12 +181,18 @@ def read_shop_products(
 
 
 def fetch_shop(
-    runtime: StoreRuntime, lookups: Lookups, *, include_images: bool, record_errors: bool, known_products: int = 0
+    runtime: StoreRuntime,
+    lookups: Lookups,
+    *,
+    include_images: bool,
+    record_errors: bool,
+    known_products: int = 0,
+    tax_rates: Mapping[int, Decimal] | None = None,
 ) -> ShopRead:
     """The shop products a plan needs: by id (100 a request) and by SKU, one request each; when that would
     cost more requests than reading the whole shop (about ``known_products`` / 100 pages), the whole shop."""
     if len(lookups.shop_by_sku) > max(SHOP_LOOKUP_LIMIT, known_products // 100):
-        return read_shop(runtime, None, include_images=include_images, record_errors=record_errors)
+        return read_shop(runtime, None, include_images=include_images, record_errors=record_errors, tax_rates=tax_rates)
     fields = product_sync_fields(include_images)
     result = ShopRead()
     prefix = runtime.store.sku_prefix
@@ -178,7 +201,7 @@ def fetch_shop(
     for start in range(0, len(ids), 100):
         chunk = ids[start : start + 100]
         pages = runtime.shop.iter_products(
-            filters=product_sync_filters(include_images, {"ids": ",".join(chunk)}), fields=fields
+            filters=product_sync_filters(include_images, {"ids": ",".join(chunk)}), fields=fields, tax_rates=tax_rates
         )
         for product in _collect(runtime, result, pages, record_errors):
             sku = wanted_ids.get(product.shop_id or "")
@@ -187,7 +210,9 @@ def fetch_shop(
     result.absent |= {sku for sku in lookups.shop_by_id if sku not in result.products}
     for sku in lookups.shop_by_sku:
         pages = runtime.shop.iter_products(
-            filters=product_sync_filters(include_images, {"sku": shop_sku(prefix, sku)}), fields=fields
+            filters=product_sync_filters(include_images, {"sku": shop_sku(prefix, sku)}),
+            fields=fields,
+            tax_rates=tax_rates,
         )
         for product in _collect(runtime, result, pages, record_errors):
             if shop_key(product, prefix) == sku:
@@ -223,6 +248,7 @@ def resolve(runtime: StoreRuntime, setup: Setup, erp: ErpRead, shop: ShopRead, s
             include_images=setup.include_images,
             record_errors=setup.record_shop_errors,
             known_products=len(setup.memory.links),
+            tax_rates=setup.taxes.by_id,
         )
         fetched = len(lookups.shop_by_id) + len(lookups.shop_by_sku)
         for sku, product in more.products.items():

@@ -28,6 +28,7 @@ from erpsync.core.product_plan import Failed, Known, LinkRef, Memory, Plan, Poli
 from erpsync.core.product_run import failed_shop_id, run_cursors
 from erpsync.core.skus import erp_sku
 from erpsync.core.units import load_units, save_units
+from erpsync.core.vat import TaxTable
 from erpsync.runtime.failures import describe, record_failure, resolve_failures
 from erpsync.runtime.logs import run_logger
 from erpsync.runtime.store_runtime import StoreRuntime
@@ -70,6 +71,7 @@ class Setup:
     include_images: bool
     record_shop_errors: bool
     default_category_id: int | None
+    taxes: TaxTable = field(default_factory=TaxTable)  # VAT percent <-> shop tax id (vat_taxes or the shop's table)
     retry_shop_ids: list[str] = field(default_factory=list)  # shop products that failed: read again by id
     notes: list[str] = field(default_factory=list)
 
@@ -78,8 +80,18 @@ class Setup:
         return self.policy.rules
 
 
-def product_policy(runtime: StoreRuntime) -> tuple[Policy, list[str]]:
-    """The store's product policy for this ERP (legs, ownership, creation), and notes on what is left out."""
+def tax_table(runtime: StoreRuntime) -> TaxTable:
+    """The store's VAT rates and shop tax ids: its configured ``vat_taxes``, else the shop's own tax table
+    (``GET /taxonomy/taxes``: one request)."""
+    configured = runtime.store.products.vat_taxes
+    if configured is not None:
+        return TaxTable.from_config(configured)
+    return TaxTable.from_shop((tax.id, tax.value) for tax in runtime.shop.taxes())
+
+
+def product_policy(runtime: StoreRuntime, taxes: TaxTable | None = None) -> tuple[Policy, list[str]]:
+    """The store's product policy for this ERP (legs, ownership, creation), and notes on what is left out;
+    ``taxes``: the store's tax table (``tax_table``), else its configured ``vat_taxes``."""
     settings = runtime.store.products
     caps = runtime.erp.capabilities
     notes = []
@@ -93,7 +105,7 @@ def product_policy(runtime: StoreRuntime) -> tuple[Policy, list[str]]:
     if to_erp_leg and settings.create_in_erp and not caps.products_create:
         notes.append(f"{runtime.erp.system} cannot create products: create_in_erp has no effect")
     policy = Policy(
-        rules=StoreRules.of(runtime.store),
+        rules=StoreRules.of(runtime.store, taxes),
         own=own,
         to_shop_leg=to_shop_leg,
         to_erp_leg=to_erp_leg,
@@ -124,8 +136,15 @@ def load_memory(runtime: StoreRuntime) -> Memory:
 
 
 def prepare(runtime: StoreRuntime, full: bool) -> Setup:
-    """The policy, memory and read windows of a run (plain function: the task below wraps it)."""
-    policy, notes = product_policy(runtime)
+    """The policy, memory and read windows of a run (plain function: the task below wraps it); the shop's tax
+    table is read here, once, when the store configures no ``vat_taxes`` (and the ERP's products can be read)."""
+    configured = runtime.store.products.vat_taxes
+    taxes = (
+        tax_table(runtime)
+        if configured is None and runtime.erp.capabilities.products_read
+        else TaxTable.from_config(configured or {})
+    )
+    policy, notes = product_policy(runtime, taxes)
     state, store = runtime.state, runtime.name
     previous_erp = parse_cursor(state.get_cursor(store, ERP_CURSOR))
     previous_shop = parse_cursor(state.get_cursor(store, SHOP_CURSOR))
@@ -155,6 +174,7 @@ def prepare(runtime: StoreRuntime, full: bool) -> Setup:
         include_images="images" in synced,
         record_shop_errors=policy.to_erp_leg,
         default_category_id=runtime.store.products.default_category_id or None,
+        taxes=taxes,
         retry_shop_ids=retry if policy.to_erp_leg else [],
         notes=notes,
     )

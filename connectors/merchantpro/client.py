@@ -7,6 +7,7 @@ bare objects. Order ids are strings and are put into URLs whole (``"95750870.3"`
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ STOCK_FIELDS = "id,type,sku,stock,inventory_enabled,variants"
 # What the product sync reads of a product (``fields=``): what ``mapping.product_from_shop`` needs.
 PRODUCT_SYNC_FIELDS = (
     "id,type,sku,ean,ext_ref,name,description,status,price_net,price_gross,old_price_net,old_price_gross,"
-    "tax_value,weight,variants,date_modified"
+    "tax_id,tax_value,weight,variants,date_modified"
 )
 ORDER_STATUS_SHORTCUTS = ("in_process", "shipped", "delivered", "returned", "cancelled")
 OrderStatusShortcut = Literal["in_process", "shipped", "delivered", "returned", "cancelled"]
@@ -276,14 +277,18 @@ class MerchantProClient:
         modified_since: date | None = None,
         filters: Mapping[str, Any] | None = None,
         fields: str | None = None,
+        tax_rates: Mapping[int, Decimal] | None = None,
     ) -> Iterator[Page[Product]]:
-        """Canonical products page by page, variants side-loaded; ``modified_since`` is a date-only filter."""
+        """Canonical products page by page, variants side-loaded; ``modified_since`` is a date-only filter;
+        ``tax_rates`` (the shop's tax table, id -> VAT percent) gives the rate of a reply without ``tax_value``."""
         params: dict[str, Any] = {"include": "variants", **(filters or {})}
         if modified_since is not None:
             params["modified[gte]"] = modified_since.isoformat()
         if fields:
             params["fields"] = fields
-        return self._paged(f"{API}/products", params, mapping.product_from_shop, _row_key)
+        return self._paged(
+            f"{API}/products", params, functools.partial(mapping.product_from_shop, tax_rates=tax_rates), _row_key
+        )
 
     def iter_inventory(self, *, filters: Mapping[str, Any] | None = None) -> Iterator[Page[InventoryUnit]]:
         """The shop's stock snapshot: one unit per basic product or variant, read with a small ``fields=``."""

@@ -139,8 +139,21 @@ def variant_from_shop(row: Mapping[str, Any]) -> Variant:
     )
 
 
-def product_from_shop(row: Mapping[str, Any]) -> Product:
-    """A shop product (basic or multi-variant) as a canonical Product."""
+def product_vat_rate(row: Mapping[str, Any], tax_rates: Mapping[int, Decimal] | None = None) -> Decimal | None:
+    """A product's VAT percent: its ``tax_value``, else its ``tax_id`` looked up in the shop's tax table
+    (``tax_rates``: tax id -> percent), since a reply may carry ``tax_id`` only; None when neither says."""
+    value = to_decimal(row.get("tax_value"), "tax_value")
+    if value is not None or not tax_rates:
+        return value
+    tax_id = to_decimal(row.get("tax_id"), "tax_id")
+    if tax_id is None or tax_id != tax_id.to_integral_value():
+        return None
+    return tax_rates.get(int(tax_id))
+
+
+def product_from_shop(row: Mapping[str, Any], tax_rates: Mapping[int, Decimal] | None = None) -> Product:
+    """A shop product (basic or multi-variant) as a canonical Product; ``tax_rates`` (the shop's tax table, id ->
+    VAT percent) gives the VAT rate of a reply that has ``tax_id`` but no ``tax_value``."""
     sku = str(row.get("sku") or "").strip()
     variants = [variant_from_shop(v) for v in row.get("variants") or []] if row.get("type") == MULTI_VARIANT else []
     if not sku:
@@ -158,7 +171,7 @@ def product_from_shop(row: Mapping[str, Any]) -> Product:
         name=str(row.get("name") or ""),
         description=str(row.get("description") or ""),
         ean=row.get("ean") or None,
-        vat_rate=to_decimal(row.get("tax_value"), "tax_value"),
+        vat_rate=product_vat_rate(row, tax_rates),
         price_net=to_decimal(row.get("price_net"), "price_net"),
         price_gross=to_decimal(row.get("price_gross"), "price_gross"),
         old_price_net=to_decimal(row.get("old_price_net"), "old_price_net"),

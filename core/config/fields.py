@@ -167,6 +167,8 @@ OptionalDate = Annotated[
 ]
 TaxId = Annotated[int, Field(ge=1), Wording("must be a shop tax_id, an integer at least 1")]
 VatTaxes = Annotated[dict[str, TaxId], AfterValidator(_vat_percent_keys)]
+# None (the key left out, or "") = the shop's own tax table, read once per product run (docs/products.md).
+OptionalVatTaxes = Annotated[VatTaxes | None, BeforeValidator(_empty_is_none)]
 ProductFields = Annotated[list[ProductField], AfterValidator(distinct), Wording(noun="product field")]
 ShippingStatuses = Annotated[list[ShippingStatus], AfterValidator(distinct), Wording(noun="shipping status")]
 Warehouses = Annotated[list[Name], Field(min_length=1), AfterValidator(distinct), Wording(noun="warehouse")]

@@ -150,6 +150,10 @@ def _locate(loc: Sequence[str | int]) -> tuple[FieldInfo | None, FieldInfo | Non
             field, node = here, here.annotation
             continue
         origin, args = get_origin(node), get_args(node)
+        if origin in (Union, UnionType) and len(args) == 2 and type(None) in args:  # an optional value: its type
+            here = FieldInfo.from_annotation(args[0] if args[1] is type(None) else args[1])
+            node = here.annotation
+            origin, args = get_origin(node), get_args(node)
         if origin in (Union, UnionType):  # a discriminated union: the location names the tag
             tagged = [a for a in args if _is_model(a) and _tag(a) == part]
             if not tagged:

@@ -24,6 +24,7 @@ from erpsync.core.config.fields import (
     OptionalDate,
     OptionalSecret,
     OptionalText,
+    OptionalVatTaxes,
     ProductField,
     ProductFields,
     Quantity,
@@ -33,7 +34,6 @@ from erpsync.core.config.fields import (
     ShippingStatuses,
     ShopUrl,
     TimeZoneName,
-    VatTaxes,
     Warehouses,
     percent_key,
 )
@@ -114,7 +114,8 @@ class ProductSettings(_Section):
         Field(pattern=rf"^$|^{_HOOK}$"),
         Wording("must be a dotted path 'package.module:function' or empty"),
     ] = ""
-    vat_taxes: VatTaxes = Field(default_factory=lambda: {"19": 1, "9": 2, "5": 3, "0": 4})
+    # VAT percent -> shop tax_id; None = from the shop's tax table (GET /taxonomy/taxes), read once per run.
+    vat_taxes: OptionalVatTaxes = None
     default_category_id: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
@@ -125,7 +126,9 @@ class ProductSettings(_Section):
         return self
 
     def tax_id_for(self, vat_percent: Decimal | int | str) -> int | None:
-        """The shop tax_id configured for a VAT percentage, or None."""
+        """The shop tax_id configured for a VAT percentage, or None (also when the shop's table is used)."""
+        if self.vat_taxes is None:
+            return None
         return self.vat_taxes.get(percent_key(Decimal(str(vat_percent))))
 
 

@@ -13,12 +13,18 @@ from zoneinfo import ZoneInfo
 BUCHAREST = ZoneInfo("Europe/Bucharest")
 _CENT = Decimal("0.01")
 
+# The shop's tax table: Romania's rates since 1 August 2025 (21 %, 11 %) and, kept for documents dated before,
+# 19 %, 9 %, 5 %; 0 % throughout. Ids 1-4 predate the change (tests and seeded products use 1 = 19 %).
 TAXES: tuple[dict[str, Any], ...] = (
     {"id": 1, "name": "TVA 19%", "value": 19},
     {"id": 2, "name": "TVA 9%", "value": 9},
     {"id": 3, "name": "TVA 5%", "value": 5},
     {"id": 4, "name": "Scutit TVA", "value": 0},
+    {"id": 5, "name": "TVA 21%", "value": 21},
+    {"id": 6, "name": "TVA 11%", "value": 11},
 )
+# seed_catalogue(current_vat=True): the seeded products' taxes moved to today's rates (19 % -> 21 %, 9 % -> 11 %).
+CURRENT_VAT_TAX_IDS: dict[int, int] = {1: 5, 2: 6, 3: 6}
 
 MEASUREMENT_UNITS: tuple[dict[str, Any], ...] = (
     {"id": 1, "name": "bucată", "symbol": "buc"},
@@ -213,8 +219,10 @@ def generate_products(
     seed: int,
     sku_prefix: str,
     registry: VariantOptionRegistry,
+    current_vat: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Yield `n_products` product dicts (public representation), deterministic for a seed and id sequence."""
+    """Yield `n_products` product dicts (public representation), deterministic for a seed and id sequence;
+    `current_vat`: at today's rates (21 %, 11 %) instead of the 19 %/9 % of the categories' taxes."""
     rng = random.Random(seed)
     taxes = {t["id"]: t for t in TAXES}
     width = max(6, len(str(n_products)))
@@ -225,7 +233,7 @@ def generate_products(
         pid = next_id()
         multi = rng.random() < multi_variant_share
         cid, _name, _parent, tax_id, _apparel = rng.choice(apparel) if multi else rng.choice(_CATEGORY_ROWS)
-        tax = taxes[tax_id]
+        tax = taxes[CURRENT_VAT_TAX_IDS.get(tax_id, tax_id) if current_vat else tax_id]
         vat = tax["value"]
         name = f"{rng.choice(_NOUNS[cid])} {rng.choice(_ADJECTIVES)} {rng.choice(_BRANDS)}"
         sku = f"{sku_prefix}{index:0{width}d}"
@@ -256,7 +264,7 @@ def generate_products(
             "old_price_gross": None,
             "cost_net": round(net_cents * 0.6) / 100,
             "cost_gross": _cents_with_vat(round(net_cents * 0.6), vat) / 100,
-            "tax_id": tax_id,
+            "tax_id": tax["id"],
             "tax_value": vat,
             "tax_name": tax["name"],
             "quantity_multiplier": 1,

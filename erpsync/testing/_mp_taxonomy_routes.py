@@ -20,9 +20,30 @@ from erpsync.testing._mp_rules import (
 )
 from erpsync.testing._mp_state import Request, ShopState
 
+# What a product reply leaves out when `omit_tax_value` is on (an independent implementation of the API does).
+TAX_DETAIL_KEYS = ("tax_value", "tax_name")
+_PRODUCT_ROUTES = ("/products", "/products/{id}")
+
 
 class TaxonomyRoutes(ShopState):
-    """Categories, taxes and measurement units."""
+    """Categories, taxes and measurement units; and how product replies show their tax."""
+
+    # True: product replies (list, one, create, update) carry `tax_id` only, no `tax_value`/`tax_name`, like an
+    # independent implementation of this API; a client then maps the id through GET /taxonomy/taxes.
+    omit_tax_value: bool = False
+
+    def _tax_view(self, label: str, payload: Any) -> Any:
+        """A product route's reply as this shop shows it: without `tax_value`/`tax_name` when they are omitted."""
+        if not self.omit_tax_value or label not in _PRODUCT_ROUTES or not isinstance(payload, dict):
+            return payload
+
+        def bare(row: Any) -> Any:  # a copy: the reply may be the stored product itself
+            return {k: v for k, v in row.items() if k not in TAX_DETAIL_KEYS} if isinstance(row, dict) else row
+
+        rows = payload.get("data")
+        if isinstance(rows, list):  # a list's envelope
+            return dict(payload, data=[bare(row) for row in rows])
+        return bare(payload)  # one product (GET one, POST, PATCH)
 
     def _static_list(self, request: Request, items: list[Json]) -> tuple[int, Any]:
         query = self._list_query(request, frozenset())

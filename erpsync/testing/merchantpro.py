@@ -93,8 +93,10 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
         faults: Faults | None = None,
         base_url: str | None = "http://shop.test",
         clock: Callable[[], float] = time.monotonic,
+        omit_tax_value: bool = False,
     ) -> None:
         super().__init__(base_url)
+        self.omit_tax_value = omit_tax_value  # product replies carry tax_id only (docs/simulators.md)
         self.api_key = api_key
         self.api_secret = api_secret
         self.retry_after = retry_after
@@ -145,8 +147,10 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
         variants: tuple[int, int] = (2, 4),
         seed: int = 0,
         sku_prefix: str = "SKU-",
+        current_vat: bool = False,
     ) -> None:
-        """Add `n_products` generated products; deterministic for a seed (on an empty catalogue)."""
+        """Add `n_products` generated products; deterministic for a seed (on an empty catalogue); `current_vat`:
+        taxed at today's rates (21 %, 11 %) instead of 19 %/9 %."""
         low, high = variants
         if not 1 <= low <= high <= 4:
             raise ValueError("variants must be a (low, high) range within 1..4")
@@ -159,6 +163,7 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
             seed=seed,
             sku_prefix=sku_prefix,
             registry=self.variant_options,
+            current_vat=current_vat,
         )
         for product in generated:
             for unit in (product, *product.get("variants", ())):
@@ -427,7 +432,7 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
         status, payload = handler(request, *args)
         if self._version != version:
             self.stats.applied_writes += 1
-        return status, payload
+        return status, self._tax_view(route.label, payload)
 
     # --- faults ------------------------------------------------------------------------------------------
 

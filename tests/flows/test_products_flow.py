@@ -472,6 +472,29 @@ def test_e2e_erp_to_shop_creates_updates_adds_variants_and_then_writes_nothing(t
     assert run().shop_writes == 0  # what was just written is not read back as a change
 
 
+def test_e2e_a_shop_whose_replies_lack_tax_value_is_not_rewritten(tryton_stack: TrytonStack) -> None:
+    """VAT from the shop: no vat_taxes configured, product replies with tax_id only (an independent implementation
+    of the API omits tax_value): the rates come through the shop's tax table, read once per run."""
+    t = tryton_stack
+    t.sim.omit_tax_value = True
+    sku = t.basic("25.00")
+    linked = t.basic("30.00")
+    t.sim.add_product({"sku": linked, "name": f"Produs test {linked}", "price_gross": 35.7, "tax_id": 1})
+    t.sim.stats.reset()
+    first = run()
+    assert first.created >= 1 + 33 and my_failures(t.state, {sku, linked}) == [], first.details
+    assert t.sim.stats.count("GET /taxonomy/taxes") == 1
+    products = shop_products(t.sim)
+    assert (products[sku]["tax_id"], products[sku]["price_gross"]) == (1, 29.75)  # 19 % -> the shop's tax id 1
+    assert t.state.find_link("main", PRODUCT, erp_id=str(t.template_id(linked))) is not None
+
+    t.sim.stats.reset()
+    again = run()  # every product was modified today: all read back, each without tax_value
+    assert again.details["shop_products_read"] >= 35
+    assert (again.shop_writes, again.created, again.updated) == (0, 0, 0), again.details
+    assert t.sim.stats.count("PATCH /products/{id}") == 0 and t.sim.stats.count("GET /taxonomy/taxes") == 1
+
+
 def test_e2e_first_run_links_existing_shop_products_by_sku_without_rewriting(tryton_stack: TrytonStack) -> None:
     t = tryton_stack
     t.configure(products={"create_in_shop": False})

@@ -492,7 +492,7 @@ def test_good_file_defaults_and_types() -> None:
     assert store.stock.safety_buffer == Decimal(0) and isinstance(store.stock.safety_buffer, Decimal)
     assert store.orders.skip_statuses == ["temporary"] and store.orders.start_date is None
     assert store.orders.reference_prefix == "" and store.price_list == ""
-    assert store.products.tax_id_for(Decimal("19.00")) == 1 and store.products.tax_id_for(24) is None
+    assert store.products.vat_taxes is None and store.products.tax_id_for(19) is None  # from the shop's table
     assert store.reconcile.max_missing_share == 0.05
 
 
