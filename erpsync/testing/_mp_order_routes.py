@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from erpsync.core.order_totals import spread
 from erpsync.testing import _catalogue as cat
 from erpsync.testing._mp_rules import (
     BILLING_TEXT,
     CUSTOMER_FILTERS,
     CUSTOMER_READONLY,
     CUSTOMER_WRITABLE,
+    DISCOUNT_ITEM_TYPES,
     LINE_READONLY,
     LINE_WRITABLE,
     ORDER_FILTERS,
@@ -33,6 +37,7 @@ from erpsync.testing._mp_rules import (
     int_filter,
     integer,
     number,
+    signed_number,
     text,
     writable,
 )
@@ -180,7 +185,7 @@ class OrderRoutes(ShopState):
                 if integer(name, value) not in cat.SHIPPING_METHODS:
                     raise bad("invalid_value", f"Shipping method `{value}` does not exist")
                 order[name], order["shipping_method_name"] = value, cat.SHIPPING_METHODS[value]
-            elif name in ("shipping_amount", "paid_amount"):
+            elif name in ("shipping_amount", "paid_amount", "discount_amount"):
                 order[name] = number(name, value, nullable=name == "paid_amount")
             elif name == "shipping_as_billing":
                 order[name] = boolean(name, value)
@@ -240,6 +245,14 @@ class OrderRoutes(ShopState):
             base = existing.get(sent["id"]) if "id" in sent else None
             if "id" in sent and base is None:
                 raise bad("invalid_value", f"Line item `{sent['id']}` does not belong to this order")
+            item_type = text(
+                "item_type", sent.get("item_type", base["item_type"] if base else "product"), nullable=False
+            )
+            if item_type != "product":
+                lines.append(self._charge_line(sent, base, str(item_type)))
+                continue
+            if base is not None and base["item_type"] != "product":
+                raise bad("invalid_value", f"Line item `{sent['id']}` is a `{base['item_type']}` line, not a product")
             if base is None or "product_sku" in sent or "product_id" in sent:
                 product, unit = self._resolve_unit(sent)
             else:
@@ -295,6 +308,56 @@ class OrderRoutes(ShopState):
                 moves.append((product, unit, quantity))
         return lines, moves
 
+    @staticmethod
+    def _charge_line(sent: Json, base: Json | None, item_type: str) -> Json:
+        """A line that is not a product (*inference*, see ``DISCOUNT_ITEM_TYPES``): no product, no stock; priced by
+        ``unit_price_gross`` (or ``unit_price_net`` with ``product_tax_percent``); a discount's price is stored
+        negative, a fee's as sent; ``product_tax_percent`` may be null (a discount over the order's rates)."""
+        quantity = number("quantity", sent.get("quantity", base["quantity"] if base else 1), positive=True)
+        assert quantity is not None
+        vat = sent.get("product_tax_percent", base["product_tax_percent"] if base else None)
+        number("product_tax_percent", vat, nullable=True)
+        if "unit_price_gross" in sent:
+            gross: float | int = signed_number("unit_price_gross", sent["unit_price_gross"])
+        elif "unit_price_net" in sent:
+            if vat is None:
+                raise bad("invalid_value", "Line item: `unit_price_net` needs `product_tax_percent`; send the gross")
+            net_sent = signed_number("unit_price_net", sent["unit_price_net"])
+            gross = -cat.gross_from_net(-net_sent, vat) if net_sent < 0 else cat.gross_from_net(net_sent, vat)
+        elif base is not None:
+            gross = base["unit_price_gross"]
+        else:
+            raise bad("missing_field", f"Line item of type `{item_type}`: field `unit_price_gross` is required")
+        if item_type in DISCOUNT_ITEM_TYPES:
+            gross = -abs(gross)
+        line_gross = cat.money(gross * quantity)
+        net = line_net = None
+        if vat is not None:
+            net = math.copysign(cat.net_from_gross(abs(gross), vat), gross)
+            line_net = math.copysign(cat.net_from_gross(abs(line_gross), vat), line_gross)
+        default_name = base["product_name"] if base else item_type.replace("_", " ").capitalize()
+        return {
+            "id": base["id"] if base else None,
+            "item_type": item_type,
+            "product_id": None,
+            "product_sku": None,
+            "product_ean": None,
+            "product_name": text("product_name", sent.get("product_name")) or default_name,
+            "product_stock": None,
+            "backorder_quantity": 0,
+            "product_tax_name": None if vat is None else f"TVA {vat}%",
+            "product_tax_percent": vat,
+            "quantity": quantity,
+            "unit_price_net": net,
+            "unit_tax_amount": None if net is None else cat.money(gross - net),
+            "unit_price_gross": gross,
+            "line_subtotal_net": line_net,
+            "line_tax_amount": None if line_net is None else cat.money(line_gross - line_net),
+            "line_subtotal_gross": line_gross,
+            "weight": None,
+            "meta_fields": sent.get("meta_fields") or (base["meta_fields"] if base else {}),
+        }
+
     def _number_lines(self, lines: list[Json]) -> list[Json]:
         for line in lines:
             if line["id"] is None:
@@ -304,16 +367,41 @@ class OrderRoutes(ShopState):
 
     @staticmethod
     def _order_totals(order: Json) -> None:
+        """Totals (*inference* for discounts): subtotal = the lines' gross (products, fees, discount lines with
+        their negative gross); total_amount = subtotal - the order-level ``discount_amount`` + shipping, i.e.
+        products + fees - discounts + shipping. A discount without a VAT rate (a line's, or the order-level one)
+        takes its VAT off the product lines' rates in proportion to their gross (``core.order_totals.spread``)."""
         lines = order["line_items"]
+        products = [line for line in lines if line["item_type"] == "product"]
+        base: dict[Decimal | None, Decimal] = {}
+        for line in products:
+            rate = Decimal(str(line["product_tax_percent"]))
+            base[rate] = base.get(rate, Decimal(0)) + Decimal(str(line["line_subtotal_gross"]))
+        base = {rate: value for rate, value in base.items() if value > 0}
+
+        def net_of(gross: float) -> float:  # a gross amount without a rate of its own, spread over the products'
+            parts = spread(Decimal(str(abs(gross))), base)
+            net = sum((cat.net_from_gross(float(part), float(rate or 0)) for rate, part in parts), 0.0)
+            return math.copysign(net, gross)
+
         gross = cat.money(sum(line["line_subtotal_gross"] for line in lines))
-        net = cat.money(sum(line["line_subtotal_net"] for line in lines))
+        net = cat.money(
+            sum(
+                line["line_subtotal_net"]
+                if line["line_subtotal_net"] is not None
+                else net_of(line["line_subtotal_gross"])
+                for line in lines
+            )
+        )
+        discount = order.get("discount_amount") or 0.0
+        discount_net = net_of(discount) if discount else 0.0
         shipping = order["shipping_amount"] or 0.0
         shipping_tax = cat.money(shipping - cat.net_from_gross(shipping, order["shipping_tax_percent"]))
         order["shipping_tax_amount"] = shipping_tax
         order["subtotal_including_tax"] = gross
         order["subtotal_excluding_tax"] = net
-        order["tax_amount"] = cat.money(gross - net + shipping_tax)
-        order["total_amount"] = cat.money(gross + shipping)
+        order["tax_amount"] = cat.money(gross - net - (discount - discount_net) + shipping_tax)
+        order["total_amount"] = cat.money(gross - discount + shipping)
 
     def _insert_order(
         self,
@@ -336,6 +424,7 @@ class OrderRoutes(ShopState):
             "shipping_status": "awaiting", "shipping_method_id": 1, "shipping_method_name": cat.SHIPPING_METHODS[1],
             "shipping_amount": 0.0, "shipping_tax_percent": 19, "shipping_tax_amount": 0.0, "shipping_awb": None,
             "subtotal_including_tax": 0.0, "subtotal_excluding_tax": 0.0, "tax_amount": 0.0, "total_amount": 0.0,
+            "discount_amount": 0.0,
             "currency": "RON", "has_returns": False, "customer_id": None, "customer_email": None,
             "customer_note": None, "date_created": None, "date_modified": None, "meta_fields": {},
             "billing_type": "individual", **dict.fromkeys(BILLING_TEXT), "shipping_as_billing": False,

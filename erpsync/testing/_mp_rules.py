@@ -86,7 +86,8 @@ SHIPPING_TEXT = (
 ORDER_WRITABLE = frozenset(
     {"payment_status", "payment_method_code", "payment_date", "paid_amount", "shipping_status",
      "shipping_method_id", "shipping_amount", "shipping_awb", "customer_email", "customer_note", "currency",
-     "meta_fields", "billing_type", "shipping_as_billing", "line_items", *BILLING_TEXT, *SHIPPING_TEXT}
+     "meta_fields", "billing_type", "shipping_as_billing", "line_items", "discount_amount", *BILLING_TEXT,
+     *SHIPPING_TEXT}
 )  # fmt: skip
 ORDER_READONLY = frozenset(
     {"id", "sys_id", "public_code", "channel_id", "source_type", "payment_method_name", "shipping_method_name",
@@ -102,6 +103,10 @@ LINE_READONLY = frozenset(
     {"product_ean", "product_stock", "backorder_quantity", "product_tax_name", "unit_tax_amount",
      "line_subtotal_net", "line_tax_amount", "line_subtotal_gross", "weight", "status"}
 )  # fmt: skip
+# Order lines that are not products (*inference*: the API document says only that vouchers, discounts and fees
+# exist). Any item_type other than "product" is such a line: no product, no stock; these types are discounts
+# (their price is stored negative), any other type is a fee or charge priced as sent. See docs/simulators.md.
+DISCOUNT_ITEM_TYPES = frozenset({"discount", "voucher", "coupon", "gift_card"})
 CATEGORY_WRITABLE = frozenset({"name", "parent_id", "position", "status", "url"})
 CUSTOMER_WRITABLE = frozenset(
     {"email", "first_name", "last_name", "phone", "type", "company_name", "fiscal_code", "group_id",
@@ -152,6 +157,13 @@ def number(name: str, value: Any, *, nullable: bool = False, positive: bool = Fa
     if not is_number(value) or value < 0 or (positive and value == 0):
         bound = "> 0" if positive else ">= 0"
         raise bad("invalid_value", f"Field `{name}` must be a number {bound}, got {json.dumps(value)}")
+    return value
+
+
+def signed_number(name: str, value: Any) -> float | int:
+    """Validate a number of either sign (the price of a discount line is negative)."""
+    if not is_number(value):
+        raise bad("invalid_value", f"Field `{name}` must be a number, got {json.dumps(value)}")
     return value
 
 
