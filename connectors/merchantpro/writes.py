@@ -237,7 +237,24 @@ def order_payload(
         payload["customer_note"] = order.note
     if order.reference:
         payload["meta_fields"] = {"erp_reference": order.reference}
+    if order.discount_amount:
+        payload["discount_amount"] = to_json_number(order.discount_amount)
     for line in order.lines:
+        if line.kind != "product":
+            # A discount or fee line (*inference*: the shop's encoding, see mapping.DISCOUNT_ITEM_TYPES); one
+            # without a price adds nothing and is left out.
+            if line.unit_price_gross is None and line.unit_price_net is None:
+                continue
+            other: dict[str, Any] = {"item_type": line.kind, "product_name": line.name or line.kind}
+            other["quantity"] = to_json_number(line.quantity)
+            if line.unit_price_gross is not None:
+                other["unit_price_gross"] = to_json_number(line.unit_price_gross)
+            if line.vat_rate is not None:
+                other["product_tax_percent"] = to_json_number(line.vat_rate)
+            if line.unit_price_gross is None and line.unit_price_net is not None:
+                other["unit_price_net"] = to_json_number(line.unit_price_net)
+            payload["line_items"].append(other)
+            continue
         item: dict[str, Any] = {"product_sku": line.sku, "quantity": to_json_number(line.quantity)}
         if line.sku in product_ids:
             pid = product_ids[line.sku]

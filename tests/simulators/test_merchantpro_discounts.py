@@ -13,6 +13,7 @@ import pytest
 from erpsync.connectors.asgi import SyncASGITransport
 from erpsync.connectors.http import RetryPolicy
 from erpsync.connectors.merchantpro import MerchantProClient
+from erpsync.core.models import Customer, Order, OrderLine
 from erpsync.core.order_totals import booked_total, erp_lines, total_problem
 from erpsync.testing._mp_rules import ApiError
 from erpsync.testing.merchantpro import MerchantProSimulator
@@ -123,3 +124,31 @@ def test_a_non_product_line_needs_a_price(sim: MerchantProSimulator) -> None:
         sim.add_order(payload({"product_sku": a["sku"], "quantity": 1}, {"item_type": "discount"}))
     with pytest.raises(ApiError, match="discount_amount"):
         sim.add_order(payload({"product_sku": a["sku"], "quantity": 1}, discount_amount=-1))
+
+
+def test_an_order_of_another_channel_goes_to_the_shop_with_its_discount_and_fee(
+    sim: MerchantProSimulator, client: MerchantProClient
+) -> None:
+    (a,) = basics(sim, 1)
+    order = Order(
+        customer=Customer(email="ion@example.ro", name="Ion"),
+        lines=[
+            OrderLine(sku=a["sku"], quantity=D(2), unit_price_gross=D("30.00"), vat_rate=D(21)),
+            OrderLine(
+                sku="", kind="discount", name="Fidelitate", quantity=D(1), unit_price_gross=D("-6.00"), vat_rate=D(21)
+            ),
+            OrderLine(sku="", kind="fee", name="Ambalare", quantity=D(1), unit_price_gross=D("2.50"), vat_rate=D(21)),
+        ],
+        discount_amount=D("1.50"),
+        shipping_amount=D("10.00"),
+    )
+    shop_id = client.create_order(order)
+    row = sim.orders[shop_id]
+    assert [line["item_type"] for line in row["line_items"]] == ["product", "discount", "fee"]
+    assert row["total_amount"] == 65.0 == float(booked_total(order))  # 60 - 6 + 2.50 - 1.50 + 10
+    back = client.get_order(shop_id)
+    assert [(line.kind, line.name, line.unit_price_gross) for line in back.lines][1:] == [
+        ("discount", "Fidelitate", D("-6.00")),
+        ("fee", "Ambalare", D("2.50")),
+    ]
+    assert back.discount_amount == D("1.50") and total_problem(back) is None
