@@ -153,9 +153,10 @@ HELD_AT_ONCE = 1_000_000
 
 
 def holds_at_once(error: str) -> bool:
-    """Whether a failure waits for a person from the first time: a total mismatch (``order_problems`` puts it
-    first), which no retry can change — booking it would book what the customer did not pay."""
-    return error.startswith(TOTAL_MISMATCH)
+    """Whether a failure waits for a person from the first time: a total mismatch, found before booking
+    (``order_problems`` puts it first) or by the ERP (a connector's refusal quoting ``TOTAL_MISMATCH``), which no
+    retry can change — booking it would book what the customer did not pay."""
+    return TOTAL_MISMATCH in error
 
 
 def counted_attempts(error: str, attempts: int) -> int:

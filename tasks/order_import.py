@@ -51,6 +51,7 @@ from erpsync.core.order_rules import (
     customer_key,
     decide_import,
     erp_reference,
+    holds_at_once,
     order_digest,
     order_problems,
     order_stamp,
@@ -432,6 +433,9 @@ class _Importer:
     def _failed(self, order: Order, error: BaseException | str, *, transient: bool = False) -> None:
         sid = order.shop_id or ""
         reason = (TRANSIENT_PREFIX if transient else "") + describe(error)
+        if not transient and holds_at_once(reason):  # a total mismatch: a person looks, no retry can change it
+            self._hold(order, reason)
+            return
         state = self.runtime.state
         self._journal_error(sid, reason, failed=not transient)
         record_failure(state, self.name, ORDER, sid, reason, order.model_dump(mode="json"))

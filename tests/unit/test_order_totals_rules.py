@@ -121,3 +121,9 @@ def test_the_erp_gets_one_discount_line_per_rate_and_skus_without_prefix() -> No
         ("discount", "", D("21"), D("-2.00")),
         ("discount", "", D("11"), D("-1.00")),
     ]
+
+
+def test_an_erp_refusal_quoting_a_total_mismatch_is_held_at_once_too() -> None:
+    error = f"tryton: B-42: {TOTAL_MISMATCH}Tryton totals the sale at 100.00, the shop's total is 90.00"
+    assert holds_at_once(error) and is_held(error, 1, 5)
+    assert not holds_at_once("tryton: B-42: unknown SKU 'X' in Tryton")
