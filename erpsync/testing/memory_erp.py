@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
@@ -40,6 +40,7 @@ from erpsync.core.models import (
     StockLevel,
     Supplier,
 )
+from erpsync.core.order_totals import TOLERANCE, TOTAL_MISMATCH
 
 __all__ = [
     "FULL",
@@ -51,6 +52,7 @@ __all__ = [
     "MemoryErpData",
     "Sale",
     "StockRow",
+    "booked_total",
 ]
 
 SYSTEM = "memory"
@@ -97,6 +99,39 @@ class Sale:
     awb: str | None = None
     modified_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     warehouse: str | None = None  # where its lines are reserved (None: nothing reserved)
+    total: Decimal = Decimal(0)  # what the ERP totals it at (``booked_total``: every line, as Tryton rounds)
+
+
+_CENT = Decimal("0.01")
+_UNIT_PRICE = Decimal("0.0001")  # Tryton keeps 4 decimals in unit prices
+
+
+def booked_total(order: Order) -> Decimal:
+    """The total a sale of ``order`` comes to, computed as Tryton computes it: each line's net unit price (as given,
+    else gross / (1 + VAT) to 4 decimals) times its quantity rounded to the ban, every line booked (products,
+    discounts, fees) plus shipping (gross at ``shipping_vat_rate``); the VAT per rate on the sum of that rate's
+    net amounts, rounded once (Tryton's default tax rounding "document"). A line without a price counts 0.
+    """
+    bases: dict[Decimal, Decimal] = {}
+    untaxed = Decimal(0)
+
+    def book(net_unit: Decimal | None, gross_unit: Decimal | None, rate: Decimal | None, quantity: Decimal) -> None:
+        nonlocal untaxed
+        if net_unit is None and gross_unit is not None:
+            net_unit = gross_unit if rate is None else (gross_unit / (1 + rate / 100)).quantize(_UNIT_PRICE)
+        if net_unit is None:
+            return
+        amount = (quantity * net_unit).quantize(_CENT, rounding=ROUND_HALF_UP)
+        untaxed += amount
+        if rate is not None:
+            bases[rate] = bases.get(rate, Decimal(0)) + amount
+
+    for line in order.lines:
+        book(line.unit_price_net, line.unit_price_gross, line.vat_rate, line.quantity)
+    if order.shipping_amount:
+        book(None, order.shipping_amount, order.shipping_vat_rate, Decimal(1))
+    tax = sum(((base * rate / 100).quantize(_CENT, rounding=ROUND_HALF_UP) for rate, base in bases.items()), Decimal(0))
+    return untaxed + tax
 
 
 def _now() -> datetime:
@@ -216,6 +251,7 @@ class MemoryErpData:
 
     def add_sale(self, reference: str | None, order: Order, customer_id: str | None, **extra: Any) -> Sale:
         """Book a sale (its lines reserved in ``order_warehouse``, when set) and remember its reference."""
+        extra.setdefault("total", booked_total(order))
         with self.lock:
             sale = Sale(str(next(self._ids)), reference, order, customer_id, **extra)
             self.sales[sale.erp_id] = sale
@@ -453,7 +489,7 @@ class MemoryErp:
         if data.transient.get(reference):
             data.transient[reference] -= 1
             raise RetriableError(self.system, f"{reference}: the ERP did not answer")
-        unknown = [line.sku for line in order.lines if not data.sells(line.sku)]
+        unknown = [line.sku for line in order.lines if line.kind == "product" and not data.sells(line.sku)]
         if unknown:
             raise record_error(self.system, reference, f"unknown SKU {', '.join(map(repr, unknown))}")
         existing = self._by_reference(reference) if self.capabilities.orders_read else None
@@ -461,8 +497,17 @@ class MemoryErp:
             existing = data.sales[data.registry[reference]]
         if existing is not None:
             return existing.erp_id
+        total = booked_total(order)
+        if order.total is not None and abs(total - order.total) > TOLERANCE:
+            # as the Tryton connector does: the sale is not booked when its total is not the shop's
+            raise record_error(
+                self.system,
+                reference,
+                f"{TOTAL_MISMATCH}the ERP totals the order at {total}, the shop's total is {order.total} "
+                f"(difference {total - order.total:+}); nothing is booked",
+            )
         time.sleep(data.create_delay)  # check-then-create, like a real ERP's: racy without a claim
-        return data.add_sale(reference, order, customer.erp_id, warehouse=data.order_warehouse).erp_id
+        return data.add_sale(reference, order, customer.erp_id, warehouse=data.order_warehouse, total=total).erp_id
 
     def cancel_order(self, erp_id: str) -> None:
         self._require("orders_cancel", "cancelling orders")

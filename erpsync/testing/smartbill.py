@@ -34,7 +34,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from starlette.applications import Starlette
@@ -411,22 +411,26 @@ class SmartBillSimulator:
         moves: list[tuple[str, str, Decimal]] = []
         wanted: dict[tuple[str, str], Decimal] = {}
         total = Decimal(0)
+        amounts: list[Decimal] = []  # what each line adds to the total (VAT included)
         for index, line in enumerate(products, start=1):
             if not isinstance(line, dict) or not str(line.get("name") or "").strip():
                 raise SimError(f"Produsul {index}: numele este obligatoriu.")
+            if line.get("isDiscount"):
+                self._check_tax(line, rates, names)
+                amount = _discount_amount(line, amounts)
+                amounts.append(amount)
+                total += amount
+                continue
             quantity = _decimal(line.get("quantity"))
             price = _decimal(line.get("price"))
             if quantity is None or quantity <= 0 or price is None:
                 raise SimError(f"Produsul {line['name']}: cantitate sau pret invalid.")
             if not line.get("measuringUnitName"):
                 raise SimError(f"Produsul {line['name']}: unitatea de masura este obligatorie.")
-            rate = _decimal(line.get("taxPercentage"))
-            if rate is None or rate not in rates:
-                raise SimError(f"Cota TVA {line.get('taxPercentage')} nu este definita.")
-            tax_name = line.get("taxName")
-            if tax_name and names.get(tax_name) != rate:
-                raise SimError(f"Cota TVA {tax_name!r} nu corespunde procentului {rate}.")
-            total += quantity * price
+            self._check_tax(line, rates, names)
+            amount = _cents(quantity * price)
+            amounts.append(amount)
+            total += amount
             if not use_stock or line.get("isService"):
                 continue
             code = str(line.get("code") or "")
@@ -445,6 +449,15 @@ class SmartBillSimulator:
                 )
             moves.append((warehouse, code, quantity))
         return moves, total
+
+    @staticmethod
+    def _check_tax(line: dict[str, Any], rates: set[Decimal], names: dict[str, Decimal]) -> None:
+        rate = _decimal(line.get("taxPercentage"))
+        if rate is None or rate not in rates:
+            raise SimError(f"Cota TVA {line.get('taxPercentage')} nu este definita.")
+        tax_name = line.get("taxName")
+        if tax_name and names.get(tax_name) != rate:
+            raise SimError(f"Cota TVA {tax_name!r} nu corespunde procentului {rate}.")
 
     def _find_invoice(self, request: Request) -> SimInvoice:
         self._require_cif(request)
@@ -466,7 +479,7 @@ class SmartBillSimulator:
             invoice.cancelled = True
             if invoice.use_stock:
                 for line in invoice.products:
-                    if line.get("isService"):
+                    if line.get("isService") or line.get("isDiscount"):
                         continue
                     product = self.warehouses[line["warehouseName"]][line["code"]]
                     product.quantity += _decimal(line["quantity"]) or Decimal(0)
@@ -499,6 +512,42 @@ def _decimal(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _discount_amount(line: dict[str, Any], amounts: list[Decimal]) -> Decimal:
+    """What a discount line (``isDiscount``) adds to the total: a negative amount, VAT included.
+
+    It applies to the ``numberOfItems`` lines right before it (at least 1, at most the lines before it);
+    ``discountType`` 1 takes off ``discountValue`` (sent as a negative number; 0 or positive is refused),
+    2 takes off ``discountPercentage`` (0-100) % of those lines, rounded to the ban. A discount larger than the
+    lines it applies to is refused. *(inference: the reference names ``isDiscount`` and "discount type/value
+    fields beside it"; the field names and the sign follow SmartBill's public API documentation)*
+    """
+    name = line.get("name")
+    count = line.get("numberOfItems")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(amounts):
+        raise SimError(f"Discountul {name}: numarul de produse la care se aplica este invalid ({count!r}).")
+    base = sum(amounts[-count:], Decimal(0))
+    kind = line.get("discountType")
+    if kind == 1:
+        value = _decimal(line.get("discountValue"))
+        if value is None or value >= 0:
+            raise SimError(f"Discountul {name}: valoarea discountului trebuie sa fie negativa.")
+        amount = _cents(value)
+    elif kind == 2:
+        percent = _decimal(line.get("discountPercentage"))
+        if percent is None or not 0 < percent <= 100:
+            raise SimError(f"Discountul {name}: procentul discountului este invalid.")
+        amount = -_cents(base * percent / 100)
+    else:
+        raise SimError(f"Discountul {name}: tipul discountului este invalid ({kind!r}).")
+    if base + amount < 0:
+        raise SimError(f"Discountul {name} depaseste valoarea produselor la care se aplica.")
+    return amount
 
 
 def _number(value: Decimal) -> int | float:

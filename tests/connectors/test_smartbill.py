@@ -341,6 +341,25 @@ def test_lines_smartbill_would_refuse_are_refused_before_any_invoice_call(
     assert "invoice" not in sim.stats.by_route
 
 
+def test_a_voucher_order_is_issued_at_the_shops_total_and_a_mismatch_is_never_sent(
+    sb: SmartBillConnector, sim: SmartBillSimulator
+) -> None:
+    product = a_line("A1", quantity=Decimal(4), unit_price_gross=Decimal("25.00"))
+    voucher = OrderLine(
+        sku="", kind="discount", name="VARA10", quantity=Decimal(1), unit_price_gross=Decimal(-10), vat_rate=Decimal(21)
+    )
+    order = an_order("1010", product, voucher).model_copy(update={"total": Decimal("90.00")})
+    assert sb.create_order(order, order.customer) == "WEB-0001"
+    assert sim.invoices["WEB-0001"].total == Decimal("90.00")  # SmartBill's own total is the shop's
+    assert sim.quantity("Depozit", "A1") == 6
+
+    wrong = an_order("1011", product, voucher).model_copy(update={"total": Decimal("100.00")})
+    with pytest.raises(RecordError, match=r"total mismatch: .* 90\.00, the shop's total is 100\.00") as raised:
+        sb.create_order(wrong, wrong.customer)
+    assert raised.value.key == "1011" and sb.find_order("1011") is None
+    assert sim.stats.by_route.get("invoice") == 1  # refused before any call
+
+
 def test_a_timeout_after_sending_is_not_retried_and_is_reported_in_doubt(
     make: Factory, sim: SmartBillSimulator
 ) -> None:

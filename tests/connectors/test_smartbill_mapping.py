@@ -10,6 +10,7 @@ import pytest
 from erpsync.connectors.erp.smartbill.mapping import (
     invoice_body,
     invoice_client,
+    invoice_total,
     parse_stock,
     parse_taxes,
     stock_entries,
@@ -240,6 +241,140 @@ def test_a_line_smartbill_would_refuse_is_a_record_error_keyed_by_the_reference(
         invoice_body(an_order(*lines), PERSON, "S-1001", **SETTINGS)
     assert raised.value.key == "S-1001"
     assert raised.value.system == "smartbill"
+
+
+def voucher(amount: str, rate: int | None = 21, name: str = "Voucher VARA10") -> OrderLine:
+    return OrderLine(
+        sku="",
+        kind="discount",
+        name=name,
+        quantity=Decimal(1),
+        unit_price_gross=Decimal(amount),
+        vat_rate=None if rate is None else Decimal(rate),
+    )
+
+
+def test_the_invoice_body_of_an_order_with_a_voucher() -> None:
+    line = OrderLine(
+        sku="A1", name="Cana", quantity=Decimal(1), unit_price_gross=Decimal("100.00"), vat_rate=Decimal(21)
+    )
+    order = an_order(line, voucher("-10.00"), total=Decimal("90.00"))
+    body = invoice_body(order, PERSON, "S-1001", **SETTINGS)
+    assert body == {
+        "companyVatCode": "RO12345678",
+        "client": {
+            "name": "Ion Pop",
+            "vatCode": "",
+            "regCom": "",
+            "isTaxPayer": False,
+            "address": "Str. Lunga 1",
+            "city": "Cluj-Napoca",
+            "county": "Cluj",
+            "country": "Romania",
+            "email": "ion@example.ro",
+            "phone": "0722000000",
+            "saveToDb": False,
+        },
+        "issueDate": "2026-11-29",
+        "seriesName": "WEB",
+        "currency": "RON",
+        "language": "RO",
+        "precision": 2,
+        "isDraft": False,
+        "useStock": True,
+        "mentions": "Comanda online S-1001",
+        "products": [
+            {
+                "name": "Cana",
+                "code": "A1",
+                "measuringUnitName": "buc",
+                "quantity": 1.0,
+                "price": 100.0,
+                "isTaxIncluded": True,
+                "taxName": "Normala",
+                "taxPercentage": 21.0,
+                "warehouseName": "Depozit",
+                "isService": False,
+            },
+            {
+                "name": "Voucher VARA10",
+                "isDiscount": True,
+                "numberOfItems": 1,
+                "measuringUnitName": "buc",
+                "isTaxIncluded": True,
+                "taxName": "Normala",
+                "taxPercentage": 21.0,
+                "discountType": 1,
+                "discountValue": -10.0,
+            },
+        ],
+    }
+    assert invoice_total(body["products"]) == Decimal("90.00")
+
+
+def test_discounts_follow_the_lines_of_their_rate_and_fees_are_service_lines_last() -> None:
+    lines = [
+        OrderLine(sku="A1", name="Cana", quantity=Decimal(2), unit_price_gross=Decimal("24.99"), vat_rate=Decimal(21)),
+        OrderLine(sku="B2", name="Carte", quantity=Decimal(1), unit_price_gross=Decimal("40.00"), vat_rate=Decimal(11)),
+        OrderLine(sku="C3", name="Pix", quantity=Decimal(3), unit_price_gross=Decimal("3.33"), vat_rate=Decimal(21)),
+        voucher("-5.00", 11, "Reducere (TVA 11%)"),
+        voucher("-6.00", 21, "Reducere (TVA 21%)"),
+        OrderLine(
+            sku="",
+            kind="fee",
+            name="Taxă ramburs",
+            quantity=Decimal(1),
+            unit_price_gross=Decimal("4.99"),
+            vat_rate=Decimal(21),
+        ),
+    ]
+    order = an_order(*lines, shipping_amount=Decimal("15.00"), shipping_vat_rate=Decimal(11), total=Decimal("108.96"))
+    products = invoice_body(order, PERSON, "1001", **SETTINGS)["products"]
+    assert [(p["name"], p.get("numberOfItems"), p.get("discountValue"), p.get("isService")) for p in products] == [
+        ("Cana", None, None, False),
+        ("Pix", None, None, False),
+        ("Reducere (TVA 21%)", 2, -6.0, None),  # on the two 21 % lines right before it
+        ("Carte", None, None, False),
+        ("Transport", None, None, True),  # shipping at 11 %: in that rate's group
+        ("Reducere (TVA 11%)", 2, -5.0, None),
+        ("Taxă ramburs", None, None, True),
+    ]
+    assert products[-1]["code"] == "" and "warehouseName" not in products[-1]
+    # 49.98 + 9.99 - 6.00 + 40.00 + 15.00 - 5.00 + 4.99
+    assert invoice_total(products) == Decimal("108.96")
+
+
+@pytest.mark.parametrize(
+    ("lines", "total", "words"),
+    [
+        ([voucher("-10.00", 11)], None, r"'Voucher VARA10' is at VAT 11%, and no line of the invoice is"),
+        ([voucher("-30.01")], None, r"takes off more than the 21% lines before it come to"),
+        ([voucher("-10.00", None)], None, r"The discount line 'Voucher VARA10' has no VAT rate"),
+        ([voucher("-10.00", 19)], None, r"VAT rate 19% is not defined in SmartBill"),
+        (
+            [voucher("-10.00")],
+            Decimal("30.00"),
+            r"total mismatch: the SmartBill invoice would total 20.00, the shop's total is 30.00 \(difference -10.00\)",
+        ),
+    ],
+)
+def test_an_invoice_that_cannot_total_the_shops_total_is_refused_before_any_call(
+    lines: list[OrderLine], total: Decimal | None, words: str
+) -> None:
+    product = OrderLine(sku="A1", quantity=Decimal(1), unit_price_gross=Decimal("30.00"), vat_rate=Decimal(21))
+    with pytest.raises(RecordError, match=words) as raised:
+        invoice_body(an_order(product, *lines, total=total), PERSON, "S-1001", **SETTINGS)
+    assert raised.value.key == "S-1001"
+
+
+def test_invoice_total_rounds_each_line_and_takes_percent_discounts_off_the_lines_before() -> None:
+    products = [
+        {"quantity": 3, "price": 3.335},
+        {"quantity": 1, "price": 0.005},
+        {"isDiscount": True, "discountType": 2, "discountPercentage": 10, "numberOfItems": 1},
+        {"isDiscount": True, "discountType": 1, "discountValue": -1.5, "numberOfItems": 2},
+    ]
+    assert invoice_total(products) == Decimal("8.52")  # 10.01 + 0.01 - round(0.001) - 1.50
 
 
 # --------------------------------------------------------------------------- the client block

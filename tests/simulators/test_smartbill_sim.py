@@ -169,6 +169,61 @@ def test_invoice_validation(client: httpx.Client, body: dict[str, Any], words: s
     assert words in reply.json()["errorText"]
 
 
+def discount(count: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Voucher VARA10",
+        "isDiscount": True,
+        "numberOfItems": count,
+        "measuringUnitName": "buc",
+        "isTaxIncluded": True,
+        "taxName": "Normala",
+        "taxPercentage": 21,
+        "discountType": 1,
+        "discountValue": -10,
+        **extra,
+    }
+
+
+def test_discount_lines_take_off_a_value_or_a_percentage_of_the_lines_before_them(
+    sim: SmartBillSimulator, client: httpx.Client
+) -> None:
+    by_value = client.post("/invoice", json=invoice(line("A1", 8, price=12.5), discount(1)))
+    assert by_value.json()["number"] == "0001"
+    assert sim.invoices["WEB-0001"].total == Decimal("90.00")  # 8 x 12.50 - 10.00
+    assert sim.quantity("Depozit", "A1") == Decimal(2)  # the discount moves no stock
+    percent = discount(2, discountType=2, discountValue=None, discountPercentage=15)
+    client.post("/invoice", json=invoice(line("A1", 1, price=9.99), line("B2", 1, price=3.33), percent))
+    assert sim.invoices["WEB-0002"].total == Decimal("11.32")  # 13.32 - round(1.998, 2)
+    params = {"cif": CIF, "seriesname": "WEB", "number": "0001"}
+    assert client.put("/invoice/cancel", params=params).json()["errorText"] == ""
+    assert sim.quantity("Depozit", "A1") == Decimal(9)  # back once, the discount line skipped
+
+
+def test_line_totals_are_rounded_to_the_ban_one_by_one(sim: SmartBillSimulator, client: httpx.Client) -> None:
+    client.post("/invoice", json=invoice(line("A1", 3, price=3.335), line("B2", 1, price=0.005)))
+    assert sim.invoices["WEB-0001"].total == Decimal("10.02")  # 10.01 + 0.01, not round(10.010)
+
+
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        ([discount(1)], "numarul de produse"),  # nothing before it
+        ([line("A1"), discount(2)], "numarul de produse"),
+        ([line("A1"), discount(1, discountValue=10)], "trebuie sa fie negativa"),
+        ([line("A1"), discount(1, discountType=3)], "tipul discountului"),
+        ([line("A1"), discount(1, discountType=2, discountPercentage=120)], "procentul"),
+        ([line("A1"), discount(1, discountValue=-12.51)], "depaseste"),
+        ([line("A1"), discount(1, taxPercentage=24, taxName=None)], "Cota TVA 24"),
+    ],
+)
+def test_discount_lines_smartbill_would_refuse(
+    sim: SmartBillSimulator, client: httpx.Client, lines: list[dict[str, Any]], words: str
+) -> None:
+    reply = client.post("/invoice", json=invoice(*lines))
+    assert reply.status_code == 400 and words in reply.json()["errorText"]
+    assert sim.invoices == {} and sim.quantity("Depozit", "A1") == Decimal(10)
+
+
 def test_invoice_without_use_stock_needs_no_warehouse(sim: SmartBillSimulator, client: httpx.Client) -> None:
     reply = client.post("/invoice", json=invoice(line("ANY", 5, warehouse=""), use_stock=False))
     assert reply.json()["number"] == "0001"
