@@ -149,6 +149,9 @@ class OrderSettings(_Section):
     start_date: OptionalDate = None
     channels: Channels = Field(default_factory=list)
     shipping_sku: Name = "SHIPPING"
+    # ERP service products that carry an order's discount (voucher, coupon, order discount) and fee lines.
+    discount_sku: Name = "DISCOUNT"
+    fee_sku: Name = "FEE"
     payment_methods: dict[str, Name] = Field(default_factory=dict)
     # ERP reference of an imported order = this + the shop order id (distinct per store: see Settings).
     reference_prefix: Annotated[

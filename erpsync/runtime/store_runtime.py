@@ -116,6 +116,8 @@ def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> 
     return {
         "order_warehouse": store.warehouses[0],
         "shipping_sku": store.orders.shipping_sku,
+        "discount_sku": store.orders.discount_sku,
+        "fee_sku": store.orders.fee_sku,
         "price_list": store.price_list,
     }
 

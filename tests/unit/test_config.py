@@ -761,3 +761,18 @@ def test_every_key_is_documented(section: type) -> None:
     for key in _keys(section) - nested:
         assert re.search(rf"^#? ?{key} = ", example, re.MULTILINE), f"{key} missing from erpsync.example.toml"
         assert f"| `{key}` |" in reference, f"{key} missing from docs/configuration.md"
+
+
+def test_discount_and_fee_products_default_and_reach_the_erp_connector() -> None:
+    from erpsync.runtime.store_runtime import erp_options
+
+    settings = _load(GOOD)
+    store = settings.store("main")
+    assert (store.orders.shipping_sku, store.orders.discount_sku, store.orders.fee_sku) == (
+        "SHIPPING",
+        "DISCOUNT",
+        "FEE",
+    )
+    custom = _load(GOOD + '[stores.orders]\ndiscount_sku = "REDUCERE"\nfee_sku = "TAXA"\n')
+    options = erp_options(custom, custom.store("main"), None)  # type: ignore[arg-type]  # Tryton needs no state
+    assert (options["discount_sku"], options["fee_sku"]) == ("REDUCERE", "TAXA")

@@ -198,8 +198,8 @@ def invoice_body(
         products += lines
         covered = invoice_total(lines)
         for discount in discounts.pop(rate, []):
-            line = discount_line(discount, rate, len(lines), taxes, measuring_unit, reference)
-            covered += _decimal(line["discountValue"]) or Decimal(0)
+            row = discount_line(discount, rate, len(lines), taxes, measuring_unit, reference)
+            covered += _decimal(row["discountValue"]) or Decimal(0)
             if covered < 0:
                 raise record_error(
                     SYSTEM,
@@ -207,7 +207,7 @@ def invoice_body(
                     f"the discount line {discount.name!r} takes off more than the {percent_key(rate)}% lines "
                     f"before it come to",
                 )
-            products.append(line)
+            products.append(row)
     if discounts:
         rate = next(iter(discounts))
         raise record_error(
