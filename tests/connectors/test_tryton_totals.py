@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -90,6 +91,7 @@ def test_voucher_is_booked_at_its_rate_and_the_sale_totals_the_shops_total(
     sku = unique_code("E2E-VOU")
     create_stocked_product(session, manifest, sku, {"WH": 5}, vat=21)
     order = _voucher_order(sku, total=Decimal("90.00"))
+    since = datetime.now(UTC) - timedelta(seconds=1)
 
     sale_id = tryton.create_order(order, order.customer)
 
@@ -106,6 +108,12 @@ def test_voucher_is_booked_at_its_rate_and_the_sale_totals_the_shops_total(
         (seed.DISCOUNT_SKU, "Voucher VARA10", Decimal("-8.2645"), 1.0, [tax_21]),
         (sku, "Produs", Decimal("82.6446"), 1.0, [tax_21]),
     ]
+    read = {o.erp_id: o for page in tryton.iter_orders(changed_since=since) for o in page.items}[sale_id]
+    assert [(ln.kind, ln.sku, ln.name, ln.unit_price_net, ln.vat_rate) for ln in read.lines] == [
+        ("product", sku, "Produs", Decimal("82.6446"), Decimal(21)),
+        ("discount", "", "Voucher VARA10", Decimal("-8.2645"), Decimal(21)),
+    ]
+    assert read.total == Decimal("90.00")
     assert tryton.create_order(order, order.customer) == sale_id  # found by reference, nothing new
     assert _sales_with_reference(session, order.reference or order.shop_id or "") == [int(sale_id)]
 

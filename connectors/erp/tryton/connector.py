@@ -119,7 +119,7 @@ class TrytonConnector:
             discount_sku=discount_sku,
             fee_sku=fee_sku,
         )
-        self.sales_read = SalesRead(self.tryton, shipping_sku=shipping_sku)
+        self.sales_read = SalesRead(self.tryton, shipping_sku=shipping_sku, discount_sku=discount_sku, fee_sku=fee_sku)
         self.receipts = Receipts(self.tryton)
 
     @classmethod

@@ -17,7 +17,16 @@ from erpsync.connectors.erp.tryton.parties import ADDRESS_FIELDS, PARTY_FIELDS
 from erpsync.connectors.erp.tryton.rpc import to_utc
 from erpsync.connectors.erp.tryton.sales import CHANNEL_PREFIX, ERPSYNC_CHANNEL, ERPSYNC_PREFIX
 from erpsync.connectors.erp.tryton.session import TrytonSession
-from erpsync.core.models import ErpOrderStatus, Order, OrderLine, Page, PaymentStatus, RowError, gross_from_net
+from erpsync.core.models import (
+    ErpOrderStatus,
+    LineKind,
+    Order,
+    OrderLine,
+    Page,
+    PaymentStatus,
+    RowError,
+    gross_from_net,
+)
 
 SALE_FIELDS = [
     "number",
@@ -40,11 +49,15 @@ SALE_FIELDS = [
 
 
 class SalesRead:
-    """``order_statuses`` and ``iter_orders`` of the connector (``shipping_sku``: the shipping product's code)."""
+    """``order_statuses`` and ``iter_orders`` of the connector (``shipping_sku``: the shipping product's code;
+    lines of ``discount_sku`` / ``fee_sku`` are read back as discount and fee lines)."""
 
-    def __init__(self, tryton: TrytonSession, *, shipping_sku: str) -> None:
+    def __init__(
+        self, tryton: TrytonSession, *, shipping_sku: str, discount_sku: str = "DISCOUNT", fee_sku: str = "FEE"
+    ) -> None:
         self.tryton = tryton
         self.shipping_sku = shipping_sku
+        self.kinds: dict[str, LineKind] = {discount_sku: "discount", fee_sku: "fee"}
 
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
         """State, posted invoice numbers, shipment state and AWB (the shipment's reference): three calls."""
@@ -184,9 +197,11 @@ class SalesRead:
                 continue
             if not code:
                 raise ValueError(f"line {line['id']} has no product code (SKU)")
+            kind = self.kinds.get(code, "product")
             order_lines.append(
                 OrderLine(
-                    sku=code,
+                    sku=code if kind == "product" else "",
+                    kind=kind,
                     name=line.get("description") or "",
                     quantity=quantity,
                     unit_price_net=net,
