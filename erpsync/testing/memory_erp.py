@@ -500,11 +500,12 @@ class MemoryErp:
         total = booked_total(order)
         if order.total is not None and abs(total - order.total) > TOLERANCE:
             # as the Tryton connector does: the sale is not booked when its total is not the shop's
+            shop = order.total.quantize(_CENT)
             raise record_error(
                 self.system,
                 reference,
-                f"{TOTAL_MISMATCH}the ERP totals the order at {total}, the shop's total is {order.total} "
-                f"(difference {total - order.total:+}); nothing is booked",
+                f"{TOTAL_MISMATCH}the ERP totals the order at {total}, the shop's total is {shop} "
+                f"(difference {total - shop:+}); nothing is booked",
             )
         time.sleep(data.create_delay)  # check-then-create, like a real ERP's: racy without a claim
         return data.add_sale(reference, order, customer.erp_id, warehouse=data.order_warehouse, total=total).erp_id

@@ -222,8 +222,8 @@ def invoice_body(
         raise record_error(
             SYSTEM,
             reference,
-            f"{TOTAL_MISMATCH}the SmartBill invoice would total {total}, the shop's total is {order.total} "
-            f"(difference {total - order.total:+}); not issued",
+            f"{TOTAL_MISMATCH}the SmartBill invoice would total {total}, the shop's total is {_cents(order.total)} "
+            f"(difference {total - _cents(order.total):+}); not issued",
         )
     return {
         "companyVatCode": cif,

@@ -15,7 +15,7 @@ from erpsync.connectors.erp.tryton.parties import Parties
 from erpsync.connectors.erp.tryton.rpc import SYSTEM
 from erpsync.connectors.erp.tryton.session import TrytonSession
 from erpsync.connectors.errors import FatalError, RecordError, record_error
-from erpsync.core.models import Customer, Order, OrderLine
+from erpsync.core.models import CENT, Customer, Order, OrderLine
 from erpsync.core.order_totals import TOLERANCE, TOTAL_MISMATCH
 
 log = logging.getLogger("erpsync.tryton")
@@ -119,15 +119,16 @@ class Sales:
             return
         row = self.tryton.read("sale.sale", "read", [sale_id], ["total_amount"])[0]
         booked = tm.to_decimal(row.get("total_amount"))
+        shop = order.total.quantize(CENT)
         if booked is not None and abs(booked - order.total) <= TOLERANCE:
             return
         self.tryton.write("sale.sale", "delete", [sale_id], key=reference)
-        log.warning("Tryton sale %s deleted: its total %s is not the shop's %s", sale_id, booked, order.total)
+        log.warning("Tryton sale %s deleted: its total %s is not the shop's %s", sale_id, booked, shop)
         raise record_error(
             SYSTEM,
             reference,
-            f"{TOTAL_MISMATCH}Tryton totals the sale at {booked}, the shop's total is {order.total} "
-            f"(difference {(booked or Decimal(0)) - order.total:+}); the draft sale was deleted, nothing is booked",
+            f"{TOTAL_MISMATCH}Tryton totals the sale at {booked}, the shop's total is {shop} "
+            f"(difference {(booked or Decimal(0)) - shop:+}); the draft sale was deleted, nothing is booked",
         )
 
     def _charge_sku(self, line: OrderLine) -> str:
