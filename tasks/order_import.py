@@ -40,7 +40,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from erpsync.connectors.erp.base import MissingInErp, NotSupported
-from erpsync.connectors.errors import FatalError, RecordError, RetriableError
+from erpsync.connectors.errors import BadRequestError, FatalError, RecordError, RetriableError
+from erpsync.core.config import percent_key
 from erpsync.core.models import Customer, Order
 from erpsync.core.order_rules import (
     CANCELLED,
@@ -155,10 +156,26 @@ class _Importer:
     pin: bool
     holder: str = field(default_factory=holder_id)
     out: ImportOutcome = field(default_factory=ImportOutcome)
+    _vat: set[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.runtime.name
+
+    def _vat_rates(self) -> set[str]:
+        """The VAT rates the store maps: ``vat_taxes``, else the shop's tax table (one request, when an order first
+        needs it; a shop that cannot list it leaves the Romanian rates of each order's date: core.vat)."""
+        if self._vat is None:
+            configured = self.runtime.store.products.vat_taxes
+            if configured is not None:
+                self._vat = set(configured)
+            else:
+                try:
+                    self._vat = {percent_key(tax.value) for tax in self.runtime.shop.taxes()}
+                except BadRequestError as error:
+                    _logger().warning("the shop's tax table cannot be read (%s): legal rates only", error)
+                    self._vat = set()
+        return self._vat
 
     def run(self, orders: Iterable[Order]) -> ImportOutcome:
         transient_in_a_row = 0
@@ -255,9 +272,7 @@ class _Importer:
             assert entry is not None and entry.erp_order_id
             self._cancel(order, entry.erp_order_id)
             return
-        problems = order_problems(
-            order, vat_rates=set(self.runtime.store.products.vat_taxes or ()), sku_prefix=self.runtime.store.sku_prefix
-        )
+        problems = order_problems(order, vat_rates=self._vat_rates(), sku_prefix=self.runtime.store.sku_prefix)
         if problems:
             self._failed(order, "; ".join(problems))
             return
