@@ -22,6 +22,7 @@ from erpsync.connectors.erp.smartbill import SmartBillConnector
 from erpsync.connectors.erp.tryton import TrytonConnector
 from erpsync.connectors.errors import AuthError, RecordError
 from erpsync.core.models import Address, Customer, Order, OrderLine, Product, StockLevel, Supplier, Variant
+from erpsync.core.order_totals import TOTAL_MISMATCH
 from erpsync.dev import tryton_seed as seed
 from erpsync.dev.tryton import TrytonServer
 from erpsync.testing.memory_erp import FULL, SMARTBILL_LIKE, MemoryErp, MemoryErpData
@@ -271,6 +272,36 @@ def test_unknown_sku_is_a_record_error_naming_it_and_creates_nothing(case: Case)
     assert refused.value.system == case.system
     assert connector.find_order(reference) is None
     assert case.count_orders(reference) == 0
+
+
+def test_a_voucher_order_totals_the_shops_total_and_a_mismatch_books_nothing(case: Case) -> None:
+    """Discount lines are booked (the ERP's total is the shop's within 0.01); an order the ERP would total
+    otherwise is refused with ``total mismatch: `` and leaves nothing behind."""
+    connector = case.connector()
+    voucher = OrderLine(
+        sku="",
+        kind="discount",
+        name="VOUCHER",
+        quantity=Decimal(1),
+        unit_price_gross=Decimal("-1.90"),
+        vat_rate=case.vat_rate,
+    )
+    reference = _unique("CONTRACT")
+    order = _order(case, case.orderable_sku, reference)
+    order.lines.append(voucher)
+    order.total = Decimal("10.00")  # 11.90 - 1.90
+    erp_id = connector.create_order(order, order.customer)
+    assert connector.find_order(reference) == erp_id and case.count_orders(reference) == 1
+
+    wrong = _order(case, case.orderable_sku, _unique("CONTRACT"))
+    wrong.lines.append(voucher)
+    wrong.total = Decimal("11.90")  # the shop says the voucher was not taken off
+    reference = wrong.shop_id or ""
+    before = case.count_orders(reference)  # SmartBill's case counts every invoice of the test
+    with pytest.raises(RecordError) as refused:
+        connector.create_order(wrong, wrong.customer)
+    assert TOTAL_MISMATCH in refused.value.message and refused.value.system == case.system
+    assert connector.find_order(reference) is None and case.count_orders(reference) == before
 
 
 def test_bad_credentials_are_one_auth_error_naming_the_system(case: Case) -> None:
