@@ -125,7 +125,7 @@ def error_scope(error: BaseException) -> Scope:
     """Per-order isolation: which errors fail one order and which fail the run.
 
     The connectors classify the ERP's refusals (``connectors/erp/base.py``): what concerns one order — an
-    unknown SKU, a country, currency, unit or payment term the ERP lacks (``MissingInErp``), customer data
+    unknown or inactive SKU, a country or currency the ERP lacks (Tryton: ``MissingInErp``), customer data
     it rejects — is a ``RecordError``; what concerns every order — credentials, a missing shipping product,
     warehouse or price list, an unsupported call — is a ``FatalError``; an ERP that does not answer is a
     ``RetriableError``. A ``LinkConflict`` (the state's links disagree about this order) is the order's own.
