@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
+from erpsync.connectors.erp.tryton.mapping import fit_unit_prices
 from erpsync.connectors.errors import AuthError, RetriableError, record_error
 from erpsync.connectors.http import Counters
 from erpsync.core.models import (
@@ -107,30 +108,40 @@ _UNIT_PRICE = Decimal("0.0001")  # Tryton keeps 4 decimals in unit prices
 
 
 def booked_total(order: Order) -> Decimal:
-    """The total a sale of ``order`` comes to, computed as Tryton computes it: each line's net unit price (as given,
-    else gross / (1 + VAT) to 4 decimals) times its quantity rounded to the ban, every line booked (products,
-    discounts, fees) plus shipping (gross at ``shipping_vat_rate``); the VAT per rate on the sum of that rate's
-    net amounts, rounded once (Tryton's default tax rounding "document"). A line without a price counts 0.
+    """The total a sale of ``order`` comes to, computed as the Tryton connector books it and Tryton totals it: every
+    line (products, discounts, fees) and shipping (gross at ``shipping_vat_rate``), unit prices fitted to the
+    shop's gross per VAT rate (``tryton.mapping.fit_unit_prices``; a rate with a line without gross keeps the
+    given net, else gross / (1 + VAT) to 4 decimals), each line's quantity x unit price rounded to the ban, the
+    VAT per rate on the sum of that rate's amounts rounded once (tax rounding "document"), both half to even as
+    Tryton's currency rounds. A line without a price counts 0.
     """
+    rows: list[tuple[Decimal | None, Decimal | None, Decimal | None, Decimal]] = [
+        (line.vat_rate, line.unit_price_net, line.unit_price_gross, line.quantity) for line in order.lines
+    ]
+    if order.shipping_amount:
+        rows.append((order.shipping_vat_rate, None, order.shipping_amount, Decimal(1)))
+    fitted = fit_unit_prices(
+        [
+            (rate, quantity, None if gross is None else (quantity * gross).quantize(_CENT, rounding=ROUND_HALF_UP), net)
+            for rate, net, gross, quantity in rows
+        ]
+    )
     bases: dict[Decimal, Decimal] = {}
     untaxed = Decimal(0)
-
-    def book(net_unit: Decimal | None, gross_unit: Decimal | None, rate: Decimal | None, quantity: Decimal) -> None:
-        nonlocal untaxed
-        if net_unit is None and gross_unit is not None:
-            net_unit = gross_unit if rate is None else (gross_unit / (1 + rate / 100)).quantize(_UNIT_PRICE)
-        if net_unit is None:
-            return
-        amount = (quantity * net_unit).quantize(_CENT, rounding=ROUND_HALF_UP)
+    for (rate, net, gross, quantity), unit in zip(rows, fitted, strict=True):
+        if unit is None:
+            unit = net
+        if unit is None and gross is not None:
+            unit = gross if rate is None else (gross / (1 + rate / 100)).quantize(_UNIT_PRICE)
+        if unit is None:
+            continue
+        amount = (quantity * unit).quantize(_CENT, rounding=ROUND_HALF_EVEN)
         untaxed += amount
         if rate is not None:
             bases[rate] = bases.get(rate, Decimal(0)) + amount
-
-    for line in order.lines:
-        book(line.unit_price_net, line.unit_price_gross, line.vat_rate, line.quantity)
-    if order.shipping_amount:
-        book(None, order.shipping_amount, order.shipping_vat_rate, Decimal(1))
-    tax = sum(((base * rate / 100).quantize(_CENT, rounding=ROUND_HALF_UP) for rate, base in bases.items()), Decimal(0))
+    tax = sum(
+        ((base * rate / 100).quantize(_CENT, rounding=ROUND_HALF_EVEN) for rate, base in bases.items()), Decimal(0)
+    )
     return untaxed + tax
 
 

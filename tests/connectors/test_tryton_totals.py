@@ -141,6 +141,31 @@ def test_fee_line_is_booked_on_the_fee_product_at_its_own_rate(
     assert lines[seed.FEE_SKU] == ("Taxă ramburs", Decimal("5.0000"), [manifest["taxes"]["customer_9"]])
 
 
+def test_many_units_at_a_gross_price_total_the_shops_gross_to_the_ban(
+    tryton: TrytonConnector, tryton_server: TrytonServer, tryton_session: JsonRpcSession
+) -> None:
+    """10 x 24.99 at 21 %: the shop's net 20.65 would make 206.50 + 43.37 = 249.87; the fitted 20.6530 makes
+    206.53 + 43.37 = 249.90, the shop's total."""
+    sku = unique_code("E2E-QTY")
+    create_stocked_product(tryton_session, tryton_server.manifest, sku, {"WH": 20}, vat=21)
+    order = _voucher_order(sku, total=Decimal("249.90"))
+    order.lines = [
+        OrderLine(
+            sku=sku,
+            name="Produs",
+            quantity=Decimal(10),
+            unit_price_net=Decimal("20.65"),
+            unit_price_gross=Decimal("24.99"),
+            vat_rate=Decimal(21),
+        )
+    ]
+
+    sale = _sale(tryton_session, tryton.create_order(order, order.customer))
+
+    assert sale["total_amount"] == Decimal("249.90")
+    assert [price for _, _, price, _, _ in _lines(tryton_session, sale["lines"])] == [Decimal("20.6530")]
+
+
 def test_an_order_whose_lines_cannot_reach_the_shops_total_is_not_booked(
     tryton: TrytonConnector, tryton_server: TrytonServer, tryton_session: JsonRpcSession
 ) -> None:

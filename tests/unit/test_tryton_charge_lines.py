@@ -106,3 +106,38 @@ def test_tax_percent_reads_trytons_fractions() -> None:
         Decimal("9.5"),
         None,
     )
+
+
+D = Decimal
+
+
+@pytest.mark.parametrize(
+    ("entries", "prices"),
+    [
+        # 100.00 - 10.00 at 21 %, gross only: 82.6446 -> 82.64 and -8.2645 -> -8.26 make the base 74.38 already
+        ([(D(21), D(1), D("100.00"), None), (D(21), D(1), D("-10.00"), None)], [None, None]),
+        # 10 x 24.99 at 21 % with the shop's net 20.65: 206.50 + 43.37 = 249.87; 206.53 + 43.37 = 249.90
+        ([(D(21), D(10), D("249.90"), D("20.65"))], [D("20.6530")]),
+        # the shop's net kept, the cent goes to the line priced from its gross (shipping)
+        (
+            [(D(21), D(10), D("249.90"), D("20.65")), (D(21), D(1), D("15.00"), None)],
+            [None, D("12.4300")],  # 206.50 + 12.40 -> 206.50 + 12.43 = round(264.90 / 1.21) = 218.93 (264.91)
+        ),
+        # the shop's Cluj price 23.75 (gross 28.26) and shipping 15.00 at 19 %: 23.75 + 12.60 = 36.35 already
+        ([(D(19), D(1), D("28.26"), D("23.75")), (D(19), D(1), D("15.00"), None)], [None, None]),
+        # a line without the shop's gross leaves its rate alone; a line without rate is left alone
+        ([(D(19), D(1), None, D(10)), (D(19), D(10), D("119.10"), D("10.01")), (None, D(1), D(5), None)], [None] * 3),
+    ],
+)
+def test_fit_unit_prices_reaches_the_shops_gross_per_rate(
+    entries: list[tuple[Decimal | None, Decimal, Decimal | None, Decimal | None]], prices: list[Decimal | None]
+) -> None:
+    assert tm.fit_unit_prices(entries) == prices
+
+
+def test_fit_reaches_what_can_be_reached() -> None:
+    # 3 lines of 0.99 at 21 % from their gross: 3 x 0.82 = 2.46 (+ 0.52 = 2.98); the base round(2.97 / 1.21) =
+    # 2.45 (+ 0.51 = 2.96: 2.97 is not reachable) takes a cent off one line
+    assert tm.fit_unit_prices([(D(21), D(1), D("0.99"), None)] * 3) == [D("0.8100"), None, None]
+    # 11.99 at 21 %: round(9.909) = 9.91 gives 9.91 + 2.08 = 11.99 exactly, nothing to change
+    assert tm.fit_unit_prices([(D(21), D(1), D("11.99"), None)]) == [None]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from erpsync.connectors.erp.tryton.rpc import to_utc
@@ -27,6 +27,7 @@ from erpsync.core.models import (
 )
 
 PRICE_DIGITS = Decimal("0.0001")  # Tryton's unit prices keep 4 decimals
+CENT = Decimal("0.01")  # RON: Tryton rounds amounts and taxes to it, half to even (currency.round)
 VAT_PREFIX = re.compile(r"^[A-Za-z]{2}")
 
 
@@ -160,6 +161,65 @@ def charge_line(line: OrderLine, product: Sellable, taxes: Iterable[int]) -> dic
     if (line.kind == "discount" and net > 0) or (line.kind == "fee" and net < 0):
         raise ValueError(f"the {line.kind} line {line.name!r} has a unit price of {net}")
     return sale_line(product, line.quantity, net, taxes, line.name or product.name)
+
+
+def _round(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def fit_unit_prices(
+    entries: Sequence[tuple[Decimal | None, Decimal, Decimal | None, Decimal | None]],
+) -> list[Decimal | None]:
+    """Net unit prices that make Tryton's total of each VAT rate the shop's gross, to the ban when it can be.
+
+    ``entries``: per sale line (VAT rate, quantity, the shop's gross line total = round(quantity x unit gross), the
+    shop's net unit price or None). Tryton books round(quantity x unit price) per line and, per tax, the tax of the
+    sum of those amounts ("document" rounding), so a rate's gross G comes out as base + round(base x rate), best
+    with base = round(G / (1 + rate)): exactly G when any base reaches it (checked for every G up to 1,000.00 at
+    21/19/11/9 %: no other base does better), else one cent off (100.00 at 21 %: 82.64 -> 99.99, 82.65 -> 100.01).
+
+    Each line starts at its amount as booked (round(quantity x unit price): the shop's net, else gross / (1 + rate)
+    to 4 decimals); when those do not add up to the base, the difference goes to the largest line without a net of
+    the shop's (shipping, a discount spread by core), else to the largest line — so the shop's net prices stay as
+    they are unless they cannot make the total (10 x 24.99 at 21 %: the net 20.65 makes 249.87, 20.6530 249.90).
+    Returns the new unit price (amount / quantity, 4 decimals) of the one line changed, None for the others
+    (their unit price stays); a rate with a line without gross is left alone, and so are lines without rate.
+    """
+    by_rate: dict[Decimal, list[int]] = {}
+    skipped: set[Decimal] = set()
+    for index, (rate, _quantity, gross, _net) in enumerate(entries):
+        if rate is None:
+            continue
+        by_rate.setdefault(rate, []).append(index)
+        if gross is None:
+            skipped.add(rate)
+    prices: list[Decimal | None] = [None] * len(entries)
+    for rate, indexes in by_rate.items():
+        if rate in skipped:
+            continue
+        factor = 1 + rate / 100
+        target = sum((entries[i][2] or Decimal(0) for i in indexes), Decimal(0))
+        base = _round(target / factor)
+        units: dict[int, Decimal] = {}
+        for i in indexes:
+            _rate, quantity, gross, net = entries[i]
+            # the unit price the line gets without fitting: the shop's net, else its gross / (1 + rate)
+            if net is not None:
+                units[i] = net
+            else:
+                units[i] = (
+                    ((gross or Decimal(0)) / quantity / factor).quantize(PRICE_DIGITS) if quantity else Decimal(0)
+                )
+        amounts = {i: _round(entries[i][1] * units[i]) for i in indexes}
+        remainder = base - sum(amounts.values(), Decimal(0))
+        movable = [i for i in indexes if entries[i][1]]
+        if not remainder or not movable:
+            continue
+        derived = [i for i in movable if entries[i][3] is None]
+        largest = max(derived or movable, key=lambda i: abs(amounts[i]))
+        quantity = entries[largest][1]
+        prices[largest] = ((amounts[largest] + remainder) / quantity).quantize(PRICE_DIGITS)
+    return prices
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:

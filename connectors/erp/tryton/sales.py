@@ -16,7 +16,7 @@ from erpsync.connectors.erp.tryton.rpc import SYSTEM
 from erpsync.connectors.erp.tryton.session import TrytonSession
 from erpsync.connectors.errors import FatalError, RecordError, record_error
 from erpsync.core.models import CENT, Customer, Order, OrderLine
-from erpsync.core.order_totals import TOLERANCE, TOTAL_MISMATCH
+from erpsync.core.order_totals import TOLERANCE, TOTAL_MISMATCH, line_gross
 
 log = logging.getLogger("erpsync.tryton")
 
@@ -199,9 +199,14 @@ class Sales:
             )
         categories = self.tryton.account_categories()
         lines: list[dict[str, Any]] = []
+        # (rate, quantity, the shop's gross line total, the shop's net unit price) per sale line
+        fit: list[tuple[Decimal | None, Decimal, Decimal | None, Decimal | None]] = []
         for line in order.lines:
+            # what the shop counts for the line (core.order_totals.line_gross); unknown without gross or rate
+            gross = line_gross(line) if line.unit_price_gross is not None or line.vat_rate is not None else None
             if line.kind != "product":
                 lines.append(self._charge_line(line, products[self._charge_sku(line)], reference))
+                fit.append((line.vat_rate, line.quantity, gross, line.unit_price_net))
                 continue
             product = products[line.sku]
             category = categories.get(product.category or 0, tm.Category(None, ()))
@@ -212,6 +217,7 @@ class Sales:
                     SYSTEM, reference, f"SKU {line.sku!r} has no usable price (net, or gross with a VAT rate)"
                 )
             lines.append(tm.sale_line(product, line.quantity, net, category.taxes, line.name or product.name))
+            fit.append((rate, line.quantity, gross, line.unit_price_net))
         if shipping:
             product = products[self.shipping_sku]
             category = categories.get(product.category or 0, tm.Category(None, ()))
@@ -220,6 +226,11 @@ class Sales:
             if net is None:
                 raise record_error(SYSTEM, reference, "no VAT rate for the shipping line")
             lines.append(tm.sale_line(product, Decimal(1), net, category.taxes, order.shipping_method or product.name))
+            fit.append((rate, Decimal(1), order.shipping_amount, None))
+        # The shop's gross totals per VAT rate, to the ban where Tryton's net arithmetic can reach them.
+        for sale_line, price in zip(lines, tm.fit_unit_prices(fit), strict=True):
+            if price is not None:
+                sale_line["unit_price"] = price
         party_id = self.parties.party_for(customer, reference)
         billing = order.billing or customer.billing
         shipping_address = order.shipping or customer.shipping or billing
