@@ -79,6 +79,8 @@ class Needs:
 
     store: str
     shipping_sku: str = "SHIPPING"
+    discount_sku: str = "DISCOUNT"  # the service products discount and fee lines go on ([stores.orders])
+    fee_sku: str = "FEE"
     currencies: tuple[str, ...] = ("RON",)
     countries: tuple[str, ...] = ("RO",)
     warehouses: tuple[str, ...] = ("WH",)

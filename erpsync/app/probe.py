@@ -94,6 +94,8 @@ def shop_needs(store: StoreSettings, settings: Settings) -> Needs:
     return Needs(
         store=store.name,
         shipping_sku=store.orders.shipping_sku,
+        discount_sku=store.orders.discount_sku,
+        fee_sku=store.orders.fee_sku,
         currencies=tuple(currencies) or (DEFAULT_CURRENCY,),
         countries=tuple(countries),
         warehouses=tuple(store.warehouses),

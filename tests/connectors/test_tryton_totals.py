@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from erpsync.connectors.erp.base import Needs
 from erpsync.connectors.erp.tryton import TrytonConnector
 from erpsync.connectors.errors import RecordError
 from erpsync.core.models import Address, Customer, Order, OrderLine
@@ -198,3 +199,16 @@ def test_a_discount_at_a_rate_tryton_has_no_tax_for_is_refused_naming_it(
 
     assert refused.value.key == order.shop_id
     assert _sales_with_reference(tryton_session, order.shop_id or "") == []
+
+
+def test_erpsync_check_probes_the_discount_and_fee_products(tryton: TrytonConnector) -> None:
+    probes = {p.target: p for p in tryton.preflight([Needs("main"), Needs("cluj", discount_sku="REDUCERE")])}
+    charges = probes["erp discount and fee products"]
+    assert not charges.ok
+    assert charges.detail == (
+        "'REDUCERE' (discount_sku of store cluj) is not in Tryton: create it as a salable service product "
+        "(Product > Products, code 'REDUCERE') or set [stores.orders] discount_sku; every order with a discount "
+        "line fails the run without it"
+    )
+    seeded = {p.target: p for p in tryton.preflight([Needs("main")])}["erp discount and fee products"]
+    assert seeded.ok and seeded.detail == "'DISCOUNT' salable, 'FEE' salable"

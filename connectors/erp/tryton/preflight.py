@@ -1,9 +1,9 @@
 """``erpsync check``'s Tryton probes: is everything there that the flows of the configured stores will need?
 
-One probe (one line) per kind of record, over all stores: the shipping product, the currencies the shops sell
-in, the countries, the warehouses, the price lists, the payment terms the payment methods map to. A missing
-record is a failed probe that says where to create it, never an exception; a Tryton that does not answer
-fails the ERP line above them.
+One probe (one line) per kind of record, over all stores: the shipping product, the discount and fee products,
+the currencies the shops sell in, the countries, the warehouses, the price lists, the payment terms the payment
+methods map to. A missing record is a failed probe that says where to create it, never an exception; a Tryton
+that does not answer fails the ERP line above them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class TrytonPreflight:
             return []
         steps: list[tuple[str, Callable[[Sequence[Needs]], str | None]]] = [
             ("erp shipping product", self.shipping),
+            ("erp discount and fee products", self.charges),
             ("erp currency", self.currency),
             ("erp countries", self.countries),
             ("erp warehouses", self.warehouses),
@@ -93,6 +94,42 @@ class TrytonPreflight:
                     f"{sku!r} {where} is not in Tryton: create it as a salable service product "
                     f"(Product > Products, code {sku!r}) or set [stores.orders] shipping_sku; every order "
                     f"with shipping fails the run without it"
+                )
+            elif not any(r.get("active") for r in found):
+                problems.append(f"{sku!r} {where} is inactive in Tryton: activate it")
+            else:
+                problems.append(f"{sku!r} {where} is not salable in Tryton: tick Salable on its product")
+        if problems:
+            raise _Missing("; ".join(problems))
+        return ", ".join(good)
+
+    def charges(self, needs: Sequence[Needs]) -> str:
+        """The service products discount and fee lines go on (``discount_sku``, ``fee_sku``)."""
+        options: dict[str, str] = {}
+        for need in needs:
+            for option, sku in (("discount_sku", need.discount_sku), ("fee_sku", need.fee_sku)):
+                if sku:
+                    options.setdefault(sku, option)
+        wanted = _union(needs, lambda n: [n.discount_sku, n.fee_sku])
+        rows = self.tryton.search_read(
+            "product.product", [("code", "in", list(wanted))], ["code", "salable", "active"], context=ACTIVE_OR_NOT
+        )
+        by_code: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_code.setdefault(str(row.get("code")), []).append(row)
+        problems, good = [], []
+        for sku, stores in wanted.items():
+            option = options[sku]
+            found = by_code.get(sku, [])
+            where = f"({option} of {_who(stores)})"
+            if any(r.get("active") and r.get("salable") for r in found):
+                good.append(f"{sku!r} salable")
+            elif not found:
+                kind = "discount" if option == "discount_sku" else "fee"
+                problems.append(
+                    f"{sku!r} {where} is not in Tryton: create it as a salable service product (Product > "
+                    f"Products, code {sku!r}) or set [stores.orders] {option}; every order with a {kind} line "
+                    f"fails the run without it"
                 )
             elif not any(r.get("active") for r in found):
                 problems.append(f"{sku!r} {where} is inactive in Tryton: activate it")
