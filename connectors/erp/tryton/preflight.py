@@ -18,6 +18,8 @@ from erpsync.connectors.errors import ConnectorError
 from erpsync.core.redact import redact
 
 ACTIVE_OR_NOT = {"active_test": False}
+# The orders a missing service product fails, per the option that names it.
+_NEEDED_BY = {"shipping_sku": "shipping", "discount_sku": "a discount line", "fee_sku": "a fee line"}
 
 
 def _union(needs: Sequence[Needs], pick: Callable[[Needs], Sequence[str]]) -> dict[str, list[str]]:
@@ -73,35 +75,8 @@ class TrytonPreflight:
 
     def shipping(self, needs: Sequence[Needs]) -> str:
         wanted = _union(needs, lambda n: [n.shipping_sku])
-        rows = self.tryton.search_read(
-            "product.product",
-            [("code", "in", list(wanted))],
-            ["code", "salable", "active", "type"],
-            context=ACTIVE_OR_NOT,
-        )
-        by_code: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_code.setdefault(str(row.get("code")), []).append(row)
-        problems, good = [], []
-        for sku, stores in wanted.items():
-            found = by_code.get(sku, [])
-            usable = [r for r in found if r.get("active") and r.get("salable")]
-            where = f"(shipping_sku of {_who(stores)})"
-            if usable:
-                good.append(f"{sku!r} salable {usable[0].get('type') or 'product'}")
-            elif not found:
-                problems.append(
-                    f"{sku!r} {where} is not in Tryton: create it as a salable service product "
-                    f"(Product > Products, code {sku!r}) or set [stores.orders] shipping_sku; every order "
-                    f"with shipping fails the run without it"
-                )
-            elif not any(r.get("active") for r in found):
-                problems.append(f"{sku!r} {where} is inactive in Tryton: activate it")
-            else:
-                problems.append(f"{sku!r} {where} is not salable in Tryton: tick Salable on its product")
-        if problems:
-            raise _Missing("; ".join(problems))
-        return ", ".join(good)
+        usable = self._salable(wanted, lambda sku: "shipping_sku", ["code", "salable", "active", "type"])
+        return ", ".join(f"{sku!r} salable {row.get('type') or 'product'}" for sku, row in usable.items())
 
     def charges(self, needs: Sequence[Needs]) -> str:
         """The service products discount and fee lines go on (``discount_sku``, ``fee_sku``)."""
@@ -111,25 +86,33 @@ class TrytonPreflight:
                 if sku:
                     options.setdefault(sku, option)
         wanted = _union(needs, lambda n: [n.discount_sku, n.fee_sku])
-        rows = self.tryton.search_read(
-            "product.product", [("code", "in", list(wanted))], ["code", "salable", "active"], context=ACTIVE_OR_NOT
-        )
+        usable = self._salable(wanted, options.__getitem__, ["code", "salable", "active"])
+        return ", ".join(f"{sku!r} salable" for sku in usable)
+
+    def _salable(
+        self, wanted: dict[str, list[str]], option_of: Callable[[str], str], fields: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The first active, salable product row per wanted SKU, in order; ``_Missing`` if any SKU has none.
+
+        ``option_of`` names the ``[stores.orders]`` option a SKU comes from (for the fix the problem suggests).
+        """
+        rows = self.tryton.search_read("product.product", [("code", "in", list(wanted))], fields, context=ACTIVE_OR_NOT)
         by_code: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_code.setdefault(str(row.get("code")), []).append(row)
-        problems, good = [], []
+        problems, usable = [], {}
         for sku, stores in wanted.items():
-            option = options[sku]
+            option = option_of(sku)
             found = by_code.get(sku, [])
             where = f"({option} of {_who(stores)})"
-            if any(r.get("active") and r.get("salable") for r in found):
-                good.append(f"{sku!r} salable")
+            good = [r for r in found if r.get("active") and r.get("salable")]
+            if good:
+                usable[sku] = good[0]
             elif not found:
-                kind = "discount" if option == "discount_sku" else "fee"
                 problems.append(
                     f"{sku!r} {where} is not in Tryton: create it as a salable service product (Product > "
-                    f"Products, code {sku!r}) or set [stores.orders] {option}; every order with a {kind} line "
-                    f"fails the run without it"
+                    f"Products, code {sku!r}) or set [stores.orders] {option}; every order with "
+                    f"{_NEEDED_BY[option]} fails the run without it"
                 )
             elif not any(r.get("active") for r in found):
                 problems.append(f"{sku!r} {where} is inactive in Tryton: activate it")
@@ -137,7 +120,7 @@ class TrytonPreflight:
                 problems.append(f"{sku!r} {where} is not salable in Tryton: tick Salable on its product")
         if problems:
             raise _Missing("; ".join(problems))
-        return ", ".join(good)
+        return usable
 
     def currency(self, needs: Sequence[Needs]) -> str:
         wanted = _union(needs, lambda n: n.currencies or ("RON",))
