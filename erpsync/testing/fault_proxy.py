@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from erpsync.testing.faults import Fault, FaultInjector, Faults, send_cut, send_truncated
+from erpsync.testing.server import answer_lifespan
 
 __all__ = ["FaultProxy"]
 
@@ -48,17 +49,14 @@ class FaultProxy:
     def counts(self) -> Counter[str]:
         return self.injector.counts
 
+    async def _close_client(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    if self._client is not None:
-                        await self._client.aclose()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send, self._close_client)
+            return
         body = b""
         while True:
             message = await receive()

@@ -36,7 +36,7 @@ from erpsync.testing._mp_rules import (
 from erpsync.testing._mp_state import Request, Route, check_method, resolve
 from erpsync.testing._mp_taxonomy_routes import TaxonomyRoutes
 from erpsync.testing.faults import Fault, FaultInjector, Faults, SimulatedConnectionReset, send_cut, send_truncated
-from erpsync.testing.server import serve_in_thread
+from erpsync.testing.server import answer_lifespan, serve_in_thread
 
 __all__ = ["ApiError", "Faults", "MerchantProSimulator", "SimStats", "SimulatedConnectionReset", "main"]
 
@@ -295,13 +295,8 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         request = await self._read_request(scope, receive)

@@ -7,13 +7,17 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 import uvicorn
 
-__all__ = ["InProcessTransport", "RunningServer", "serve_in_thread"]
+__all__ = ["InProcessTransport", "RunningServer", "answer_lifespan", "serve_in_thread"]
+
+_Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class _SimulatedFailureFilter(logging.Filter):
@@ -115,6 +119,21 @@ def serve_in_thread(
     with socket.create_connection((host, bound_port), timeout=startup_timeout):
         pass
     return RunningServer(server, thread, host, bound_port)
+
+
+async def answer_lifespan(
+    receive: _Receive, send: _Send, on_shutdown: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Answer an ASGI ``lifespan`` scope: acknowledge start-up, run ``on_shutdown`` then acknowledge shut-down."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if on_shutdown is not None:
+                await on_shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 class InProcessTransport(httpx.ASGITransport):
