@@ -37,7 +37,7 @@ from erpsync.expectations.runner import Validation
 from erpsync.runtime.failures import resolve_failures
 from erpsync.runtime.states import retriable_only
 from erpsync.runtime.store_runtime import StoreRuntime
-from erpsync.tasks.stock import STOCK, ErpStock, Planned, ShopInventory, collect_levels
+from erpsync.tasks.stock import STOCK, ErpStock, Planned, ShopInventory, collect_levels, log_read
 
 SNAPSHOT_KIND = "erp_stock"
 PREVIOUS = "erp_stock_snapshot"
@@ -61,15 +61,7 @@ def prepare_guard() -> None:
 )
 def read_erp_snapshot(runtime: StoreRuntime) -> ErpStock:
     """Every SKU's stock in the store's warehouses, every page."""
-    read = collect_levels(runtime.erp.iter_stock(runtime.store.warehouses))
-    get_run_logger().info(
-        "ERP snapshot: %d levels of %d SKUs in %d page(s), %d unreadable row(s)",
-        len(read.levels),
-        read.levels["sku"].nunique(),
-        read.pages,
-        len(read.errors),
-    )
-    return read
+    return log_read("ERP snapshot", collect_levels(runtime.erp.iter_stock(runtime.store.warehouses)))
 
 
 @dataclass

@@ -81,21 +81,26 @@ def collect_levels(pages: Iterable[Any]) -> ErpStock:
     return ErpStock(frame, errors, count)
 
 
-@task(
-    name="read-erp-stock", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=retriable_only
-)
-def read_erp_stock(runtime: StoreRuntime, skus: Sequence[str] | None = None, since: datetime | None = None) -> ErpStock:
-    """Stock levels of the store's warehouses: every SKU, only ``skus``, or those moved since ``since``."""
-    pages = runtime.erp.iter_stock(runtime.store.warehouses, skus=skus, changed_since=since)
-    read = collect_levels(pages)
+def log_read(what: str, read: ErpStock) -> ErpStock:
+    """Log the size of an ERP stock read (``what`` names it in the line) and return the read."""
     get_run_logger().info(
-        "ERP stock: %d levels of %d SKUs in %d page(s), %d unreadable row(s)",
+        "%s: %d levels of %d SKUs in %d page(s), %d unreadable row(s)",
+        what,
         len(read.levels),
         read.levels["sku"].nunique(),
         read.pages,
         len(read.errors),
     )
     return read
+
+
+@task(
+    name="read-erp-stock", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=retriable_only
+)
+def read_erp_stock(runtime: StoreRuntime, skus: Sequence[str] | None = None, since: datetime | None = None) -> ErpStock:
+    """Stock levels of the store's warehouses: every SKU, only ``skus``, or those moved since ``since``."""
+    pages = runtime.erp.iter_stock(runtime.store.warehouses, skus=skus, changed_since=since)
+    return log_read("ERP stock", collect_levels(pages))
 
 
 @dataclass
