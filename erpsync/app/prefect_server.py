@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -106,7 +107,7 @@ class PrefectServer:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server and everything it started (SIGTERM to its group, SIGKILL after ``timeout``)."""
-        _stop_group(self.process, timeout)
+        stop_group(self.process, timeout)
         with contextlib.suppress(ValueError):
             atexit.unregister(self.stop)
 
@@ -119,7 +120,8 @@ class PrefectServer:
         self.stop()
 
 
-def _stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+def stop_group(process: subprocess.Popen[Any], timeout: float) -> None:
+    """Stop a process started with ``start_new_session`` and its group: SIGTERM, ``timeout`` s, then SIGKILL."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from erpsync.app.prefect_server import PrefectServer, asyncpg_url, start_prefect_server
+from erpsync.app.prefect_server import PrefectServer, asyncpg_url, start_prefect_server, stop_group
 from erpsync.dev.stack import SimShop, start_shop, tryton_erp, write_config
 from erpsync.dev.tryton import TrytonServer
 from tests.pg import create_test_database, drop_test_database
@@ -89,18 +89,10 @@ def descendants(pid: int) -> list[int]:
 def kill_group(process: subprocess.Popen[Any], timeout: float = 15.0) -> None:
     """Stop a process started with ``start_new_session``, its group, and every process it spawned elsewhere."""
     below = descendants(process.pid)  # before they are orphaned (e.g. a Prefect server in its own session)
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=timeout)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    stop_group(process, timeout)
     for pid in below:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
 
 
 def run_command(args: list[str], env: dict[str, str], *, cwd: Path = ROOT, timeout: float = 180.0) -> tuple[str, float]:
