@@ -212,3 +212,15 @@ def test_erpsync_check_probes_the_discount_and_fee_products(tryton: TrytonConnec
     )
     seeded = {p.target: p for p in tryton.preflight([Needs("main")])}["erp discount and fee products"]
     assert seeded.ok and seeded.detail == "'DISCOUNT' salable, 'FEE' salable"
+
+
+def test_erpsync_check_probes_the_vat_rates_the_stores_map(tryton: TrytonConnector) -> None:
+    seeded = {p.target: p for p in tryton.preflight([Needs("main", vat_rates=("21", "11", "19"))])}["erp VAT rates"]
+    assert seeded.ok and seeded.detail == "21%, 11%, 19% each have a customer tax"
+    probes = {p.target: p for p in tryton.preflight([Needs("main", vat_rates=("21",)), Needs("b", vat_rates=("24",))])}
+    rates = probes["erp VAT rates"]
+    assert not rates.ok
+    assert rates.detail.startswith("24% (store b) has no customer tax in Tryton: create the tax")
+    assert "(Tryton has: " in rates.detail and "21" in rates.detail.split("(Tryton has: ")[1]
+    # a store that takes its rates from the shop's tax table has nothing to probe here
+    assert "erp VAT rates" not in {p.target for p in tryton.preflight([Needs("main")])}

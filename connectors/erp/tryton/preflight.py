@@ -2,7 +2,7 @@
 
 One probe (one line) per kind of record, over all stores: the shipping product, the discount and fee products,
 the currencies the shops sell in, the countries, the warehouses, the price lists, the payment terms the payment
-methods map to. A missing record is a failed probe that says where to create it, never an exception; a Tryton
+methods map to, the VAT rates the stores map to shop tax ids. A missing record is a failed probe that says where to create it, never an exception; a Tryton
 that does not answer fails the ERP line above them.
 """
 
@@ -57,6 +57,7 @@ class TrytonPreflight:
             ("erp warehouses", self.warehouses),
             ("erp price lists", self.price_lists),
             ("erp payment terms", self.payment_terms),
+            ("erp VAT rates", self.vat_rates),
         ]
         probes = []
         for target, step in steps:
@@ -210,6 +211,25 @@ class TrytonPreflight:
         if problems:
             raise _Missing("; ".join(problems))
         return f"{_quoted(list(wanted))} present"
+
+    def vat_rates(self, needs: Sequence[Needs]) -> str | None:
+        """Every VAT rate a store maps to a shop tax id ([stores.products] vat_taxes) has a Tryton customer tax
+        (an account category whose customer taxes make it): products and order lines of that rate need one.
+        A store that reads its rates from the shop's tax table has nothing to probe here (each order line's
+        rate is checked when it is booked)."""
+        wanted = _union(needs, lambda n: n.vat_rates)
+        if not wanted:
+            return None
+        known = {c.vat_rate for c in self.tryton.account_categories().values() if c.vat_rate is not None}
+        missing = [rate for rate in wanted if Decimal(rate).normalize() not in {k.normalize() for k in known}]
+        if missing:
+            raise _Missing(
+                "; ".join(f"{rate}% ({_who(wanted[rate])})" for rate in missing)
+                + " has no customer tax in Tryton: create the tax and an account category using it under "
+                "Financial > Configuration, or drop the rate from [stores.products] vat_taxes "
+                f"(Tryton has: {', '.join(sorted(str(k) for k in known)) or 'none'})"
+            )
+        return f"{', '.join(f'{rate}%' for rate in wanted)} each have a customer tax"
 
     def payment_terms(self, needs: Sequence[Needs]) -> str | None:
         wanted = _union(needs, lambda n: n.payment_terms)
