@@ -2,8 +2,8 @@
 
 One probe (one line) per kind of record, over all stores: the shipping product, the discount and fee products,
 the currencies the shops sell in, the countries, the warehouses, the price lists, the payment terms the payment
-methods map to, the VAT rates the stores map to shop tax ids. A missing record is a failed probe that says where to create it, never an exception; a Tryton
-that does not answer fails the ERP line above them.
+methods map to, the VAT rates the stores map to shop tax ids. A missing record is a failed probe that says
+where to create it, never an exception; a Tryton that does not answer fails the ERP line above them.
 """
 
 from __future__ import annotations
