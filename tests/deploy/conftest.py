@@ -114,15 +114,23 @@ def run_command(args: list[str], env: dict[str, str], *, cwd: Path = ROOT, timeo
     return output, seconds
 
 
+def _terminal_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def background(
     args: list[str], env: dict[str, str], log: Path, *, cwd: Path = ROOT
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A long-running command (output to ``log``), stopped with its whole process group on exit."""
+    """A long-running command (output to ``log``), stopped with its whole process group on exit.
+
+    It starts with Ctrl-C's default handling, as in an operator's terminal: a test run started in the background
+    of a non-interactive shell (`make test &`, nohup) has SIGINT ignored, and a child would inherit that.
+    """
     with log.open("ab") as out:
         process = subprocess.Popen(
             args, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_terminal_signals,
         )  # fmt: skip
     try:
         yield process

@@ -111,18 +111,9 @@ def test_serve_without_api_url_runs_its_own_server_and_stops_it(tmp_path: Path) 
 
             os.kill(serving.pid, signal.SIGINT)  # Ctrl-C: only erpsync is signalled, it must stop its server
             try:
-                serving.wait(timeout=30)
+                serving.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                # Prefect's runner can swallow a Ctrl-C that lands while it is still starting (the cancellation
-                # of its asyncio task is caught; seen on a loaded machine, never when quiet): a second one always
-                # ends it, as an operator would press it again.
-                os.kill(serving.pid, signal.SIGINT)
-                try:
-                    serving.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    raise AssertionError(
-                        "erpsync serve did not stop on Ctrl-C (twice):\n" + log.read_text()[-3000:]
-                    ) from None
+                raise AssertionError("erpsync serve did not stop on Ctrl-C:\n" + log.read_text()[-3000:]) from None
             # 0 when Prefect's serve caught the interrupt, 130 when it reached erpsync's own handler first.
             assert serving.returncode in (0, 130), log.read_text()[-3000:]
         assert not port_is_open("127.0.0.1", port), "the local Prefect server outlived erpsync serve"
