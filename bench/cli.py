@@ -1,8 +1,8 @@
 """Benchmark of the command's start-up: ``python -m bench cli [--runs N]``.
 
-Times ``erpsync --help`` and ``erpsync --version``-free paths as a user starts them (a new process each time) and
-prints the median and the worst of N runs. The help path must import neither Prefect, pandas, SQLAlchemy nor
-Great Expectations (``tests/cli/test_cli.py`` checks that; this measures what it costs).
+Times ``erpsync --help`` and ``erpsync run --help`` as a user starts them (a new process each time) and prints
+the median and the worst of N runs. The help path must import neither Prefect, pandas, SQLAlchemy nor Great
+Expectations (``tests/cli/test_cli.py`` checks that; this measures what it costs).
 """
 
 from __future__ import annotations

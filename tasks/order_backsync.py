@@ -307,7 +307,7 @@ def push_erp_orders(
             out.problems.append({"order": f"ERP {erp_id}", "reason": reason})
             continue
         out.created.append(erp_id)
-        out.skus.update(line.sku for line in order.lines)
+        out.skus.update(line.sku for line in order.lines if line.kind == "product")
     return out
 
 

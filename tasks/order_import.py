@@ -41,7 +41,6 @@ from prefect.cache_policies import NO_CACHE
 
 from erpsync.connectors.erp.base import MissingInErp, NotSupported
 from erpsync.connectors.errors import BadRequestError, FatalError, RecordError, RetriableError
-from erpsync.core.config import percent_key
 from erpsync.core.models import Customer, Order
 from erpsync.core.order_rules import (
     CANCELLED,
@@ -163,18 +162,14 @@ class _Importer:
         return self.runtime.name
 
     def _vat_rates(self) -> set[str]:
-        """The VAT rates the store maps: ``vat_taxes``, else the shop's tax table (one request, when an order first
-        needs it; a shop that cannot list it leaves the Romanian rates of each order's date: core.vat)."""
+        """The VAT rates the store maps (``StoreRuntime.tax_table``: read once per run, when an order first needs
+        it); a shop that cannot list its taxes leaves the Romanian rates of each order's date (core.vat)."""
         if self._vat is None:
-            configured = self.runtime.store.products.vat_taxes
-            if configured is not None:
-                self._vat = set(configured)
-            else:
-                try:
-                    self._vat = {percent_key(tax.value) for tax in self.runtime.shop.taxes()}
-                except BadRequestError as error:
-                    _logger().warning("the shop's tax table cannot be read (%s): legal rates only", error)
-                    self._vat = set()
+            try:
+                self._vat = set(self.runtime.tax_table().by_rate)
+            except BadRequestError as error:
+                _logger().warning("the shop's tax table cannot be read (%s): legal rates only", error)
+                self._vat = set()
         return self._vat
 
     def run(self, orders: Iterable[Order]) -> ImportOutcome:
@@ -234,11 +229,12 @@ class _Importer:
             self._pin(order)
             return
         try:
-            decision = self._decide(order, state.journal_get(self.name, sid))
+            entry = state.journal_get(self.name, sid)
+            decision = self._decide(order, entry)
             if decision.action in (Action.UNCHANGED, Action.SEEN, Action.SKIP, Action.HOLD):
                 self._settle(order, decision)
             else:
-                self._work(order, decision.action)
+                self._work(order, decision.action, entry)
         except (RecordError, LinkConflict) as error:  # Scope.ORDER
             self._failed(order, self._reason(order, error))
         except RetriableError as error:  # Scope.TRANSIENT
@@ -265,9 +261,9 @@ class _Importer:
         else:
             self.out.held.append(sid)
 
-    def _work(self, order: Order, action: Action) -> None:
+    def _work(self, order: Order, action: Action, entry: JournalEntry | None) -> None:
+        """ERP work on an order whose journal ``entry`` was read under its claim (nothing else writes it now)."""
         sid = order.shop_id or ""
-        entry = self.runtime.state.journal_get(self.name, sid)
         if action is Action.CANCEL:
             assert entry is not None and entry.erp_order_id
             self._cancel(order, entry.erp_order_id)
@@ -344,7 +340,7 @@ class _Importer:
             os._exit(CRASH_EXIT_CODE)
         self._record_created(order, erp_id)
         self.out.created.append(sid)
-        self.out.skus.update(line.sku for line in erp_order.lines)
+        self.out.skus.update(line.sku for line in erp_order.lines if line.kind == "product")
 
     def _record_created(self, order: Order, erp_id: str) -> None:
         sid = order.shop_id or ""

@@ -80,15 +80,6 @@ class Setup:
         return self.policy.rules
 
 
-def tax_table(runtime: StoreRuntime) -> TaxTable:
-    """The store's VAT rates and shop tax ids: its configured ``vat_taxes``, else the shop's own tax table
-    (``GET /taxonomy/taxes``: one request)."""
-    configured = runtime.store.products.vat_taxes
-    if configured is not None:
-        return TaxTable.from_config(configured)
-    return TaxTable.from_shop((tax.id, tax.value) for tax in runtime.shop.taxes())
-
-
 def product_policy(runtime: StoreRuntime, taxes: TaxTable | None = None) -> tuple[Policy, list[str]]:
     """The store's product policy for this ERP (legs, ownership, creation), and notes on what is left out;
     ``taxes``: the store's tax table (``tax_table``), else its configured ``vat_taxes``."""
@@ -140,7 +131,7 @@ def prepare(runtime: StoreRuntime, full: bool) -> Setup:
     table is read here, once, when the store configures no ``vat_taxes`` (and the ERP's products can be read)."""
     configured = runtime.store.products.vat_taxes
     taxes = (
-        tax_table(runtime)
+        runtime.tax_table()
         if configured is None and runtime.erp.capabilities.products_read
         else TaxTable.from_config(configured or {})
     )

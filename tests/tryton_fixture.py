@@ -101,3 +101,38 @@ def create_stocked_product(
         )[0]
         session.call("model.stock.inventory.confirm", [inventory_id], ctx)
     return product_id
+
+
+def create_supplier_shipment(session: JsonRpcSession, manifest: dict[str, Any], product: int, quantity: int) -> int:
+    """A draft supplier shipment of ``quantity`` of ``product`` into WH (receive and do it to book it)."""
+    zones = manifest["warehouses"]["WH"]
+    shipment: int = session.call(
+        "model.stock.shipment.in.create",
+        [
+            {
+                "supplier": manifest["parties"]["supplier"],
+                "reference": unique_code("NIR"),
+                "warehouse": zones["warehouse"],
+                "warehouse_input": zones["input"],
+                "warehouse_storage": zones["storage"],
+                "incoming_moves": [
+                    [
+                        "create",
+                        [
+                            {
+                                "product": product,
+                                "quantity": float(quantity),
+                                "unit": manifest["unit"],
+                                "from_location": manifest["locations"]["supplier"],
+                                "to_location": zones["input"],
+                                "unit_price": Decimal("10.00"),
+                                "currency": manifest["currency"],
+                            }
+                        ],
+                    ]
+                ],
+            }
+        ],
+        session.context,
+    )[0]
+    return shipment

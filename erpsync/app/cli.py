@@ -20,9 +20,9 @@ from erpsync.app.console import (
     EXIT_CONFIG,
     EXIT_FAILED,
     ConfigOption,
-    exit_for,
     fail,
     prepare_runtime_environment,
+    run_and_exit,
     settings_or_exit,
 )
 from erpsync.app.manual import register_manual_commands
@@ -85,17 +85,8 @@ def run(
     """Run one flow now for one store (or each store in turn) and print its summary."""
     prepare_runtime_environment()
     settings = settings_or_exit(config, store)
-    from erpsync.app.flowrun import run_named, summary_text
-    from erpsync.flows.registry import UnknownFlow
-
     stores = [store] if store else [s.name for s in settings.stores]
-    try:
-        summaries = run_named(
-            flow, stores, _parse_params(param or []), lambda summary: typer.echo(summary_text(summary, as_json))
-        )
-    except UnknownFlow as error:
-        fail(str(error), EXIT_CONFIG)
-    exit_for(summaries)
+    run_and_exit(flow, stores, _parse_params(param or []), as_json)
 
 
 @app.command()

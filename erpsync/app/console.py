@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -71,3 +71,17 @@ def prepare_runtime_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "erpsync")
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+
+def run_and_exit(flow: str, stores: list[str], params: dict[str, Any], as_json: bool) -> None:
+    """Run the flow called ``flow`` for each store in turn (``app.flowrun``), print each summary (its line, or
+    JSON), and exit with the worst code; an unknown flow is exit 2."""
+    from erpsync.app.flowrun import run_named, summary_text
+    from erpsync.flows.registry import UnknownFlow
+
+    prepare_runtime_environment()
+    try:
+        summaries = run_named(flow, stores, params, lambda summary: typer.echo(summary_text(summary, as_json)))
+    except UnknownFlow as error:
+        fail(str(error), EXIT_CONFIG)
+    exit_for(summaries)

@@ -9,12 +9,11 @@ Exit codes as for ``erpsync run``: 0 success, 1 a run failed, 2 bad configuratio
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from erpsync.app.console import EXIT_CONFIG, ConfigOption, exit_for, fail, prepare_runtime_environment, settings_or_exit
+from erpsync.app.console import ConfigOption, run_and_exit, settings_or_exit
 
 if TYPE_CHECKING:
     from erpsync.core.config import Settings
@@ -35,22 +34,6 @@ EntityOption = Annotated[
     str | None, typer.Option("--entity", "-e", help="Only this entity (order, erp_order, order_status, stock ...).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _settings(config: Path | None, store: str | None) -> Settings:
-    return settings_or_exit(config, store)
-
-
-def _run(flow: str, stores: list[str], params: dict[str, Any], as_json: bool) -> None:
-    from erpsync.app.flowrun import run_named, summary_text
-    from erpsync.flows.registry import UnknownFlow
-
-    prepare_runtime_environment()
-    try:
-        summaries = run_named(flow, stores, params, lambda summary: typer.echo(summary_text(summary, as_json)))
-    except UnknownFlow as error:
-        fail(str(error), EXIT_CONFIG)
-    exit_for(summaries)
 
 
 def failure_rows(settings: Settings, store: str | None, entity: str | None) -> list[dict[str, Any]]:
@@ -92,7 +75,7 @@ def list_failures(
     config: ConfigOption = None,
 ) -> None:
     """List open failures: store, entity, key, attempts, held or retrying, when last seen, and why."""
-    settings = _settings(config, store)
+    settings = settings_or_exit(config, store)
     rows = failure_rows(settings, store, entity)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
@@ -130,9 +113,9 @@ def retry(
     config: ConfigOption = None,
 ) -> None:
     """Retry open failures now, held ones included: orders are re-sent, other streams re-run for their keys."""
-    settings = _settings(config, store)
+    settings = settings_or_exit(config, store)
     stores = [store] if store else [s.name for s in settings.stores]
-    _run("retry-failures", stores, {"entity": entity, "keys": list(keys) if keys else None}, as_json)
+    run_and_exit("retry-failures", stores, {"entity": entity, "keys": list(keys) if keys else None}, as_json)
 
 
 def resync_order(
@@ -143,8 +126,8 @@ def resync_order(
     config: ConfigOption = None,
 ) -> None:
     """Send one shop order to the ERP again now (also when held or in doubt), then its status and stock."""
-    _settings(config, store)
-    _run("resync-order", [store], {"order_id": order_id, "force": force}, as_json)
+    settings_or_exit(config, store)
+    run_and_exit("resync-order", [store], {"order_id": order_id, "force": force}, as_json)
 
 
 def register_manual_commands(app: typer.Typer) -> None:

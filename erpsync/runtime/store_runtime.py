@@ -18,6 +18,7 @@ from erpsync.core.config import Settings, StoreSettings, load_config
 from erpsync.core.redact import install_log_redaction
 from erpsync.core.state import StateStore
 from erpsync.core.summary import RunSummary
+from erpsync.core.vat import TaxTable
 from erpsync.runtime.prefect_secrets import install_prefect_secret_resolver
 
 # Every flow imports this module: settings it loads can read prefect-secret: references.
@@ -77,10 +78,22 @@ class StoreRuntime:
     shop: MerchantProClient
     erp: ErpConnector
     started: float = field(default_factory=time.monotonic)
+    _taxes: TaxTable | None = field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.store.name
+
+    def tax_table(self) -> TaxTable:
+        """The store's VAT rates and shop tax ids: its configured ``vat_taxes``, else the shop's own tax table
+        (``GET /taxonomy/taxes``: one request per run, the first time a task asks)."""
+        if self._taxes is None:
+            configured = self.store.products.vat_taxes
+            if configured is not None:
+                self._taxes = TaxTable.from_config(configured)
+            else:
+                self._taxes = TaxTable.from_shop((tax.id, tax.value) for tax in self.shop.taxes())
+        return self._taxes
 
     def summary(self, flow: str, **counts: Any) -> RunSummary:
         """A summary carrying this run's API counters and elapsed seconds."""

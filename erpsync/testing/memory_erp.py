@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
-from erpsync.connectors.erp.tryton.mapping import fit_unit_prices
+from erpsync.connectors.erp.tryton.mapping import CENT, fit_unit_prices, net_price
 from erpsync.connectors.errors import AuthError, RetriableError, record_error
 from erpsync.connectors.http import Counters
 from erpsync.core.models import (
@@ -103,10 +103,6 @@ class Sale:
     total: Decimal = Decimal(0)  # what the ERP totals it at (``booked_total``: every line, as Tryton rounds)
 
 
-_CENT = Decimal("0.01")
-_UNIT_PRICE = Decimal("0.0001")  # Tryton keeps 4 decimals in unit prices
-
-
 def booked_total(order: Order) -> Decimal:
     """The total a sale of ``order`` comes to, computed as the Tryton connector books it and Tryton totals it: every
     line (products, discounts, fees) and shipping (gross at ``shipping_vat_rate``), unit prices fitted to the
@@ -122,7 +118,7 @@ def booked_total(order: Order) -> Decimal:
         rows.append((order.shipping_vat_rate, None, order.shipping_amount, Decimal(1)))
     fitted = fit_unit_prices(
         [
-            (rate, quantity, None if gross is None else (quantity * gross).quantize(_CENT, rounding=ROUND_HALF_UP), net)
+            (rate, quantity, None if gross is None else (quantity * gross).quantize(CENT, rounding=ROUND_HALF_UP), net)
             for rate, net, gross, quantity in rows
         ]
     )
@@ -130,17 +126,15 @@ def booked_total(order: Order) -> Decimal:
     untaxed = Decimal(0)
     for (rate, net, gross, quantity), unit in zip(rows, fitted, strict=True):
         if unit is None:
-            unit = net
-        if unit is None and gross is not None:
-            unit = gross if rate is None else (gross / (1 + rate / 100)).quantize(_UNIT_PRICE)
+            unit = net_price(net, gross, rate) if rate is not None or net is not None else gross
         if unit is None:
             continue
-        amount = (quantity * unit).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+        amount = (quantity * unit).quantize(CENT, rounding=ROUND_HALF_EVEN)
         untaxed += amount
         if rate is not None:
             bases[rate] = bases.get(rate, Decimal(0)) + amount
     tax = sum(
-        ((base * rate / 100).quantize(_CENT, rounding=ROUND_HALF_EVEN) for rate, base in bases.items()), Decimal(0)
+        ((base * rate / 100).quantize(CENT, rounding=ROUND_HALF_EVEN) for rate, base in bases.items()), Decimal(0)
     )
     return untaxed + tax
 
@@ -511,7 +505,7 @@ class MemoryErp:
         total = booked_total(order)
         if order.total is not None and abs(total - order.total) > TOLERANCE:
             # as the Tryton connector does: the sale is not booked when its total is not the shop's
-            shop = order.total.quantize(_CENT)
+            shop = order.total.quantize(CENT)
             raise record_error(
                 self.system,
                 reference,

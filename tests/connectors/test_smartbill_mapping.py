@@ -151,6 +151,33 @@ def test_an_unexpected_tax_reply_is_a_bad_request(reply: Any) -> None:
         parse_taxes(reply)
 
 
+# Everything of a person's invoice for order S-1001 but its products (the two full-body tests below).
+PERSON_INVOICE: dict[str, Any] = {
+    "companyVatCode": "RO12345678",
+    "client": {
+        "name": "Ion Pop",
+        "vatCode": "",
+        "regCom": "",
+        "isTaxPayer": False,
+        "address": "Str. Lunga 1",
+        "city": "Cluj-Napoca",
+        "county": "Cluj",
+        "country": "Romania",
+        "email": "ion@example.ro",
+        "phone": "0722000000",
+        "saveToDb": False,
+    },
+    "issueDate": "2026-11-29",
+    "seriesName": "WEB",
+    "currency": "RON",
+    "language": "RO",
+    "precision": 2,
+    "isDraft": False,
+    "useStock": True,
+    "mentions": "Comanda online S-1001",
+}
+
+
 # --------------------------------------------------------------------------- the invoice body
 
 
@@ -160,28 +187,7 @@ def test_the_invoice_body_of_a_person_order() -> None:
     )
     body = invoice_body(an_order(line), PERSON, "S-1001", **SETTINGS)
     assert body == {
-        "companyVatCode": "RO12345678",
-        "client": {
-            "name": "Ion Pop",
-            "vatCode": "",
-            "regCom": "",
-            "isTaxPayer": False,
-            "address": "Str. Lunga 1",
-            "city": "Cluj-Napoca",
-            "county": "Cluj",
-            "country": "Romania",
-            "email": "ion@example.ro",
-            "phone": "0722000000",
-            "saveToDb": False,
-        },
-        "issueDate": "2026-11-29",
-        "seriesName": "WEB",
-        "currency": "RON",
-        "language": "RO",
-        "precision": 2,
-        "isDraft": False,
-        "useStock": True,
-        "mentions": "Comanda online S-1001",
+        **PERSON_INVOICE,
         "products": [
             {
                 "name": "Cana",
@@ -261,28 +267,7 @@ def test_the_invoice_body_of_an_order_with_a_voucher() -> None:
     order = an_order(line, voucher("-10.00"), total=Decimal("90.00"))
     body = invoice_body(order, PERSON, "S-1001", **SETTINGS)
     assert body == {
-        "companyVatCode": "RO12345678",
-        "client": {
-            "name": "Ion Pop",
-            "vatCode": "",
-            "regCom": "",
-            "isTaxPayer": False,
-            "address": "Str. Lunga 1",
-            "city": "Cluj-Napoca",
-            "county": "Cluj",
-            "country": "Romania",
-            "email": "ion@example.ro",
-            "phone": "0722000000",
-            "saveToDb": False,
-        },
-        "issueDate": "2026-11-29",
-        "seriesName": "WEB",
-        "currency": "RON",
-        "language": "RO",
-        "precision": 2,
-        "isDraft": False,
-        "useStock": True,
-        "mentions": "Comanda online S-1001",
+        **PERSON_INVOICE,
         "products": [
             {
                 "name": "Cana",

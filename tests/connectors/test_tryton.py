@@ -25,7 +25,7 @@ from erpsync.connectors.http import RetryPolicy
 from erpsync.core.models import Address, Customer, Order, OrderLine, Product, ProductStatus, Variant
 from erpsync.dev import tryton_seed as seed
 from erpsync.dev.tryton import JsonRpcSession, TrytonServer
-from tests.tryton_fixture import create_stocked_product, unique_code, unique_ro_vat
+from tests.tryton_fixture import create_stocked_product, create_supplier_shipment, unique_code, unique_ro_vat
 
 FAST = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_max=0.002)
 
@@ -315,40 +315,6 @@ def _order(sku: str, quantity: int, customer: Customer, **extra: Any) -> Order:
     )
 
 
-def _receive(session: JsonRpcSession, manifest: dict[str, Any], product: int, quantity: int) -> int:
-    zones = manifest["warehouses"]["WH"]
-    shipment: int = session.call(
-        "model.stock.shipment.in.create",
-        [
-            {
-                "supplier": manifest["parties"]["supplier"],
-                "reference": unique_code("NIR"),
-                "warehouse": zones["warehouse"],
-                "warehouse_input": zones["input"],
-                "warehouse_storage": zones["storage"],
-                "incoming_moves": [
-                    [
-                        "create",
-                        [
-                            {
-                                "product": product,
-                                "quantity": float(quantity),
-                                "unit": manifest["unit"],
-                                "from_location": manifest["locations"]["supplier"],
-                                "to_location": zones["input"],
-                                "unit_price": Decimal("10.00"),
-                                "currency": manifest["currency"],
-                            }
-                        ],
-                    ]
-                ],
-            }
-        ],
-        session.context,
-    )[0]
-    return shipment
-
-
 @pytest.mark.tryton
 def test_reservations_receipts_and_stock_changed_since(
     tryton: TrytonConnector,
@@ -366,7 +332,7 @@ def test_reservations_receipts_and_stock_changed_since(
     assert _stock(tryton, sku) == (20, 3)  # a confirmed sale lowers what is available, not what is on hand
     assert _stock(tryton, sku, "WH2") == (5, 0)
 
-    shipment = _receive(session, manifest, product, 12)
+    shipment = create_supplier_shipment(session, manifest, product, 12)
     assert _stock(tryton, sku) == (20, 3)  # a planned receipt does not hide the reservation
     session.call_accepting_warnings("model.stock.shipment.in.receive", [shipment], session.context)
     session.call_accepting_warnings("model.stock.shipment.in.do", [shipment], session.context)

@@ -49,6 +49,7 @@ def test_worker_runs_a_deployed_stock_sync_with_state_on_postgresql(
         [erpsync, "prefect-yaml", "--output", str(spec), "--work-pool", POOL, "--project-dir", str(tmp_path)], env
     )
     assert "entrypoint: erpsync.flows.stock:stock_sync" in spec.read_text()
+    assert f"prefect work-pool create {POOL} --type process" in spec.read_text()  # its header names this pool
     assert f"erpsync-shop-{STORE}" in output  # the shared rate limit is created on the server as well
     run_command([prefect, "work-pool", "create", POOL, "--type", "process"], env)
     _, timings["deploy --all"] = run_command([prefect, "deploy", "--all", "--prefect-file", str(spec)], env)

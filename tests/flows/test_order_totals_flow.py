@@ -37,6 +37,8 @@ def test_a_voucher_order_is_booked_at_what_the_customer_paid(make_stack: Callabl
         ("fee", D(21), D(5)),
     ]
     assert abs(sale.total - D("224.00")) <= D("0.01")
+    # the stock sync after the import is asked for the products only, not the voucher or the fee
+    assert stack.stock_calls == [("main", {"SKU-A", "SKU-B"})]
     assert stack.run().created == 0 and len(stack.erp.data.sales_for(order_id)) == 1
 
 

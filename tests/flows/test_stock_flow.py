@@ -18,7 +18,7 @@ from erpsync.tasks.stock import STOCK, UNITS_CURSOR, Planned, batches
 from tests.flows.run_helpers import artifact
 from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, add_multi, build_fake_stack
 from tests.support.stack import Stack
-from tests.tryton_fixture import create_stocked_product, unique_code
+from tests.tryton_fixture import create_stocked_product, create_supplier_shipment, unique_code
 
 pytestmark = pytest.mark.prefect
 
@@ -252,37 +252,8 @@ def receive_goods(stack: Stack, product: int, quantity: int) -> int:
     """A supplier shipment of ``quantity`` into WH, received and done (docs/tryton.md)."""
     assert stack.tryton is not None
     manifest = stack.tryton.manifest
-    zones = manifest["warehouses"]["WH"]
     with stack.tryton.session() as session:
-        shipment: int = session.call(
-            "model.stock.shipment.in.create",
-            [
-                {
-                    "supplier": manifest["parties"]["supplier"],
-                    "reference": unique_code("NIR"),
-                    "warehouse": zones["warehouse"],
-                    "warehouse_input": zones["input"],
-                    "warehouse_storage": zones["storage"],
-                    "incoming_moves": [
-                        [
-                            "create",
-                            [
-                                {
-                                    "product": product,
-                                    "quantity": float(quantity),
-                                    "unit": manifest["unit"],
-                                    "from_location": manifest["locations"]["supplier"],
-                                    "to_location": zones["input"],
-                                    "unit_price": Decimal("10.00"),
-                                    "currency": manifest["currency"],
-                                }
-                            ],
-                        ]
-                    ],
-                }
-            ],
-            session.context,
-        )[0]
+        shipment = create_supplier_shipment(session, manifest, product, quantity)
         session.call_accepting_warnings("model.stock.shipment.in.receive", [shipment], session.context)
         session.call_accepting_warnings("model.stock.shipment.in.do", [shipment], session.context)
     return shipment
