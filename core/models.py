@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
@@ -171,6 +171,8 @@ class OrderLine(Record):
     vat_rate: Decimal | None = None
     shop_product_id: str | None = None
     shop_line_id: str | None = None
+    # How much of the line came back (the shop marked the line returned or refused): 0 for none.
+    returned_quantity: Decimal = ZERO
 
 
 class PaymentStatus(StrEnum):
@@ -226,8 +228,33 @@ class Order(Record):
         return str(value) if isinstance(value, int) else value
 
 
+class ErpShipment(Record):
+    """One shipment of an ERP order: whether it left the warehouse, its AWB (tracking number) and carrier."""
+
+    erp_id: str
+    state: str
+    shipped: bool = False  # left the warehouse
+    delivered: bool = False
+    awb: str | None = None
+    carrier: str | None = None
+
+
+class ErpInvoice(Record):
+    """One invoice (or credit note / storno) of an ERP order, as the shop is told of it."""
+
+    erp_id: str
+    number: str
+    issued: date | None = None
+    url: str | None = None  # a link to its PDF, where the ERP offers one
+    credit: bool = False  # a credit note or storno, not the sale's invoice
+
+
 class ErpOrderStatus(Record):
-    """What the ERP says of an order, for the status back-sync to the shop."""
+    """What the ERP says of an order, for the status back-sync to the shop.
+
+    ``editable``: the ERP order is still a draft or quotation (``update_order`` can rewrite it); ``nothing_left``:
+    nothing of it left the warehouse and nothing was invoiced, so a plain cancel undoes it.
+    """
 
     erp_id: str
     reference: str | None = None
@@ -238,6 +265,30 @@ class ErpOrderStatus(Record):
     delivered: bool = False
     cancelled: bool = False
     awb: str | None = None
+    editable: bool = False
+    shipments: list[ErpShipment] = Field(default_factory=list)
+    invoices: list[ErpInvoice] = Field(default_factory=list)
+
+
+class ReturnLine(Record):
+    """A quantity of one ERP SKU that comes back into the warehouse (a return, a refused parcel)."""
+
+    sku: str
+    quantity: Decimal
+
+
+class AfterSale(Record):
+    """What the ERP did to undo all or part of an order.
+
+    ``kind``: ``cancelled`` (nothing had left: the order and its reservations cancelled), ``return`` (a return
+    order: stock back, a credit note where the ERP makes one) or ``storno`` (a reversal invoice). ``erp_id``: the
+    return order or storno document (None for a plain cancel); ``credit_note``: its number, where there is one.
+    """
+
+    kind: Literal["cancelled", "return", "storno"]
+    erp_id: str | None = None
+    credit_note: str | None = None
+    detail: str = ""
 
 
 class ReceiptLine(Record):

@@ -16,7 +16,18 @@ from typing import Protocol, runtime_checkable
 
 from erpsync.connectors.errors import FatalError, RecordError
 from erpsync.connectors.http import Counters
-from erpsync.core.models import Customer, ErpOrderStatus, GoodsReceipt, Order, Page, Product, StockLevel, Supplier
+from erpsync.core.models import (
+    AfterSale,
+    Customer,
+    ErpOrderStatus,
+    GoodsReceipt,
+    Order,
+    Page,
+    Product,
+    ReturnLine,
+    StockLevel,
+    Supplier,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,8 @@ class Capabilities:
     orders_read: bool = False
     orders_read_status: bool = False
     orders_cancel: bool = False
+    orders_return: bool = False  # return_order: a return (stock back, credit note) for some lines of an order
+    orders_update: bool = False  # update_order: rewrite an order that is still a draft or quotation
     invoices: bool = False
     goods_receipts_read: bool = False
     suppliers_read: bool = False
@@ -59,6 +72,11 @@ class MissingInErp(RecordError):
     what: str = ""
     code: str = ""
     fix: str = ""
+
+
+class NeedsReturn(RecordError):
+    """``cancel_order`` refused: goods already left the warehouse or an invoice was issued, so undoing the order
+    takes a return (``return_order``), not a cancel. The order flow then books the return."""
 
 
 def missing_in_erp(system: str, key: str, what: str, code: str, fix: str) -> MissingInErp:
@@ -180,10 +198,37 @@ class ErpConnector(Protocol):
         """
         ...
 
-    def cancel_order(self, erp_id: str) -> None: ...
+    def cancel_order(self, erp_id: str, *, reference: str) -> AfterSale:
+        """Undo a whole order that was cancelled (or refused) in the shop after import; idempotent.
+
+        Where the ERP can still cancel it (Tryton: nothing shipped, nothing invoiced) the order, its shipments and
+        draft invoices are cancelled and its reservations freed (``kind="cancelled"``); a connector that undoes
+        issued documents by reversal does so here (SmartBill: a storno of the invoice, ``kind="storno"``,
+        keyed by ``reference`` so a retry finds it and never makes a second one). Where only a return can undo
+        it (Tryton: something was shipped or invoiced) it raises ``NeedsReturn`` and changes nothing. An order
+        already cancelled returns ``kind="cancelled"`` again.
+        """
+        ...
+
+    def return_order(self, erp_id: str, lines: Sequence[ReturnLine], *, reference: str) -> AfterSale:
+        """Book a return of these quantities of an order (capability ``orders_return``); idempotent on ``reference``.
+
+        ``reference`` is the return's own key (the order's ERP reference + ``/R<n>``): a return that already
+        exists with it is returned, never made twice. The goods come back into the order's warehouse (Tryton: a
+        return sale with negative quantities, its return shipment received and done, its credit note);
+        ``AfterSale.erp_id`` is the return document, ``credit_note`` its credit note's number when there is one.
+        A SKU that is not on the order, or more than was sold, is a ``RecordError``.
+        """
+        ...
+
+    def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
+        """Rewrite an order still editable in the ERP (a draft or quotation) with the shop's lines, addresses and
+        totals (capability ``orders_update``; the same total check as ``create_order``). False, with nothing
+        written, when the ERP order is no longer editable (confirmed, shipped, invoiced)."""
+        ...
 
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
-        """State, invoice number, shipment and AWB of these ERP orders."""
+        """State, invoices (number, date, PDF link), shipments (AWB, carrier) and whether still editable."""
         ...
 
     def iter_orders(self, *, changed_since: datetime | None = None) -> Iterator[Page[Order]]:

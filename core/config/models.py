@@ -72,6 +72,9 @@ class TrytonSettings(_Section):
     timeout_seconds: Seconds = 30.0
     page_size: int = Field(default=500, ge=1, le=5000)
     language: Name = "en"
+    # A link to an invoice for the shop order, "{id}" = the invoice's id, "{number}" = its number (e.g. a report
+    # service or the web client: "https://erp.example.ro/#erp/model/account.invoice/{id}"); "" = no link.
+    invoice_url: str = ""
 
 
 class SmartBillSettings(_Section):
@@ -157,6 +160,12 @@ class OrderSettings(_Section):
     reference_prefix: Annotated[
         str, Field(pattern=r"^\S{0,20}$"), Wording("must be at most 20 characters without spaces")
     ] = ""
+    # false: imported orders stay quotations in the ERP for a person to confirm (edits in the shop are applied
+    # until then); true: confirmed and processed at once (shipments and invoices made, stock reserved).
+    confirm: bool = True
+    # true: a return's goods are received into the warehouse at once (the shop's stock follows in the same run);
+    # false: a person receives the return shipment in the ERP when the parcel arrives.
+    receive_returns: bool = True
 
 
 class ReconcileSettings(_Section):

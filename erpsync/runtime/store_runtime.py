@@ -132,6 +132,8 @@ def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> 
         "discount_sku": store.orders.discount_sku,
         "fee_sku": store.orders.fee_sku,
         "price_list": store.price_list,
+        "confirm_orders": store.orders.confirm,
+        "receive_returns": store.orders.receive_returns,
     }
 
 

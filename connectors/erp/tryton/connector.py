@@ -83,6 +83,9 @@ class TrytonConnector:
         fee_sku: str = "FEE",
         order_warehouse: str = "WH",
         price_list: str = "",
+        confirm_orders: bool = True,
+        receive_returns: bool = True,
+        invoice_url: str = "",
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -96,6 +99,9 @@ class TrytonConnector:
         self.fee_sku = fee_sku
         self.order_warehouse = order_warehouse
         self.price_list = price_list
+        self.confirm_orders = confirm_orders
+        self.receive_returns = receive_returns
+        self.invoice_url = invoice_url
         self.rpc = TrytonRpc(
             self.url,
             database,
@@ -133,6 +139,8 @@ class TrytonConnector:
         fee_sku: str = "FEE",
         order_warehouse: str = "WH",
         price_list: str = "",
+        confirm_orders: bool = True,
+        receive_returns: bool = True,
     ) -> TrytonConnector:
         """The connector of an ``[erp] type = "tryton"`` section (``price_list``: the store's, by name)."""
         return cls(
@@ -148,6 +156,9 @@ class TrytonConnector:
             fee_sku=fee_sku,
             order_warehouse=order_warehouse,
             price_list=price_list,
+            confirm_orders=confirm_orders,
+            receive_returns=receive_returns,
+            invoice_url=settings.invoice_url,
             transport=transport,
         )
 
