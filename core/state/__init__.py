@@ -22,6 +22,7 @@ from erpsync.core.state.engine import (
     migrate,
     safe_url,
 )
+from erpsync.core.state.events import EVENT_KINDS, EVENT_STATES, OrderEvent
 from erpsync.core.state.failures import Failure
 from erpsync.core.state.journal import JOURNAL_FIELDS, JOURNAL_STATES, JournalEntry
 from erpsync.core.state.links import Link, LinkConflict
@@ -32,6 +33,7 @@ from erpsync.core.state.schema import (
     FAILURES,
     JOURNAL,
     LINKS,
+    ORDER_EVENTS,
     PUSHED,
     RUN_LOCKS,
     SNAPSHOTS,
@@ -42,12 +44,15 @@ from erpsync.core.state.store import StateStore
 __all__ = [
     "CURSORS",
     "DEFAULT_STATE_URL",
+    "EVENT_KINDS",
+    "EVENT_STATES",
     "FAILURES",
     "JOURNAL",
     "JOURNAL_FIELDS",
     "JOURNAL_STATES",
     "LINKS",
     "MIGRATIONS_DIR",
+    "ORDER_EVENTS",
     "PUSHED",
     "RUN_LOCKS",
     "SNAPSHOTS",
@@ -56,6 +61,7 @@ __all__ = [
     "JournalEntry",
     "Link",
     "LinkConflict",
+    "OrderEvent",
     "Pushed",
     "Snapshot",
     "StateError",

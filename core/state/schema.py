@@ -127,6 +127,29 @@ class JournalRow(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class OrderEventRow(Base):
+    """What happened to an order after its import, one row per event: its baseline (the content as booked),
+    edits, cancellations and returns. ``seq`` numbers an order's events; a pending row is written before the
+    ERP is called (write-ahead), so a retry resumes it with the same ``reference`` and never makes a second."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (UniqueConstraint("store", "shop_order_id", "seq"), Index(None, "store", "updated_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store: Mapped[str]
+    shop_order_id: Mapped[str]
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str]
+    state: Mapped[str]
+    reference: Mapped[str | None]
+    lines: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+    erp_id: Mapped[str | None]
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
 class FailureRow(Base):
     __tablename__ = "failures"
     __table_args__ = (UniqueConstraint("store", "entity", "key"), Index(None, "store", "resolved"))
@@ -172,5 +195,6 @@ CURSORS = cast(Table, CursorRow.__table__)
 PUSHED = cast(Table, PushedRow.__table__)
 JOURNAL = cast(Table, JournalRow.__table__)
 FAILURES = cast(Table, FailureRow.__table__)
+ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
 SNAPSHOTS = cast(Table, SnapshotRow.__table__)
 RUN_LOCKS = cast(Table, RunLockRow.__table__)
