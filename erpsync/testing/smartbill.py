@@ -7,8 +7,10 @@ What it reproduces (see ``docs/smartbill.md``):
 - ``GET /stocks?cif&date[&warehouseName&productName&productCode]``: ``date`` required, warehouse name
   case-sensitive (a wrong case matches nothing: an empty list, not an error), every warehouse in one reply.
 - ``POST /invoice``: numbered invoices per series; with ``useStock`` each product line leaves its warehouse
-  (unknown code or too little stock -> ``errorText``); ``PUT /invoice/cancel`` puts the stock back;
-  ``GET /invoice/pdf``, ``GET /tax``, ``GET /series``.
+  (unknown code or too little stock -> ``errorText``), a line with a negative quantity comes back into it;
+  ``POST|PUT /invoice/reverse`` issues the storno of an invoice (once), ``PUT|DELETE /invoice/cancel`` cancels
+  one (not once sent to e-Factura); both put the stock back; ``GET /invoice/pdf`` (PDF bytes), ``GET /tax``,
+  ``GET /series``. The documents are ``_smartbill_docs.py``.
 - Errors as ``errorText``: the routes named in ``errors_as_200`` answer HTTP 200 with ``errorText`` set, the
   others HTTP 400 with ``errorText`` (both happen in the real service).
 - The rate limit with its lock-out: more than ``rate_limit`` accepted calls in any ``rate_window`` seconds
@@ -25,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import math
 import random
 import threading
@@ -34,7 +35,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
@@ -43,7 +44,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from erpsync.testing._smartbill_docs import SimError, SimInvoice, SimProduct, _InvoiceRoutes, number_json
 from erpsync.testing.faults import REPLY_KINDS, Fault, FaultInjector, Faults, refuse_kinds
+
+__all__ = ["SimError", "SimInvoice", "SimProduct", "SimStats", "SmartBillSimulator"]
 
 DEFAULT_PREFIX = "/SBORO/api"
 DEFAULT_TAXES: tuple[tuple[str, Decimal], ...] = (
@@ -53,36 +57,6 @@ DEFAULT_TAXES: tuple[tuple[str, Decimal], ...] = (
 )
 WAREHOUSE_TYPE = "cantitativ-valorica"
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-class SimError(Exception):
-    """A refusal the simulator answers as ``errorText`` (HTTP 200 or 400, by route)."""
-
-
-@dataclass
-class SimProduct:
-    """One product code in one warehouse."""
-
-    name: str
-    quantity: Decimal
-    unit: str = "buc"
-
-
-@dataclass
-class SimInvoice:
-    """An issued invoice, as the simulator remembers it."""
-
-    series: str
-    number: int
-    client: dict[str, Any]
-    products: list[dict[str, Any]]
-    use_stock: bool
-    total: Decimal
-    cancelled: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.series}-{self.number:04d}"
 
 
 @dataclass
@@ -118,7 +92,7 @@ class _TokenState:
         self.locked_until: float = -math.inf
 
 
-class SmartBillSimulator:
+class SmartBillSimulator(_InvoiceRoutes):
     """An in-memory SmartBill company: users, warehouses with stock, series, invoices, VAT rates.
 
     The instance is the ASGI app (``SyncASGITransport(sim)`` or ``uvicorn``); every piece of state is public for
@@ -139,6 +113,7 @@ class SmartBillSimulator:
         lockout_seconds: float = 600.0,
         errors_as_200: Iterable[str] = ("stocks", "tax", "series"),
         allow_negative_stock: bool = False,
+        invoice_url: str | None = "https://cloud.smartbill.ro/sim/{cif}/factura/{series}{number}",
         fault_rate: float = 0.0,
         seed: int = 0,
         faults: Faults | None = None,
@@ -156,6 +131,7 @@ class SmartBillSimulator:
         self.lockout_seconds = lockout_seconds
         self.errors_as_200: set[str] = set(errors_as_200)
         self.allow_negative_stock = allow_negative_stock
+        self.invoice_url = invoice_url  # the ``url`` a new invoice's reply carries (None: an empty one)
         self.stats = SimStats()
         self.clock = clock
         self.fault_injector = FaultInjector(counts=self.stats.faults)
@@ -199,6 +175,16 @@ class SmartBillSimulator:
         with self._lock:
             return self.warehouses[warehouse][code].quantity
 
+    def mark_e_factura(self, key: str) -> None:
+        """Mark invoice ``"WEB-0001"`` as sent to e-Factura (it can no longer be cancelled, only reversed)."""
+        with self._lock:
+            self.invoices[key].e_factura = True
+
+    def stornos(self, key: str | None = None) -> list[SimInvoice]:
+        """The storno invoices (of ``key`` only, when given)."""
+        with self._lock:
+            return [i for i in self.invoices.values() if i.storno_of is not None and key in (None, i.storno_of)]
+
     def inject(
         self,
         route: str | None = None,
@@ -230,6 +216,7 @@ class SmartBillSimulator:
             Route("/stocks", self._guard("stocks", self._stocks), methods=["GET"]),
             Route("/invoice", self._guard("invoice", self._invoice), methods=["POST"]),
             Route("/invoice/cancel", self._guard("invoice/cancel", self._cancel), methods=["PUT", "DELETE"]),
+            Route("/invoice/reverse", self._guard("invoice/reverse", self._reverse), methods=["POST", "PUT"]),
             Route("/invoice/pdf", self._guard("invoice/pdf", self._pdf), methods=["GET"]),
             Route("/tax", self._guard("tax", self._tax), methods=["GET"]),
             Route("/series", self._guard("series", self._series), methods=["GET"]),
@@ -334,13 +321,6 @@ class SmartBillSimulator:
 
     # -- routes ---------------------------------------------------------------------------------------------
 
-    def _require_cif(self, request: Request, value: str | None = None) -> None:
-        cif = value if value is not None else request.query_params.get("cif", "")
-        if not cif:
-            raise SimError("Parametrul cif este obligatoriu.")
-        if cif != self.cif:
-            raise SimError(f"Nu aveti drepturi de acces pe firma cu CIF-ul {cif}.")
-
     async def _stocks(self, request: Request) -> Response:
         self._require_cif(request)
         query = request.query_params
@@ -364,7 +344,7 @@ class SmartBillSimulator:
                         "measuringUnit": product.unit,
                         "productCode": code,
                         "productName": product.name,
-                        "quantity": _number(product.quantity),
+                        "quantity": number_json(product.quantity),
                     }
                     for code, product in stock.items()
                     if (only_code is None or code == only_code) and (only_name is None or product.name == only_name)
@@ -376,124 +356,9 @@ class SmartBillSimulator:
                 )
         return JSONResponse({"errorText": "", "message": "", "list": entries})
 
-    async def _invoice(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body(), parse_float=Decimal)
-        except ValueError:
-            raise SimError("Corpul cererii nu este JSON valid.") from None
-        if not isinstance(body, dict):
-            raise SimError("Corpul cererii trebuie sa fie un obiect JSON.")
-        self._require_cif(request, str(body.get("companyVatCode") or ""))
-        client = body.get("client")
-        if not isinstance(client, dict) or not str(client.get("name") or "").strip():
-            raise SimError("Numele clientului este obligatoriu.")
-        series = str(body.get("seriesName") or "")
-        products = body.get("products")
-        if not isinstance(products, list) or not products:
-            raise SimError("Factura trebuie sa contina cel putin un produs.")
-        use_stock = bool(body.get("useStock"))
-        with self._lock:
-            if series not in self.series:
-                raise SimError(f"Seria {series!r} nu exista.")
-            moves, total = self._check_products(products, use_stock)
-            for warehouse, code, quantity in moves:
-                self.warehouses[warehouse][code].quantity -= quantity
-            number = self.series[series]
-            self.series[series] = number + 1
-            invoice = SimInvoice(series, number, client, products, use_stock, total)
-            self.invoices[invoice.key] = invoice
-        return JSONResponse({"errorText": "", "message": "", "number": f"{number:04d}", "series": series, "url": ""})
-
-    def _check_products(self, products: list[Any], use_stock: bool) -> tuple[list[tuple[str, str, Decimal]], Decimal]:
-        """Validate every line before anything moves: the stock moves and the invoice total."""
-        rates = {rate for _, rate in self.taxes}
-        names = {name: rate for name, rate in self.taxes}
-        moves: list[tuple[str, str, Decimal]] = []
-        wanted: dict[tuple[str, str], Decimal] = {}
-        total = Decimal(0)
-        amounts: list[Decimal] = []  # what each line adds to the total (VAT included)
-        for index, line in enumerate(products, start=1):
-            if not isinstance(line, dict) or not str(line.get("name") or "").strip():
-                raise SimError(f"Produsul {index}: numele este obligatoriu.")
-            if line.get("isDiscount"):
-                self._check_tax(line, rates, names)
-                amount = _discount_amount(line, amounts)
-                amounts.append(amount)
-                total += amount
-                continue
-            quantity = _decimal(line.get("quantity"))
-            price = _decimal(line.get("price"))
-            if quantity is None or quantity <= 0 or price is None:
-                raise SimError(f"Produsul {line['name']}: cantitate sau pret invalid.")
-            if not line.get("measuringUnitName"):
-                raise SimError(f"Produsul {line['name']}: unitatea de masura este obligatorie.")
-            self._check_tax(line, rates, names)
-            amount = _cents(quantity * price)
-            amounts.append(amount)
-            total += amount
-            if not use_stock or line.get("isService"):
-                continue
-            code = str(line.get("code") or "")
-            warehouse = str(line.get("warehouseName") or "")
-            if warehouse not in self.warehouses:
-                raise SimError(f"Gestiunea {warehouse!r} nu exista.")
-            if code not in self.warehouses[warehouse]:
-                raise SimError(f'Produsul cu codul "{code}" nu exista in gestiunea "{warehouse}".')
-            key = (warehouse, code)
-            wanted[key] = wanted.get(key, Decimal(0)) + quantity
-            have = self.warehouses[warehouse][code].quantity
-            if not self.allow_negative_stock and wanted[key] > have:
-                raise SimError(
-                    f'Stoc insuficient pentru produsul cu codul "{code}" in gestiunea "{warehouse}" '
-                    f"(disponibil {_number(have)})."
-                )
-            moves.append((warehouse, code, quantity))
-        return moves, total
-
-    @staticmethod
-    def _check_tax(line: dict[str, Any], rates: set[Decimal], names: dict[str, Decimal]) -> None:
-        rate = _decimal(line.get("taxPercentage"))
-        if rate is None or rate not in rates:
-            raise SimError(f"Cota TVA {line.get('taxPercentage')} nu este definita.")
-        tax_name = line.get("taxName")
-        if tax_name and names.get(tax_name) != rate:
-            raise SimError(f"Cota TVA {tax_name!r} nu corespunde procentului {rate}.")
-
-    def _find_invoice(self, request: Request) -> SimInvoice:
-        self._require_cif(request)
-        series = request.query_params.get("seriesname", "")
-        try:
-            number = int(request.query_params.get("number", ""))
-        except ValueError:
-            raise SimError("Numarul facturii este obligatoriu.") from None
-        invoice = self.invoices.get(f"{series}-{number:04d}")
-        if invoice is None:
-            raise SimError(f"Factura {series}{number:04d} nu exista.")
-        return invoice
-
-    async def _cancel(self, request: Request) -> Response:
-        with self._lock:
-            invoice = self._find_invoice(request)
-            if invoice.cancelled:
-                raise SimError(f"Factura {invoice.series}{invoice.number:04d} este deja anulata.")
-            invoice.cancelled = True
-            if invoice.use_stock:
-                for line in invoice.products:
-                    if line.get("isService") or line.get("isDiscount"):
-                        continue
-                    product = self.warehouses[line["warehouseName"]][line["code"]]
-                    product.quantity += _decimal(line["quantity"]) or Decimal(0)
-        return JSONResponse({"errorText": "", "message": "Factura a fost anulata."})
-
-    async def _pdf(self, request: Request) -> Response:
-        with self._lock:
-            invoice = self._find_invoice(request)
-        content = f"%PDF-1.4\n% simulated invoice {invoice.key}\n%%EOF\n".encode()
-        return Response(content, media_type="application/octet-stream")
-
     async def _tax(self, request: Request) -> Response:
         self._require_cif(request)
-        taxes = [{"name": name, "percentage": _number(rate)} for name, rate in self.taxes]
+        taxes = [{"name": name, "percentage": number_json(rate)} for name, rate in self.taxes]
         return JSONResponse({"errorText": "", "message": "", "taxes": taxes})
 
     async def _series(self, request: Request) -> Response:
@@ -502,54 +367,3 @@ class SmartBillSimulator:
         with self._lock:
             listed = [{"name": name, "nextNumber": number, "type": kind} for name, number in self.series.items()]
         return JSONResponse({"errorText": "", "message": "", "list": listed})
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def _discount_amount(line: dict[str, Any], amounts: list[Decimal]) -> Decimal:
-    """What a discount line (``isDiscount``) adds to the total: a negative amount, VAT included.
-
-    It applies to the ``numberOfItems`` lines right before it (at least 1, at most the lines before it);
-    ``discountType`` 1 takes off ``discountValue`` (sent as a negative number; 0 or positive is refused),
-    2 takes off ``discountPercentage`` (0-100) % of those lines, rounded to the ban. A discount larger than the
-    lines it applies to is refused. *(inference: the reference names ``isDiscount`` and "discount type/value
-    fields beside it"; the field names and the sign follow SmartBill's public API documentation)*
-    """
-    name = line.get("name")
-    count = line.get("numberOfItems")
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(amounts):
-        raise SimError(f"Discountul {name}: numarul de produse la care se aplica este invalid ({count!r}).")
-    base = sum(amounts[-count:], Decimal(0))
-    kind = line.get("discountType")
-    if kind == 1:
-        value = _decimal(line.get("discountValue"))
-        if value is None or value >= 0:
-            raise SimError(f"Discountul {name}: valoarea discountului trebuie sa fie negativa.")
-        amount = _cents(value)
-    elif kind == 2:
-        percent = _decimal(line.get("discountPercentage"))
-        if percent is None or not 0 < percent <= 100:
-            raise SimError(f"Discountul {name}: procentul discountului este invalid.")
-        amount = -_cents(base * percent / 100)
-    else:
-        raise SimError(f"Discountul {name}: tipul discountului este invalid ({kind!r}).")
-    if base + amount < 0:
-        raise SimError(f"Discountul {name} depaseste valoarea produselor la care se aplica.")
-    return amount
-
-
-def _number(value: Decimal) -> int | float:
-    """A quantity as SmartBill writes it in JSON: a plain number."""
-    return int(value) if value == value.to_integral_value() else float(value)

@@ -130,7 +130,13 @@ def test_another_companys_cif_is_refused_with_an_errortext_about_rights(client: 
 def test_invoice_is_numbered_in_its_series_and_takes_stock_out(sim: SmartBillSimulator, client: httpx.Client) -> None:
     first = client.post("/invoice", json=invoice(line("A1", 2), line("B2", 1)))
     second = client.post("/invoice", json=invoice(line("A1", 1)))
-    assert first.json() == {"errorText": "", "message": "", "number": "0001", "series": "WEB", "url": ""}
+    assert first.json() == {
+        "errorText": "",
+        "message": "",
+        "number": "0001",
+        "series": "WEB",
+        "url": f"https://cloud.smartbill.ro/sim/{CIF}/factura/WEB0001",
+    }
     assert second.json()["number"] == "0002"
     assert sim.quantity("Depozit", "A1") == Decimal(7)
     assert sim.quantity("Depozit", "B2") == Decimal(2)

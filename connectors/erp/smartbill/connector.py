@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -21,18 +21,28 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
-from erpsync.connectors.erp.smartbill.client import SYSTEM, SmartBillClient, is_already_cancelled
+from erpsync.connectors.erp.smartbill.client import SYSTEM, SmartBillClient
 from erpsync.connectors.erp.smartbill.invoices import InvoiceId, IssuedRegistry, MemoryIssuedRegistry
 from erpsync.connectors.erp.smartbill.mapping import invoice_body, parse_stock, parse_taxes, stock_entries
+from erpsync.connectors.erp.smartbill.returns import (
+    credit_invoice,
+    invoice_details,
+    is_already_reversed,
+    return_products,
+    stock_lines,
+)
 from erpsync.connectors.errors import FatalError, RateLimitedError, RecordError, RetriableError, record_error
 from erpsync.connectors.http import Counters
 from erpsync.core.models import (
+    AfterSale,
     Customer,
+    ErpInvoice,
     ErpOrderStatus,
     GoodsReceipt,
     Order,
     Page,
     Product,
+    ReturnLine,
     StockLevel,
     Supplier,
 )
@@ -44,11 +54,18 @@ log = logging.getLogger("erpsync.smartbill")
 
 BUCHAREST = ZoneInfo("Europe/Bucharest")
 
-CAPABILITIES = Capabilities(stock_read=True, orders_create=True, invoices=True, orders_cancel=True)
+CAPABILITIES = Capabilities(
+    stock_read=True,
+    orders_create=True,
+    invoices=True,
+    orders_cancel=True,
+    orders_return=True,
+    orders_read_status=True,  # from the issued registry, no call (docs/smartbill.md, "After the import")
+)
 
 
 class SmartBillConnector:
-    """SmartBill Cloud through its REST API: stock read, orders in as invoices, invoice cancel."""
+    """SmartBill Cloud through its REST API: stock read, orders in as invoices, stornos and returns."""
 
     system = SYSTEM
     capabilities = CAPABILITIES
@@ -276,7 +293,7 @@ class SmartBillConnector:
         erp_id = str(InvoiceId(series, number))
         log.info("SmartBill invoice %s issued for order %s", erp_id, reference)
         try:
-            self.issued.put(reference, erp_id)
+            self.issued.put(reference, erp_id, invoice_details(body, reply))
         except Exception as exc:
             # The invoice exists; only this message (and the log line above) knows it now.
             raise FatalError(
@@ -286,22 +303,184 @@ class SmartBillConnector:
             ) from exc
         return erp_id
 
-    def cancel_order(self, erp_id: str) -> None:
-        """Cancel the invoice ``"SERIES-NUMBER"`` (its stock goes back); cancelling twice is harmless."""
+    def cancel_order(self, erp_id: str, *, reference: str) -> AfterSale:
+        """Undo an invoiced order by its storno (``POST /invoice/reverse``, PUT when POST gets 405): the whole
+        invoice reversed, its stock back. Idempotent on ``reference`` (write-ahead, as returns): a storno already
+        recorded (under this reference or another) is returned without a call; a storno request whose outcome
+        is unknown is never sent again (``RecordError``: check SmartBill). Never ``NeedsReturn``.
+
+        Refused (``RecordError``, nothing sent) when returns were booked on the invoice: SmartBill would reverse
+        it whole and credit the returned goods twice.
+        """
         invoice = InvoiceId.parse(erp_id)
-        params = {"cif": self.cif, "seriesname": invoice.series, "number": invoice.number}
+        done = self._known_credit(reference, erp_id)
+        if done is not None:
+            return done
+        details = self.issued.details(erp_id) or {}
+        for credit in details.get("credits", []):
+            if credit.get("kind") == "storno":
+                return _after_sale(credit)
+        returns = [str(c.get("erp_id")) for c in details.get("credits", []) if c.get("kind") == "return"]
+        if returns:
+            raise record_error(
+                SYSTEM,
+                reference,
+                f"invoice {erp_id} has returns ({', '.join(returns)}): a storno would reverse it whole and credit "
+                f"them twice; book the rest as a return, or storno it in SmartBill by hand",
+            )
+        body = {
+            "companyVatCode": self.cif,
+            "seriesName": invoice.series,
+            "number": invoice.number,
+            "issueDate": self._today(),
+        }
+        self.issued.mark_sent(reference, erp_id)
         try:
-            self._request("PUT", "invoice/cancel", params=params, kind="write", record_key=erp_id)
+            reply = self._send_reverse(body, reference)
         except RecordError as error:
-            if not is_already_cancelled(error.message):
+            self.issued.clear_sent(reference)  # refused: nothing was issued
+            if is_already_reversed(error.message):
+                return AfterSale(
+                    kind="storno",
+                    detail=f"invoice {erp_id} already has a storno in SmartBill (not made by erpsync): {error}",
+                )
+            raise
+        except RetriableError as error:
+            raise self._in_doubt(error, reference, f"the storno of invoice {erp_id}") from None
+        credit = credit_invoice(reply, kind="storno", of=erp_id, reference=reference, issued=self._today())
+        credit["returned"] = {sku: str(qty) for sku, qty in stock_lines(details.get("lines", [])).items()}
+        return self._record_credit(reference, credit)
+
+    def return_order(self, erp_id: str, lines: Sequence[ReturnLine], *, reference: str) -> AfterSale:
+        """Book a return: one invoice with NEGATIVE quantities of just these lines (``POST /invoice``,
+        ``useStock``: the goods come back into the warehouse they left), at the original invoice's prices as
+        registered, in its series, to its client, mentioning it. Idempotent on ``reference`` (write-ahead: an
+        unknown outcome is never re-sent). ``RecordError`` before any call for: an invoice whose lines are not
+        registered, a SKU not on it, more than invoiced minus earlier returns (or an invoice already reversed).
+        """
+        done = self._known_credit(reference, erp_id)
+        if done is not None:
+            return done
+        InvoiceId.parse(erp_id)
+        details = self.issued.details(erp_id)
+        body = {
+            "companyVatCode": self.cif,
+            "issueDate": self._today(),
+            **return_products(erp_id, details, lines, reference),
+        }
+        self.issued.mark_sent(reference, erp_id)
+        try:
+            reply = self._request(
+                "POST", "invoice", json_body=body, kind="write", idempotent=False, record_key=reference
+            )
+        except RecordError:
+            self.issued.clear_sent(reference)
+            raise
+        except RetriableError as error:
+            raise self._in_doubt(error, reference, f"the return invoice of {erp_id}") from None
+        credit = credit_invoice(reply, kind="return", of=erp_id, reference=reference, issued=self._today())
+        credit["returned"] = {line.sku: str(line.quantity) for line in lines}
+        return self._record_credit(reference, credit)
+
+    def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
+        self._unsupported("rewrite an issued invoice (undo it by storno and issue a new one)")
+
+    # -- after-sale helpers -------------------------------------------------------------------------------
+
+    def _known_credit(self, reference: str, erp_id: str) -> AfterSale | None:
+        """The storno/return already recorded under ``reference``; ``RecordError`` when one is in doubt."""
+        known = self.issued.credit(reference)
+        if known is not None:
+            return _after_sale(known)
+        if self.issued.is_sent(reference):
+            raise record_error(
+                SYSTEM,
+                reference,
+                f"a storno/return request for invoice {erp_id} was sent and its outcome is unknown: it is not "
+                f"sent again. Check SmartBill (series {InvoiceId.parse(erp_id).series}): if it was issued, link it "
+                f"(entity smartbill_credit, shop_id {reference!r}); if not, unlink smartbill_credit_sent "
+                f"{reference!r}, then resolve this failure",
+            )
+        return None
+
+    def _send_reverse(self, body: dict[str, Any], reference: str) -> Any:
+        """``POST /invoice/reverse``; ``PUT`` when the POST is refused as a wrong method (clients disagree)."""
+        try:
+            return self._request(
+                "POST", "invoice/reverse", json_body=body, kind="write", idempotent=False, record_key=reference
+            )
+        except (RecordError, FatalError) as error:
+            if error.status != 405:
                 raise
+        return self._request(
+            "PUT", "invoice/reverse", json_body=body, kind="write", idempotent=False, record_key=reference
+        )
+
+    def _in_doubt(self, error: RetriableError, reference: str, what: str) -> RetriableError | RecordError:
+        if isinstance(error, RateLimitedError) or error.not_sent:
+            self.issued.clear_sent(reference)  # provably not processed: safe to try again later
+            return error
+        return record_error(
+            SYSTEM,
+            reference,
+            f"{what} may have been issued ({error.message}); it is not re-sent automatically: check SmartBill, "
+            f"then link it or clear the mark (docs/smartbill.md, 'After the import') and resolve this failure",
+            status=error.status,
+        )
+
+    def _record_credit(self, reference: str, credit: dict[str, Any]) -> AfterSale:
+        log.info(
+            "SmartBill %s %s issued for %s (invoice %s)", credit["kind"], credit["erp_id"], reference, credit["of"]
+        )
+        try:
+            self.issued.put_credit(reference, credit)
+        except Exception as exc:
+            # Issued; the write-ahead mark stays, so a retry is held as in doubt, never sent twice.
+            raise FatalError(
+                SYSTEM,
+                f"{credit['kind']} {credit['erp_id']} of invoice {credit['of']} issued for {reference} but not "
+                f"recorded ({exc}); link it before retrying",
+            ) from exc
+        return _after_sale(credit)
 
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
-        """Every invoice we issued is an invoiced order; SmartBill's API tells nothing more (no call)."""
+        """Each invoice's number, date and link, its stornos/returns as credits, from the registry (no call:
+        SmartBill cannot report an invoice's state; a storno or cancel made in SmartBill's UI is not seen)."""
         statuses = []
         for erp_id in erp_ids:
-            InvoiceId.parse(erp_id)
-            statuses.append(ErpOrderStatus(erp_id=erp_id, state="invoiced", invoiced=True, invoice_number=erp_id))
+            invoice = InvoiceId.parse(erp_id)
+            details = self.issued.details(erp_id) or {}
+            invoices = [
+                ErpInvoice(
+                    erp_id=erp_id,
+                    number=invoice.printed,
+                    issued=_date(details.get("issued")),
+                    url=details.get("url") or None,
+                )
+            ]
+            cancelled = False
+            for credit in details.get("credits", []):
+                credit_id = InvoiceId.parse(str(credit["erp_id"]))
+                invoices.append(
+                    ErpInvoice(
+                        erp_id=str(credit_id),
+                        number=credit_id.printed,
+                        issued=_date(credit.get("issued")),
+                        url=credit.get("url") or None,
+                        credit=True,
+                    )
+                )
+                cancelled = cancelled or credit.get("kind") == "storno"
+            statuses.append(
+                ErpOrderStatus(
+                    erp_id=erp_id,
+                    state="cancelled" if cancelled else "invoiced",
+                    invoiced=True,
+                    invoice_number=invoice.printed,
+                    cancelled=cancelled,
+                    invoices=invoices,
+                )
+            )
         return statuses
 
     def invoice_pdf(self, erp_id: str) -> bytes:
@@ -340,6 +519,25 @@ class SmartBillConnector:
 
     def iter_suppliers(self) -> Iterator[Page[Supplier]]:
         self._unsupported("list suppliers")
+
+
+def _after_sale(credit: dict[str, Any]) -> AfterSale:
+    erp_id = str(credit["erp_id"])
+    try:
+        number = InvoiceId.parse(erp_id).printed
+    except ValueError:
+        number = erp_id
+    detail = f"{credit.get('kind') or 'storno'} {number} of {credit.get('of') or 'an invoice'}"
+    if credit.get("kind") == "return":
+        return AfterSale(kind="return", erp_id=erp_id, credit_note=number, detail=detail)
+    return AfterSale(kind="storno", erp_id=erp_id, credit_note=number, detail=detail)
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _name_sku(error: RecordError, order: Order, reference: str) -> RecordError:
