@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -120,7 +120,14 @@ def stock_of(page_items: list[StockLevel]) -> dict[tuple[str, str], Decimal]:
 def test_is_an_erp_connector_with_the_smartbill_capabilities(sb: SmartBillConnector) -> None:
     assert isinstance(sb, ErpConnector)
     assert sb.system == "smartbill"
-    assert sorted(sb.capabilities.names()) == ["invoices", "orders_cancel", "orders_create", "stock_read"]
+    assert sorted(sb.capabilities.names()) == [
+        "invoices",
+        "orders_cancel",
+        "orders_create",
+        "orders_read_status",
+        "orders_return",
+        "stock_read",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -385,7 +392,7 @@ def test_a_5xx_on_the_invoice_is_not_retried(sb: SmartBillConnector, sim: SmartB
 
 def test_a_registry_that_cannot_remember_fails_fast_with_the_invoice_id(make: Factory) -> None:
     class Broken(MemoryIssuedRegistry):
-        def put(self, reference: str, erp_id: str) -> None:
+        def put(self, reference: str, erp_id: str, details: Mapping[str, Any] | None = None) -> None:
             raise OSError("disk full")
 
     sb = make(issued=Broken())
@@ -399,22 +406,28 @@ def test_no_order_warehouse_is_a_configuration_error(make: Factory, sim: SmartBi
     assert sim.stats.requests == 0
 
 
-def test_cancel_puts_the_stock_back_and_is_harmless_twice(sb: SmartBillConnector, sim: SmartBillSimulator) -> None:
+def test_cancel_is_a_storno_that_puts_the_stock_back_once(sb: SmartBillConnector, sim: SmartBillSimulator) -> None:
     erp_id = sb.create_order(an_order(), an_order().customer)
-    sb.cancel_order(erp_id)
-    sb.cancel_order(erp_id)
-    assert sim.invoices[erp_id].cancelled
+    first = sb.cancel_order(erp_id, reference="95750870.3")
+    again = sb.cancel_order(erp_id, reference="95750870.3")
+    assert first == again and first.kind == "storno" and first.erp_id == "WEB-0002"
+    assert [s.key for s in sim.stornos(erp_id)] == ["WEB-0002"] and not sim.invoices[erp_id].cancelled
     assert sim.quantity("Depozit", "A1") == 10
     with pytest.raises(RecordError, match="nu exista") as raised:
-        sb.cancel_order("WEB-0099")
-    assert raised.value.key == "WEB-0099"
+        sb.cancel_order("WEB-0099", reference="1099")
+    assert raised.value.key == "1099"
 
 
 def test_order_statuses_and_pdf(sb: SmartBillConnector, sim: SmartBillSimulator) -> None:
     erp_id = sb.create_order(an_order(), an_order().customer)
     calls = sim.stats.calls
     [status] = sb.order_statuses([erp_id])
-    assert (status.erp_id, status.state, status.invoiced, status.invoice_number) == (erp_id, "invoiced", True, erp_id)
+    assert (status.erp_id, status.state, status.invoiced, status.invoice_number) == (
+        erp_id,
+        "invoiced",
+        True,
+        "WEB 0001",
+    )
     assert sim.stats.calls == calls
     assert sb.invoice_pdf(erp_id).startswith(b"%PDF")
 

@@ -357,3 +357,83 @@ def test_max_in_window_counts_the_half_open_window() -> None:
     stats = SimStats(call_times=[0.0, 0.5, 1.0, 1.0, 1.4, 2.0])
     assert stats.max_in_window(1.0) == 4  # 0.5, 1.0, 1.0, 1.4 (0.0 has left at 1.0)
     assert stats.max_in_window(10) == 6
+
+
+# --------------------------------------------------------------------------- after the import: storno, cancel, PDF
+
+
+def reverse_body(number: str, issue_date: str | None = None) -> dict[str, Any]:
+    body = {"companyVatCode": CIF, "seriesName": "WEB", "number": number}
+    return body if issue_date is None else body | {"issueDate": issue_date}
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_reverse_issues_one_negative_storno_in_the_series_and_puts_stock_back(
+    sim: SmartBillSimulator, client: httpx.Client, method: str
+) -> None:
+    client.post("/invoice", json=invoice(line("A1", 2), line("B2", 1)) | {"issueDate": TODAY})
+    assert sim.quantity("Depozit", "A1") == 8
+    reply = client.request(method, "/invoice/reverse", json=reverse_body("0001", TODAY))
+    assert reply.status_code == 200
+    assert (reply.json()["errorText"], reply.json()["series"], reply.json()["number"]) == ("", "WEB", "0002")
+    storno = sim.invoices["WEB-0002"]
+    assert storno.storno_of == "WEB-0001" and sim.invoices["WEB-0001"].reversed_by == "WEB-0002"
+    assert [p["quantity"] for p in storno.products] == [-2, -1] and storno.total == Decimal("-37.5")
+    assert (sim.quantity("Depozit", "A1"), sim.quantity("Depozit", "B2")) == (10, 3)
+    assert [s.key for s in sim.stornos()] == ["WEB-0002"]
+
+
+def test_a_second_storno_of_an_invoice_is_refused_with_an_errortext(
+    sim: SmartBillSimulator, client: httpx.Client
+) -> None:
+    client.post("/invoice", json=invoice(line("A1", 2)))
+    assert client.post("/invoice/reverse", json=reverse_body("0001")).json()["errorText"] == ""
+    again = client.post("/invoice/reverse", json=reverse_body("0001"))
+    assert again.status_code == 400 and "deja stornata" in again.json()["errorText"]
+    of_storno = client.post("/invoice/reverse", json=reverse_body("0002"))
+    assert "storno" in of_storno.json()["errorText"]
+    assert len(sim.stornos()) == 1 and sim.quantity("Depozit", "A1") == 10  # stock came back once
+    missing = client.post("/invoice/reverse", json=reverse_body("0099"))
+    assert "nu exista" in missing.json()["errorText"]
+
+
+def test_a_storno_dated_before_its_invoice_is_refused(sim: SmartBillSimulator, client: httpx.Client) -> None:
+    client.post("/invoice", json=invoice(line("A1", 1)) | {"issueDate": TODAY})
+    early = client.post("/invoice/reverse", json=reverse_body("0001", "2026-11-27"))
+    assert "anterioara" in early.json()["errorText"] and not sim.stornos()
+
+
+def test_negative_quantities_bring_stock_back_with_use_stock_only(
+    sim: SmartBillSimulator, client: httpx.Client
+) -> None:
+    client.post("/invoice", json=invoice(line("A1", 3)))
+    back = client.post("/invoice", json=invoice(line("A1", -2)))
+    assert back.json()["errorText"] == "" and sim.invoices["WEB-0002"].total == Decimal(-25)
+    assert sim.quantity("Depozit", "A1") == 9
+    client.post("/invoice", json=invoice(line("A1", -1), use_stock=False))
+    assert sim.quantity("Depozit", "A1") == 9
+    zero = client.post("/invoice", json=invoice(line("A1", 0)))
+    assert "cantitate" in zero.json()["errorText"]
+
+
+def test_cancel_is_refused_once_sent_to_e_factura_or_reversed(sim: SmartBillSimulator, client: httpx.Client) -> None:
+    client.post("/invoice", json=invoice(line("A1", 1)))
+    client.post("/invoice", json=invoice(line("A1", 1)))
+    sim.mark_e_factura("WEB-0001")
+    params = {"cif": CIF, "seriesname": "WEB", "number": "0001"}
+    refused = client.put("/invoice/cancel", params=params)
+    assert "e-Factura" in refused.json()["errorText"] and not sim.invoices["WEB-0001"].cancelled
+    client.post("/invoice/reverse", json=reverse_body("0002"))
+    reversed_one = client.delete("/invoice/cancel", params=params | {"number": "0002"})
+    assert "stornari" in reversed_one.json()["errorText"]
+    assert sim.quantity("Depozit", "A1") == 9  # one still sold, one reversed
+
+
+def test_pdf_is_pdf_bytes_for_an_invoice_and_an_errortext_otherwise(
+    sim: SmartBillSimulator, client: httpx.Client
+) -> None:
+    client.post("/invoice", json=invoice(line("A1", 1)))
+    pdf = client.get("/invoice/pdf", params={"cif": CIF, "seriesname": "WEB", "number": "0001"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-") and b"WEB0001" in pdf.content
+    missing = client.get("/invoice/pdf", params={"cif": CIF, "seriesname": "WEB", "number": "0042"})
+    assert "nu exista" in missing.json()["errorText"]
