@@ -113,8 +113,8 @@ def return_products(
         if quantity > left:
             raise _refused(
                 reference,
-                f"over-return of SKU {sku!r} on invoice {erp_id}: invoiced {invoiced[sku]}, returned already "
-                f"{returned.get(sku, Decimal(0))}, asked {quantity}",
+                f"over-return of SKU {sku!r} on invoice {erp_id}: invoiced {_show(invoiced[sku])}, returned "
+                f"already {_show(returned.get(sku, Decimal(0)))}, asked {_show(quantity)}",
             )
         for original in details["lines"]:
             if quantity <= 0:
@@ -148,6 +148,10 @@ def _link(reply: Mapping[str, Any]) -> str | None:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
+
+
+def _show(value: Decimal) -> str:
+    return f"{value.normalize():f}"
 
 
 def _decimal(value: Any) -> Decimal:
