@@ -45,6 +45,8 @@ def test_the_memory_registry_remembers_once_and_refuses_a_second_invoice() -> No
 @dataclass
 class FakeLink:
     erp_id: str
+    shop_id: str = ""
+    extra: dict[str, Any] | None = None
 
 
 @dataclass
@@ -74,7 +76,10 @@ class FakeLinks:
         sku: str | None = None,
     ) -> FakeLink | None:
         found = self.links.get((store, entity, shop_id or ""))
-        return None if found is None else FakeLink(found)
+        return None if found is None else FakeLink(found, shop_id or "")
+
+    def unlink(self, store: str, entity: str, *, shop_id: str | None = None, erp_id: str | None = None) -> bool:
+        return self.links.pop((store, entity, shop_id or ""), None) is not None
 
 
 def test_the_state_registry_is_links_of_entity_smartbill_invoice_per_store() -> None:
