@@ -219,6 +219,7 @@ class Order(Record):
     note: str = ""
     awb: str | None = None
     invoice_number: str | None = None
+    meta: dict[str, str] = Field(default_factory=dict)  # the shop's meta fields (markers, the ERP invoice ...)
 
     @field_validator("shop_id", "erp_id", mode="before")
     @classmethod

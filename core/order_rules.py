@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -43,8 +43,8 @@ class Action(StrEnum):
 
     IMPORT = "import"  # never sent to the ERP: send it
     RESUME = "resume"  # sent before, outcome unknown: look it up in the ERP first
-    CANCEL = "cancel"  # in the ERP, cancelled in the shop since: cancel it in the ERP
-    SEEN = "seen"  # in the ERP already; the shop copy changed in a way the ERP does not care about
+    AFTER = "after"  # in the ERP, changed in the shop since: cancel, return or edit it there (tasks/order_after)
+    SEEN = "seen"  # the shop copy changed in a way the ERP does not care about (the ERP order is cancelled)
     UNCHANGED = "unchanged"  # nothing new
     SKIP = "skip"  # not to be imported (a configured status, or cancelled before import)
     HOLD = "hold"  # failed too often, or a total mismatch: waits for a person (erpsync failures retry / resync-order)
@@ -111,11 +111,11 @@ def decide_import(
     if entry is not None and entry.erp_order_id:
         if entry.state == "cancelled":
             return Decision(Action.UNCHANGED if entry.digest == digest else Action.SEEN)
-        if status == CANCELLED:
-            if held:
-                return Decision(Action.HOLD, f"cancelling it in the ERP failed {failure_attempts} times")
-            return Decision(Action.CANCEL, "cancelled in the shop after import")
-        return Decision(Action.UNCHANGED if entry.digest == digest else Action.SEEN)
+        if entry.digest == digest and status != CANCELLED and not forced:
+            return Decision(Action.UNCHANGED)
+        if held:
+            return Decision(Action.HOLD, f"its change after import failed in the ERP {failure_attempts} times")
+        return Decision(Action.AFTER, "changed in the shop after import")
     sent = entry is not None and entry.attempts > 0
     if not sent:
         if status in skip_statuses:
@@ -133,7 +133,7 @@ class ResumeStep(StrEnum):
     """What an order sent before (outcome unknown) needs once the ERP was asked for its reference."""
 
     CREATE = "create"  # send it (create_order is idempotent on the shop id: a half-done sale is completed)
-    CANCEL_FOUND = "cancel_found"  # it is in the ERP and was cancelled in the shop since
+    AFTER_FOUND = "after_found"  # it is in the ERP and was cancelled in the shop since: undo it there
     MARK_CANCELLED = "mark_cancelled"  # it is not in the ERP and was cancelled in the shop: nothing to do
     HOLD = "hold"  # the ERP cannot say whether it has it: a person checks
 
@@ -141,7 +141,7 @@ class ResumeStep(StrEnum):
 def resume_step(found: bool, *, shop_cancelled: bool, authoritative: bool, forced: bool) -> ResumeStep:
     """The step after looking an in-doubt order up (``authoritative``: the ERP can look orders up by reference)."""
     if found:
-        return ResumeStep.CANCEL_FOUND if shop_cancelled else ResumeStep.CREATE
+        return ResumeStep.AFTER_FOUND if shop_cancelled else ResumeStep.CREATE
     if not (authoritative or forced):
         return ResumeStep.HOLD
     return ResumeStep.MARK_CANCELLED if shop_cancelled else ResumeStep.CREATE
@@ -318,10 +318,15 @@ class StatusPlan:
     invoice_tag: str | None
     record: str  # the ERP status as applied, for the journal's erp_status
     shop_status: str | None  # the shop's status once the writes are done
+    # meta fields to set on the shop order (the ERP invoice's number, date and link; every shipment's AWB)
+    meta: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()  # further tags: the AWBs of shipments after the first
 
     @property
     def writes(self) -> int:
-        return sum(1 for value in (self.shortcut, self.awb, self.invoice_tag) if value)
+        return (
+            sum(1 for value in (self.shortcut, self.awb, self.invoice_tag) if value) + bool(self.meta) + len(self.tags)
+        )
 
 
 def status_record(status: ErpOrderStatus) -> str:
@@ -333,8 +338,38 @@ def status_record(status: ErpOrderStatus) -> str:
         "delivered": status.delivered,
         "cancelled": status.cancelled,
         "awb": status.awb,
+        "invoices": [[i.number, i.url] for i in status.invoices if not i.credit],
+        "shipments": [[s.awb, s.carrier] for s in status.shipments if s.shipped and s.awb],
     }
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+# Where the ERP invoice and the shipments go on a shop order (*inference*: meta fields are writable and kept;
+# ``connectors.merchantpro.mapping`` reads them back into ``Order.meta``).
+INVOICE_META = {"number": "erp_invoice_number", "date": "erp_invoice_date", "url": "erp_invoice_url"}
+SHIPMENTS_META = "erp_shipments"
+AWB_TAG_PREFIX = "AWB "
+
+
+def shipment_text(awb: str, carrier: str | None) -> str:
+    return f"{awb} ({carrier})" if carrier else awb
+
+
+def status_meta(status: ErpOrderStatus) -> dict[str, str]:
+    """The meta fields an ERP status gives a shop order: the invoice (the first that is not a credit note: its
+    number, date and link) and, with more than one shipment or a carrier named, every shipped AWB."""
+    meta: dict[str, str] = {}
+    invoice = next((i for i in status.invoices if not i.credit), None)
+    if invoice is not None:
+        meta[INVOICE_META["number"]] = invoice.number
+        if invoice.issued is not None:
+            meta[INVOICE_META["date"]] = invoice.issued.isoformat()
+        if invoice.url:
+            meta[INVOICE_META["url"]] = invoice.url
+    shipped = [s for s in status.shipments if s.shipped and s.awb]
+    if len(shipped) > 1 or any(s.carrier for s in shipped):
+        meta[SHIPMENTS_META] = "; ".join(shipment_text(s.awb or "", s.carrier) for s in shipped)
+    return meta
 
 
 def _last(record: str | None) -> dict[str, object]:
@@ -382,7 +417,23 @@ def plan_status(status: ErpOrderStatus, *, shop_status: str | None, last_record:
     awb = status.awb if status.awb and status.awb != last.get("awb") and after != "cancelled" else None
     invoice = status.invoice_number if status.invoiced else None
     tag = f"{INVOICE_TAG_PREFIX}{invoice}" if invoice and invoice != last.get("invoice") else None
-    return StatusPlan(shortcut=shortcut, awb=awb, invoice_tag=tag, record=record, shop_status=after)
+    meta = status_meta(status)
+    before = {(awb, carrier) for awb, carrier in last.get("shipments") or []}  # type: ignore[attr-defined]
+    shipped = [s for s in status.shipments if s.shipped and s.awb]
+    tags = tuple(
+        f"{AWB_TAG_PREFIX}{shipment_text(s.awb or '', s.carrier)}"
+        for s in shipped[1:]
+        if (s.awb, s.carrier) not in before
+    )
+    return StatusPlan(
+        shortcut=shortcut,
+        awb=awb,
+        invoice_tag=tag,
+        record=record,
+        shop_status=after,
+        meta=meta,
+        tags=tags,
+    )
 
 
 def needs_status_check(shop_status: str | None, created_at: datetime, now: datetime, horizon_days: int) -> bool:

@@ -26,6 +26,7 @@ from erpsync.connectors.errors import RecordError, RetriableError
 from erpsync.connectors.merchantpro.client import API, OrderStatusShortcut, local_date_since
 from erpsync.core.models import ErpOrderStatus, Order
 from erpsync.core.order_rules import (
+    INVOICE_META,
     TRANSIENT_PREFIX,
     StatusPlan,
     counted_attempts,
@@ -73,6 +74,7 @@ class StatusOutcome:
     failed: list[str] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
     incomplete: str = ""  # why not every batch was read (the ERP did not answer)
+    invoices: list[dict[str, str]] = field(default_factory=list)  # ERP invoices written onto shop orders
 
 
 def _status_candidates(runtime: StoreRuntime, now: datetime) -> list[JournalEntry]:
@@ -113,6 +115,12 @@ def sync_status_batch(runtime: StoreRuntime, entries: Sequence[JournalEntry], ou
                 out.unchanged += 1
                 continue
         awb = plan.awb if plan.awb and (shop_order is None or shop_order.awb != plan.awb) else None
+        # Meta fields replace the order's whole object: merged onto what the fresh read shows, never blind.
+        meta = (
+            {**shop_order.meta, **plan.meta}
+            if plan.meta and shop_order is not None and any(shop_order.meta.get(k) != v for k, v in plan.meta.items())
+            else None
+        )
         try:
             if plan.shortcut:
                 runtime.shop.set_order_status(sid, cast(OrderStatusShortcut, plan.shortcut))
@@ -120,6 +128,10 @@ def sync_status_batch(runtime: StoreRuntime, entries: Sequence[JournalEntry], ou
                 runtime.shop.set_awb(sid, awb)
             if plan.invoice_tag:
                 runtime.shop.add_order_tag(sid, plan.invoice_tag)
+            if meta is not None:
+                runtime.shop.set_order_meta(sid, meta)
+            for tag in plan.tags:
+                runtime.shop.add_order_tag(sid, tag)
         except (RecordError, RetriableError) as error:
             reason = describe(error)
             record_failure(
@@ -133,7 +145,15 @@ def sync_status_batch(runtime: StoreRuntime, entries: Sequence[JournalEntry], ou
             out.failed.append(sid)
             out.problems.append({"order": sid, "reason": reason})
             continue
-        writes = sum(1 for value in (plan.shortcut, awb, plan.invoice_tag) if value)
+        writes = sum(1 for value in (plan.shortcut, awb, plan.invoice_tag, meta) if value) + len(plan.tags)
+        if meta is not None and INVOICE_META["number"] in plan.meta:
+            out.invoices.append(
+                {
+                    "order": sid,
+                    "invoice": plan.meta[INVOICE_META["number"]],
+                    "link": plan.meta.get(INVOICE_META["url"], ""),
+                }
+            )
         runtime.state.journal_update(runtime.name, sid, erp_status=plan.record, shop_status=plan.shop_status)
         runtime.state.resolve_failure(runtime.name, ORDER_STATUS, sid)
         out.writes += writes

@@ -63,6 +63,7 @@ from erpsync.runtime.failures import describe, record_failure
 from erpsync.runtime.leases import holder_id
 from erpsync.runtime.logs import run_logger
 from erpsync.runtime.store_runtime import StoreRuntime
+from erpsync.tasks.order_after import after_import, record_baseline
 from erpsync.tasks.orders import ORDER
 
 log = logging.getLogger("erpsync.orders")
@@ -82,7 +83,9 @@ class ImportOutcome:
     """What an import batch did, order by order."""
 
     created: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)  # orders undone in the ERP as a whole
+    after: list[dict[str, str]] = field(default_factory=list)  # cancels, returns and edits booked (artifact rows)
+    edits_held: list[str] = field(default_factory=list)  # edits the ERP order could not take: a person decides
     unchanged: int = 0
     skipped: int = 0
     held: list[str] = field(default_factory=list)
@@ -96,6 +99,8 @@ class ImportOutcome:
     def merge(self, other: ImportOutcome) -> ImportOutcome:
         self.created += other.created
         self.cancelled += other.cancelled
+        self.after += other.after
+        self.edits_held += other.edits_held
         self.unchanged += other.unchanged
         self.skipped += other.skipped
         self.held += other.held
@@ -264,9 +269,9 @@ class _Importer:
     def _work(self, order: Order, action: Action, entry: JournalEntry | None) -> None:
         """ERP work on an order whose journal ``entry`` was read under its claim (nothing else writes it now)."""
         sid = order.shop_id or ""
-        if action is Action.CANCEL:
+        if action is Action.AFTER:
             assert entry is not None and entry.erp_order_id
-            self._cancel(order, entry.erp_order_id)
+            self._after(order, entry.erp_order_id)
             return
         problems = order_problems(order, vat_rates=self._vat_rates(), sku_prefix=self.runtime.store.sku_prefix)
         if problems:
@@ -295,10 +300,10 @@ class _Importer:
                 self._resolved(sid)
                 self.out.cancelled.append(sid)
                 return
-            if step is ResumeStep.CANCEL_FOUND:
+            if step is ResumeStep.AFTER_FOUND:
                 assert found is not None
                 self._record_created(order, found)
-                self._cancel(order, found)
+                self._after(order, found)
                 return
         self._create(order, entry)
 
@@ -354,23 +359,20 @@ class _Importer:
             shop_status=order.shipping_status.value,
         )
         self.runtime.state.link(self.name, ORDER, shop_id=sid, erp_id=erp_id)
+        if not any(e.kind == "baseline" for e in self.runtime.state.order_events(self.name, sid)):
+            record_baseline(self.runtime, order)
         self._resolved(sid)
 
-    def _cancel(self, order: Order, erp_id: str) -> None:
+    def _after(self, order: Order, erp_id: str) -> None:
+        """An imported order changed in the shop: cancel, return or edit it in the ERP (``tasks/order_after``)."""
         sid = order.shop_id or ""
-        if not self.runtime.erp.capabilities.orders_cancel:
-            self._failed(
-                order,
-                f"cancelled in the shop, but this ERP cannot cancel orders through its API: "
-                f"cancel ERP order {erp_id} by hand, then resolve this failure",
-            )
-            return
-        self.runtime.erp.cancel_order(erp_id)
-        self.runtime.state.journal_update(
-            self.name, sid, state="cancelled", digest=order_digest(order), shop_status=CANCELLED, last_error=None
-        )
+        done = after_import(self.runtime, order, erp_id, self._customer)
         self._resolved(sid)
-        self.out.cancelled.append(sid)
+        if done.cancelled:
+            self.out.cancelled.append(sid)
+        self.out.after += done.events
+        self.out.edits_held += done.edits_held
+        self.out.skus |= done.skus
 
     def _customer(self, order: Order) -> Customer:
         """The buyer as the ERP knows it: linked before, found (e-mail, VAT code) or created with addresses."""

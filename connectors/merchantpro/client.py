@@ -415,6 +415,11 @@ class MerchantProClient:
     def set_awb(self, order_id: str, awb: str) -> dict[str, Any]:
         return self.patch_order(order_id, {"shipping_awb": awb})
 
+    def set_order_meta(self, order_id: str, meta: Mapping[str, str]) -> dict[str, Any]:
+        """PATCH the order's ``meta_fields`` as a whole (the object sent replaces the order's: pass the fields it
+        has too — *inference*, as the simulator does)."""
+        return self.patch_order(order_id, {"meta_fields": dict(meta)})
+
     def create_invoice(self, order_id: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = self.http.request(
             "PATCH", f"{order_path(order_id)}/create_invoice", record_key=order_id

@@ -266,6 +266,24 @@ def line_kind(row: Mapping[str, Any]) -> LineKind:
     return "fee"
 
 
+# A line's return, as far as the shop shows it (*inference*: the reference lists a line ``status{id,name,color}``
+# and an order's ``has_returns``, not how a return is encoded): an explicit returned quantity under one of these
+# keys, else a status whose name says returned or refused (the whole line came back).
+RETURNED_QUANTITY_KEYS = ("returned_quantity", "quantity_returned", "return_quantity")
+RETURNED_WORDS = ("return", "retur", "refuz", "refus")
+
+
+def returned_quantity(row: Mapping[str, Any], quantity: Decimal) -> Decimal:
+    """How much of a shop order line came back (0: none), never more than the line's quantity."""
+    for key in RETURNED_QUANTITY_KEYS:
+        value = to_decimal(row.get(key), key)
+        if value is not None:
+            return max(ZERO, min(value, quantity))
+    status = row.get("status")
+    name = str(status.get("name") or "") if isinstance(status, Mapping) else ""
+    return quantity if any(word in name.lower() for word in RETURNED_WORDS) else ZERO
+
+
 def _line_from_shop(row: Mapping[str, Any], shipping_rate: Decimal | None = None) -> OrderLine:
     kind = line_kind(row)
     sku = str(row.get("product_sku") or "").strip()
@@ -299,6 +317,7 @@ def _line_from_shop(row: Mapping[str, Any], shipping_rate: Decimal | None = None
         vat_rate=rate,
         shop_product_id=shop_id(row.get("product_id")),
         shop_line_id=shop_id(row.get("id")),
+        returned_quantity=returned_quantity(row, quantity) if kind == "product" else ZERO,
     )
 
 
@@ -381,4 +400,10 @@ def order_from_shop(row: Mapping[str, Any]) -> Order:
         note=str(row.get("customer_note") or ""),
         awb=str(awb) if awb else None,
         invoice_number=row.get("invoice_number") or None,
+        meta={str(k): str(v) for k, v in _meta(row).items() if v is not None},
     )
+
+
+def _meta(row: Mapping[str, Any]) -> dict[str, Any]:
+    meta = row.get("meta_fields")
+    return dict(meta) if isinstance(meta, Mapping) else {}

@@ -21,22 +21,26 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
+from erpsync.connectors.erp.base import Capabilities, Needs, NeedsReturn, NotSupported, Probe
 from erpsync.connectors.erp.tryton.mapping import CENT, fit_unit_prices, net_price
 from erpsync.connectors.errors import AuthError, RetriableError, record_error
 from erpsync.connectors.http import Counters
 from erpsync.core.models import (
+    AfterSale,
     Customer,
+    ErpInvoice,
     ErpOrderStatus,
+    ErpShipment,
     GoodsReceipt,
     Order,
     Page,
     Product,
     ReceiptLine,
+    ReturnLine,
     RowError,
     StockLevel,
     Supplier,
@@ -69,6 +73,8 @@ ORDERS = Capabilities(
     orders_read=True,
     orders_read_status=True,
     orders_cancel=True,
+    orders_return=True,
+    orders_update=True,
 )
 SMARTBILL_LIKE = Capabilities(stock_read=True, orders_create=True, orders_cancel=True, invoices=True)
 """What the SmartBill connector declares: no product read, no customer step, no look-up of orders by reference
@@ -101,6 +107,10 @@ class Sale:
     modified_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     warehouse: str | None = None  # where its lines are reserved (None: nothing reserved)
     total: Decimal = Decimal(0)  # what the ERP totals it at (``booked_total``: every line, as Tryton rounds)
+    shipments: list[ErpShipment] = field(default_factory=list)
+    invoice_date: date | None = None
+    invoice_url: str | None = None
+    returned: dict[str, Decimal] = field(default_factory=dict)  # SKU -> quantity taken back by returns
 
 
 def booked_total(order: Order) -> Decimal:
@@ -168,6 +178,8 @@ class MemoryErpData:
     refuse: dict[str, str] = field(default_factory=dict)  # reference -> refusal (RecordError) while present
     transient: dict[str, int] = field(default_factory=dict)  # reference -> creates left that fail (Retriable)
     cancel_refused: set[str] = field(default_factory=set)  # sale ids whose cancel is refused
+    new_sale_state: str = "processing"  # "quotation": orders stay editable ([stores.orders] confirm = false)
+    returns: dict[str, AfterSale] = field(default_factory=dict)  # return reference -> what was booked
     create_delay: float = 0.0  # seconds between the look-up and the create: a real ERP's race window
     create_calls: list[str] = field(default_factory=list)  # the reference of every create_order call
     password: str = "memory-secret"  # what a connector must present
@@ -245,6 +257,30 @@ class MemoryErpData:
                 self.set(line.sku, sale.warehouse, row.on_hand, row.reserved + sign * line.quantity)
 
     # -- orders ----------------------------------------------------------------------------------------------
+
+    def ship(self, erp_id: str, awb: str | None = None, carrier: str | None = None) -> Sale:
+        """A sale's goods leave the warehouse (on hand and reservation down), with one shipment and its AWB."""
+        with self.lock:
+            sale = self.sales[erp_id]
+            if sale.warehouse is not None:
+                for line in sale.order.lines:
+                    row = self.stock.get((line.sku, sale.warehouse))
+                    if row is not None and line.kind == "product":
+                        self.set(line.sku, sale.warehouse, row.on_hand - line.quantity, row.reserved - line.quantity)
+            number = len(sale.shipments) + 1
+            shipment = ErpShipment(erp_id=f"{erp_id}-{number}", state="done", shipped=True, awb=awb, carrier=carrier)
+            sale.shipments.append(shipment)
+            sale.shipped, sale.awb = True, sale.awb or awb
+            sale.modified_at = datetime.now(UTC)
+        return sale
+
+    def invoice(self, erp_id: str, number: str, url: str | None = None) -> Sale:
+        """The sale's invoice is issued (today)."""
+        with self.lock:
+            sale = self.sales[erp_id]
+            sale.invoice, sale.invoice_date, sale.invoice_url = number, date.today(), url
+            sale.modified_at = datetime.now(UTC)
+        return sale
 
     def sales_for(self, reference: str) -> list[Sale]:
         """The sales carrying this reference (more than one would be a duplicate)."""
@@ -513,9 +549,12 @@ class MemoryErp:
                 f"(difference {total - shop:+}); nothing is booked",
             )
         time.sleep(data.create_delay)  # check-then-create, like a real ERP's: racy without a claim
-        return data.add_sale(reference, order, customer.erp_id, warehouse=data.order_warehouse, total=total).erp_id
+        return data.add_sale(
+            reference, order, customer.erp_id, warehouse=data.order_warehouse, total=total, state=data.new_sale_state
+        ).erp_id
 
-    def cancel_order(self, erp_id: str) -> None:
+    def cancel_order(self, erp_id: str, *, reference: str) -> AfterSale:
+        """As the Tryton connector: cancelled while nothing shipped nor invoiced, else ``NeedsReturn``."""
         self._require("orders_cancel", "cancelling orders")
         self._call("write")
         data = self.data
@@ -525,10 +564,65 @@ class MemoryErp:
         if sale is None:
             raise record_error(self.system, erp_id, f"no sale {erp_id}")
         with data.lock:
+            if sale.state != "cancelled" and (sale.shipped or sale.invoice):
+                raise NeedsReturn(self.system, f"{erp_id}: sale {erp_id} was shipped or invoiced: it needs a return")
             if sale.state != "cancelled":
                 data.reserve(sale, -1)
             sale.state = "cancelled"
             sale.modified_at = datetime.now(UTC)
+        return AfterSale(kind="cancelled")
+
+    def return_order(self, erp_id: str, lines: Sequence[ReturnLine], *, reference: str) -> AfterSale:
+        """A return of these quantities (idempotent on ``reference``): goods back on hand when shipped, else
+        their reservation released; a credit note ``CN-<n>`` when the sale was invoiced."""
+        self._require("orders_return", "returning orders")
+        self._call("write")
+        data = self.data
+        with data.lock:
+            if reference in data.returns:
+                return data.returns[reference]
+            sale = data.sales.get(erp_id)
+            if sale is None:
+                raise record_error(self.system, erp_id, f"no sale {erp_id}")
+            sold: dict[str, Decimal] = {}
+            for line in sale.order.lines:
+                if line.kind == "product":
+                    sold[line.sku] = sold.get(line.sku, Decimal(0)) + line.quantity
+            for back in lines:
+                left = sold.get(back.sku, Decimal(0)) - sale.returned.get(back.sku, Decimal(0))
+                if back.quantity > left:
+                    raise record_error(
+                        self.system, reference, f"SKU {back.sku!r}: {back.quantity} back, {left} left to return"
+                    )
+            for back in lines:
+                sale.returned[back.sku] = sale.returned.get(back.sku, Decimal(0)) + back.quantity
+                row = self.data.stock.get((back.sku, sale.warehouse or ""))
+                if row is not None and sale.shipped:
+                    data.set(back.sku, sale.warehouse or "", row.on_hand + back.quantity, row.reserved)
+                elif row is not None:
+                    data.set(back.sku, sale.warehouse or "", row.on_hand, row.reserved - back.quantity)
+            number = len(data.returns) + 1
+            result = AfterSale(kind="return", erp_id=f"R{number}", credit_note=f"CN-{number}" if sale.invoice else None)
+            data.returns[reference] = result
+            if sold == sale.returned and not sale.shipped:
+                sale.state = "cancelled"
+            sale.modified_at = datetime.now(UTC)
+        return result
+
+    def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
+        """Rewrite a sale still a draft or quotation (reservations follow its lines); False otherwise."""
+        self._require("orders_update", "changing orders")
+        self._call("write")
+        data = self.data
+        with data.lock:
+            sale = data.sales.get(erp_id)
+            if sale is None or sale.state not in ("draft", "quotation"):
+                return False
+            data.reserve(sale, -1)
+            sale.order, sale.total = order, booked_total(order)
+            data.reserve(sale)
+            sale.modified_at = datetime.now(UTC)
+        return True
 
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
         self._require("orders_read_status", "reading order statuses")
@@ -550,6 +644,15 @@ class MemoryErp:
                     delivered=sale.delivered,
                     cancelled=sale.state == "cancelled",
                     awb=sale.awb,
+                    editable=sale.state in ("draft", "quotation"),
+                    shipments=list(sale.shipments),
+                    invoices=[
+                        ErpInvoice(
+                            erp_id=f"inv-{erp_id}", number=sale.invoice, issued=sale.invoice_date, url=sale.invoice_url
+                        )
+                    ]
+                    if sale.invoice
+                    else [],
                 )
             )
         return out

@@ -290,6 +290,23 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
             source_type="api",
         )
 
+    def return_line(self, order_id: str, sku: str) -> Json:
+        """A person records in the shop's admin that one line came back (no API call is counted): the line's
+        ``status`` becomes "Returnat" and the order ``has_returns`` (*inference*: see docs/simulators.md)."""
+        order = self.orders[order_id]
+        lines = [
+            {**line, "status": {"id": 4, "name": "Returnat", "color": "#d9534f"}}
+            if line.get("product_sku") == sku
+            else line
+            for line in order["line_items"]
+        ]
+        if lines == order["line_items"]:
+            raise ValueError(f"order {order_id!r} has no line with SKU {sku!r}")
+        order = {**order, "line_items": lines, "has_returns": True, "date_modified": cat.iso(self.now())}
+        self.orders[order_id] = order
+        self._version += 1
+        return order
+
     # --- ASGI -------------------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -85,16 +85,18 @@ def test_an_order_sent_before_without_an_erp_id_is_resumed_never_blindly_created
     assert decide(order(status="cancelled"), Entry(state="failed", attempts=1)) is Action.RESUME
 
 
-def test_imported_orders_are_unchanged_seen_or_cancelled() -> None:
+def test_imported_orders_are_unchanged_or_looked_at_after_import() -> None:
     o = order()
     done = Entry(state="created", erp_order_id="17", digest=order_digest(o), attempts=1)
     assert decide(o, done) is Action.UNCHANGED
+    assert decide(o, done, forced=True) is Action.AFTER  # a person's re-send looks again (returns, edits)
     changed = o.model_copy(update={"note": "please ring twice"})
-    assert decide(changed, done) is Action.SEEN
+    assert decide(changed, done) is Action.AFTER  # changed in the shop: cancels, returns, edits are checked
     cancelled = o.model_copy(update={"shipping_status": ShippingStatus.CANCELLED})
-    assert decide(cancelled, done) is Action.CANCEL
+    assert decide(cancelled, done) is Action.AFTER
     already = Entry(state="cancelled", erp_order_id="17", digest=order_digest(cancelled), attempts=1)
     assert decide(cancelled, already) is Action.UNCHANGED
+    assert decide(changed, already) is Action.SEEN  # undone in the ERP: nothing more to book
 
 
 def test_modified_at_alone_does_not_change_the_digest() -> None:
@@ -112,7 +114,7 @@ def test_failed_too_often_is_held_unless_a_person_forces_it() -> None:
     done = Entry(state="created", erp_order_id="17", attempts=1)
     cancelled = order(status="cancelled")
     assert decide(cancelled, done, failures=5) is Action.HOLD
-    assert decide(cancelled, done, failures=5, forced=True) is Action.CANCEL
+    assert decide(cancelled, done, failures=5, forced=True) is Action.AFTER
     # a held failure does not stop an imported order from being recognised as unchanged
     assert (
         decide(order(), Entry(state="created", erp_order_id="17", digest=order_digest(order())), 9) is Action.UNCHANGED
@@ -123,7 +125,7 @@ def test_failed_too_often_is_held_unless_a_person_forces_it() -> None:
     ("found", "cancelled", "authoritative", "forced", "step"),
     [
         (True, False, True, False, ResumeStep.CREATE),  # completes a half-done sale, returns the same id
-        (True, True, True, False, ResumeStep.CANCEL_FOUND),
+        (True, True, True, False, ResumeStep.AFTER_FOUND),
         (False, False, True, False, ResumeStep.CREATE),  # the ERP says it is not there: send it
         (False, True, True, False, ResumeStep.MARK_CANCELLED),
         (False, False, False, False, ResumeStep.HOLD),  # cannot tell: a person checks (SmartBill)
