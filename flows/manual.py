@@ -23,6 +23,7 @@ from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_tab
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
+from erpsync.tasks.order_after import ORDER_EDIT
 from erpsync.tasks.order_backsync import (
     ERP_ORDER,
     ORDER_STATUS,
@@ -37,7 +38,7 @@ from erpsync.tasks.orders import ORDER, open_order_failures, read_shop_orders, r
 RESYNC_FLOW = "resync-order"
 RETRY_FLOW = "retry-failures"
 MANUAL_WAIT_SECONDS = 60.0
-ORDER_ENTITIES = (ORDER, ERP_ORDER, ORDER_STATUS)
+ORDER_ENTITIES = (ORDER, ERP_ORDER, ORDER_STATUS, ORDER_EDIT)
 # Failures of other streams are retried by running their flow for the failed keys: entity -> (flow, keys param).
 ENTITY_FLOWS: dict[str, tuple[str, str | None]] = {"stock": ("stock", "skus")}
 
@@ -81,7 +82,7 @@ def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
             summary = runtime.summary(
                 RESYNC_FLOW,
                 created=len(outcome.created),
-                updated=len(outcome.cancelled) + len(statuses.updated),
+                updated=len(outcome.after) + len(statuses.updated),
                 unchanged=outcome.unchanged,
                 failed=len(outcome.failed) + unreadable + len(statuses.failed),
                 skipped=outcome.skipped + len(outcome.held) + len(outcome.busy),
@@ -101,6 +102,8 @@ def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
                     "order_id": order_id,
                     "imported": outcome.created,
                     "cancelled_in_erp": outcome.cancelled,
+                    "after_import": outcome.after,
+                    "edits_held": outcome.edits_held,
                     "status_writes": statuses.writes,
                 },
             )
@@ -123,7 +126,7 @@ def _retry_orders(runtime: StoreRuntime, entity: str | None, keys: list[str] | N
     }
     outcome, unreadable = ImportOutcome(), 0
     problems: list[dict[str, str]] = []
-    order_keys = [f.key for f in chosen.get(ORDER, [])]
+    order_keys = list(dict.fromkeys(f.key for e in (ORDER, ORDER_EDIT) for f in chosen.get(e, [])))
     if order_keys:
         outcome, problems, unreadable = _resend(runtime, order_keys, forced=True)
     pulled = PullOutcome()
@@ -156,7 +159,7 @@ def _retry_orders(runtime: StoreRuntime, entity: str | None, keys: list[str] | N
     return runtime.summary(
         RETRY_FLOW,
         created=len(outcome.created) + len(pulled.created),
-        updated=len(outcome.cancelled) + len(statuses.updated),
+        updated=len(outcome.after) + len(statuses.updated),
         unchanged=outcome.unchanged + statuses.unchanged,
         failed=len(outcome.failed) + unreadable + len(pulled.failed) + len(statuses.failed),
         skipped=outcome.skipped + len(outcome.held) + len(outcome.busy),

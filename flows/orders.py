@@ -116,10 +116,11 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
     runtime.state.set_cursor(runtime.name, SHOP_CURSOR, forward_cursor(window_end, since, outcome.pinned).isoformat())
     stock_note = refresh_stock(runtime.name, outcome.skus | pulled.skus)
 
-    held = len(outcome.held) + len(pulled.held)
+    held = len(outcome.held) + len(pulled.held) + len(outcome.edits_held)
     failed = len(outcome.failed) + len(read.errors) + len(read.missing) + len(statuses.failed) + len(pulled.failed)
     notes = [
         f"{held} held for a person (erpsync failures list)" if held else "",
+        after_note(outcome, statuses),
         f"{len(outcome.busy)} busy in another run" if outcome.busy else "",
         f"{len(outcome.not_reached)} left for the next run (ERP not answering)" if outcome.not_reached else "",
         f"statuses incomplete: {statuses.incomplete}" if statuses.incomplete else "",
@@ -128,7 +129,7 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
     summary = runtime.summary(
         FLOW,
         created=len(outcome.created) + len(pulled.created),
-        updated=len(outcome.cancelled) + len(statuses.updated),
+        updated=len(outcome.after) + len(statuses.updated),
         unchanged=outcome.unchanged + statuses.unchanged,
         failed=failed,
         skipped=outcome.skipped + held + len(outcome.busy) + len(outcome.not_reached),
@@ -136,6 +137,9 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
         details={
             "imported": outcome.created,
             "cancelled_in_erp": outcome.cancelled,
+            "after_import": outcome.after,
+            "edits_held": outcome.edits_held,
+            "invoices_to_shop": statuses.invoices,
             "held": outcome.held + pulled.held,
             "busy": outcome.busy,
             "status_writes": statuses.writes,
@@ -150,8 +154,37 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
         problems,
         f"Orders of store {runtime.name} that failed or are held in this run",
     )
+    publish_after(runtime.name, FLOW, outcome, statuses)
     logger.info(summary.line())
     return summary
+
+
+def after_note(outcome: ImportOutcome, statuses: StatusOutcome) -> str:
+    """ "after import: 1 cancelled, 2 returned, 1 edit held, 3 invoices to the shop" (empty when nothing)."""
+    kinds = [row["what"] for row in outcome.after]
+    counts = [
+        (kinds.count("cancelled"), "cancelled"),
+        (kinds.count("return") + kinds.count("storno"), "returned"),
+        (kinds.count("edit applied"), "edits applied"),
+        (len(outcome.edits_held), "edits held"),
+        (len(statuses.invoices), "invoices to the shop"),
+    ]
+    parts = [f"{n} {label}" for n, label in counts if n]
+    return f"after import: {', '.join(parts)}" if parts else ""
+
+
+def publish_after(store: str, flow_name: str, outcome: ImportOutcome, statuses: StatusOutcome) -> None:
+    """The run's table of what happened after import: cancellations, returns, edits, invoices sent to the shop."""
+    rows = list(outcome.after) + [
+        {"order": row["order"], "what": "invoice to the shop", "ERP document": row["invoice"], "detail": row["link"]}
+        for row in statuses.invoices
+    ]
+    if rows:
+        publish_table(
+            artifact_key(flow_name, store, "after-import"),
+            rows,
+            f"Orders of store {store} after their import: cancellations, returns, edits, invoices",
+        )
 
 
 @flow(name=FLOW)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from erpsync.connectors.erp.base import NeedsReturn
 from erpsync.connectors.errors import RecordError, RetriableError, record_error
@@ -36,7 +37,7 @@ from erpsync.core.order_after import (
     wanted_back,
 )
 from erpsync.core.order_rules import erp_reference, order_digest, to_erp_order
-from erpsync.core.state import OrderEvent
+from erpsync.core.state import OrderEvent, StateStore
 from erpsync.runtime.failures import describe, record_failure
 from erpsync.runtime.logs import run_logger
 from erpsync.runtime.store_runtime import StoreRuntime
@@ -204,17 +205,18 @@ def after_import(
     return out
 
 
-def accept_edit(runtime: StoreRuntime, shop_order_id: str, payload: dict[str, object]) -> bool:
+def accept_edit(state: StateStore, store: str, shop_order_id: str, payload: Mapping[str, Any]) -> bool:
     """A person resolved a held edit: the shop's version (the failure's payload) becomes the order's baseline."""
     new = payload.get("content")
     if not isinstance(new, dict):
         return False
-    runtime.state.add_order_event(
-        runtime.name,
+    diff = payload.get("diff")
+    state.add_order_event(
+        store,
         shop_order_id,
         "edit",
         state="done",
         payload=json.dumps(new, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-        detail="accepted by a person: " + "; ".join(str(d) for d in payload.get("diff") or []),  # type: ignore[attr-defined]
+        detail="accepted by a person: " + "; ".join(str(d) for d in diff if d) if isinstance(diff, list) else "",
     )
     return True

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from erpsync.core.config import Settings
 
 ORDER_ENTITIES = ("order", "erp_order", "order_status")  # their holds follow [stores.orders] max_attempts
+ALWAYS_HELD = ("order_edit",)  # an edit the ERP order cannot take: a person decides, never retried on its own
 REASON_WIDTH = 90
 
 failures_app = typer.Typer(
@@ -49,8 +50,9 @@ def failure_rows(settings: Settings, store: str | None, entity: str | None) -> l
     max_attempts = {s.name: s.orders.max_attempts for s in settings.stores}
     rows = []
     for failure in failures:
-        held = failure.entity in ORDER_ENTITIES and is_held(
-            failure.error, failure.attempts, max_attempts.get(failure.store, 5)
+        held = failure.entity in ALWAYS_HELD or (
+            failure.entity in ORDER_ENTITIES
+            and is_held(failure.error, failure.attempts, max_attempts.get(failure.store, 5))
         )
         rows.append(
             {
@@ -116,6 +118,37 @@ def retry(
     settings = settings_or_exit(config, store)
     stores = [store] if store else [s.name for s in settings.stores]
     run_and_exit("retry-failures", stores, {"entity": entity, "keys": list(keys) if keys else None}, as_json)
+
+
+@failures_app.command("resolve")
+def resolve(
+    keys: Annotated[list[str], typer.Argument(help="The keys to resolve (order ids, SKUs ...).")],
+    store: Annotated[str, typer.Option("--store", "-s", help="Store name.")],
+    entity: Annotated[str, typer.Option("--entity", "-e", help="The failures' entity (order, order_edit, stock ...).")],
+    config: ConfigOption = None,
+) -> None:
+    """Close failures a person has dealt with; for order_edit, the shop's version becomes what the ERP has."""
+    from erpsync.core.state import StateStore
+    from erpsync.tasks.order_after import ORDER_EDIT, accept_edit
+
+    settings = settings_or_exit(config, store)
+    state = StateStore.open(settings.state.url.get())
+    unknown = []
+    try:
+        for key in keys:
+            failure = state.failure(store, entity, key)
+            if failure is None or failure.resolved:
+                unknown.append(key)
+                continue
+            if entity == ORDER_EDIT:
+                accept_edit(state, store, key, failure.payload)
+            state.resolve_failure(store, entity, key)
+            typer.echo(f"resolved: {store} {entity} {key}")
+    finally:
+        state.close()
+    if unknown:
+        typer.echo(f"no open {entity} failure of store {store} for: {', '.join(unknown)}", err=True)
+        raise typer.Exit(2)
 
 
 def resync_order(

@@ -76,7 +76,9 @@ ORDERS = Capabilities(
     orders_return=True,
     orders_update=True,
 )
-SMARTBILL_LIKE = Capabilities(stock_read=True, orders_create=True, orders_cancel=True, invoices=True)
+SMARTBILL_LIKE = Capabilities(
+    stock_read=True, orders_create=True, orders_cancel=True, orders_return=True, orders_read_status=True, invoices=True
+)
 """What the SmartBill connector declares: no product read, no customer step, no look-up of orders by reference
 (only the connector's local registry of what it issued), no status read."""
 
