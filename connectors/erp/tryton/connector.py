@@ -1,9 +1,9 @@
 """``TrytonConnector``: the ``ErpConnector`` of a Tryton 8.2 server, composed of one part per entity.
 
 The parts share one ``TrytonSession`` (the JSON-RPC session and the configuration read once): ``Products``,
-``Stock``, ``Parties`` (customers and suppliers), ``Sales`` (shop orders in), ``SalesRead`` (sales out) and
-``Receipts``. The connector holds the settings, probes the server (``check``) and what the flows will need
-(``preflight``), and hands each call to its part.
+``Stock``, ``Parties`` (customers and suppliers), ``Sales`` (shop orders in), ``AfterSales`` (cancels and
+returns), ``SalesRead`` (sales out and statuses) and ``Receipts``. The connector holds the settings, probes
+the server (``check``) and what the flows will need (``preflight``), and hands each call to its part.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from erpsync.connectors.erp.tryton.parties import Parties
 from erpsync.connectors.erp.tryton.preflight import TrytonPreflight
 from erpsync.connectors.erp.tryton.products import Products
 from erpsync.connectors.erp.tryton.receipts import Receipts
+from erpsync.connectors.erp.tryton.returns import AfterSales
 from erpsync.connectors.erp.tryton.rpc import SYSTEM, TrytonRpc, decode
 from erpsync.connectors.erp.tryton.sales import Sales
 from erpsync.connectors.erp.tryton.sales_read import SalesRead
@@ -26,12 +27,14 @@ from erpsync.connectors.erp.tryton.session import TrytonSession
 from erpsync.connectors.erp.tryton.stock import Stock
 from erpsync.connectors.http import Counters, RetryPolicy
 from erpsync.core.models import (
+    AfterSale,
     Customer,
     ErpOrderStatus,
     GoodsReceipt,
     Order,
     Page,
     Product,
+    ReturnLine,
     StockLevel,
     Supplier,
 )
@@ -53,6 +56,8 @@ CAPABILITIES = Capabilities(
     orders_read=True,
     orders_read_status=True,
     orders_cancel=True,
+    orders_return=True,
+    orders_update=True,
     invoices=True,
     goods_receipts_read=True,
     suppliers_read=True,
@@ -124,8 +129,16 @@ class TrytonConnector:
             order_warehouse=order_warehouse,
             discount_sku=discount_sku,
             fee_sku=fee_sku,
+            confirm_orders=confirm_orders,
         )
-        self.sales_read = SalesRead(self.tryton, shipping_sku=shipping_sku, discount_sku=discount_sku, fee_sku=fee_sku)
+        self.after_sales = AfterSales(self.tryton, receive_returns=receive_returns)
+        self.sales_read = SalesRead(
+            self.tryton,
+            shipping_sku=shipping_sku,
+            discount_sku=discount_sku,
+            fee_sku=fee_sku,
+            invoice_url=invoice_url,
+        )
         self.receipts = Receipts(self.tryton)
 
     @classmethod
@@ -230,8 +243,14 @@ class TrytonConnector:
     def create_order(self, order: Order, customer: Customer) -> str:
         return self.sales.create_order(order, customer)
 
-    def cancel_order(self, erp_id: str) -> None:
-        self.sales.cancel_order(erp_id)
+    def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
+        return self.sales.update_order(erp_id, order, customer)
+
+    def cancel_order(self, erp_id: str, *, reference: str) -> AfterSale:
+        return self.after_sales.cancel_order(erp_id, reference=reference)
+
+    def return_order(self, erp_id: str, lines: Sequence[ReturnLine], *, reference: str) -> AfterSale:
+        return self.after_sales.return_order(erp_id, lines, reference=reference)
 
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
         return self.sales_read.order_statuses(erp_ids)

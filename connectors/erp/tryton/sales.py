@@ -1,7 +1,9 @@
-"""Shop orders become Tryton sales: found by reference, created, quoted, confirmed and processed; cancelled.
+"""Shop orders become Tryton sales: found by reference, created, quoted, confirmed and processed; rewritten
+while still a draft or quotation (cancels and returns: ``returns.py``).
 
 A shop order is a ``sale.sale`` with ``reference`` = the order's reference (the store's reference prefix + the
-shop order id) and ``description`` = ``erpsync:<shop code>``, quoted and confirmed.
+shop order id) and ``description`` = ``erpsync:<shop code>``, quoted and (unless ``confirm_orders`` is off)
+confirmed.
 """
 
 from __future__ import annotations
@@ -20,18 +22,31 @@ from erpsync.core.order_totals import TOLERANCE, TOTAL_MISMATCH, line_gross
 
 log = logging.getLogger("erpsync.tryton")
 
+# What update_order reads of the old lines, to put them back when the new ones do not make the shop's total.
+OLD_LINE_FIELDS = [f"lines.{f}" for f in ("type", "product", "quantity", "unit", "unit_price", "taxes", "description")]
+
+
+def _line_values(line: dict[str, Any]) -> dict[str, Any]:
+    """A read ``sale.line`` as values to create it again."""
+    values = {f: line.get(f) for f in ("type", "product", "quantity", "unit", "unit_price", "description")}
+    values["taxes"] = [["add", list(line.get("taxes") or [])]]
+    return values
+
+
 # Sale descriptions that name where an order came from (see sales_read.SalesRead.iter_orders).
 CHANNEL_PREFIX = "channel:"
 ERPSYNC_PREFIX = "erpsync:"
 ERPSYNC_CHANNEL = "erpsync"
+# A return sale erpsync made (returns.AfterSales): ``erpsync-return:<the original sale's number>``.
+RETURN_PREFIX = "erpsync-return:"
 
 
 class Sales:
-    """``find_order``, ``create_order`` and ``cancel_order`` of the connector.
+    """``find_order``, ``create_order`` and ``update_order`` of the connector.
 
     ``shipping_sku``: the salable service product that carries shipping; ``discount_sku`` / ``fee_sku``: the
     ones that carry discount and fee lines (``OrderLine.kind``); ``order_warehouse``: the code of the warehouse
-    sales ship from.
+    sales ship from; ``confirm_orders``: False leaves new sales quotations for a person to confirm.
     """
 
     def __init__(
@@ -43,8 +58,10 @@ class Sales:
         order_warehouse: str,
         discount_sku: str = "DISCOUNT",
         fee_sku: str = "FEE",
+        confirm_orders: bool = True,
     ) -> None:
         self.tryton = tryton
+        self.confirm_orders = confirm_orders
         self.parties = parties
         self.shipping_sku = shipping_sku
         self.discount_sku = discount_sku
@@ -67,10 +84,11 @@ class Sales:
         """Create, quote and confirm a sale for a shop order; idempotent on its reference (= sale reference).
 
         The reference is ``order.reference`` (the store's reference prefix + the shop order id, as the order flow
-        sets it), else ``order.shop_id``.
+        sets it), else ``order.shop_id``. With ``confirm_orders`` off the sale is only quoted (a quotation is
+        left as it is).
 
-        An existing sale with that reference is returned (and confirmed, when an earlier attempt stopped
-        halfway). All SKUs are looked up in one call; an unknown one raises ``RecordError`` naming it before
+        An existing sale with that reference is returned (and quoted or confirmed, when an earlier attempt
+        stopped halfway). All SKUs are looked up in one call; an unknown one raises ``RecordError`` naming it before
         anything is created. Discount and fee lines are lines of the ``discount_sku`` / ``fee_sku`` service
         products at their own VAT rate. Before confirming, the sale's ``total_amount`` is read back: when the
         order carries the shop's ``total`` and Tryton's differs by more than 0.01, the draft sale is deleted
@@ -93,10 +111,59 @@ class Sales:
         self._confirm(sale_id, "draft", reference)
         return str(sale_id)
 
+    def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
+        """Rewrite a draft or quotation sale with the order's lines, addresses and comment; False (nothing
+        written) for a sale in any other state.
+
+        A quotation goes back to draft, its lines are replaced (built as ``create_order`` builds them), the
+        total is checked as there, and the sale is quoted again. On a total mismatch the old lines are put back
+        (the sale stays as it was) and a ``RecordError`` (``TOTAL_MISMATCH``) names both totals. Calls: 2 reads,
+        draft, write, the lookups of ``create_order``, a read, quote.
+        """
+        rows = self.tryton.search_read(
+            "sale.sale", [("id", "=", int(erp_id))], ["state", "reference", "lines", *OLD_LINE_FIELDS]
+        )
+        if not rows or rows[0]["state"] not in ("draft", "quotation"):
+            return False
+        sale = rows[0]
+        sale_id, state = int(sale["id"]), sale["state"]
+        key = sale.get("reference") or order.reference or order.shop_id or erp_id
+        values = self._sale_values(order, customer, key)
+        new_lines = values.pop("lines")[0][1]
+        for field in ("reference", "warehouse", "currency"):  # the sale's identity and warehouse stay
+            values.pop(field, None)
+        if state == "quotation":
+            self.tryton.write("sale.sale", "draft", [sale_id], key=key)
+        old_ids = [int(i) for i in sale.get("lines") or []]
+        values["lines"] = [["delete", old_ids], ["create", new_lines]] if old_ids else [["create", new_lines]]
+        self.tryton.write("sale.sale", "write", [sale_id], values, key=key)
+        mismatch = self._total_mismatch(sale_id, order)
+        if mismatch is not None:
+            old = [_line_values(line) for line in sale.get("lines.") or []]
+            current = self.tryton.read("sale.sale", "read", [sale_id], ["lines"])[0].get("lines") or []
+            self.tryton.write(
+                "sale.sale", "write", [sale_id], {"lines": [["delete", current], ["create", old]]}, key=key
+            )
+            if state == "quotation":
+                self.tryton.write("sale.sale", "quote", [sale_id], key=key)
+            booked, shop = mismatch
+            raise record_error(
+                SYSTEM,
+                key,
+                f"{TOTAL_MISMATCH}Tryton totals the changed sale at {booked}, the shop's total is {shop} "
+                f"(difference {(booked or Decimal(0)) - shop:+}); the sale was left as it was",
+            )
+        if state == "quotation":
+            self.tryton.write("sale.sale", "quote", [sale_id], key=key)
+        log.info("Tryton sale %s rewritten for order %s", sale_id, key)
+        return True
+
     def _confirm(self, sale_id: int, state: str, reference: str) -> None:
         try:
             if state == "draft":
                 self.tryton.write("sale.sale", "quote", [sale_id], key=reference)
+            if not self.confirm_orders:
+                return
             self.tryton.write("sale.sale", "confirm", [sale_id], key=reference)
         except RecordError as error:
             raise record_error(
@@ -113,15 +180,22 @@ class Sales:
         if state_now == "confirmed":
             self.tryton.write("sale.sale", "process", [sale_id], key=reference)
 
-    def _check_total(self, sale_id: int, order: Order, reference: str) -> None:
-        """Tryton's total of the draft sale against the shop's; a mismatch deletes the draft and is a RecordError."""
+    def _total_mismatch(self, sale_id: int, order: Order) -> tuple[Decimal | None, Decimal] | None:
+        """(Tryton's total, the shop's) when they differ by more than the tolerance; None when they agree."""
         if order.total is None:
-            return
+            return None
         row = self.tryton.read("sale.sale", "read", [sale_id], ["total_amount"])[0]
         booked = tm.to_decimal(row.get("total_amount"))
-        shop = order.total.quantize(CENT)
         if booked is not None and abs(booked - order.total) <= TOLERANCE:
+            return None
+        return booked, order.total.quantize(CENT)
+
+    def _check_total(self, sale_id: int, order: Order, reference: str) -> None:
+        """Tryton's total of the draft sale against the shop's; a mismatch deletes the draft and is a RecordError."""
+        mismatch = self._total_mismatch(sale_id, order)
+        if mismatch is None:
             return
+        booked, shop = mismatch
         self.tryton.write("sale.sale", "delete", [sale_id], key=reference)
         log.warning("Tryton sale %s deleted: its total %s is not the shop's %s", sale_id, booked, shop)
         raise record_error(
@@ -293,23 +367,3 @@ class Sales:
                 ),
             )
         return found
-
-    def cancel_order(self, erp_id: str) -> None:
-        """Cancel a sale that is draft, quotation or confirmed; a processing or done sale is a RecordError."""
-        rows = self.tryton.search_read("sale.sale", [("id", "=", int(erp_id))], ["state", "reference", "number"])
-        if not rows:
-            raise record_error(SYSTEM, erp_id, f"sale {erp_id} does not exist in Tryton")
-        sale = rows[0]
-        state = sale["state"]
-        name = f"sale {sale.get('number') or erp_id} (order {sale.get('reference') or '?'})"
-        if state == "cancelled":
-            return
-        if state in ("processing", "done"):
-            raise record_error(
-                SYSTEM,
-                erp_id,
-                f"{name} is {state}: Tryton cannot cancel it any more (cancel its shipments and invoices in Tryton)",
-            )
-        if state == "confirmed":
-            self.tryton.write("sale.sale", "draft", [sale["id"]], key=erp_id)
-        self.tryton.write("sale.sale", "cancel", [sale["id"]], key=erp_id)

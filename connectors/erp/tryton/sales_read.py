@@ -1,7 +1,8 @@
 """Tryton's sales read back: every sale changed since a time as an ``Order`` (with its channel), and statuses.
 
 ``Order.channel``: the name after ``channel:`` at the start of the sale description; ``"erpsync"`` for sales
-erpsync created (``sales.Sales``); else None.
+erpsync created (``sales.Sales``); else None. The return sales erpsync made (``returns.AfterSales``) are not
+orders and are left out.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 from erpsync.connectors.erp.tryton import mapping as tm
 from erpsync.connectors.erp.tryton.parties import ADDRESS_FIELDS, PARTY_FIELDS
 from erpsync.connectors.erp.tryton.rpc import to_utc
-from erpsync.connectors.erp.tryton.sales import CHANNEL_PREFIX, ERPSYNC_CHANNEL, ERPSYNC_PREFIX
+from erpsync.connectors.erp.tryton.sales import CHANNEL_PREFIX, ERPSYNC_CHANNEL, ERPSYNC_PREFIX, RETURN_PREFIX
 from erpsync.connectors.erp.tryton.session import TrytonSession
 from erpsync.core.models import (
+    ErpInvoice,
     ErpOrderStatus,
+    ErpShipment,
     LineKind,
     Order,
     OrderLine,
@@ -46,67 +49,66 @@ SALE_FIELDS = [
     "invoices",
     "shipments",
 ]
+INVOICE_FIELDS = ["number", "state", "invoice_date", "total_amount"]
 
 
 class SalesRead:
     """``order_statuses`` and ``iter_orders`` of the connector (``shipping_sku``: the shipping product's code;
-    lines of ``discount_sku`` / ``fee_sku`` are read back as discount and fee lines)."""
+    lines of ``discount_sku`` / ``fee_sku`` are read back as discount and fee lines; ``invoice_url``: the link
+    to an invoice, ``{id}`` and ``{number}`` filled in, "" for none)."""
 
     def __init__(
-        self, tryton: TrytonSession, *, shipping_sku: str, discount_sku: str = "DISCOUNT", fee_sku: str = "FEE"
+        self,
+        tryton: TrytonSession,
+        *,
+        shipping_sku: str,
+        discount_sku: str = "DISCOUNT",
+        fee_sku: str = "FEE",
+        invoice_url: str = "",
     ) -> None:
         self.tryton = tryton
         self.shipping_sku = shipping_sku
         self.kinds: dict[str, LineKind] = {discount_sku: "discount", fee_sku: "fee"}
+        self.invoice_url = invoice_url
+        self._carrier: bool | None = None
 
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
-        """State, posted invoice numbers, shipment state and AWB (the shipment's reference): three calls."""
+        """State, posted invoices (number, date, link, credit), shipments (state, AWB = the shipment's reference,
+        carrier) and whether still editable: ONE read of the sales with their shipments and invoices (plus, once
+        per connector, whether shipments have a carrier field).
+
+        ``cancelled``: the sale is cancelled, or ``cancel_order`` undid it while processing (Tryton then makes it
+        ``done`` with every shipment cancelled and nothing invoiced).
+        """
         ids = [int(i) for i in erp_ids]
-        sales = {
-            r["id"]: r
-            for r in self.tryton.search_read(
-                "sale.sale",
-                [("id", "in", ids)],
-                ["state", "reference", "invoice_state", "shipment_state", "invoices", "shipments"],
-            )
-        }
-        invoice_ids = sorted({i for s in sales.values() for i in s.get("invoices") or []})
-        shipment_ids = sorted({i for s in sales.values() for i in s.get("shipments") or []})
-        invoices = (
-            {
-                r["id"]: r
-                for r in self.tryton.search_read("account.invoice", [("id", "in", invoice_ids)], ["number", "state"])
-            }
-            if invoice_ids
-            else {}
-        )
-        shipments = (
-            {
-                r["id"]: r
-                for r in self.tryton.search_read(
-                    "stock.shipment.out", [("id", "in", shipment_ids)], ["state", "reference"]
-                )
-            }
-            if shipment_ids
-            else {}
-        )
+        fields = [
+            "state",
+            "reference",
+            "invoice_state",
+            "shipment_state",
+            *(f"invoices.{f}" for f in INVOICE_FIELDS),
+            "shipments.state",
+            "shipments.reference",
+        ]
+        if self._has_carrier():
+            fields.append("shipments.carrier.rec_name")
+        sales = {r["id"]: r for r in self.tryton.search_read("sale.sale", [("id", "in", ids)], fields)}
         statuses: list[ErpOrderStatus] = []
         for erp_id, sale_id in zip(erp_ids, ids, strict=True):
             sale = sales.get(sale_id)
             if sale is None:
                 statuses.append(ErpOrderStatus(erp_id=erp_id, state="missing"))
                 continue
-            posted = [
-                invoices[i]
-                for i in sale.get("invoices") or []
-                if i in invoices and invoices[i].get("state") in ("posted", "paid")
-            ]
-            done = [
-                shipments[i]
-                for i in sale.get("shipments") or []
-                if i in shipments and shipments[i].get("state") == "done"
-            ]
+            posted = [i for i in sale.get("invoices.") or [] if i.get("state") in ("posted", "paid")]
+            shipment_rows = sale.get("shipments.") or []
+            done = [s for s in shipment_rows if s.get("state") == "done"]
             awb = next((s["reference"] for s in done if s.get("reference")), None)
+            undone = (
+                sale["state"] == "done"
+                and bool(shipment_rows)
+                and all(s.get("state") == "cancelled" for s in shipment_rows)
+                and not posted
+            )
             statuses.append(
                 ErpOrderStatus(
                     erp_id=erp_id,
@@ -115,11 +117,44 @@ class SalesRead:
                     invoiced=bool(posted),
                     invoice_number=", ".join(str(i["number"]) for i in posted if i.get("number")) or None,
                     shipped=sale.get("shipment_state") == "sent" or (bool(done) and sale["state"] == "done"),
-                    cancelled=sale["state"] == "cancelled",
+                    cancelled=sale["state"] == "cancelled" or undone,
                     awb=awb,
+                    editable=sale["state"] in ("draft", "quotation"),
+                    shipments=[self._shipment(row) for row in shipment_rows],
+                    invoices=[self._invoice(row) for row in posted],
                 )
             )
         return statuses
+
+    def _has_carrier(self) -> bool:
+        """Whether ``stock.shipment.out`` has a ``carrier`` (the carrier module is activated), asked once."""
+        if self._carrier is None:
+            found = self.tryton.read("stock.shipment.out", "fields_get", ["carrier"])
+            self._carrier = "carrier" in (found or {})
+        return self._carrier
+
+    @staticmethod
+    def _shipment(row: dict[str, Any]) -> ErpShipment:
+        carrier = (row.get("carrier.") or {}).get("rec_name") if isinstance(row.get("carrier."), dict) else None
+        return ErpShipment(
+            erp_id=str(row["id"]),
+            state=str(row.get("state") or ""),
+            shipped=row.get("state") == "done",
+            awb=row.get("reference") or None,
+            carrier=carrier or None,
+        )
+
+    def _invoice(self, row: dict[str, Any]) -> ErpInvoice:
+        number = str(row.get("number") or "")
+        total = tm.to_decimal(row.get("total_amount"))
+        url = self.invoice_url.format(id=row["id"], number=number) if self.invoice_url else None
+        return ErpInvoice(
+            erp_id=str(row["id"]),
+            number=number,
+            issued=row.get("invoice_date"),
+            url=url,
+            credit=total is not None and total < 0,
+        )
 
     def iter_orders(self, *, changed_since: datetime | None = None) -> Iterator[Page[Order]]:
         """Sales written since a time, ``page_size`` a page (about six calls a page), with their channel.
@@ -157,6 +192,8 @@ class SalesRead:
             page = Page[Order]()
             tax_rates = self.tryton.tax_rates()
             for sale in sales:
+                if str(sale.get("description") or "").startswith(RETURN_PREFIX):
+                    continue
                 try:
                     page.items.append(self._order(sale, by_sale[sale["id"]], parties, addresses, invoices, tax_rates))
                 except ValueError as exc:

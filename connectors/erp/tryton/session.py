@@ -52,6 +52,18 @@ class TrytonSession:
     def write(self, model: str, method: str, *params: Any, key: str) -> Any:
         return self.rpc.model(model, method, *params, kind="write", record_key=key)
 
+    def wizard(self, name: str, model: str, record_id: int, state: str, data: dict[str, Any], *, key: str) -> None:
+        """Run the wizard ``name`` on one record straight to its ``state`` with the form ``data``: three calls
+        (``create``, ``execute``, ``delete``), as the client does when a person presses the wizard's button."""
+        if not self.rpc.context:
+            self.rpc.login()
+        ctx = {**self.rpc.context, "active_model": model, "active_id": record_id, "active_ids": [record_id]}
+        session_id = self.rpc.call(f"wizard.{name}.create", ctx, kind="write", record_key=key)[0]
+        try:
+            self.rpc.call(f"wizard.{name}.execute", session_id, data, state, ctx, kind="write", record_key=key)
+        finally:
+            self.rpc.call(f"wizard.{name}.delete", session_id, ctx, kind="write", record_key=key)
+
     def search_read(
         self,
         model: str,
