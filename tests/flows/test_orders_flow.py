@@ -764,7 +764,8 @@ def test_e2e_status_and_awb_flow_back_to_the_shop(make_tryton_stack: Callable[..
     shop_order = t.sim.orders[order_id]
     assert (shop_order["shipping_status"], shop_order["shipping_awb"]) == ("shipped", "AWB-E2E-777")
     assert [tag["name"] for tag in shop_order["tags"]] == [f"Factura {number}"]
-    assert back.details["status_writes"] == 3 and back.updated == 1
+    assert shop_order["meta_fields"]["erp_invoice_number"] == number  # with its date (docs/orders.md)
+    assert back.details["status_writes"] == 4 and back.updated == 1  # status, AWB, tag, invoice meta fields
     t.sim.stats.reset()
     quiet = t.run()
     assert quiet.details["status_writes"] == 0 and t.sim.stats.writes == 0  # written only on change
