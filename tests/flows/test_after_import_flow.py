@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the make_stack fixture is imported from test_orders_flow and requested by name)
 """An order's life after its import, through the real order flow (Prefect harness, simulated shop) on the
 in-memory ERP: cancellations before and after shipping, refused parcels, partial returns, edits applied or held,
 the invoice back — each booked once, however often the flow runs."""
