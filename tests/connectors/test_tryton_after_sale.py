@@ -208,6 +208,13 @@ def test_return_of_every_line_brings_the_stock_back_with_a_credit_note(
         session.context,
     )
     assert credit["state"] == "posted" and credit["total_amount"] == Decimal("-357.00")
+    credit_note = result.credit_note
+
+    reads = tryton.counters.reads
+    status = tryton.order_statuses([sale_id])[0]
+    assert tryton.counters.reads - reads == 3  # the sale, its returns' credit notes; once: is there a carrier
+    assert [(i.number, i.credit) for i in status.invoices] == [(status.invoice_number, False), (credit_note, True)]
+    assert status.invoiced and status.shipped and not status.cancelled  # the sale's own status is unchanged
 
     read = {o.erp_id for page in tryton.iter_orders(changed_since=since) for o in page.items}
     assert sale_id in read and result.erp_id not in read  # a return is not an order to bring to the shop
@@ -326,7 +333,7 @@ def test_statuses_of_a_shipped_and_invoiced_sale(
     sale = _ship_and_invoice(tryton_session, sale_id, "AWB-777")
     reads = tryton.counters.reads
     status, missing = tryton.order_statuses([sale_id, "999999"])
-    assert tryton.counters.reads - reads == 1
+    assert tryton.counters.reads - reads == 2  # the sales, their returns' credit notes
     assert missing.state == "missing"
     assert (status.state, status.shipped, status.invoiced, status.awb) == ("processing", True, True, "AWB-777")
     assert [(s.erp_id, s.state, s.shipped, s.awb, s.carrier) for s in status.shipments] == [
@@ -341,3 +348,40 @@ def test_statuses_of_a_shipped_and_invoiced_sale(
         False,
     )
     assert invoice.url == f"https://erp.example.ro/invoice/{invoice_id}?n={invoice.number}"
+
+
+def test_a_return_not_received_at_once_leaves_the_stock_to_the_person_who_receives_it(
+    tryton_server: TrytonServer, tryton_session: JsonRpcSession
+) -> None:
+    sku = unique_code("AS-NR")
+    create_stocked_product(tryton_session, tryton_server.manifest, sku, {"WH": 10})
+    with _connector(tryton_server, receive_returns=False) as tryton:
+        order = _order([(sku, 2)])
+        sale_id = tryton.create_order(order, order.customer)
+        _ship_and_invoice(tryton_session, sale_id, "AWB-NR")
+        shipped = _stock(tryton, sku)
+        everything = [ReturnLine(sku=sku, quantity=Decimal(2))]
+        result = tryton.return_order(sale_id, everything, reference=f"{order.shop_id}/R1")
+        assert result.erp_id is not None and result.credit_note
+        back = _read(tryton_session, "sale.sale", [int(result.erp_id)], ["shipment_returns.state"])[0]
+        assert [s["state"] for s in back["shipment_returns."]] == ["draft"]
+        assert _stock(tryton, sku)[0] == shipped[0]  # on hand only when a person receives the parcel
+
+
+def test_an_invoiced_sale_not_yet_shipped_needs_a_return_that_waits_for_the_goods_to_leave(
+    tryton: TrytonConnector, tryton_server: TrytonServer, tryton_session: JsonRpcSession
+) -> None:
+    sku = unique_code("AS-INV")
+    create_stocked_product(tryton_session, tryton_server.manifest, sku, {"WH": 10})
+    order = _order([(sku, 1)])
+    sale_id = tryton.create_order(order, order.customer)
+    invoices = _read(tryton_session, "sale.sale", [int(sale_id)], ["invoices"])[0]["invoices"]
+    tryton_session.call("model.account.invoice.post", invoices, tryton_session.context)
+
+    writes = tryton.counters.writes
+    with pytest.raises(NeedsReturn, match="an invoice was posted"):
+        tryton.cancel_order(sale_id, reference=order.shop_id or "")
+    with pytest.raises(RecordError, match="only 0 of it left the warehouse"):
+        tryton.return_order(sale_id, [ReturnLine(sku=sku, quantity=Decimal(1))], reference=f"{order.shop_id}/R1")
+    assert tryton.counters.writes == writes
+    assert _sales_like(tryton_session, order.shop_id or "") == [int(sale_id)]

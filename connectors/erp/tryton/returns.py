@@ -26,7 +26,7 @@ from typing import Any
 
 from erpsync.connectors.erp.base import NeedsReturn
 from erpsync.connectors.erp.tryton import mapping as tm
-from erpsync.connectors.erp.tryton.rpc import SYSTEM
+from erpsync.connectors.erp.tryton.rpc import SYSTEM, like_prefix
 from erpsync.connectors.erp.tryton.sales import RETURN_PREFIX
 from erpsync.connectors.erp.tryton.session import TrytonSession
 from erpsync.connectors.errors import RecordError, record_error
@@ -60,7 +60,19 @@ HEADER_FIELDS = [
     "price_list",
     "payment_term",
 ]
-LINE_FIELDS = ["sale", "type", "product", "product.code", "quantity", "unit", "unit_price", "taxes", "description"]
+LINE_FIELDS = [
+    "sale",
+    "type",
+    "product",
+    "product.code",
+    "quantity",
+    "unit",
+    "unit_price",
+    "taxes",
+    "description",
+    "moves.state",
+    "moves.quantity",
+]
 
 
 def needs_return(key: str, message: str) -> NeedsReturn:
@@ -72,10 +84,6 @@ def needs_return(key: str, message: str) -> NeedsReturn:
 
 def _qty(quantity: Decimal) -> str:
     return format(quantity.normalize(), "f")
-
-
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class AfterSales:
@@ -153,8 +161,9 @@ class AfterSales:
 
     def return_order(self, erp_id: str, lines: Sequence[ReturnLine], *, reference: str) -> AfterSale:
         """A return sale of these quantities of sale ``erp_id``; idempotent on ``reference`` (see the module's
-        docstring). A SKU not on the sale, or more than it sold minus what earlier returns (references that start
-        with the sale's reference + ``/R``) took back, is a ``RecordError`` naming it, before anything is written.
+        docstring). A SKU not on the sale, or more than it sold (or shipped: goods still on the sale's shipment
+        never left) minus what earlier returns (references that start with the sale's reference + ``/R``) took
+        back, is a ``RecordError`` naming it, before anything is written.
         Calls: 2 reads, then create, quote, confirm, a read, receive, do, a read, post, a read (about 10).
         """
         if not reference:
@@ -204,7 +213,7 @@ class AfterSales:
         domain: list[Any] = [("sale", "=", original["id"])]
         if original.get("reference"):
             earlier = [
-                ("sale.reference", "like", _like_prefix(f"{original['reference']}/R")),
+                ("sale.reference", "like", like_prefix(f"{original['reference']}/R")),
                 ("sale.reference", "!=", reference),
                 ("sale.state", "!=", "cancelled"),
             ]
@@ -236,6 +245,24 @@ class AfterSales:
                     reference,
                     f"SKU {sku!r}: {_qty(quantity)} to return, but {name} sold {_qty(total)} and earlier returns "
                     f"took back {_qty(returned[sku])} ({_qty(left)} left)",
+                )
+            # A return receives goods back: what never left the warehouse is still on the sale's shipment.
+            shipped = sum(
+                (
+                    tm.to_decimal(m.get("quantity")) or Decimal(0)
+                    for r in sold[sku]
+                    for m in r.get("moves.") or []
+                    if m.get("state") == "done"
+                ),
+                Decimal(0),
+            )
+            if quantity > shipped - returned[sku]:
+                raise record_error(
+                    SYSTEM,
+                    reference,
+                    f"SKU {sku!r}: {_qty(quantity)} to return, but only {_qty(shipped)} of it left the warehouse "
+                    f"with {name} (earlier returns took back {_qty(returned[sku])}); the rest is still on its "
+                    f"shipment: ship it, or cancel that shipment in Tryton, then send the return again",
                 )
             # the earlier returns took back the first lines first; this one takes what is left, in order
             skip, need = returned[sku], quantity

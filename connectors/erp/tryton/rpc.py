@@ -131,6 +131,11 @@ def to_utc(value: dt.datetime | None) -> dt.datetime | None:
 # --------------------------------------------------------------------------- classification
 
 
+def like_prefix(text: str) -> str:
+    """A ``like`` pattern for the values that start with ``text`` (its ``%``, ``_`` and ``\\`` taken literally)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _rpc_error(response: httpx.Response) -> Any:
     """The ``error`` member of a JSON-RPC reply, or None when the call succeeded."""
     try:

@@ -117,8 +117,8 @@ class Sales:
 
         A quotation goes back to draft, its lines are replaced (built as ``create_order`` builds them), the
         total is checked as there, and the sale is quoted again. On a total mismatch the old lines are put back
-        (the sale stays as it was) and a ``RecordError`` (``TOTAL_MISMATCH``) names both totals. Calls: 2 reads,
-        draft, write, the lookups of ``create_order``, a read, quote.
+        (the sale stays as it was) and a ``RecordError`` (``TOTAL_MISMATCH``) names both totals. Calls: about 10
+        (a read, draft, the product/party/address look-ups of ``create_order``, write, a total read, quote).
         """
         rows = self.tryton.search_read(
             "sale.sale", [("id", "=", int(erp_id))], ["state", "reference", "lines", *OLD_LINE_FIELDS]

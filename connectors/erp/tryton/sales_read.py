@@ -15,7 +15,7 @@ from typing import Any
 
 from erpsync.connectors.erp.tryton import mapping as tm
 from erpsync.connectors.erp.tryton.parties import ADDRESS_FIELDS, PARTY_FIELDS
-from erpsync.connectors.erp.tryton.rpc import to_utc
+from erpsync.connectors.erp.tryton.rpc import like_prefix, to_utc
 from erpsync.connectors.erp.tryton.sales import CHANNEL_PREFIX, ERPSYNC_CHANNEL, ERPSYNC_PREFIX, RETURN_PREFIX
 from erpsync.connectors.erp.tryton.session import TrytonSession
 from erpsync.core.models import (
@@ -74,8 +74,10 @@ class SalesRead:
 
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
         """State, posted invoices (number, date, link, credit), shipments (state, AWB = the shipment's reference,
-        carrier) and whether still editable: ONE read of the sales with their shipments and invoices (plus, once
-        per connector, whether shipments have a carrier field).
+        carrier) and whether still editable: ONE read of the sales with their shipments and invoices, one more
+        for the credit notes of their returns when a sale is processing or done (plus, once per connector,
+        whether shipments have a carrier field). ``invoices`` lists the sale's posted invoices, then the posted
+        credit notes of its return sales (``credit=True``); ``invoiced`` and ``invoice_number`` stay the sale's.
 
         ``cancelled``: the sale is cancelled, or ``cancel_order`` undid it while processing (Tryton then makes it
         ``done`` with every shipment cancelled and nothing invoiced).
@@ -93,6 +95,7 @@ class SalesRead:
         if self._has_carrier():
             fields.append("shipments.carrier.rec_name")
         sales = {r["id"]: r for r in self.tryton.search_read("sale.sale", [("id", "in", ids)], fields)}
+        credits = self._return_credits(list(sales.values()))
         statuses: list[ErpOrderStatus] = []
         for erp_id, sale_id in zip(erp_ids, ids, strict=True):
             sale = sales.get(sale_id)
@@ -121,10 +124,36 @@ class SalesRead:
                     awb=awb,
                     editable=sale["state"] in ("draft", "quotation"),
                     shipments=[self._shipment(row) for row in shipment_rows],
-                    invoices=[self._invoice(row) for row in posted],
+                    invoices=[self._invoice(row) for row in [*posted, *credits.get(sale_id, [])]],
                 )
             )
         return statuses
+
+    def _return_credits(self, sales: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+        """The posted credit notes of the return sales erpsync made for these sales (reference = the sale's +
+        ``/R...``), by original sale id: one more read, only when a sale could have been returned."""
+        originals = {
+            str(s["reference"]) + "/R": int(s["id"])
+            for s in sales
+            if s.get("reference") and s["state"] in ("processing", "done")
+        }
+        if not originals:
+            return {}
+        prefixes: list[Any] = [("reference", "like", like_prefix(prefix)) for prefix in originals]
+        rows = self.tryton.search_read(
+            "sale.sale",
+            [("description", "like", like_prefix(RETURN_PREFIX)), ["OR", *prefixes]],
+            ["reference", *(f"invoices.{f}" for f in INVOICE_FIELDS)],
+            order=[("id", "ASC")],
+        )
+        found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            reference = str(row.get("reference") or "")
+            original = next((sid for prefix, sid in originals.items() if reference.startswith(prefix)), None)
+            if original is None:
+                continue
+            found[original].extend(i for i in row.get("invoices.") or [] if i.get("state") in ("posted", "paid"))
+        return found
 
     def _has_carrier(self) -> bool:
         """Whether ``stock.shipment.out`` has a ``carrier`` (the carrier module is activated), asked once."""
