@@ -80,7 +80,7 @@ SMARTBILL_LIKE = Capabilities(
     stock_read=True, orders_create=True, orders_cancel=True, orders_return=True, orders_read_status=True, invoices=True
 )
 """What the SmartBill connector declares: no product read, no customer step, no look-up of orders by reference
-(only the connector's local registry of what it issued), no status read."""
+(only the connector's local registry of what it issued), statuses from that registry, returns, no edits."""
 
 
 @dataclass

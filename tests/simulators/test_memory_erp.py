@@ -46,8 +46,8 @@ def test_stock_changed_since_reservations_duplicates_and_unreadable_rows() -> No
     erp.create_order(_order("o1", "A", 3), Customer(email="x@y.ro"))
     moved = [lvl for page in erp.iter_stock(["WH"], changed_since=since) for lvl in page.items]
     assert [(lvl.sku, lvl.on_hand, lvl.reserved) for lvl in moved] == [("A", 10, 3)]  # reserved by the order
-    erp.cancel_order(data.sales_for("o1")[0].erp_id)
-    erp.cancel_order(data.sales_for("o1")[0].erp_id)  # twice: released once
+    erp.cancel_order(data.sales_for("o1")[0].erp_id, reference="o1/R1")
+    erp.cancel_order(data.sales_for("o1")[0].erp_id, reference="o1/R1")  # twice: released once
     assert data.stock[("A", "WH")].reserved == 0
     data.duplicates.append(("B", "WH"))
     data.unreadable_skus.add("A")
@@ -91,8 +91,9 @@ def test_an_erp_without_order_lookup_remembers_what_it_issued_without_a_call() -
     assert erp.find_order("r1") == erp_id and erp.find_order("r2") is None
     assert erp.counters.as_dict() == calls  # the registry is local
     assert erp.create_order(_order("r1"), Customer()) == erp_id and len(data.sales) == 1
+    assert [s.invoiced for s in erp.order_statuses([erp_id])] == [False]  # SmartBill reads its registry
     with pytest.raises(NotSupported):
-        erp.order_statuses([erp_id])
+        erp.update_order(erp_id, _order("r1"), Customer())  # an issued invoice is never rewritten
 
 
 def test_injected_refusals_transient_failures_and_unknown_skus() -> None:
@@ -115,4 +116,4 @@ def test_injected_refusals_transient_failures_and_unknown_skus() -> None:
     assert {(o.erp_id, o.channel, o.shop_id) for o in orders if o.erp_id == phone} == {(phone, "phone", None)}
     data.cancel_refused.add(phone)
     with pytest.raises(RecordError, match="cannot be cancelled"):
-        erp.cancel_order(phone)
+        erp.cancel_order(phone, reference="phone/R1")
