@@ -1,7 +1,7 @@
 """Pure rules of an order's life after its import: what the shop says came back, what the ERP still has to take
 back (a cancel or a return, each an event of its own with its own ERP reference), and what a person edited.
 
-No I/O: ``tasks/order_after.py`` feeds these functions with the shop order and the order's events
+No I/O: ``erpsync/runtime/order_after.py`` feeds these functions with the shop order and the order's events
 (``core.state.OrderEvent``: the rows are read through the ``EventLike`` protocol) and carries out the plan.
 
 - **Returns.** An order cancelled or returned/refused in the shop wants every product line back; otherwise a

@@ -43,7 +43,7 @@ class Action(StrEnum):
 
     IMPORT = "import"  # never sent to the ERP: send it
     RESUME = "resume"  # sent before, outcome unknown: look it up in the ERP first
-    AFTER = "after"  # in the ERP, changed in the shop since: cancel, return or edit it there (tasks/order_after)
+    AFTER = "after"  # in the ERP, changed in the shop since: cancel, return or edit it there (runtime.order_after)
     SEEN = "seen"  # the shop copy changed in a way the ERP does not care about (the ERP order is cancelled)
     UNCHANGED = "unchanged"  # nothing new
     SKIP = "skip"  # not to be imported (a configured status, or cancelled before import)

@@ -21,9 +21,9 @@ from erpsync.flows.orders import import_in_batches, refresh_stock
 from erpsync.flows.registry import UnknownFlow, load_flow
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.order_after import ORDER_EDIT
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
-from erpsync.tasks.order_after import ORDER_EDIT
 from erpsync.tasks.order_backsync import (
     ERP_ORDER,
     ORDER_STATUS,

@@ -62,8 +62,8 @@ from erpsync.core.state import JournalEntry, LinkConflict
 from erpsync.runtime.failures import describe, record_failure
 from erpsync.runtime.leases import holder_id
 from erpsync.runtime.logs import run_logger
+from erpsync.runtime.order_after import after_import, record_baseline
 from erpsync.runtime.store_runtime import StoreRuntime
-from erpsync.tasks.order_after import after_import, record_baseline
 from erpsync.tasks.orders import ORDER
 
 log = logging.getLogger("erpsync.orders")
@@ -364,7 +364,7 @@ class _Importer:
         self._resolved(sid)
 
     def _after(self, order: Order, erp_id: str) -> None:
-        """An imported order changed in the shop: cancel, return or edit it in the ERP (``tasks/order_after``)."""
+        """An imported order changed in the shop: cancel, return or edit it in the ERP (``runtime.order_after``)."""
         sid = order.shop_id or ""
         done = after_import(self.runtime, order, erp_id, self._customer)
         self._resolved(sid)

@@ -129,7 +129,7 @@ def resolve(
 ) -> None:
     """Close failures a person has dealt with; for order_edit, the shop's version becomes what the ERP has."""
     from erpsync.core.state import StateStore
-    from erpsync.tasks.order_after import ORDER_EDIT, accept_edit
+    from erpsync.runtime.order_after import ORDER_EDIT, accept_edit
 
     settings = settings_or_exit(config, store)
     state = StateStore.open(settings.state.url.get())

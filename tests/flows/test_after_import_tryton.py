@@ -137,3 +137,46 @@ def test_e2e_a_refused_parcel_and_a_partial_return_book_only_what_came_back(
     again = t.run()
     assert again.details["after_import"] == []
     assert len(returns_of(t, partial)) == 1 and len(returns_of(t, refused)) == 1
+
+
+def test_e2e_an_edit_to_a_quotation_is_applied(
+    make_tryton_stack: Callable[..., TrytonStack],
+) -> None:
+    quotations = make_tryton_stack(confirm=False)
+    sku = quotations.product(tryton_stock=20)
+    order_id = order_of(quotations, {sku: 1})
+    quotations.run()
+    [sale] = quotations.sales(order_id)
+    assert sale["state"] == "quotation"
+    with open_runtime("main") as runtime:
+        runtime.shop.patch_order(order_id, {"line_items": [{"product_sku": sku, "quantity": 3}]})
+    applied = quotations.run()
+    assert applied.state is RunState.COMPLETED, applied.message
+    assert [r["what"] for r in applied.details["after_import"]] == ["edit applied"]
+    [sale] = quotations.sales(order_id)
+    lines = quotations.session.call(
+        "model.sale.line.read",
+        quotations.session.call("model.sale.sale.read", [sale["id"]], ["lines"], quotations.session.context)[0][
+            "lines"
+        ],
+        ["product.code", "quantity"],
+        quotations.session.context,
+    )
+    quantities = {line["product."]["code"]: line["quantity"] for line in lines if line.get("product.")}
+    assert quantities == {sku: 3.0, "SHIPPING": 1.0}
+    assert sale["state"] == "quotation" and quotations.run().details["after_import"] == []
+
+
+def test_e2e_an_edit_to_a_processing_sale_is_held_with_the_diff(make_tryton_stack: Callable[..., TrytonStack]) -> None:
+    t = make_tryton_stack()
+    sku = t.product(tryton_stock=20)
+    order_id = order_of(t, {sku: 1})
+    t.run()
+    with open_runtime("main") as runtime:
+        runtime.shop.patch_order(order_id, {"line_items": [{"product_sku": sku, "quantity": 2}]})
+    held = t.run()
+    assert held.details["edits_held"] == [order_id]
+    failure = t.state.failure("main", "order_edit", order_id)
+    assert failure is not None and f"SKU {sku} quantity 1 -> 2" in failure.error
+    [sale] = t.sales(order_id)
+    assert sale["state"] == "processing"
