@@ -521,13 +521,23 @@ class SmartBillConnector:
         self._unsupported("list suppliers")
 
 
-def _after_sale(credit: dict[str, Any]) -> AfterSale:
-    erp_id = str(credit["erp_id"])
+def _printed(erp_id: str) -> str:
     try:
-        number = InvoiceId.parse(erp_id).printed
+        return InvoiceId.parse(erp_id).printed
     except ValueError:
-        number = erp_id
-    detail = f"{credit.get('kind') or 'storno'} {number} of {credit.get('of') or 'an invoice'}"
+        return erp_id
+
+
+def _after_sale(credit: dict[str, Any]) -> AfterSale:
+    """The ``AfterSale`` of a recorded credit; its detail names the documents as printed and what came back:
+    ``"return WEB 0002 of WEB 0001: SKU-B x 1"`` (the run's "after the import" table shows it)."""
+    erp_id = str(credit["erp_id"])
+    number = _printed(erp_id)
+    of = _printed(str(credit["of"])) if credit.get("of") else "an invoice"
+    returned = credit.get("returned")
+    returned = returned if isinstance(returned, dict) else {}
+    lines = ", ".join(f"{sku} x {Decimal(str(qty)).normalize():f}" for sku, qty in sorted(returned.items()))
+    detail = f"{credit.get('kind') or 'storno'} {number} of {of}" + (f": {lines}" if lines else "")
     if credit.get("kind") == "return":
         return AfterSale(kind="return", erp_id=erp_id, credit_note=number, detail=detail)
     return AfterSale(kind="storno", erp_id=erp_id, credit_note=number, detail=detail)
