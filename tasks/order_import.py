@@ -526,10 +526,11 @@ def import_orders(
     """Import one batch of shop orders into the ERP (journal, claim, look-up, create)."""
     outcome = import_batch(runtime, orders, failure_attempts, forced=forced, pin=pin)
     _logger().info(
-        "batch of %d: %d created, %d cancelled, %d unchanged, %d skipped, %d held, %d failed",
+        "batch of %d: %d created, %d changed after import (cancels, returns, edits), %d unchanged, %d skipped, "
+        "%d held, %d failed",
         len(orders),
         len(outcome.created),
-        len(outcome.cancelled),
+        len(outcome.after),
         outcome.unchanged,
         outcome.skipped,
         len(outcome.held),

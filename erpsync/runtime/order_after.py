@@ -34,7 +34,6 @@ from erpsync.core.order_after import (
     plan_undo,
     sold,
     taken_back,
-    wanted_back,
 )
 from erpsync.core.order_rules import erp_reference, order_digest, to_erp_order
 from erpsync.core.state import OrderEvent, StateStore
@@ -200,8 +199,6 @@ def after_import(
         fields["state"] = "cancelled"
         out.cancelled = True
     state.journal_update(name, sid, **fields)
-    if wanted_back(order, prefix) and plan is None and not out.events:
-        run_logger(log).debug("order %s: what came back is already in the ERP", sid)
     return out
 
 
