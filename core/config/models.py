@@ -40,7 +40,8 @@ from erpsync.core.config.fields import (
 from erpsync.core.config.secrets import DatabaseUrl, Secret
 
 DEFAULT_STATE_URL = "sqlite:///.erpsync/state.db"
-ERP_TYPES = ("tryton", "smartbill")
+ERP_TYPES = ("tryton", "smartbill", "oblio")
+ERP_NAMES = {"tryton": "Tryton", "smartbill": "SmartBill", "oblio": "Oblio"}
 
 _ERP_OWNS: tuple[ProductField, ...] = ("name", "price", "old_price", "ean", "weight", "status", "vat")
 _SHOP_OWNS: tuple[ProductField, ...] = ("description", "images", "attributes")
@@ -89,9 +90,30 @@ class SmartBillSettings(_Section):
     requests_per_10s: int = Field(default=30, ge=1, le=30)
     timeout_seconds: Seconds = 30.0
     measuring_unit: Name = "buc"
+    document: Literal["invoice", "estimate"] = "invoice"  # what a shop order becomes: an invoice or a proforma
+    # shop payment method code -> SmartBill payment type ("Card", "Ramburs", "Ordin plata" ...): a paid order of a
+    # mapped method gets its payment registered in SmartBill (/payment); unmapped methods: none.
+    payments: dict[str, Name] = Field(default_factory=dict)
 
 
-ErpSettings = Annotated[TrytonSettings | SmartBillSettings, Field(discriminator="type")]
+class OblioSettings(_Section):
+    """[erp] with type = "oblio": Oblio's REST API (an OAuth2 client-credentials token, renewed before it expires)."""
+
+    type: Literal["oblio"]
+    url: HttpUrl = "https://www.oblio.eu/api"
+    email: Name  # the account's login e-mail: the token's client_id
+    secret: Secret  # the API secret (Oblio: Setari > Date cont): the token's client_secret
+    cif: Annotated[str, Field(pattern=r"^(RO)?[0-9]{2,10}$"), Wording("must be a VAT code such as 'RO12345678'")]
+    invoice_series: Name
+    document: Literal["invoice", "proforma"] = "invoice"  # what a shop order becomes
+    # Oblio locks the token for 10 minutes above 3 requests/s: every client of one token shares this pace.
+    requests_per_second: float = Field(default=2.5, gt=0, le=3)
+    timeout_seconds: Seconds = 30.0
+    measuring_unit: Name = "buc"
+    webhook_secret: OptionalSecret = None  # verifies Oblio's stock webhooks (a trigger of the stock sync)
+
+
+ErpSettings = Annotated[TrytonSettings | SmartBillSettings | OblioSettings, Field(discriminator="type")]
 
 
 class PrefectSettings(_Section):
@@ -263,10 +285,10 @@ class Settings(_Section):
     @model_validator(mode="after")
     def _stores_fit_the_erp(self) -> Settings:
         for index, store in enumerate(self.stores):
-            if store.price_list and self.erp.type == "smartbill":
+            if store.price_list and self.erp.type in ("smartbill", "oblio"):
                 raise invalid(
-                    'SmartBill has no price lists (erpsync cannot read its catalogue): leave price_list "" '
-                    'with erp.type = "smartbill"',
+                    f"{ERP_NAMES[self.erp.type]} has no price lists erpsync can use: leave price_list \"\" "
+                    f'with erp.type = "{self.erp.type}"',
                     "stores",
                     index,
                     "price_list",

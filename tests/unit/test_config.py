@@ -144,7 +144,7 @@ BAD_FILES: list[tuple[str, str, str]] = [
     (
         "bad-enum-erp-type",
         GOOD.replace('type = "tryton"', 'type = "sap"'),
-        "erpsync.toml: erp.type: must be one of 'tryton', 'smartbill' (got 'sap')",
+        "erpsync.toml: erp.type: must be one of 'tryton', 'smartbill', 'oblio' (got 'sap')",
     ),
     (
         "bad-enum-direction",
@@ -205,8 +205,8 @@ BAD_FILES: list[tuple[str, str, str]] = [
     (
         "price-list-with-smartbill",
         SMARTBILL + STORE_BLOCK + 'price_list = "Cluj"\n',
-        "erpsync.toml: stores[0].price_list: SmartBill has no price lists (erpsync cannot read its catalogue): "
-        'leave price_list "" with erp.type = "smartbill"',
+        'erpsync.toml: stores[0].price_list: SmartBill has no price lists erpsync can use: leave price_list "" '
+        'with erp.type = "smartbill"',
     ),
     (
         "price-list-and-prices-to-the-erp",
@@ -709,7 +709,7 @@ def test_settings_are_frozen() -> None:
 def test_settings_from_dict_names_its_source() -> None:
     with pytest.raises(ConfigError) as caught:
         settings_from_dict({"erp": {"type": "sap"}}, source="demo")
-    assert str(caught.value) == "demo: erp.type: must be one of 'tryton', 'smartbill' (got 'sap')"
+    assert str(caught.value) == "demo: erp.type: must be one of 'tryton', 'smartbill', 'oblio' (got 'sap')"
 
 
 EXAMPLE_ENV = {
