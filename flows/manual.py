@@ -21,7 +21,7 @@ from erpsync.flows.orders import import_in_batches, refresh_stock
 from erpsync.flows.registry import UnknownFlow, load_flow
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
-from erpsync.runtime.order_after import ORDER_EDIT
+from erpsync.runtime.order_after import ORDER_EDIT, ORDER_PAYMENT
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.order_backsync import (
@@ -38,7 +38,7 @@ from erpsync.tasks.orders import ORDER, open_order_failures, read_shop_orders, r
 RESYNC_FLOW = "resync-order"
 RETRY_FLOW = "retry-failures"
 MANUAL_WAIT_SECONDS = 60.0
-ORDER_ENTITIES = (ORDER, ERP_ORDER, ORDER_STATUS, ORDER_EDIT)
+ORDER_ENTITIES = (ORDER, ERP_ORDER, ORDER_STATUS, ORDER_EDIT, ORDER_PAYMENT)
 # Failures of other streams are retried by running their flow for the failed keys: entity -> (flow, keys param).
 ENTITY_FLOWS: dict[str, tuple[str, str | None]] = {"stock": ("stock", "skus")}
 
@@ -126,7 +126,7 @@ def _retry_orders(runtime: StoreRuntime, entity: str | None, keys: list[str] | N
     }
     outcome, unreadable = ImportOutcome(), 0
     problems: list[dict[str, str]] = []
-    order_keys = list(dict.fromkeys(f.key for e in (ORDER, ORDER_EDIT) for f in chosen.get(e, [])))
+    order_keys = list(dict.fromkeys(f.key for e in (ORDER, ORDER_EDIT, ORDER_PAYMENT) for f in chosen.get(e, [])))
     if order_keys:
         outcome, problems, unreadable = _resend(runtime, order_keys, forced=True)
     pulled = PullOutcome()

@@ -62,7 +62,7 @@ from erpsync.core.state import JournalEntry, LinkConflict
 from erpsync.runtime.failures import describe, record_failure
 from erpsync.runtime.leases import holder_id
 from erpsync.runtime.logs import run_logger
-from erpsync.runtime.order_after import after_import, record_baseline
+from erpsync.runtime.order_after import AfterOutcome, after_import, record_baseline, settle_payment
 from erpsync.runtime.store_runtime import StoreRuntime
 from erpsync.tasks.orders import ORDER
 
@@ -345,6 +345,12 @@ class _Importer:
             os._exit(CRASH_EXIT_CODE)
         self._record_created(order, erp_id)
         self.out.created.append(sid)
+        paid = AfterOutcome()
+        try:
+            settle_payment(self.runtime, order, erp_id, paid)
+        except RetriableError as error:  # the order is booked; its payment waits for the order's next change
+            _logger().warning("order %s: its payment was not booked now: %s", sid, describe(error))
+        self.out.after += paid.events
         self.out.skus.update(line.sku for line in erp_order.lines if line.kind == "product")
 
     def _record_created(self, order: Order, erp_id: str) -> None:

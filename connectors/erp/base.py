@@ -49,6 +49,7 @@ class Capabilities:
     orders_cancel: bool = False
     orders_return: bool = False  # return_order: a return (stock back, credit note) for some lines of an order
     orders_update: bool = False  # update_order: rewrite an order that is still a draft or quotation
+    payments_record: bool = False  # record_payment: the payment a shop collected, booked against the order
     invoices: bool = False
     goods_receipts_read: bool = False
     suppliers_read: bool = False
@@ -219,6 +220,12 @@ class ErpConnector(Protocol):
         ``AfterSale.erp_id`` is the return document, ``credit_note`` its credit note's number when there is one.
         A SKU that is not on the order, or more than was sold, is a ``RecordError``.
         """
+        ...
+
+    def record_payment(self, erp_id: str, order: Order, *, reference: str) -> str:
+        """Book the payment the shop collected for an order (capability ``payments_record``), idempotent on
+        ``reference`` (the order's ERP reference + ``/P1``); the ERP's payment document, or ``""`` when the
+        configuration books no payment for the order's payment method (nothing written, no call)."""
         ...
 
     def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:

@@ -13,7 +13,7 @@ from erpsync.core.state.base import StateBase
 from erpsync.core.state.common import StateError, require_str, utcnow
 from erpsync.core.state.schema import ORDER_EVENTS
 
-EVENT_KINDS = frozenset({"baseline", "edit", "cancel", "return"})
+EVENT_KINDS = frozenset({"baseline", "edit", "cancel", "return", "payment"})
 EVENT_STATES = frozenset({"pending", "done", "held"})
 EVENT_FIELDS = frozenset({"state", "erp_id", "detail", "payload", "lines"})
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from erpsync.connectors.erp.base import NeedsReturn
 from erpsync.connectors.errors import RecordError, RetriableError, record_error
-from erpsync.core.models import AfterSale, Customer, Order
+from erpsync.core.models import AfterSale, Customer, Order, PaymentStatus
 from erpsync.core.order_after import (
     WHOLE_ORDER_STATUSES,
     UndoPlan,
@@ -44,6 +44,7 @@ from erpsync.runtime.store_runtime import StoreRuntime
 log = logging.getLogger("erpsync.orders")
 
 ORDER_EDIT = "order_edit"  # failures: an edit made in the shop that the ERP order can no longer take (key: shop id)
+ORDER_PAYMENT = "order_payment"  # failures: a collected payment the ERP refused to book (key: shop id)
 CANCELLED_TAG = "Anulata in ERP"
 RETURN_TAG_PREFIX = "Retur ERP "
 
@@ -187,6 +188,7 @@ def after_import(
     whole = order.shipping_status.value in WHOLE_ORDER_STATUSES
     if not whole:
         _edit(runtime, order, erp_id, events, customer_of, out)
+        settle_payment(runtime, order, erp_id, out, events)
     everything_back = whole and not {
         sku: qty for sku, qty in sold(order, prefix).items() if taken_back(events, order, prefix).get(sku, 0) < qty
     }
@@ -200,6 +202,39 @@ def after_import(
         out.cancelled = True
     state.journal_update(name, sid, **fields)
     return out
+
+
+def settle_payment(
+    runtime: StoreRuntime, order: Order, erp_id: str, out: AfterOutcome, events: list[OrderEvent] | None = None
+) -> None:
+    """A paid shop order's payment booked in the ERP once (capability ``payments_record``): a pending event with
+    the reference ``<order ref>/P1`` first, then the ERP. A refusal is a failure of its own (``order_payment``),
+    never the order's: it is tried again when the order next changes, or by ``erpsync failures retry``."""
+    if order.payment_status != PaymentStatus.PAID or not runtime.erp.capabilities.payments_record:
+        return
+    state, name, sid = runtime.state, runtime.name, order.shop_id or ""
+    events = state.order_events(name, sid) if events is None else events
+    payments = [e for e in events if e.kind == "payment"]
+    if any(e.state == "done" for e in payments):
+        return
+    pending = next((e for e in payments if e.state == "pending"), None)
+    reference = pending.reference if pending and pending.reference else None
+    if reference is None:
+        reference = f"{erp_reference(runtime.store.orders.reference_prefix, sid)}/P1"
+    seq = pending.seq if pending else state.add_order_event(name, sid, "payment", reference=reference).seq
+    try:
+        document = runtime.erp.record_payment(erp_id, order, reference=reference)
+    except RecordError as error:
+        record_failure(state, name, ORDER_PAYMENT, sid, describe(error), {"erp_id": erp_id, "reference": reference})
+        out.events.append(_row(order, "payment refused", erp_id, describe(error)))
+        return
+    detail = (
+        f"{order.payment_method or 'payment'} {order.total or ''}".strip() if document else "no payment type mapped"
+    )
+    state.update_order_event(name, sid, seq, state="done", erp_id=document or None, detail=detail)
+    state.resolve_failure(name, ORDER_PAYMENT, sid)
+    if document:
+        out.events.append(_row(order, "payment", document, detail))
 
 
 def accept_edit(state: StateStore, store: str, shop_order_id: str, payload: Mapping[str, Any]) -> bool:

@@ -182,6 +182,7 @@ class MemoryErpData:
     cancel_refused: set[str] = field(default_factory=set)  # sale ids whose cancel is refused
     new_sale_state: str = "processing"  # "quotation": orders stay editable ([stores.orders] confirm = false)
     returns: dict[str, AfterSale] = field(default_factory=dict)  # return reference -> what was booked
+    payments: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # reference -> (sale id, amount)
     create_delay: float = 0.0  # seconds between the look-up and the create: a real ERP's race window
     create_calls: list[str] = field(default_factory=list)  # the reference of every create_order call
     password: str = "memory-secret"  # what a connector must present
@@ -610,6 +611,17 @@ class MemoryErp:
                 sale.state = "cancelled"
             sale.modified_at = datetime.now(UTC)
         return result
+
+    def record_payment(self, erp_id: str, order: Order, *, reference: str) -> str:
+        """A payment of the order's total against the sale, once per ``reference``; its document ``PAY-<n>``."""
+        self._require("payments_record", "recording payments")
+        self._call("write")
+        with self.data.lock:
+            if reference not in self.data.payments:
+                if erp_id not in self.data.sales:
+                    raise record_error(self.system, reference, f"no sale {erp_id}")
+                self.data.payments[reference] = (erp_id, order.total or Decimal(0))
+            return f"PAY-{list(self.data.payments).index(reference) + 1}"
 
     def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
         """Rewrite a sale still a draft or quotation (reservations follow its lines); False otherwise."""

@@ -173,3 +173,26 @@ def test_the_invoice_and_every_shipment_reach_the_shop_once(make_stack: Callable
     stack.sim.stats.reset()
     quiet = stack.run()
     assert quiet.details["status_writes"] == 0 and stack.sim.stats.writes == 0 and not quiet.details["invoices_to_shop"]
+
+
+def test_a_collected_payment_is_booked_once_at_import_or_when_the_shop_marks_it_paid(
+    make_stack: Callable[..., FakeStack],
+) -> None:
+    from dataclasses import replace
+
+    from erpsync.testing.memory_erp import ORDERS
+
+    stack = stocked(make_stack, capabilities=replace(ORDERS, payments_record=True))
+    paid = stack.order("SKU-A")  # paid by card before it was imported
+    cod = stack.order("SKU-B", payment_status="awaiting", payment_method_code="cash_delivery")
+    first = stack.run()
+    assert list(stack.erp.data.payments) == [f"{paid}/P1"]
+    assert [(r["order"], r["what"]) for r in first.details["after_import"]] == [(paid, "payment")]
+    with open_runtime("main") as runtime:
+        runtime.shop.patch_order(cod, {"payment_status": "paid"})  # the courier brought the cash
+    second = stack.run()
+    assert list(stack.erp.data.payments) == [f"{paid}/P1", f"{cod}/P1"]
+    assert [(r["order"], r["what"]) for r in second.details["after_import"]] == [(cod, "payment")]
+    for _ in range(2):
+        assert stack.run().details["after_import"] == []
+    assert len(stack.erp.data.payments) == 2

@@ -385,6 +385,9 @@ class SmartBillConnector:
     def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
         self._unsupported("rewrite an issued invoice (undo it by storno and issue a new one)")
 
+    def record_payment(self, erp_id: str, order: Order, *, reference: str) -> str:
+        self._unsupported("record payments")
+
     # -- after-sale helpers -------------------------------------------------------------------------------
 
     def _known_credit(self, reference: str, erp_id: str) -> AfterSale | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from erpsync.connectors.erp.base import Capabilities, Needs, Probe
+from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
 from erpsync.connectors.erp.tryton.parties import Parties
 from erpsync.connectors.erp.tryton.preflight import TrytonPreflight
 from erpsync.connectors.erp.tryton.products import Products
@@ -245,6 +245,10 @@ class TrytonConnector:
 
     def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
         return self.sales.update_order(erp_id, order, customer)
+
+    def record_payment(self, erp_id: str, order: Order, *, reference: str) -> str:
+        # Payments in Tryton are statement lines reconciled with the invoice (account_statement): not installed.
+        raise NotSupported(SYSTEM, "recording payments is not supported for Tryton (no account_statement)")
 
     def cancel_order(self, erp_id: str, *, reference: str) -> AfterSale:
         return self.after_sales.cancel_order(erp_id, reference=reference)
