@@ -287,7 +287,7 @@ class Settings(_Section):
         for index, store in enumerate(self.stores):
             if store.price_list and self.erp.type in ("smartbill", "oblio"):
                 raise invalid(
-                    f"{ERP_NAMES[self.erp.type]} has no price lists erpsync can use: leave price_list \"\" "
+                    f'{ERP_NAMES[self.erp.type]} has no price lists erpsync can use: leave price_list "" '
                     f'with erp.type = "{self.erp.type}"',
                     "stores",
                     index,
