@@ -19,4 +19,8 @@ def make_erp(settings: ErpSettings, **options: Any) -> ErpConnector:
         from erpsync.connectors.erp.smartbill import SmartBillConnector
 
         return SmartBillConnector.from_settings(settings, **options)
+    if settings.type == "oblio":
+        from erpsync.connectors.erp.oblio import OblioConnector
+
+        return OblioConnector.from_settings(settings, **options)
     raise ValueError(f"unknown ERP type {settings.type!r}")  # the config schema makes this unreachable

@@ -126,6 +126,10 @@ def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> 
         from erpsync.connectors.erp.smartbill import StateIssuedRegistry
 
         return {"order_warehouse": store.warehouses[0], "issued": StateIssuedRegistry(state, store.name)}
+    if settings.erp.type == "oblio":
+        from erpsync.connectors.erp.oblio import StateOblioRegistry
+
+        return {"order_warehouse": store.warehouses[0], "registry": StateOblioRegistry(state, store.name)}
     return {
         "order_warehouse": store.warehouses[0],
         "shipping_sku": store.orders.shipping_sku,

@@ -18,6 +18,7 @@ import pytest
 
 from erpsync.connectors.asgi import SyncASGITransport
 from erpsync.connectors.erp.base import Capabilities, ErpConnector, NotSupported
+from erpsync.connectors.erp.oblio import OblioConnector
 from erpsync.connectors.erp.smartbill import SmartBillConnector
 from erpsync.connectors.erp.tryton import TrytonConnector
 from erpsync.connectors.errors import AuthError, RecordError
@@ -26,6 +27,7 @@ from erpsync.core.order_totals import TOTAL_MISMATCH
 from erpsync.dev import tryton_seed as seed
 from erpsync.dev.tryton import TrytonServer
 from erpsync.testing.memory_erp import FULL, SMARTBILL_LIKE, MemoryErp, MemoryErpData
+from erpsync.testing.oblio import OblioSimulator
 from erpsync.testing.smartbill import SmartBillSimulator
 from tests.tryton_fixture import create_stocked_product, unique_code
 
@@ -113,6 +115,37 @@ def _smartbill_case() -> Case:
     )
 
 
+OB_URL = "http://oblio.test/api"
+OB_EMAIL, OB_SECRET = "office@example.ro", "oblio-secret-contract"
+
+
+def _oblio_case() -> Case:
+    sim = OblioSimulator(
+        cif=SB_CIF,
+        users={OB_EMAIL: OB_SECRET},
+        managements={"Depozit": {"OB-001": 10, "OB-002": 3}, "Magazin": {"OB-001": 4}},
+    )
+    transport = SyncASGITransport(sim)
+
+    def make(*, bad_credentials: bool = False) -> ErpConnector:
+        secret = "not-the-secret" if bad_credentials else OB_SECRET
+        return OblioConnector(
+            OB_URL, OB_EMAIL, secret, SB_CIF, order_warehouse="Depozit", transport=transport, requests_per_second=3
+        )
+
+    return Case(
+        name="oblio",
+        make=make,
+        warehouses=["Depozit", "Magazin"],
+        known_skus=["OB-001", "OB-002"],
+        orderable_sku="OB-001",
+        vat_rate=Decimal(21),
+        count_orders=lambda reference: len(sim.invoices()),  # a fresh simulator per test
+        known_on=frozenset({"products_read", "stock_read", "orders_create", "orders_cancel", "invoices"}),
+        known_off=frozenset({"customers_find", "orders_read", "stock_changed_since"}),
+    )
+
+
 def _memory_case(name: str, capabilities: Capabilities, **known: frozenset[str]) -> Case:
     """The in-memory ERP, seeded like a small Tryton: a template with variants, stock in two warehouses."""
     data = MemoryErpData()
@@ -156,6 +189,7 @@ SMARTBILL_OFF = frozenset({"products_read", "customers_find"})
 CASES: dict[str, Callable[[], Case] | None] = {
     "tryton": None,  # built from the session's server (fixtures)
     "smartbill": _smartbill_case,
+    "oblio": _oblio_case,
     "memory": lambda: _memory_case("memory", FULL, known_on=TRYTON_LIKE_ON),
     "memory-smartbill-like": lambda: _memory_case("memory-smartbill-like", SMARTBILL_LIKE, known_off=SMARTBILL_OFF),
 }
