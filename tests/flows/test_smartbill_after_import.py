@@ -10,163 +10,28 @@ another test's work; here it is enough that the SKUs that moved are handed to it
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import erpsync.runtime.store_runtime as runtime_module
-from erpsync.app.flowrun import run_flow
-from erpsync.connectors.erp.smartbill import InvoiceId
-from erpsync.connectors.http import reset_shared_limiters
-from erpsync.core.state import StateStore
-from erpsync.core.summary import RunState, RunSummary
-from erpsync.dev.stack import SimShop, start_shop, write_config
-from erpsync.runtime.store_runtime import open_runtime, overrides
-from erpsync.testing.server import RunningServer, serve_in_thread
-from erpsync.testing.smartbill import SimInvoice, SmartBillSimulator
-
-CIF = "RO12345678"
-USER, TOKEN = "office@example.ro", "sb-token-0001"
-WAREHOUSE = "Depozit"
-SKUS = ("SKU-A", "SKU-B")
-VAT_21 = 5  # the simulated shop's "TVA 21%" (SmartBill's simulator knows 21, 11 and 0)
-BUYER = {
-    "customer_email": "ana.popescu@example.ro",
-    "billing_type": "individual",
-    "billing_name": "Ana Popescu",
-    "billing_address": "Str. Lalelelor 4",
-    "billing_city": "Bucuresti",
-    "billing_postal_code": "010101",
-    "billing_country_code": "RO",
-    "billing_phone": "0722000111",
-    "shipping_as_billing": True,
-}
-
-
-@dataclass
-class SmartBillStack:
-    shop: SimShop
-    sb: SmartBillSimulator
-    state_url: str
-    stock_calls: list[tuple[str, set[str]]] = field(default_factory=list)
-
-    @property
-    def sim(self) -> Any:
-        return self.shop.sim
-
-    @property
-    def state(self) -> StateStore:
-        return runtime_module.state_store(self.state_url)
-
-    def order(self, lines: dict[str, int]) -> str:
-        """A paid shop order of these SKUs and quantities (shipping 15)."""
-        payload = {
-            **BUYER,
-            "payment_status": "paid",
-            "payment_method_code": "wire",
-            "shipping_status": "awaiting",
-            "shipping_amount": 15,
-            "line_items": [{"product_sku": sku, "quantity": qty} for sku, qty in lines.items()],
-        }
-        order_id = str(self.sim.add_order(payload)["id"])
-        # the shipping VAT is the shop's setting (read-only in the API); the simulated shop's default 19% is a rate
-        # SmartBill no longer has (21% since August 2025)
-        self.sim.orders[order_id] = {**self.sim.orders[order_id], "shipping_tax_percent": 21}
-        return order_id
-
-    def run(self) -> RunSummary:
-        from erpsync.flows.registry import load_flow
-
-        summary = run_flow(load_flow("orders"), "orders", "main", {})
-        assert summary.state is RunState.COMPLETED, summary.message
-        return summary
-
-    def invoices(self) -> list[SimInvoice]:
-        """The SmartBill documents issued that are neither stornos nor returns (positive quantities)."""
-        return [i for i in self.sb.invoices.values() if i.storno_of is None and not _negative(i)]
-
-    def returns(self) -> list[SimInvoice]:
-        """The return invoices: negative quantities, not a storno."""
-        return [i for i in self.sb.invoices.values() if i.storno_of is None and _negative(i)]
-
-    def tags(self, order_id: str) -> list[str]:
-        return [t["name"] for t in self.sim.orders[order_id]["tags"]]
-
-
-def _negative(invoice: SimInvoice) -> bool:
-    return any(Decimal(str(line.get("quantity") or 0)) < 0 for line in invoice.products)
-
-
-def printed(invoice: SimInvoice) -> str:
-    """The document's number as erpsync shows it (``"WEB 0002"``, ``InvoiceId.printed``)."""
-    return InvoiceId.parse(invoice.key).printed
-
-
-def _products(invoice: SimInvoice) -> dict[str, Decimal]:
-    """code -> quantity of the stock lines of a SmartBill document."""
-    return {str(p["code"]): Decimal(str(p["quantity"])) for p in invoice.products if p.get("code")}
+from tests.flows.smartbill_stack import (
+    WAREHOUSE,
+    SmartBillStack,
+    printed,
+    sb_stack_factory,
+    set_status,
+)
+from tests.flows.smartbill_stack import (
+    products_of as _products,
+)
 
 
 @pytest.fixture
 def make_sb_stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
 ) -> Iterator[Callable[..., SmartBillStack]]:
-    servers: list[RunningServer] = []
-    shops: list[SimShop] = []
-    reset_shared_limiters()
-
-    def make(**orders: Any) -> SmartBillStack:
-        shop = start_shop("main")
-        shops.append(shop)
-        for sku in SKUS:
-            shop.sim.add_product({"name": f"Produs {sku}", "sku": sku, "price_gross": 121, "tax_id": VAT_21})
-        sb = SmartBillSimulator(
-            cif=CIF, users={USER: TOKEN}, warehouses={WAREHOUSE: {sku: 10 for sku in SKUS}}, series=("WEB",)
-        )
-        server = serve_in_thread(sb)
-        servers.append(server)
-        state_url = f"sqlite:///{tmp_path / 'state.db'}"
-        path = write_config(
-            tmp_path / "erpsync.toml",
-            erp={
-                "type": "smartbill",
-                "url": f"{server.url}/SBORO/api",
-                "username": USER,
-                "token": f"literal:{TOKEN}",
-                "cif": CIF,
-                "invoice_series": "WEB",
-            },
-            shops=[shop],
-            state_url=state_url,
-            stores={"main": {"warehouses": [WAREHOUSE], **({"orders": orders} if orders else {})}},
-        )
-        stack = SmartBillStack(shop, sb, state_url)
-        monkeypatch.setenv("ERPSYNC_CONFIG", str(path))
-        monkeypatch.setattr(overrides, "unpaced", True)
-
-        def refresh_stock(store: str, skus: set[str]) -> str:
-            if skus:
-                stack.stock_calls.append((store, set(skus)))
-            return ""
-
-        monkeypatch.setattr("erpsync.flows.orders.refresh_stock", refresh_stock)
-        return stack
-
-    yield make
-    for shop in shops:
-        shop.stop()
-    for server in servers:
-        server.stop()
-    reset_shared_limiters()
-
-
-def set_status(order_id: str, status: str) -> None:
-    """What the shop's admin does: ``PATCH /orders/{id}/cancelled`` (through the real shop client)."""
-    with open_runtime("main") as runtime:
-        runtime.shop.set_order_status(order_id, status)  # type: ignore[arg-type]
+    yield from sb_stack_factory(tmp_path, monkeypatch)
 
 
 def test_a_cancelled_order_becomes_exactly_one_storno(make_sb_stack: Callable[..., SmartBillStack]) -> None:
@@ -238,7 +103,7 @@ def test_a_partial_return_becomes_one_negative_invoice_of_that_line(
 
 
 def test_the_invoice_number_and_link_reach_the_shop_once(make_sb_stack: Callable[..., SmartBillStack]) -> None:
-    stack = make_sb_stack(direction="both")
+    stack = make_sb_stack(orders={"direction": "both"})
     order_id = stack.order({"SKU-A": 1})
     first = stack.run()
     assert first.created == 1, first.message
@@ -259,7 +124,7 @@ def test_the_invoice_number_and_link_reach_the_shop_once(make_sb_stack: Callable
 def test_a_partial_return_then_the_rest_refused_are_two_returns_and_never_a_storno(
     make_sb_stack: Callable[..., SmartBillStack],
 ) -> None:
-    stack = make_sb_stack(direction="both")
+    stack = make_sb_stack(orders={"direction": "both"})
     order_id = stack.order({"SKU-A": 2, "SKU-B": 1})
     assert stack.run().created == 1
     (invoice,) = stack.invoices()
