@@ -15,7 +15,8 @@ from erpsync.core.models import AfterSale, ReturnLine
 
 def storno_body(cif: str, doc: DocId, client: Mapping[str, Any], reference: str, issue_date: str) -> dict[str, Any]:
     """``POST /docs/invoice`` of the storno of a whole invoice: ``referenceDocument`` of type Factura *(inference:
-    Oblio's page documents the field and its ``refund`` "for the invoice being reversed"; no products sent)*."""
+    Oblio's page documents the field and its ``refund`` "for the invoice being reversed"; no products sent)*.
+    ``idempotencyKey`` = ``"storno:" + reference``: a repeated request returns the same storno."""
     return {
         "cif": cif,
         "client": dict(client),
@@ -24,7 +25,7 @@ def storno_body(cif: str, doc: DocId, client: Mapping[str, Any], reference: str,
         "referenceDocument": {"type": "Factura", "seriesName": doc.series, "number": doc.number, "refund": 0},
         "useStock": 1,
         "mentions": f"Storno factura {doc.printed} ({reference})",
-        "idempotencyKey": reference,
+        "idempotencyKey": f"storno:{reference}",  # never the order's own key, whatever the caller passes
     }
 
 
