@@ -90,7 +90,7 @@ def test_a_burst_of_20_reads_never_exceeds_3_calls_in_any_second() -> None:
     with serve_in_thread(sim) as server:
         first = OblioConnector(f"{server.url}/api", EMAIL, SECRET, CIF, requests_per_second=3)
         second = OblioConnector(f"{server.url}/api", EMAIL, SECRET, CIF, requests_per_second=3)  # same token pace
-        for i in range(10):
+        for _ in range(10):
             for erp in (first, second):
                 erp._managements = None
                 assert erp.managements() == ["Depozit"]
