@@ -91,8 +91,8 @@ class SmartBillSettings(_Section):
     timeout_seconds: Seconds = 30.0
     measuring_unit: Name = "buc"
     document: Literal["invoice", "estimate"] = "invoice"  # what a shop order becomes: an invoice or a proforma
-    # shop payment method code -> SmartBill payment type ("Card", "Ramburs", "Ordin plata" ...): a paid order of a
-    # mapped method gets its payment registered in SmartBill (/payment); unmapped methods: none.
+    # shop payment method code -> SmartBill payment type ("Card", "Ordin plata", "Mandat postal", "Alta incasare"):
+    # a paid order of a mapped method gets its payment registered against its invoice (/payment); unmapped: none.
     payments: dict[str, Name] = Field(default_factory=dict)
 
 

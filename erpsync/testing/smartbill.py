@@ -10,7 +10,9 @@ What it reproduces (see ``docs/smartbill.md``):
   (unknown code or too little stock -> ``errorText``), a line with a negative quantity comes back into it;
   ``POST|PUT /invoice/reverse`` issues the storno of an invoice (once), ``PUT|DELETE /invoice/cancel`` cancels
   one (not once sent to e-Factura); both put the stock back; ``GET /invoice/pdf`` (PDF bytes), ``GET /tax``,
-  ``GET /series``. The documents are ``_smartbill_docs.py``.
+  ``GET /series`` (``type=f`` invoices, ``type=p`` estimates). The documents are ``_smartbill_docs.py``;
+  ``POST /estimate`` (a proforma: no stock moves) and ``POST /payment`` (against invoices, never above their
+  total) are ``_smartbill_extra.py``.
 - Errors as ``errorText``: the routes named in ``errors_as_200`` answer HTTP 200 with ``errorText`` set, the
   others HTTP 400 with ``errorText`` (both happen in the real service).
 - The rate limit with its lock-out: more than ``rate_limit`` accepted calls in any ``rate_window`` seconds
@@ -45,9 +47,10 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from erpsync.testing._smartbill_docs import SimError, SimInvoice, SimProduct, _InvoiceRoutes, number_json
+from erpsync.testing._smartbill_extra import SimPayment, _ExtraRoutes
 from erpsync.testing.faults import REPLY_KINDS, Fault, FaultInjector, Faults, refuse_kinds
 
-__all__ = ["SimError", "SimInvoice", "SimProduct", "SimStats", "SmartBillSimulator"]
+__all__ = ["SimError", "SimInvoice", "SimPayment", "SimProduct", "SimStats", "SmartBillSimulator"]
 
 DEFAULT_PREFIX = "/SBORO/api"
 DEFAULT_TAXES: tuple[tuple[str, Decimal], ...] = (
@@ -92,7 +95,7 @@ class _TokenState:
         self.locked_until: float = -math.inf
 
 
-class SmartBillSimulator(_InvoiceRoutes):
+class SmartBillSimulator(_InvoiceRoutes, _ExtraRoutes):
     """An in-memory SmartBill company: users, warehouses with stock, series, invoices, VAT rates.
 
     The instance is the ASGI app (``SyncASGITransport(sim)`` or ``uvicorn``); every piece of state is public for
@@ -106,6 +109,7 @@ class SmartBillSimulator(_InvoiceRoutes):
         users: Mapping[str, str] | None = None,
         warehouses: Mapping[str, Mapping[str, Any]] | None = None,
         series: Iterable[str] = ("WEB",),
+        estimate_series: Iterable[str] = ("PRF",),
         taxes: Iterable[tuple[str, Decimal | int]] = DEFAULT_TAXES,
         prefix: str = DEFAULT_PREFIX,
         rate_limit: int = 30,
@@ -126,6 +130,9 @@ class SmartBillSimulator(_InvoiceRoutes):
         self.series: dict[str, int] = {name: 1 for name in series}
         self.taxes: list[tuple[str, Decimal]] = [(name, Decimal(rate)) for name, rate in taxes]
         self.invoices: dict[str, SimInvoice] = {}
+        self.estimate_series: dict[str, int] = {name: 1 for name in estimate_series}
+        self.estimates: dict[str, SimInvoice] = {}  # proformas (POST /estimate): they move no stock
+        self.payments: list[SimPayment] = []  # POST /payment
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.lockout_seconds = lockout_seconds
@@ -220,6 +227,8 @@ class SmartBillSimulator(_InvoiceRoutes):
             Route("/invoice/pdf", self._guard("invoice/pdf", self._pdf), methods=["GET"]),
             Route("/tax", self._guard("tax", self._tax), methods=["GET"]),
             Route("/series", self._guard("series", self._series), methods=["GET"]),
+            Route("/estimate", self._guard("estimate", self._estimate), methods=["POST"]),
+            Route("/payment", self._guard("payment", self._payment), methods=["POST"]),
         ]
 
     def _guard(self, route: str, handler: Handler) -> Handler:
@@ -365,5 +374,6 @@ class SmartBillSimulator(_InvoiceRoutes):
         self._require_cif(request)
         kind = request.query_params.get("type", "f")
         with self._lock:
-            listed = [{"name": name, "nextNumber": number, "type": kind} for name, number in self.series.items()]
+            numbered = self.estimate_series if kind == "p" else self.series  # p: proformas, f: invoices
+            listed = [{"name": name, "nextNumber": number, "type": kind} for name, number in numbered.items()]
         return JSONResponse({"errorText": "", "message": "", "list": listed})

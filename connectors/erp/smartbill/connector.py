@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -24,6 +25,7 @@ from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
 from erpsync.connectors.erp.smartbill.client import SYSTEM, SmartBillClient
 from erpsync.connectors.erp.smartbill.invoices import InvoiceId, IssuedRegistry, MemoryIssuedRegistry
 from erpsync.connectors.erp.smartbill.mapping import invoice_body, parse_stock, parse_taxes, stock_entries
+from erpsync.connectors.erp.smartbill.payments import PAYMENT, describe, payment_body, payment_record
 from erpsync.connectors.erp.smartbill.returns import (
     credit_invoice,
     invoice_details,
@@ -62,6 +64,15 @@ CAPABILITIES = Capabilities(
     orders_return=True,
     orders_read_status=True,  # from the issued registry, no call (docs/smartbill.md, "After the import")
 )
+# document = "estimate": an order becomes a proforma (no stock moves, no storno/return/payment through the API)
+ESTIMATE_CAPABILITIES = Capabilities(stock_read=True, orders_create=True, orders_read_status=True)
+
+
+def capabilities_for(document: str, payments: Mapping[str, str]) -> Capabilities:
+    """What a connector of this ``document`` kind and ``[erp] payments`` mapping can do."""
+    if document == "estimate":
+        return ESTIMATE_CAPABILITIES
+    return replace(CAPABILITIES, payments_record=bool(payments))
 
 
 class SmartBillConnector:
@@ -81,6 +92,8 @@ class SmartBillConnector:
         measuring_unit: str = "buc",
         order_warehouse: str | None = None,
         shipping_name: str = "Transport",
+        document: str = "invoice",
+        payments: Mapping[str, str] | None = None,
         requests_per_10s: int = 30,
         window_seconds: float = 10.0,
         window_margin_seconds: float = 1.0,
@@ -110,6 +123,11 @@ class SmartBillConnector:
         self.measuring_unit = measuring_unit
         self.order_warehouse = order_warehouse
         self.shipping_name = shipping_name
+        if document not in ("invoice", "estimate"):
+            raise ValueError(f"document must be 'invoice' or 'estimate', not {document!r}")
+        self.document = document
+        self.payments: dict[str, str] = dict(payments or {})
+        self.capabilities = capabilities_for(document, self.payments)
         self.issued: IssuedRegistry = issued if issued is not None else MemoryIssuedRegistry()
         self._now = now or (lambda: datetime.now(BUCHAREST))
         self.limiter = self._client.limiter
@@ -128,6 +146,8 @@ class SmartBillConnector:
             **{
                 "invoice_series": settings.invoice_series,
                 "measuring_unit": settings.measuring_unit,
+                "document": settings.document,
+                "payments": dict(settings.payments),
                 "requests_per_10s": settings.requests_per_10s,
                 "timeout_seconds": settings.timeout_seconds,
                 **options,
@@ -270,10 +290,12 @@ class SmartBillConnector:
             shipping_name=self.shipping_name,
             issue_date=self._today(),
         )
+        path = "invoice"
+        if self.document == "estimate":
+            path = "estimate"
+            body.pop("useStock", None)  # a proforma moves no stock (the invoice made from it later does)
         try:
-            reply = self._request(
-                "POST", "invoice", json_body=body, kind="write", idempotent=False, record_key=reference
-            )
+            reply = self._request("POST", path, json_body=body, kind="write", idempotent=False, record_key=reference)
         except RecordError as error:
             raise _name_sku(error, order, reference) from None
         except RetriableError as error:
@@ -291,9 +313,12 @@ class SmartBillConnector:
         if not number:
             raise record_error(SYSTEM, reference, f"SmartBill answered without an invoice number: {reply!r}"[:300])
         erp_id = str(InvoiceId(series, number))
-        log.info("SmartBill invoice %s issued for order %s", erp_id, reference)
+        log.info("SmartBill %s %s issued for order %s", self.document, erp_id, reference)
+        details = invoice_details(body, reply)
+        if self.document == "estimate":
+            details["document"] = "estimate"
         try:
-            self.issued.put(reference, erp_id, invoice_details(body, reply))
+            self.issued.put(reference, erp_id, details)
         except Exception as exc:
             # The invoice exists; only this message (and the log line above) knows it now.
             raise FatalError(
@@ -386,7 +411,51 @@ class SmartBillConnector:
         self._unsupported("rewrite an issued invoice (undo it by storno and issue a new one)")
 
     def record_payment(self, erp_id: str, order: Order, *, reference: str) -> str:
-        self._unsupported("record payments")
+        """Book the shop's payment of ``order`` against its invoice (``POST /payment``, value = the order's total,
+        type = ``payments[order.payment_method]``); ``""`` and no call when the method is not mapped.
+
+        Idempotent on ``reference`` with the registry, write-ahead like the storno: a payment recorded under it is
+        returned without a call; a request whose outcome is unknown (timeout, 5xx after sending) is never sent
+        again (``RecordError``: check SmartBill). The document is ``"Card 151.00 on WEB 0001"``.
+        """
+        kind = self.payments.get(order.payment_method or "")
+        if not kind:
+            return ""
+        if self.document != "invoice":
+            self._unsupported("record a payment against an estimate (pay the invoice issued from it)")
+        done = self._known_credit(reference, erp_id)
+        if done is not None:
+            known = self.issued.credit(reference) or {}
+            return describe(known) if known.get("kind") == PAYMENT else str(known.get("erp_id") or "")
+        invoice = InvoiceId.parse(erp_id)
+        body = payment_body(
+            invoice,
+            order,
+            self.issued.details(erp_id),
+            kind=kind,
+            cif=self.cif,
+            issue_date=self._today(),
+            reference=reference,
+        )
+        self.issued.mark_sent(reference, erp_id)
+        try:
+            reply = self._request(
+                "POST", "payment", json_body=body, kind="write", idempotent=False, record_key=reference
+            )
+        except RecordError:
+            self.issued.clear_sent(reference)
+            raise
+        except RetriableError as error:
+            raise self._in_doubt(error, reference, f"the payment of invoice {erp_id}") from None
+        payment = payment_record(body, reply, of=erp_id, reference=reference)
+        log.info("SmartBill payment %s booked for %s", describe(payment), reference)
+        try:
+            self.issued.put_credit(reference, payment)
+        except Exception as exc:
+            raise FatalError(
+                SYSTEM, f"payment {describe(payment)} booked for {reference} but not recorded ({exc})"
+            ) from exc
+        return describe(payment)
 
     # -- after-sale helpers -------------------------------------------------------------------------------
 
@@ -399,7 +468,7 @@ class SmartBillConnector:
             raise record_error(
                 SYSTEM,
                 reference,
-                f"a storno/return request for invoice {erp_id} was sent and its outcome is unknown: it is not "
+                f"a storno/return/payment request for invoice {erp_id} was sent and its outcome is unknown: it is not "
                 f"sent again. Check SmartBill (series {InvoiceId.parse(erp_id).series}): if it was issued, link it "
                 f"(entity smartbill_credit, shop_id {reference!r}); if not, unlink smartbill_credit_sent "
                 f"{reference!r}, then resolve this failure",
@@ -453,6 +522,9 @@ class SmartBillConnector:
         for erp_id in erp_ids:
             invoice = InvoiceId.parse(erp_id)
             details = self.issued.details(erp_id) or {}
+            if details.get("document") == "estimate":  # a proforma: no invoice yet (made from it in SmartBill)
+                statuses.append(ErpOrderStatus(erp_id=erp_id, state="estimate"))
+                continue
             invoices = [
                 ErpInvoice(
                     erp_id=erp_id,
@@ -463,6 +535,8 @@ class SmartBillConnector:
             ]
             cancelled = False
             for credit in details.get("credits", []):
+                if credit.get("kind") == PAYMENT:
+                    continue
                 credit_id = InvoiceId.parse(str(credit["erp_id"]))
                 invoices.append(
                     ErpInvoice(
