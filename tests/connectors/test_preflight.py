@@ -34,7 +34,7 @@ def _smartbill(series: str) -> SmartBillConnector:
 def test_smartbill_probes_its_invoice_series_and_the_vat_rates_the_stores_use() -> None:
     with _smartbill("WEB") as good:
         probes = {p.target: p for p in preflight(good, [Needs("main", vat_rates=("21", "11"))])}
-    assert set(probes) == {"erp invoice series", "erp VAT rates"}
+    assert {"erp invoice series", "erp VAT rates"} <= set(probes)
     assert probes["erp invoice series"].ok and "'WEB' present" in probes["erp invoice series"].detail
     assert probes["erp VAT rates"].ok, probes["erp VAT rates"].detail
 

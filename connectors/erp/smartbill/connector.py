@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
+from erpsync.connectors.erp.smartbill.checks import probes
 from erpsync.connectors.erp.smartbill.client import SYSTEM, SmartBillClient
 from erpsync.connectors.erp.smartbill.invoices import InvoiceId, IssuedRegistry, MemoryIssuedRegistry
 from erpsync.connectors.erp.smartbill.mapping import invoice_body, parse_stock, parse_taxes, stock_entries
@@ -173,60 +174,20 @@ class SmartBillConnector:
     def _today(self) -> str:
         return self._now().astimezone(BUCHAREST).date().isoformat()
 
-    def taxes(self) -> dict[Decimal, str]:
-        """SmartBill's VAT rates of the company: percentage -> tax name (one call, then cached)."""
-        if self._taxes is None:
+    def taxes(self, *, fresh: bool = False) -> dict[Decimal, str]:
+        """SmartBill's VAT rates of the company: percentage -> tax name (one call, then cached; ``fresh``: ask)."""
+        if self._taxes is None or fresh:
             self._taxes = parse_taxes(self._request("GET", "tax", params={"cif": self.cif}))
         return self._taxes
 
     def check(self) -> str:
         """One authenticated call (``GET /tax``): ``"SmartBill, CIF RO123, 3 VAT rates"``."""
-        self._taxes = None
-        return f"SmartBill, CIF {self.cif}, {len(self.taxes())} VAT rates"
+        return f"SmartBill, CIF {self.cif}, {len(self.taxes(fresh=True))} VAT rates"
 
     def preflight(self, needs: Sequence[Needs]) -> list[Probe]:
-        """What SmartBill's API lets erpsync check before a run (two calls): the invoice series exists, and
-        a VAT rate for every rate the stores use (``[stores.products] vat_taxes``; at least one rate)."""
-        probes: list[Probe] = []
-        try:
-            reply = self._request("GET", "series", params={"cif": self.cif, "type": "f"})
-            rows = reply.get("list") if isinstance(reply, dict) else None
-            names = [str(r.get("name")) for r in rows or [] if isinstance(r, dict) and r.get("name")]
-            if self.invoice_series in names:
-                probes.append(Probe("erp invoice series", True, f"{self.invoice_series!r} present"))
-            else:
-                probes.append(
-                    Probe(
-                        "erp invoice series",
-                        False,
-                        f"{self.invoice_series!r} is not an invoice series of CIF {self.cif} (known: "
-                        f"{', '.join(map(repr, names)) or 'none'}): create it in SmartBill under Configurare > "
-                        f"Serii, or set [erp] invoice_series; every invoice fails without it",
-                    )
-                )
-        except (RecordError, FatalError, RetriableError) as error:
-            probes.append(Probe("erp invoice series", False, f"{type(error).__name__}: {error}"))
-        try:
-            self._taxes = None
-            rates = self.taxes()
-            wanted = sorted({Decimal(r).normalize() for n in needs for r in n.vat_rates}, key=Decimal)
-            missing = [r for r in wanted if r not in rates]
-            if not rates or missing:
-                what = ", ".join(f"{r}%" for r in missing) if missing else "any VAT rate"
-                probes.append(
-                    Probe(
-                        "erp VAT rates",
-                        False,
-                        f"SmartBill has no tax for {what} (CIF {self.cif}): add it under Configurare > Cote TVA; "
-                        f"an order line at a missing rate fails",
-                    )
-                )
-            else:
-                shown = ", ".join(f"{r}%" for r in sorted(rates))
-                probes.append(Probe("erp VAT rates", True, shown))
-        except (RecordError, FatalError, RetriableError) as error:
-            probes.append(Probe("erp VAT rates", False, f"{type(error).__name__}: {error}"))
-        return probes
+        """``erpsync check`` (``checks.py``, three calls): credentials, the CIF, the document series, the VAT rates
+        the stores use, each configured warehouse; one probe a line, the fix when it fails."""
+        return probes(self, needs)
 
     # -- stock ----------------------------------------------------------------------------------------------
 
