@@ -14,19 +14,19 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
+from erpsync.connectors.erp.smartbill.after_sale import AfterSaleCalls
 from erpsync.connectors.erp.smartbill.checks import probes
 from erpsync.connectors.erp.smartbill.client import SYSTEM, SmartBillClient
 from erpsync.connectors.erp.smartbill.invoices import InvoiceId, IssuedRegistry, MemoryIssuedRegistry
 from erpsync.connectors.erp.smartbill.mapping import invoice_body, parse_stock, parse_taxes, stock_entries
-from erpsync.connectors.erp.smartbill.payments import PAYMENT, describe, payment_body, payment_record
 from erpsync.connectors.erp.smartbill.returns import (
     credit_invoice,
     invoice_details,
@@ -34,20 +34,18 @@ from erpsync.connectors.erp.smartbill.returns import (
     return_products,
     stock_lines,
 )
+from erpsync.connectors.erp.smartbill.statuses import after_sale, order_statuses
+from erpsync.connectors.erp.smartbill.unsupported import Unsupported
 from erpsync.connectors.errors import FatalError, RateLimitedError, RecordError, RetriableError, record_error
 from erpsync.connectors.http import Counters
 from erpsync.core.models import (
     AfterSale,
     Customer,
-    ErpInvoice,
     ErpOrderStatus,
-    GoodsReceipt,
     Order,
     Page,
-    Product,
     ReturnLine,
     StockLevel,
-    Supplier,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +74,7 @@ def capabilities_for(document: str, payments: Mapping[str, str]) -> Capabilities
     return replace(CAPABILITIES, payments_record=bool(payments))
 
 
-class SmartBillConnector:
+class SmartBillConnector(AfterSaleCalls, Unsupported):
     """SmartBill Cloud through its REST API: stock read, orders in as invoices, stornos and returns."""
 
     system = SYSTEM
@@ -305,7 +303,7 @@ class SmartBillConnector:
         details = self.issued.details(erp_id) or {}
         for credit in details.get("credits", []):
             if credit.get("kind") == "storno":
-                return _after_sale(credit)
+                return after_sale(credit)
         returns = [str(c.get("erp_id")) for c in details.get("credits", []) if c.get("kind") == "return"]
         if returns:
             raise record_error(
@@ -368,158 +366,10 @@ class SmartBillConnector:
         credit["returned"] = {line.sku: str(line.quantity) for line in lines}
         return self._record_credit(reference, credit)
 
-    def update_order(self, erp_id: str, order: Order, customer: Customer) -> bool:
-        self._unsupported("rewrite an issued invoice (undo it by storno and issue a new one)")
-
-    def record_payment(self, erp_id: str, order: Order, *, reference: str) -> str:
-        """Book the shop's payment of ``order`` against its invoice (``POST /payment``, value = the order's total,
-        type = ``payments[order.payment_method]``); ``""`` and no call when the method is not mapped.
-
-        Idempotent on ``reference`` with the registry, write-ahead like the storno: a payment recorded under it is
-        returned without a call; a request whose outcome is unknown (timeout, 5xx after sending) is never sent
-        again (``RecordError``: check SmartBill). The document is ``"Card 151.00 on WEB 0001"``.
-        """
-        kind = self.payments.get(order.payment_method or "")
-        if not kind:
-            return ""
-        if self.document != "invoice":
-            self._unsupported("record a payment against an estimate (pay the invoice issued from it)")
-        done = self._known_credit(reference, erp_id)
-        if done is not None:
-            known = self.issued.credit(reference) or {}
-            return describe(known) if known.get("kind") == PAYMENT else str(known.get("erp_id") or "")
-        invoice = InvoiceId.parse(erp_id)
-        body = payment_body(
-            invoice,
-            order,
-            self.issued.details(erp_id),
-            kind=kind,
-            cif=self.cif,
-            issue_date=self._today(),
-            reference=reference,
-        )
-        self.issued.mark_sent(reference, erp_id)
-        try:
-            reply = self._request(
-                "POST", "payment", json_body=body, kind="write", idempotent=False, record_key=reference
-            )
-        except RecordError:
-            self.issued.clear_sent(reference)
-            raise
-        except RetriableError as error:
-            raise self._in_doubt(error, reference, f"the payment of invoice {erp_id}") from None
-        payment = payment_record(body, reply, of=erp_id, reference=reference)
-        log.info("SmartBill payment %s booked for %s", describe(payment), reference)
-        try:
-            self.issued.put_credit(reference, payment)
-        except Exception as exc:
-            raise FatalError(
-                SYSTEM, f"payment {describe(payment)} booked for {reference} but not recorded ({exc})"
-            ) from exc
-        return describe(payment)
-
-    # -- after-sale helpers -------------------------------------------------------------------------------
-
-    def _known_credit(self, reference: str, erp_id: str) -> AfterSale | None:
-        """The storno/return already recorded under ``reference``; ``RecordError`` when one is in doubt."""
-        known = self.issued.credit(reference)
-        if known is not None:
-            return _after_sale(known)
-        if self.issued.is_sent(reference):
-            raise record_error(
-                SYSTEM,
-                reference,
-                f"a storno/return/payment request for invoice {erp_id} was sent and its outcome is unknown: it is not "
-                f"sent again. Check SmartBill (series {InvoiceId.parse(erp_id).series}): if it was issued, link it "
-                f"(entity smartbill_credit, shop_id {reference!r}); if not, unlink smartbill_credit_sent "
-                f"{reference!r}, then resolve this failure",
-            )
-        return None
-
-    def _send_reverse(self, body: dict[str, Any], reference: str) -> Any:
-        """``POST /invoice/reverse``; ``PUT`` when the POST is refused as a wrong method (clients disagree)."""
-        try:
-            return self._request(
-                "POST", "invoice/reverse", json_body=body, kind="write", idempotent=False, record_key=reference
-            )
-        except (RecordError, FatalError) as error:
-            if error.status != 405:
-                raise
-        return self._request(
-            "PUT", "invoice/reverse", json_body=body, kind="write", idempotent=False, record_key=reference
-        )
-
-    def _in_doubt(self, error: RetriableError, reference: str, what: str) -> RetriableError | RecordError:
-        if isinstance(error, RateLimitedError) or error.not_sent:
-            self.issued.clear_sent(reference)  # provably not processed: safe to try again later
-            return error
-        return record_error(
-            SYSTEM,
-            reference,
-            f"{what} may have been issued ({error.message}); it is not re-sent automatically: check SmartBill, "
-            f"then link it or clear the mark (docs/smartbill.md, 'After the import') and resolve this failure",
-            status=error.status,
-        )
-
-    def _record_credit(self, reference: str, credit: dict[str, Any]) -> AfterSale:
-        log.info(
-            "SmartBill %s %s issued for %s (invoice %s)", credit["kind"], credit["erp_id"], reference, credit["of"]
-        )
-        try:
-            self.issued.put_credit(reference, credit)
-        except Exception as exc:
-            # Issued; the write-ahead mark stays, so a retry is held as in doubt, never sent twice.
-            raise FatalError(
-                SYSTEM,
-                f"{credit['kind']} {credit['erp_id']} of invoice {credit['of']} issued for {reference} but not "
-                f"recorded ({exc}); link it before retrying",
-            ) from exc
-        return _after_sale(credit)
-
     def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
         """Each invoice's number, date and link, its stornos/returns as credits, from the registry (no call:
         SmartBill cannot report an invoice's state; a storno or cancel made in SmartBill's UI is not seen)."""
-        statuses = []
-        for erp_id in erp_ids:
-            invoice = InvoiceId.parse(erp_id)
-            details = self.issued.details(erp_id) or {}
-            if details.get("document") == "estimate":  # a proforma: no invoice yet (made from it in SmartBill)
-                statuses.append(ErpOrderStatus(erp_id=erp_id, state="estimate"))
-                continue
-            invoices = [
-                ErpInvoice(
-                    erp_id=erp_id,
-                    number=invoice.printed,
-                    issued=_date(details.get("issued")),
-                    url=details.get("url") or None,
-                )
-            ]
-            cancelled = False
-            for credit in details.get("credits", []):
-                if credit.get("kind") == PAYMENT:
-                    continue
-                credit_id = InvoiceId.parse(str(credit["erp_id"]))
-                invoices.append(
-                    ErpInvoice(
-                        erp_id=str(credit_id),
-                        number=credit_id.printed,
-                        issued=_date(credit.get("issued")),
-                        url=credit.get("url") or None,
-                        credit=True,
-                    )
-                )
-                cancelled = cancelled or credit.get("kind") == "storno"
-            statuses.append(
-                ErpOrderStatus(
-                    erp_id=erp_id,
-                    state="cancelled" if cancelled else "invoiced",
-                    invoiced=True,
-                    invoice_number=invoice.printed,
-                    cancelled=cancelled,
-                    invoices=invoices,
-                )
-            )
-        return statuses
+        return order_statuses(self.issued, erp_ids)
 
     def invoice_pdf(self, erp_id: str) -> bytes:
         """The PDF of an invoice."""
@@ -528,64 +378,6 @@ class SmartBillConnector:
         response = self._request("GET", "invoice/pdf", params=params, record_key=erp_id, expect_json=False)
         content: bytes = response.content
         return content
-
-    # -- what SmartBill cannot do ---------------------------------------------------------------------------
-
-    def _unsupported(self, what: str) -> NoReturn:
-        raise NotSupported(SYSTEM, f"SmartBill has no API to {what}")
-
-    def iter_products(self, *, changed_since: datetime | None = None) -> Iterator[Page[Product]]:
-        self._unsupported("list products")
-
-    def create_product(self, product: Product) -> Product:
-        self._unsupported("create products")
-
-    def update_product(self, product: Product, changed: set[str]) -> None:
-        self._unsupported("update products")
-
-    def find_customer(self, customer: Customer) -> Customer | None:
-        self._unsupported("find customers (the client travels inside each invoice)")
-
-    def create_customer(self, customer: Customer) -> Customer:
-        self._unsupported("create customers (the client travels inside each invoice)")
-
-    def iter_orders(self, *, changed_since: datetime | None = None) -> Iterator[Page[Order]]:
-        self._unsupported("list orders")
-
-    def iter_goods_receipts(self, since: datetime, warehouses: Sequence[str]) -> Iterator[Page[GoodsReceipt]]:
-        self._unsupported("list goods receipts")
-
-    def iter_suppliers(self) -> Iterator[Page[Supplier]]:
-        self._unsupported("list suppliers")
-
-
-def _printed(erp_id: str) -> str:
-    try:
-        return InvoiceId.parse(erp_id).printed
-    except ValueError:
-        return erp_id
-
-
-def _after_sale(credit: dict[str, Any]) -> AfterSale:
-    """The ``AfterSale`` of a recorded credit; its detail names the documents as printed and what came back:
-    ``"return WEB 0002 of WEB 0001: SKU-B x 1"`` (the run's "after the import" table shows it)."""
-    erp_id = str(credit["erp_id"])
-    number = _printed(erp_id)
-    of = _printed(str(credit["of"])) if credit.get("of") else "an invoice"
-    returned = credit.get("returned")
-    returned = returned if isinstance(returned, dict) else {}
-    lines = ", ".join(f"{sku} x {Decimal(str(qty)).normalize():f}" for sku, qty in sorted(returned.items()))
-    detail = f"{credit.get('kind') or 'storno'} {number} of {of}" + (f": {lines}" if lines else "")
-    if credit.get("kind") == "return":
-        return AfterSale(kind="return", erp_id=erp_id, credit_note=number, detail=detail)
-    return AfterSale(kind="storno", erp_id=erp_id, credit_note=number, detail=detail)
-
-
-def _date(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _name_sku(error: RecordError, order: Order, reference: str) -> RecordError:
