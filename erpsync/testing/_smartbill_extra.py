@@ -35,7 +35,7 @@ class SimPayment:
 
 
 class _ExtraRoutes:
-    """``POST /estimate`` and ``POST /payment`` (mixed into ``SmartBillSimulator``)."""
+    """``POST /estimate``, ``PUT /estimate/cancel`` and ``POST /payment`` (mixed into ``SmartBillSimulator``)."""
 
     cif: str
     taxes: list[tuple[str, Decimal]]
@@ -85,6 +85,21 @@ class _ExtraRoutes:
         return JSONResponse(
             {"errorText": "", "message": "", "number": f"{number:04d}", "series": series, "url": estimate.url}
         )
+
+    async def _estimate_cancel(self, request: Request) -> Response:
+        """``PUT /estimate/cancel?cif=&seriesname=&number=``: the proforma stays, cancelled (it moved no stock)."""
+        self._require_cif(request)
+        query = request.query_params
+        number = query.get("number", "")
+        key = f"{query.get('seriesname')}-{int(number):04d}" if number.isdigit() else ""
+        with self._lock:
+            estimate = self.estimates.get(key)
+            if estimate is None:
+                raise SimError(f"Proforma {query.get('seriesname')} {number} nu exista.")
+            if estimate.cancelled:
+                raise SimError(f"Proforma {estimate.printed} este deja anulata.")
+            estimate.cancelled = True
+        return JSONResponse({"errorText": "", "message": "Proforma a fost anulata."})
 
     async def _payment(self, request: Request) -> Response:
         body = await self._json_body(request)

@@ -228,6 +228,7 @@ class SmartBillSimulator(_InvoiceRoutes, _ExtraRoutes):
             Route("/tax", self._guard("tax", self._tax), methods=["GET"]),
             Route("/series", self._guard("series", self._series), methods=["GET"]),
             Route("/estimate", self._guard("estimate", self._estimate), methods=["POST"]),
+            Route("/estimate/cancel", self._guard("estimate/cancel", self._estimate_cancel), methods=["PUT"]),
             Route("/payment", self._guard("payment", self._payment), methods=["POST"]),
         ]
 

@@ -66,7 +66,7 @@ def test_capabilities_follow_the_document_and_the_payment_mapping(make: Factory)
     assert make().capabilities.payments_record and make().capabilities.orders_cancel
     assert not make(payments={}).capabilities.payments_record
     estimate = make(document="estimate").capabilities
-    assert sorted(estimate.names()) == ["orders_create", "orders_read_status", "stock_read"]
+    assert sorted(estimate.names()) == ["orders_cancel", "orders_create", "orders_read_status", "stock_read"]
 
 
 def test_a_payment_is_booked_once_against_the_invoice(make: Factory, sim: SmartBillSimulator) -> None:
@@ -142,3 +142,12 @@ def test_an_estimate_is_a_proforma_that_moves_no_stock(make: Factory, sim: Smart
     assert (status.state, status.invoiced, status.invoice_number, status.invoices) == ("estimate", False, None, [])
     with pytest.raises(NotSupported):
         sb.record_payment(erp_id, order, reference="1001/P1")
+
+    undone = sb.cancel_order(erp_id, reference="1001/R1")  # PUT /estimate/cancel: nothing to give back
+    assert (undone.kind, undone.erp_id, undone.detail) == ("cancelled", None, "estimate PRF 0001 cancelled")
+    assert sim.estimates["PRF-0001"].cancelled and sim.stats.by_route["estimate/cancel"] == 1
+    assert sb.cancel_order(erp_id, reference="1001/R1") == undone and sim.stats.by_route["estimate/cancel"] == 1
+    assert sb.order_statuses([erp_id])[0].state == "cancelled"
+    sim.estimates["PRF-0001"].cancelled = False
+    sim.inject("estimate/cancel", error_text="Proforma PRF0001 este deja anulata.")  # cancelled by hand
+    assert sb.cancel_order(erp_id, reference="1001/R2").kind == "cancelled"

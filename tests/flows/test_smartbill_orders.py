@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from erpsync.runtime.store_runtime import open_runtime
-from tests.flows.smartbill_stack import STORE, WAREHOUSE, SmartBillStack, sb_stack_factory
+from tests.flows.smartbill_stack import STORE, WAREHOUSE, SmartBillStack, sb_stack_factory, set_status
 
 pytestmark = pytest.mark.prefect
 
@@ -42,6 +42,15 @@ def test_document_estimate_makes_each_order_one_proforma_and_moves_no_stock(
 
     again = stack.run()
     assert (again.created, again.erp_writes) == (0, 0) and len(stack.sb.estimates) == 1
+
+    set_status(order_id, "cancelled")  # the shop cancels it: the proforma is cancelled (it moved no stock)
+    undone = stack.run()
+    assert estimate.cancelled and stack.sb.invoices == {} and stack.sb.quantity(WAREHOUSE, "SKU-A") == 10
+    rows = [(r["order"], r["what"]) for r in undone.details["after_import"]]
+    assert rows == [(order_id, "cancelled")] and stack.sb.stats.by_route["estimate/cancel"] == 1
+    assert stack.state.journal_get(STORE, order_id).state == "cancelled"  # type: ignore[union-attr]
+    quiet = stack.run()
+    assert quiet.details["after_import"] == [] and quiet.erp_writes == 0
 
 
 def test_a_collected_payment_is_booked_once_against_the_invoice(make_sb_stack: Callable[..., SmartBillStack]) -> None:

@@ -63,8 +63,9 @@ CAPABILITIES = Capabilities(
     orders_return=True,
     orders_read_status=True,  # from the issued registry, no call (docs/smartbill.md, "After the import")
 )
-# document = "estimate": an order becomes a proforma (no stock moves, no storno/return/payment through the API)
-ESTIMATE_CAPABILITIES = Capabilities(stock_read=True, orders_create=True, orders_read_status=True)
+# document = "estimate": an order becomes a proforma (no stock moves; cancelled by PUT /estimate/cancel; no
+# storno, return or payment of a proforma through the API)
+ESTIMATE_CAPABILITIES = Capabilities(stock_read=True, orders_create=True, orders_cancel=True, orders_read_status=True)
 
 
 def capabilities_for(document: str, payments: Mapping[str, str]) -> Capabilities:
@@ -301,6 +302,8 @@ class SmartBillConnector(AfterSaleCalls, Unsupported):
         if done is not None:
             return done
         details = self.issued.details(erp_id) or {}
+        if details.get("document") == "estimate" or self.document == "estimate":
+            return self._cancel_estimate(invoice, reference)
         for credit in details.get("credits", []):
             if credit.get("kind") == "storno":
                 return after_sale(credit)
@@ -334,6 +337,20 @@ class SmartBillConnector(AfterSaleCalls, Unsupported):
         credit = credit_invoice(reply, kind="storno", of=erp_id, reference=reference, issued=self._today())
         credit["returned"] = {sku: str(qty) for sku, qty in stock_lines(details.get("lines", [])).items()}
         return self._record_credit(reference, credit)
+
+    def _cancel_estimate(self, estimate: InvoiceId, reference: str) -> AfterSale:
+        """``PUT /estimate/cancel``: a proforma moved no stock, so cancelling it undoes the order (idempotent: the
+        cancel is recorded under ``reference``; SmartBill answering "already cancelled" reads as done)."""
+        params = {"cif": self.cif, "seriesname": estimate.series, "number": estimate.number}
+        try:
+            self._request("PUT", "estimate/cancel", params=params, kind="write", record_key=reference)
+        except RecordError as error:
+            if "deja anulat" not in error.message.lower():
+                raise
+        credit = {"kind": "cancelled", "erp_id": reference, "of": str(estimate), "reference": reference}
+        credit["issued"] = self._today()
+        self.issued.put_credit(reference, credit)
+        return after_sale(credit)
 
     def return_order(self, erp_id: str, lines: Sequence[ReturnLine], *, reference: str) -> AfterSale:
         """Book a return: one invoice with NEGATIVE quantities of just these lines (``POST /invoice``,

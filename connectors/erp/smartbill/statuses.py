@@ -21,7 +21,9 @@ def order_statuses(issued: IssuedRegistry, erp_ids: Sequence[str]) -> list[ErpOr
         invoice = InvoiceId.parse(erp_id)
         details = issued.details(erp_id) or {}
         if details.get("document") == "estimate":  # a proforma: no invoice yet (made from it in SmartBill)
-            statuses.append(ErpOrderStatus(erp_id=erp_id, state="estimate"))
+            cancelled = any(c.get("kind") == "cancelled" for c in details.get("credits", []))
+            state = "cancelled" if cancelled else "estimate"
+            statuses.append(ErpOrderStatus(erp_id=erp_id, state=state, cancelled=cancelled))
             continue
         invoices = [
             ErpInvoice(
@@ -70,6 +72,8 @@ def after_sale(credit: dict[str, Any]) -> AfterSale:
     """The ``AfterSale`` of a recorded credit; its detail names the documents as printed and what came back:
     ``"return WEB 0002 of WEB 0001: SKU-B x 1"`` (the run's "after the import" table shows it)."""
     erp_id = str(credit["erp_id"])
+    if credit.get("kind") == "cancelled":  # a proforma cancelled: no document of its own
+        return AfterSale(kind="cancelled", detail=f"estimate {_printed(str(credit.get('of') or ''))} cancelled")
     number = _printed(erp_id)
     of = _printed(str(credit["of"])) if credit.get("of") else "an invoice"
     returned = credit.get("returned")
