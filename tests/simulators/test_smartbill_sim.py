@@ -437,3 +437,56 @@ def test_pdf_is_pdf_bytes_for_an_invoice_and_an_errortext_otherwise(
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-") and b"WEB0001" in pdf.content
     missing = client.get("/invoice/pdf", params={"cif": CIF, "seriesname": "WEB", "number": "0042"})
     assert "nu exista" in missing.json()["errorText"]
+
+
+# --------------------------------------------------------------------------- estimates and payments
+
+
+def payment(value: float, number: str = "0001", kind: str = "Card", **extra: Any) -> dict[str, Any]:
+    return {
+        "companyVatCode": CIF,
+        "client": {"name": "Ion Pop"},
+        "issueDate": TODAY,
+        "value": value,
+        "type": kind,
+        "isCash": False,
+        "useInvoiceDetails": False,
+        "invoicesList": [{"seriesName": "WEB", "number": number}],
+        **extra,
+    }
+
+
+def test_an_estimate_is_numbered_in_its_own_series_moves_no_stock_and_cancels_once(
+    sim: SmartBillSimulator, client: httpx.Client
+) -> None:
+    body = {**invoice(line("A1", 2), series="PRF"), "useStock": False}
+    reply = client.post("/estimate", json=body).json()
+    assert (reply["errorText"], reply["series"], reply["number"]) == ("", "PRF", "0001")
+    assert sim.invoices == {} and list(sim.estimates) == ["PRF-0001"] and sim.quantity("Depozit", "A1") == 10
+    assert client.post("/estimate", json={**body, "seriesName": "WEB"}).json()["errorText"].startswith("Seria")
+    assert [s["name"] for s in client.get("/series", params={"cif": CIF, "type": "p"}).json()["list"]] == ["PRF"]
+    params = {"cif": CIF, "seriesname": "PRF", "number": "0001"}
+    assert client.put("/estimate/cancel", params=params).json()["errorText"] == ""
+    again = client.put("/estimate/cancel", params=params)
+    assert again.status_code == 400 and "deja anulata" in again.json()["errorText"]
+
+
+def test_a_payment_pays_an_invoice_never_above_its_total(sim: SmartBillSimulator, client: httpx.Client) -> None:
+    assert client.post("/invoice", json=invoice(line("A1", 2))).json()["number"] == "0001"  # 2 x 12.50
+    total = float(sim.invoices["WEB-0001"].total)
+    assert client.post("/payment", json=payment(total - 5)).json()["errorText"] == ""
+    over = client.post("/payment", json=payment(10))
+    assert over.status_code == 400 and "depaseste restul de plata" in over.json()["errorText"]
+    assert client.post("/payment", json=payment(5)).json()["errorText"] == ""
+    assert [(p.type, p.value, p.invoices) for p in sim.payments] == [
+        ("Card", Decimal(str(total - 5)), ["WEB-0001"]),
+        ("Card", Decimal(5), ["WEB-0001"]),
+    ]
+    for body, words in (
+        (payment(1, number="0099"), "nu exista"),
+        (payment(1, kind="Bitcoin"), "nu este valid"),
+        (payment(0), "pozitiva"),
+        (payment(1, kind="Chitanta"), "Seria chitantei"),
+    ):
+        assert words in client.post("/payment", json=body).json()["errorText"]
+    assert len(sim.payments) == 2
