@@ -104,3 +104,10 @@ def test_the_reconciliation_applies_a_good_snapshot_and_refuses_a_bad_one(
     accepted = stack.run("reconcile", accept_snapshot=True)  # a person looked: SmartBill was right
     assert accepted.updated == 8 and accepted.details["accepted_by"] == "operator"
     assert [stack.shop_stock(c) for c in CODES[:8]] == [0] * 8
+
+
+def test_the_receipts_flow_is_not_applicable_and_says_so(make_sb_stack: Callable[..., SmartBillStack]) -> None:
+    stack = _stack(make_sb_stack)
+    summary = stack.run("receipts", ok=False)  # SmartBill has no goods-receipt (NIR) endpoint
+    assert summary.state is RunState.SKIPPED, summary.message
+    assert stack.sb.stats.calls == 0
