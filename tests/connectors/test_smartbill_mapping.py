@@ -353,7 +353,7 @@ def test_an_invoice_that_cannot_total_the_shops_total_is_refused_before_any_call
 
 
 def test_invoice_total_rounds_each_line_and_takes_percent_discounts_off_the_lines_before() -> None:
-    products = [
+    products: list[dict[str, Any]] = [
         {"quantity": 3, "price": 3.335},
         {"quantity": 1, "price": 0.005},
         {"isDiscount": True, "discountType": 2, "discountPercentage": 10, "numberOfItems": 1},
