@@ -6,8 +6,10 @@ database through proteus; the cached database is keyed by `SEED_VERSION` and the
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 # Bump when the seeded content changes: the cached database is keyed by it.
 SEED_VERSION = "4"
@@ -19,6 +21,12 @@ COUNTRY_CODE = "RO"
 TIMEZONE = "Europe/Bucharest"
 FISCAL_YEARS = (2025, 2026, 2027, 2028)
 PAYMENT_TERM_NAME = "Direct"
+
+
+def company_today() -> dt.date:
+    """Today as the seeded company's Tryton dates it (Europe/Bucharest), not the machine's local date."""
+    return dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+
 
 # Warehouse codes; their location ids are in the manifest (`TrytonServer.manifest["warehouses"]`).
 WAREHOUSE_CODES = ("WH", "WH2")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from erpsync.connectors.erp.tryton import TrytonConnector
 from erpsync.connectors.errors import RecordError
 from erpsync.core.models import Address, Customer, Order, OrderLine, ReturnLine
 from erpsync.dev.tryton import JsonRpcSession, TrytonServer
+from erpsync.dev.tryton_seed import company_today
 from tests.tryton_fixture import create_stocked_product, unique_code
 
 pytestmark = pytest.mark.tryton
@@ -344,7 +345,7 @@ def test_statuses_of_a_shipped_and_invoiced_sale(
     assert (invoice.erp_id, invoice.number, invoice.issued, invoice.credit) == (
         str(invoice_id),
         status.invoice_number,
-        date.today(),
+        company_today(),
         False,
     )
     assert invoice.url == f"https://erp.example.ro/invoice/{invoice_id}?n={invoice.number}"

@@ -225,7 +225,7 @@ def test_confirmed_sale_lowers_forecast_not_quantity(
     assert _stock(session, storage, [("code", "=", sku)]) == {sku: (20.0, 17.0)}
     assert _stock(session, warehouse, [("code", "=", sku)]) == {sku: (20.0, 17.0)}
     assert _stock(session, storage2, [("code", "=", sku)]) == {sku: (5.0, 5.0)}
-    today = dt.date.today()
+    today = seed.company_today()
     for extra in ({"stock_date_end": today}, {"stock_date_end": today + dt.timedelta(days=30)}):
         rows = session.call(
             "model.product.product.search_read",
@@ -300,7 +300,7 @@ def test_late_waiting_shipment_drops_out_of_forecast(
 
     # Time travel: make the shipment and its moves planned for yesterday, as if it had waited one night.
     # Planned dates are read-only over RPC once waiting, so write the server's SQLite file directly.
-    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    yesterday = (seed.company_today() - dt.timedelta(days=1)).isoformat()
     with sqlite3.connect(tryton_server.workdir / f"{DATABASE_NAME}.sqlite") as db:
         changed = db.execute(
             "UPDATE stock_move SET planned_date = ? WHERE product = ? AND state = 'draft'",
@@ -357,7 +357,7 @@ def test_supplier_shipment_raises_quantity(tryton_server: TrytonServer, tryton_s
     session.call_accepting_warnings("model.stock.shipment.in.do", [shipment_id], ctx)
     assert _stock(session, zones["storage"], [("code", "=", sku)]) == {sku: (14.0, 14.0)}
     (shipment,) = session.call("model.stock.shipment.in.read", [shipment_id], ["state", "effective_date"], ctx)
-    assert shipment["state"] == "done" and shipment["effective_date"] == dt.date.today()
+    assert shipment["state"] == "done" and shipment["effective_date"] == seed.company_today()
 
 
 def test_cached_database_is_reused_and_start_is_fast(tryton_server: TrytonServer) -> None:
