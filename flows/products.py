@@ -36,7 +36,10 @@ def _sync(runtime: StoreRuntime, full: bool) -> RunSummary:
         return runtime.summary(
             FLOW,
             state=RunState.SKIPPED,
-            message=f"{runtime.erp.system} cannot list products: there is nothing for the product sync to compare",
+            message=(
+                f"{runtime.erp.system} cannot list products (capability products_read is off): there is nothing "
+                "for the product sync to compare"
+            ),
         )
     erp = read_erp_products(runtime, setup.erp_since)
     shop = read_shop_products(
