@@ -30,6 +30,7 @@ import erpsync.runtime.store_runtime as runtime_module
 from erpsync.app.flowrun import run_flow
 from erpsync.connectors.erp.base import Capabilities
 from erpsync.connectors.http import reset_shared_limiters
+from erpsync.core.order_totals import TOLERANCE
 from erpsync.core.state import StateStore
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.dev.stack import SimShop, start_shop, tryton_erp, write_config
@@ -193,6 +194,12 @@ class ErpUnderTest:
 
     def shop_total(self, order_id: str, store: str = "main") -> Decimal:
         return Decimal(str(self.sim(store).orders[order_id]["total_amount"]))
+
+    def one_document_at_the_shops_total(self, order_id: str, store: str = "main") -> bool:
+        """Exactly one ERP document for the order, totalling the shop's total within the tolerance every connector
+        checks it with (``core.order_totals.TOLERANCE``, 0.01: Tryton rounds each line, e.g. 74.51 for 74.50)."""
+        documents = self.documents(order_id, store)
+        return len(documents) == 1 and abs(documents[0] - self.shop_total(order_id, store)) <= TOLERANCE
 
     def reference(self, order_id: str, store: str = "main") -> str:
         return self.stores[store].prefix + order_id
