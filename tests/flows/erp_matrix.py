@@ -80,6 +80,16 @@ def shop_order_id() -> str:
 
 
 @dataclass(frozen=True)
+class Buyer:
+    """The buyer an ERP document names: its name, VAT code (a company's) and the ERP's customer record, when the
+    ERP keeps customers (Tryton's party id; "" where the client travels in the invoice)."""
+
+    name: str
+    vat_code: str
+    customer_id: str = ""
+
+
+@dataclass(frozen=True)
 class StoreSpec:
     warehouse: str
     prefix: str = ""
@@ -103,6 +113,7 @@ class Seeder(Protocol):
     def product_name(self, sku: str) -> str: ...
     def set_stock(self, sku: str, warehouse: str, quantity: int) -> None: ...
     def documents(self, reference: str) -> list[Decimal]: ...
+    def buyers(self, reference: str) -> list[Buyer]: ...
     def link(self, state: StateStore, store: str, reference: str) -> bool: ...
     def stop(self) -> None: ...
 
@@ -208,6 +219,10 @@ class ErpUnderTest:
         """The totals of the ERP documents made for this shop order (one per document)."""
         return self.seeder.documents(self.reference(order_id, store))
 
+    def buyers(self, order_id: str, store: str = "main") -> list[Buyer]:
+        """The buyer of each ERP document made for this shop order."""
+        return self.seeder.buyers(self.reference(order_id, store))
+
     def shop_stock(self, sku: str, store: str = "main") -> Any:
         for product in self.sim(store).products.values():
             if product.get("sku") == sku:
@@ -286,6 +301,16 @@ class TrytonSeeder:
         )
         return [Decimal(str(row["total_amount"])) for row in rows]
 
+    def buyers(self, reference: str) -> list[Buyer]:
+        ctx = self.session.context
+        sales = self.session.call(
+            "model.sale.sale.search_read", [("reference", "=", reference)], 0, None, None, ["party"], ctx
+        )
+        parties = self.session.call(
+            "model.party.party.read", [s["party"] for s in sales], ["name", "identifiers.code"], ctx
+        )
+        return [Buyer(p["name"], "".join(i["code"] for i in p["identifiers."]), str(p["id"])) for p in parties]
+
     def link(self, state: StateStore, store: str, reference: str) -> bool:
         return False  # Tryton is looked up by reference (orders_read): nothing is ever held in doubt
 
@@ -336,6 +361,14 @@ class SmartBillSeeder:
         mention = f"Comanda online {reference}"
         return [
             i.total
+            for i in self.sim.invoices.values()
+            if i.mentions == mention and i.storno_of is None and not sb.negative(i)
+        ]
+
+    def buyers(self, reference: str) -> list[Buyer]:
+        mention = f"Comanda online {reference}"
+        return [
+            Buyer(str(i.client.get("name") or ""), str(i.client.get("vatCode") or ""))
             for i in self.sim.invoices.values()
             if i.mentions == mention and i.storno_of is None and not sb.negative(i)
         ]

@@ -12,6 +12,7 @@ from typing import Any
 from erpsync.core.state import StateStore
 from erpsync.testing.oblio import OblioSimulator, SimItem
 from erpsync.testing.server import RunningServer, serve_in_thread
+from tests.flows.erp_matrix import Buyer
 
 CIF = "RO12345678"
 EMAIL, SECRET = "office@example.ro", "oblio-secret-0001"
@@ -73,6 +74,11 @@ class OblioSeeder:
 
     def documents(self, reference: str) -> list[Decimal]:
         return [d.total for d in self._invoices(reference)]
+
+    def buyers(self, reference: str) -> list[Buyer]:
+        return [
+            Buyer(str(d.client.get("name") or ""), str(d.client.get("cif") or "")) for d in self._invoices(reference)
+        ]
 
     def link(self, state: StateStore, store: str, reference: str) -> bool:
         from erpsync.connectors.erp.oblio import StateOblioRegistry

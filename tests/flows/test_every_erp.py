@@ -138,6 +138,13 @@ def test_orders_exactly_once(make_erp: MakeErp) -> None:
     totals = [(e.documents(i), e.shop_total(i)) for i in ids]
     assert all(e.one_document_at_the_shops_total(i) for i in ids), totals  # one document each, the shop's total
     assert e.stock_calls == [("main", {a, b})]
+    (first_person,), (firm,), (second_person,) = [e.buyers(i) for i in ids]
+    assert (first_person.name, firm.name, second_person.name) == ("Ana Popescu", "Firma Demo SRL", "Ana Popescu")
+    assert firm.vat_code.removeprefix("RO") == "18547290" and not first_person.vat_code
+    if e.capabilities.customers_create:  # one ERP customer per buyer: the returning buyer is found, not made again
+        assert first_person.customer_id == second_person.customer_id != firm.customer_id
+    else:  # the buyer travels in each document
+        assert first_person.customer_id == firm.customer_id == ""
     for order_id in ids:
         entry = e.state.journal_get("main", order_id)
         assert entry is not None and entry.state == "created" and entry.erp_order_id
