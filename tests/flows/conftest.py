@@ -8,8 +8,6 @@ import re
 
 import pytest
 
-from tests.flows.erp_matrix import ERPS, MATRIX_KEY
-
 _RESULTS: dict[str, dict[str, str]] = {}  # scenario -> ERP -> result, in the order reported
 _NODE = re.compile(r"test_every_erp[^:]*\.py::test_(?P<scenario>\w+)\[(?P<erp>\w+)\]$")
 
@@ -18,6 +16,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     match = _NODE.search(report.nodeid)
     if match is None or (report.when != "call" and report.passed):
         return
+    from tests.flows.erp_matrix import MATRIX_KEY
+
     cell = "passed"
     if report.failed:
         cell = "FAILED" if report.when == "call" else f"ERROR ({report.when})"
@@ -33,6 +33,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if not _RESULTS:
         return
+    from tests.flows.erp_matrix import ERPS
+
     lines = ["| scenario | " + " | ".join(ERPS) + " |", "| --- |" + " --- |" * len(ERPS)]
     for scenario, row in _RESULTS.items():
         lines.append(f"| {scenario} | " + " | ".join(row.get(erp, "not run") for erp in ERPS) + " |")

@@ -156,11 +156,11 @@ def test_orders_exactly_once(make_erp: MakeErp) -> None:
 
 def test_faults_every_order_exactly_once(make_erp: MakeErp, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RetryPolicy, "backoff", lambda self, attempt, rng: 0.01)  # fast retries, same logic
-    e = make_erp(faults=Faults(error_500=0.09, timeout=0.03, reset_after_write=0.08, seed=13))
+    e = make_erp(faults=Faults(error_500=0.10, timeout=0.02, reset_after_write=0.08, seed=13))
     proxy = e.proxy
     assert proxy is not None
     skus = [e.stocked(50), e.stocked(50)]
-    ids = [e.order({skus[n % 2]: 1 + n % 2}, buyer("company" if n % 3 == 0 else "person")) for n in range(10)]
+    ids = [e.order({skus[n % 2]: 1 + n % 2}, buyer("company" if n % 3 == 0 else "person")) for n in range(8)]
     proxy.enabled = True
     faults_on_create(e)  # SmartBill, Oblio: one invoice made and its reply lost, one 500, one timeout
 
