@@ -1,5 +1,6 @@
-"""Oblio behind the ``ErpUnderTest`` adapter of ``erp_matrix``: the Oblio simulator on loopback, two managements
-("Depozit", "Magazin"), invoices in series FCT; documents per shop order found by their mentions
+"""Oblio behind the ``ErpUnderTest`` adapter of ``erp_matrix``: the Oblio simulator on loopback with the set-up of
+``oblio_stack`` (its company, token, series FCT, goods at 121 RON with VAT 21 % included), two managements
+(``Depozit``, ``Magazin``) for the two-shop scenario; documents per shop order found by their mentions
 (``Comanda online <reference>``), as the connector writes them."""
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync.core.state import StateStore
-from erpsync.testing.oblio import OblioSimulator, SimItem
+from erpsync.testing.oblio import OblioSimulator, SimDoc
 from erpsync.testing.server import RunningServer, serve_in_thread
 from tests.flows.erp_matrix import Buyer
+from tests.flows.oblio_stack import CIF, EMAIL, SECRET, SERIES, VAT_21, WAREHOUSE, good, negative
 
-CIF = "RO12345678"
-EMAIL, SECRET = "office@example.ro", "oblio-secret-0001"
-MANAGEMENTS = ("Depozit", "Magazin")
-VAT_21 = 5  # the simulated shop's "TVA 21%" (Oblio's simulator knows 21, 11 and 0)
+MANAGEMENTS = (WAREHOUSE, "Magazin")
 
 
 @dataclass
@@ -37,7 +36,7 @@ class OblioSeeder:
             "email": EMAIL,
             "secret": f"literal:{SECRET}",
             "cif": CIF,
-            "invoice_series": "FCT",
+            "invoice_series": SERIES,
             "requests_per_second": 3,
         }
         if timeout is not None:
@@ -52,9 +51,7 @@ class OblioSeeder:
 
     def stocked(self, sku: str, stock: Mapping[str, int]) -> None:
         """A good at 121 RON with VAT 21 % included (the shop's basic product price)."""
-        item = SimItem(name=self.product_name(sku), code=sku, price=Decimal("121.00"), vat=Decimal(21))
-        item.stock.update({w: Decimal(stock.get(w, 0)) for w in self.warehouses})
-        self.sim.add_product(item)
+        self.sim.add_product(good(sku, {w: stock.get(w, 0) for w in self.warehouses}, name=self.product_name(sku)))
 
     def product_name(self, sku: str) -> str:
         return f"Produs {sku}"
@@ -62,15 +59,10 @@ class OblioSeeder:
     def set_stock(self, sku: str, warehouse: str, quantity: int) -> None:
         self.sim.products[sku].stock[warehouse] = Decimal(quantity)
 
-    def _invoices(self, reference: str) -> list[Any]:
+    def _invoices(self, reference: str) -> list[SimDoc]:
+        """The invoices (neither stornos nor returns) whose mentions carry this order reference."""
         mention = f"Comanda online {reference}"
-        return [
-            d
-            for d in self.sim.invoices()
-            if d.mentions == mention
-            and d.storno_of is None
-            and not any(Decimal(str(p.get("quantity") or 0)) < 0 for p in d.products)
-        ]
+        return [d for d in self.sim.invoices() if d.mentions == mention and d.storno_of is None and not negative(d)]
 
     def documents(self, reference: str) -> list[Decimal]:
         return [d.total for d in self._invoices(reference)]
