@@ -5,7 +5,10 @@
 - ``mapping.py``: pure JSON <-> canonical records (products, stock per management, the document body);
 - ``returns.py``: storno and return bodies, the ``AfterSale`` of a credit;
 - ``registry.py``: which document each order produced (memory or state-store links);
-- ``connector.py``: ``OblioConnector``, the ``ErpConnector`` of ``connectors/erp/base.py``;
+- ``connector.py``: ``OblioConnector``, the ``ErpConnector`` of ``connectors/erp/base.py``, assembled from
+  ``common.py`` (shared state, reply readers), ``checks.py`` (check, preflight, nomenclatures), ``stock.py``
+  (products and stock in pages of 250), ``documents.py`` (orders as invoices or proformas), ``after_sale.py``
+  (storno, returns), ``statuses.py`` (what documents say back), ``unsupported.py`` (what Oblio cannot do);
 - ``webhook.py``: ``verify_oblio_webhook`` for Oblio's stock webhooks.
 """
 
