@@ -162,7 +162,7 @@ def test_faults_every_order_exactly_once(make_erp: MakeErp, monkeypatch: pytest.
     skus = [e.stocked(50), e.stocked(50)]
     ids = [e.order({skus[n % 2]: 1 + n % 2}, buyer("company" if n % 3 == 0 else "person")) for n in range(8)]
     proxy.enabled = True
-    faults_on_create(e)  # SmartBill, Oblio: one invoice made and its reply lost, one 500, one timeout
+    faults_on_create(e)  # one of each kind for sure (SmartBill, Oblio: on the invoice POST), then the draws
 
     def settled(order_id: str) -> bool:
         entry = e.state.journal_get("main", order_id)
