@@ -138,12 +138,16 @@ class ResumeStep(StrEnum):
     HOLD = "hold"  # the ERP cannot say whether it has it: a person checks
 
 
-def resume_step(found: bool, *, shop_cancelled: bool, authoritative: bool, forced: bool) -> ResumeStep:
-    """The step after looking an in-doubt order up (``authoritative``: the ERP can look orders up by reference)."""
+def resume_step(
+    found: bool, *, shop_cancelled: bool, authoritative: bool, forced: bool, idempotent: bool = False
+) -> ResumeStep:
+    """The step after looking an in-doubt order up (``authoritative``: the ERP can look orders up by reference;
+    ``idempotent``: a re-sent create returns the document of the first send, so re-sending is safe — but an order
+    cancelled in the shop meanwhile is not re-sent only to learn whether it exists: it waits for a person)."""
     if found:
         return ResumeStep.AFTER_FOUND if shop_cancelled else ResumeStep.CREATE
     if not (authoritative or forced):
-        return ResumeStep.HOLD
+        return ResumeStep.CREATE if idempotent and not shop_cancelled else ResumeStep.HOLD
     return ResumeStep.MARK_CANCELLED if shop_cancelled else ResumeStep.CREATE
 
 

@@ -7,7 +7,9 @@ Exactly once rests on three things (``docs/orders.md``):
    (``attempts`` + 1) and again once the ERP id is known; an entry that was sent (``attempts > 0``) without an
    ERP id is *in doubt* and is looked up in the ERP by its reference (the store's ``reference_prefix`` + the shop
    order id: ``core.order_rules.erp_reference``) before anything else;
-   an ERP that cannot look orders up (capability ``orders_read`` off) holds it for a person;
+   an ERP that cannot look orders up (capability ``orders_read`` off) holds it for a person, unless its create is
+   idempotent (``orders_create_idempotent``: Oblio's ``idempotencyKey``) and the order was not cancelled meanwhile,
+   when it is simply sent again;
 2. a per-order claim (a lease in the state database, ``order:<id>``) taken around the ERP work, so two runs
    that overlap — with or without the run lease — never work on one order at the same time; the journal is
    read again once the claim is held;
@@ -284,6 +286,7 @@ class _Importer:
                 shop_cancelled=order.shipping_status.value == CANCELLED,
                 authoritative=self.runtime.erp.capabilities.orders_read,
                 forced=self.forced,
+                idempotent=self.runtime.erp.capabilities.orders_create_idempotent,
             )
             if step is ResumeStep.HOLD:
                 self._hold(order, IN_DOUBT_REASON)

@@ -44,6 +44,9 @@ class Capabilities:
     customers_find: bool = False
     customers_create: bool = False
     orders_create: bool = False
+    # create_order may be re-sent for an order whose first send has no known outcome: the ERP answers a repeated
+    # send with the document of the first (Oblio's idempotencyKey), so "sent, outcome unknown" needs no person
+    orders_create_idempotent: bool = False
     orders_read: bool = False
     orders_read_status: bool = False
     orders_cancel: bool = False

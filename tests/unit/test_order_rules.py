@@ -138,6 +138,18 @@ def test_resume_steps(found: bool, cancelled: bool, authoritative: bool, forced:
     assert resume_step(found, shop_cancelled=cancelled, authoritative=authoritative, forced=forced) is step
 
 
+@pytest.mark.parametrize(
+    ("found", "cancelled", "step"),
+    [
+        (False, False, ResumeStep.CREATE),  # Oblio: the re-sent POST returns the invoice of the first send
+        (False, True, ResumeStep.HOLD),  # cancelled meanwhile: not re-sent only to find out; a person checks
+        (True, True, ResumeStep.AFTER_FOUND),
+    ],
+)
+def test_resume_steps_of_an_idempotent_create(found: bool, cancelled: bool, step: ResumeStep) -> None:
+    assert resume_step(found, shop_cancelled=cancelled, authoritative=False, forced=False, idempotent=True) is step
+
+
 def test_in_doubt_reason_tells_the_person_what_to_do() -> None:
     assert "resync-order" in IN_DOUBT_REASON and "reference" in IN_DOUBT_REASON
 

@@ -39,6 +39,7 @@ CAPABILITIES = Capabilities(
     products_read=True,
     stock_read=True,
     orders_create=True,
+    orders_create_idempotent=True,  # idempotencyKey = the reference: a re-send returns the first invoice
     orders_read_status=True,
     orders_cancel=True,
     orders_return=True,
