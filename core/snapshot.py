@@ -46,13 +46,17 @@ def _clean_skus(values: pd.Series) -> pd.Series:
     return text.where(values.notna() & (text != ""), None)
 
 
-def guard_frame(snapshot: pd.DataFrame, previous: pd.Series | None = None) -> pd.DataFrame:
+def guard_frame(
+    snapshot: pd.DataFrame, previous: pd.Series | None = None, sold: Iterable[str] | None = None
+) -> pd.DataFrame:
     """The ERP snapshot with the columns the ``erp_stock`` suite checks.
 
     ``quantity_number`` / ``reserved_number``: the values as numbers (NaN when they are not numbers);
     ``previous_quantity``: the SKU's quantity in the last accepted snapshot; ``dropped_to_zero``: 1 when it
     was above zero then and is at or below zero now, 0 when it stayed above, NaN when it was not above zero
-    then (new SKUs and SKUs that were already at zero do not count in the share).
+    then (new SKUs and SKUs that were already at zero do not count in the share). With ``sold`` (the SKUs the
+    shop sells, in ERP terms) only those count: an ERP catalogue ten times the shop's must not dilute the
+    share until most of the shop can be emptied unnoticed.
     """
     frame = snapshot.reset_index(drop=True).copy()
     frame["sku"] = _clean_skus(frame["sku"])
@@ -65,7 +69,10 @@ def guard_frame(snapshot: pd.DataFrame, previous: pd.Series | None = None) -> pd
     frame["previous_quantity"] = before
     with np.errstate(invalid="ignore"):
         dropped = (frame["quantity_number"].to_numpy() <= 0).astype("float64")
-    frame["dropped_to_zero"] = np.where(before > 0, dropped, np.nan)
+    counted = before > 0
+    if sold is not None:
+        counted &= frame["sku"].isin(pd.Index(list(sold), dtype="str")).to_numpy()
+    frame["dropped_to_zero"] = np.where(counted, dropped, np.nan)
     return frame
 
 

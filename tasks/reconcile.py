@@ -107,7 +107,7 @@ def check_snapshot(runtime: StoreRuntime, erp: ErpStock, shop: ShopInventory) ->
     previous = quantities({key: row.quantity for key, row in stored.items()})
     started = time.perf_counter()
     snapshot = erp_snapshot(erp.levels, runtime.store.warehouses)
-    frame = guard_frame(snapshot, previous)
+    frame = guard_frame(snapshot, previous, sold=shop.frame["sku"].dropna())
     coverage = coverage_frame(shop.frame, frame["sku"].dropna(), erp.unreadable)
     bounds = guard_bounds(runtime.store.reconcile, last.row_count if last else None)
     validations = [

@@ -175,6 +175,23 @@ def test_thresholds_come_from_the_store_settings() -> None:
     assert result.names == ["zero_share"]  # 10 % passes the default, not this store's 5 %
 
 
+def test_the_zero_share_counts_the_skus_the_shop_sells() -> None:
+    # An ERP catalogue of 1,000 goods of which the shop sells 50: 40 of those 50 at zero is 4 % of the catalogue
+    # (passes a whole-catalogue share) but 80 % of the shop, which the guard must refuse.
+    levels = _levels()
+    levels.loc[levels.index < 40, "on_hand"] = 0.0
+    snapshot = erp_snapshot(levels, ["WH"])
+    sold = [f"SKU-{i:05d}" for i in range(50)]
+    bounds = guard_bounds(SETTINGS, N).parameters()
+    assert runner.validate(ERP_SUITE, guard_frame(snapshot, _previous()), bounds).success
+    shop_scoped = runner.validate(ERP_SUITE, guard_frame(snapshot, _previous(), sold=sold), bounds)
+    assert shop_scoped.names == ["zero_share"]
+    # goods the shop does not sell may all go to zero: that empties nothing
+    levels = _levels()
+    levels.loc[levels.index >= 50, "on_hand"] = 0.0
+    assert runner.validate(ERP_SUITE, guard_frame(erp_snapshot(levels, ["WH"]), _previous(), sold=sold), bounds).success
+
+
 def test_metrics_remembered_for_the_next_comparison() -> None:
     levels = _levels()
     levels.loc[levels.index < 30, "on_hand"] = 0.0
