@@ -150,22 +150,39 @@ def webhooks(
     host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 behind a reverse proxy).")] = "127.0.0.1",
     config: ConfigOption = None,
 ) -> None:
-    """Receive MerchantPro webhooks at /webhooks/<store>: verify, then re-fetch and import the order."""
+    """Receive MerchantPro webhooks at /webhooks/<store> (and Oblio's stock notices): verify, then re-read."""
     prepare_runtime_environment()
     settings = settings_or_exit(config)
+    from erpsync.app.webhooks import (
+        Dispatcher,
+        StockDispatcher,
+        create_app,
+        oblio_webhook_secret,
+        run_order_trigger,
+        run_stock_trigger,
+    )
+
     enabled = [s.name for s in settings.stores if s.webhook_secret is not None]
-    if not enabled:
+    oblio = oblio_webhook_secret(settings) is not None
+    if not enabled and not oblio:
         fail("no store has a webhook_secret: set [[stores]].webhook_secret to receive webhooks", EXIT_CONFIG)
     import uvicorn
 
-    from erpsync.app.webhooks import Dispatcher, create_app, run_order_trigger
-
     dispatcher = Dispatcher(run_order_trigger)
-    typer.echo(f"receiving webhooks for {', '.join(enabled)} at http://{host}:{port}/webhooks/<store>")
+    stock = StockDispatcher(run_stock_trigger, [s.name for s in settings.stores]) if oblio else None
+    if enabled:
+        typer.echo(f"receiving webhooks for {', '.join(enabled)} at http://{host}:{port}/webhooks/<store>")
+    if oblio:
+        typer.echo(
+            f"receiving Oblio stock notices at http://{host}:{port}/webhooks/erp/oblio?key=<[erp] webhook_secret> "
+            "(register that URL, with the secret, with Oblio: topic stock)"
+        )
     try:
-        uvicorn.run(create_app(settings, dispatcher), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(settings, dispatcher, stock=stock), host=host, port=port, log_level="warning")
     finally:
         dispatcher.stop()
+        if stock is not None:
+            stock.stop()
 
 
 @app.command("prefect-yaml")

@@ -1,4 +1,5 @@
-"""The webhook receiver: ``POST /webhooks/{store}`` from MerchantPro, verified, de-duplicated, turned into runs.
+"""The webhook receiver: ``POST /webhooks/{store}`` from MerchantPro and ``POST /webhooks/erp/oblio`` from Oblio,
+verified, de-duplicated, turned into runs.
 
 A webhook is a trigger, not the truth: after the ``X-Webhook-Signature`` (base64 HMAC-SHA256 of the raw body
 under the store's ``webhook_secret``) checks out, only the order id is taken from it; the order is re-fetched
@@ -8,6 +9,14 @@ of its SKUs. Polling keeps running as the catch-up, so a lost webhook costs late
 Replies: 202 queued · 200 duplicate (a replay within the window: nothing triggered) · 202 ignored (not an
 order event) · 401 bad or missing signature · 404 unknown store or webhooks off for it · 400 malformed JSON ·
 413 body too large · 415 not JSON · 422 no order id.
+
+Oblio's stock notices (``[erp] type = "oblio"`` with a ``webhook_secret``; docs/oblio.md, "Webhooks") carry no
+signature: the endpoint registered with Oblio is ``/webhooks/erp/oblio?key=<webhook_secret>`` and must answer 200
+with the base64 of ``X-Oblio-Request-Id``. A verified notice is a trigger too: the stock is then re-read from
+Oblio by the stock sync of every store — for the product codes the notice names *(inference: the payload is not
+documented, so codes are looked for under ``code``/``productCode``/``sku`` anywhere in it)*, or every SKU when it
+names none. Notices that arrive while a sync waits are merged into it. Replies: 200 (the echo) · 401 wrong or
+missing key or request id · 404 not an Oblio set-up or no ``webhook_secret`` · 413 body too large.
 """
 
 from __future__ import annotations
@@ -25,9 +34,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from erpsync.connectors.erp.oblio.webhook import REQUEST_ID_HEADER, verify_oblio_webhook
 from erpsync.connectors.merchantpro.webhooks import SIGNATURE_HEADER, verify_signature
 from erpsync.core.config import Settings
 
@@ -39,6 +49,9 @@ EVENT_KEYS = ("event", "type", "topic", "event_type", "name")
 ID_PATHS = (("id",), ("order_id",), ("data", "id"), ("data", "order_id"), ("order", "id"), ("resource", "id"))
 
 Trigger = Callable[[str, str], None]
+StockTrigger = Callable[[str, "list[str] | None"], None]  # store, ERP SKUs (None: every SKU)
+CODE_KEYS = ("code", "productCode", "product_code", "sku")
+MAX_CODES = 500  # a notice naming more is read as "everything moved": one full read is cheaper than many pages
 
 
 class BodyTooLarge(Exception):
@@ -64,6 +77,89 @@ def event_name_of(payload: Mapping[str, Any]) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def codes_of(payload: Any, depth: int = 0) -> set[str]:
+    """Product codes named anywhere in an Oblio notice (keys ``CODE_KEYS``, nested up to 5 levels)."""
+    found: set[str] = set()
+    if depth > 5:
+        return found
+    if isinstance(payload, Mapping):
+        for key, value in payload.items():
+            if key in CODE_KEYS and isinstance(value, (str, int)) and not isinstance(value, bool):
+                code = str(value).strip()
+                if code:
+                    found.add(code)
+            elif isinstance(value, (Mapping, list)):
+                found |= codes_of(value, depth + 1)
+    elif isinstance(payload, list):
+        for item in payload:
+            found |= codes_of(item, depth + 1)
+    return found
+
+
+class StockDispatcher:
+    """Runs stock triggers in a background thread, one store at a time; what arrives while a store waits is merged
+    into its waiting sync (codes are added; a notice without codes makes it a sync of every SKU)."""
+
+    def __init__(self, trigger: StockTrigger, stores: list[str]) -> None:
+        self.trigger = trigger
+        self.stores = list(stores)
+        self._pending: dict[str, set[str] | None] = {}
+        self._order: list[str] = []
+        self._busy = 0
+        self._stopped = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._work, name="stock-webhook-dispatcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, codes: set[str] | None) -> None:
+        """Queue a stock sync of ``codes`` (None: every SKU) for every store."""
+        with self._cond:
+            for store in self.stores:
+                if store not in self._pending:
+                    self._pending[store] = None if codes is None else set(codes)
+                    self._order.append(store)
+                else:
+                    waiting = self._pending[store]
+                    self._pending[store] = None if codes is None or waiting is None else waiting | codes
+            self._cond.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._order and not self._stopped:
+                    self._cond.wait()
+                if self._stopped and not self._order:
+                    return
+                store = self._order.pop(0)
+                codes = self._pending.pop(store)
+                self._busy += 1
+            try:
+                self.trigger(store, None if codes is None else sorted(codes))
+            except Exception:
+                log.exception("stock trigger for store %s failed; the scheduled stock sync will catch up", store)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def join(self, timeout: float = 60.0) -> bool:
+        """Wait until nothing is queued or running (tests); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._order or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=10)
 
 
 @dataclass
@@ -152,16 +248,55 @@ def _reply(status: int, outcome: str, detail: str = "") -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def oblio_webhook_secret(settings: Settings) -> str | None:
+    """The secret Oblio's notices must carry, or None when the ERP is not Oblio or has no ``webhook_secret``."""
+    erp = settings.erp
+    if getattr(erp, "type", None) != "oblio" or getattr(erp, "webhook_secret", None) is None:
+        return None
+    value: str = erp.webhook_secret.get()  # type: ignore[union-attr]
+    return value
+
+
 def create_app(
     settings: Settings,
     dispatcher: Dispatcher,
     *,
+    stock: StockDispatcher | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     replay: ReplayGuard | None = None,
 ) -> Starlette:
-    """The receiver as an ASGI app (served by ``erpsync webhooks``)."""
+    """The receiver as an ASGI app (served by ``erpsync webhooks``); ``stock`` receives Oblio's stock notices."""
     guard = replay or ReplayGuard()
     secrets = {s.name: s.webhook_secret for s in settings.stores}
+    oblio_secret = oblio_webhook_secret(settings)
+
+    async def receive_oblio(request: Request) -> PlainTextResponse | JSONResponse:
+        if oblio_secret is None or stock is None:
+            return _reply(404, "not_configured", "Oblio notices need [erp] type = 'oblio' and a webhook_secret")
+        request_id = request.headers.get(REQUEST_ID_HEADER)
+        echo = verify_oblio_webhook(request.query_params.get("key"), oblio_secret, request_id)
+        if echo is None:
+            log.warning("Oblio webhook refused: wrong or missing key, or no %s", REQUEST_ID_HEADER)
+            return _reply(401, "bad_key")
+        try:
+            raw = await _read_limited(request, max_body_bytes)
+        except BodyTooLarge:
+            return _reply(413, "too_large", f"bodies are limited to {max_body_bytes} bytes")
+        if not guard.first_time(f"oblio:{request_id}"):
+            return PlainTextResponse(echo)  # Oblio retries a notice it thinks was lost: answered, not re-run
+        try:
+            payload: Any = json.loads(raw) if raw.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            payload = None  # unreadable: still a verified notice that stock moved
+        codes = codes_of(payload) if payload is not None else set()
+        wanted = codes if codes and len(codes) <= MAX_CODES else None
+        stock.submit(wanted)
+        log.info(
+            "Oblio stock notice %s: stock sync of %s queued",
+            request_id,
+            f"{len(wanted)} code(s)" if wanted else "every SKU",
+        )
+        return PlainTextResponse(echo)
 
     async def receive(request: Request) -> JSONResponse:
         store = request.path_params["store"]
@@ -207,7 +342,11 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     return Starlette(
-        routes=[Route("/webhooks/{store}", receive, methods=["POST"]), Route("/health", health, methods=["GET"])]
+        routes=[
+            Route("/webhooks/erp/oblio", receive_oblio, methods=["POST"]),
+            Route("/webhooks/{store}", receive, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+        ]
     )
 
 
@@ -216,3 +355,10 @@ def run_order_trigger(store: str, order_id: str) -> None:
     from erpsync.flows.manual import resync_order
 
     resync_order(store=store, order_id=order_id)
+
+
+def run_stock_trigger(store: str, skus: list[str] | None) -> None:
+    """The default stock trigger: the stock sync of ``skus`` (None: a full read) in this process."""
+    from erpsync.flows.stock import stock_sync
+
+    stock_sync(store=store, skus=skus)

@@ -240,6 +240,11 @@ class _DocRoutes:
             moves.append((item, management, quantity))
         for item, management, quantity in moves:
             item.stock[management] = item.stock.get(management, Decimal(0)) + quantity
+        if moves:
+            self._stock_moved({(item.code or item.name, management) for item, management, _ in moves})
+
+    def _stock_moved(self, moved: set[tuple[str, str]]) -> None:
+        """Hook: goods whose stock changed (code, management); the simulator queues its stock notices."""
 
     def _find(self, series: Any, number_: Any, kind: str) -> SimDoc:
         doc = self.docs.get(f"{series}-{number_}")

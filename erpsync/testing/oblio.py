@@ -15,11 +15,18 @@ What it reproduces:
   same document), ``useStock`` moving stock, negative quantities bringing it back, storno by
   ``referenceDocument``, cancel, delete (the last of a series), view and list, each with its ``link``.
 - Refusals: HTTP 400 ``{"status": 400, "statusMessage": ...}``. Faults: ``inject(route, status, after=...)``.
+- Webhooks: ``POST /webhooks`` ``{cif, topic, endpoint}`` subscribes, ``GET`` lists, ``DELETE ?id=`` ends one.
+  Every stock change (a document with ``useStock``, ``set_stock``) queues a notice per ``stock`` subscription;
+  ``deliver_notices()`` POSTs them with a fresh ``X-Oblio-Request-Id`` and keeps those not answered 200 with the
+  base64 of that id (the documented handshake). The notice's body is *(inference)*: Oblio does not document it;
+  here ``{"topic": "stock", "cif", "data": {"products": [{"code", "management", "quantity"}]}}``.
 - ``stats``: requests, accepted calls with their times (``max_in_window``), per route, tokens issued, 401s, locks.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import secrets
 import threading
@@ -29,8 +36,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -133,6 +141,9 @@ class OblioSimulator(_DocRoutes):
         self.tokens: dict[str, _Token] = {}
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
+        self.webhooks: dict[int, dict[str, str]] = {}
+        self.notices: list[tuple[str, dict[str, Any]]] = []  # (endpoint, body) not yet acknowledged
+        self.deliveries: list[tuple[str, int, bool]] = []  # (request id, status, echo right)
         for name, stock in (managements or {}).items():
             self.add_management(name, stock, work_station=work_station)
         self.app = Starlette(routes=[Mount(prefix, routes=self._routes())])
@@ -176,6 +187,52 @@ class OblioSimulator(_DocRoutes):
             for token in self.tokens.values():
                 token.expires_at = min(token.expires_at, self.clock())
 
+    def set_stock(self, code: str, management: str, quantity: Decimal | int) -> None:
+        """What a receipt or a count typed into Oblio does: the quantity changes and a stock notice is queued."""
+        with self._lock:
+            self.products[code].stock[management] = Decimal(quantity)
+            self._stock_moved({(code, management)})
+
+    def _stock_moved(self, moved: set[tuple[str, str]]) -> None:
+        with self._lock:
+            endpoints = [w["endpoint"] for w in self.webhooks.values() if w["topic"] == "stock"]
+            if not endpoints:
+                return
+            products = [
+                {"code": code, "management": m, "quantity": json_number(self.products[code].stock.get(m, Decimal(0)))}
+                for code, m in sorted(moved)
+                if code in self.products
+            ]
+            body = {"topic": "stock", "cif": self.cif, "data": {"products": products}}
+            self.notices.extend((endpoint, body) for endpoint in endpoints)
+
+    def deliver_notices(self, client: httpx.Client | None = None) -> int:
+        """POST the queued notices (``client``: e.g. over an ASGI transport); those answered 200 with the right
+        echo are done, the rest stay queued. The number delivered."""
+        with self._lock:
+            queued, self.notices = self.notices, []
+        owned = client is None
+        http = client or httpx.Client(timeout=10.0)
+        kept: list[tuple[str, dict[str, Any]]] = []
+        try:
+            for endpoint, body in queued:
+                request_id = secrets.token_hex(8)
+                try:
+                    reply = http.post(endpoint, content=json.dumps(body), headers={"X-Oblio-Request-Id": request_id})
+                    status, text = reply.status_code, reply.text
+                except httpx.HTTPError:
+                    status, text = 0, ""
+                right = status == 200 and text.strip() == base64.b64encode(request_id.encode()).decode()
+                self.deliveries.append((request_id, status, right))
+                if not right:
+                    kept.append((endpoint, body))
+        finally:
+            if owned:
+                http.close()
+        with self._lock:
+            self.notices[:0] = kept
+        return len(queued) - len(kept)
+
     def unlock_all(self) -> None:
         with self._lock:
             for token in self.tokens.values():
@@ -205,6 +262,7 @@ class OblioSimulator(_DocRoutes):
             Route("/docs/proforma/cancel", guard("docs/proforma/cancel", self._cancel_proforma), methods=["PUT"]),
             Route("/docs/invoice", guard("docs/invoice", self._invoice), methods=["GET", "POST", "DELETE"]),
             Route("/docs/proforma", guard("docs/proforma", self._issue_proforma), methods=["POST"]),
+            Route("/webhooks", guard("webhooks", self._webhooks), methods=["GET", "POST", "DELETE"]),
         ]
 
     async def _invoice(self, request: Request) -> Response:
@@ -294,6 +352,34 @@ class OblioSimulator(_DocRoutes):
         )
 
     # -- nomenclatures ------------------------------------------------------------------------------------------
+
+    async def _webhooks(self, request: Request) -> Response:
+        with self._lock:
+            if request.method == "GET":
+                return _ok([{"id": key, **hook} for key, hook in self.webhooks.items()])
+            if request.method == "DELETE":
+                key = int(request.query_params.get("id") or 0)
+                if self.webhooks.pop(key, None) is None:
+                    return _error(404, f"Webhook-ul {key} nu exista")
+                return _ok({"id": key})
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "Corpul cererii nu este JSON")
+        topic, endpoint = str(body.get("topic") or ""), str(body.get("endpoint") or "")
+        if body.get("cif") != self.cif:
+            return _error(400, "CIF-ul nu apartine contului")
+        if topic not in ("stock", "document", "collect"):  # (inference) the topic names beside "stock"
+            return _error(400, f"Topic necunoscut: {topic!r}")
+        url = urlparse(endpoint)
+        host = url.hostname or ""
+        local = url.scheme == "http" and (host in ("127.0.0.1", "localhost") or host.endswith(".test"))
+        if not (url.scheme == "https" or local):
+            return _error(400, "Endpoint-ul trebuie sa fie HTTPS")  # (inference) loopback and .test hosts allowed
+        with self._lock:
+            key = max(self.webhooks, default=0) + 1
+            self.webhooks[key] = {"topic": topic, "endpoint": endpoint}
+        return _ok({"id": key, "topic": topic, "endpoint": endpoint})
 
     async def _companies(self, request: Request) -> Response:
         return _ok([{"cif": self.cif, "company": self.company, "userTypeAccess": "admin"}])

@@ -11,10 +11,14 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
+from erpsync.app.webhooks import Dispatcher, StockDispatcher, create_app, run_stock_trigger
+from erpsync.connectors.asgi import SyncASGITransport
+from erpsync.core.config import load_config
 from erpsync.core.summary import RunState
-from tests.flows.oblio_stack import WAREHOUSE, OblioStack, good, oblio_stack_factory
+from tests.flows.oblio_stack import STORE, WAREHOUSE, OblioStack, good, oblio_stack_factory
 
 pytestmark = pytest.mark.prefect
 
@@ -141,3 +145,36 @@ def test_the_receipts_flow_is_not_applicable_and_says_so(make_oblio_stack: Calla
     summary = stack.run("receipts", ok=False)  # Oblio has no goods-receipt (NIR) endpoint
     assert summary.state is RunState.SKIPPED, summary.message
     assert stack.oblio.stats.calls == 0
+
+
+HOOK = "oblio-hook-0001"
+
+
+def test_an_oblio_stock_notice_is_verified_then_the_stock_re_read(make_oblio_stack: Callable[..., OblioStack]) -> None:
+    stack = _stack(make_oblio_stack, erp={"webhook_secret": f"literal:{HOOK}"})
+    assert stack.run("stock").updated == 10
+    stock = StockDispatcher(run_stock_trigger, [STORE])
+    app = create_app(load_config(), Dispatcher(lambda store, order_id: None), stock=stock)
+    endpoint = f"http://erpsync.test/webhooks/erp/oblio?key={HOOK}"
+    try:
+        with httpx.Client(transport=SyncASGITransport(app), base_url="http://erpsync.test") as receiver:
+            stack.oblio.webhooks[1] = {"topic": "stock", "endpoint": endpoint.replace(HOOK, "wrong")}
+            stack.oblio.set_stock("P03", WAREHOUSE, 1)
+            assert stack.oblio.deliver_notices(receiver) == 0  # refused (401): it stays queued, nothing synced
+            assert stack.oblio.deliveries[-1][1] == 401 and len(stack.oblio.notices) == 1
+            stack.oblio.notices.clear()
+
+            stack.oblio.webhooks[1] = {"topic": "stock", "endpoint": endpoint}  # as the integrator registers it
+            stack.oblio.set_stock("P03", WAREHOUSE, 1)
+            stack.oblio.set_stock("P04", WAREHOUSE, 2)
+            stack.oblio.products["P04"].stock[WAREHOUSE] = Decimal(6)  # moved again, no notice yet: Oblio is truth
+            stack.sim.stats.reset()
+            stack.reset_calls()
+            assert stack.oblio.deliver_notices(receiver) == 2
+            assert stock.join(120)
+    finally:
+        stock.stop()
+    assert all(right for _, status, right in stack.oblio.deliveries[-2:])  # 200 with the base64 echo
+    assert (stack.shop_stock("P03"), stack.shop_stock("P04")) == (1, 6)  # re-read from Oblio, not the notice
+    assert stack.sim.stats.writes == 2  # the two SKUs named, nothing else
+    assert stack.calls()["nomenclature/products"] >= 1 and stack.oblio.stats.locks == 0

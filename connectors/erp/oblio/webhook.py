@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import hmac
 
+REQUEST_ID_HEADER = "X-Oblio-Request-Id"
+
 
 def verify_oblio_webhook(key: str | None, secret: str, request_id: str | None) -> str | None:
     """The body Oblio expects (base64 of ``request_id``) when ``key`` is the configured secret, else None.
