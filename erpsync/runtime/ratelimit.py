@@ -1,39 +1,115 @@
-"""The shop's rate limit shared by every run of a store: a Prefect global concurrency limit when a server is there.
+"""The shop's rate limit shared by every process of a store: a Prefect global concurrency limit when a server is there.
 
 Each MerchantPro API key allows ~4 requests/s in total, whatever process spends them. Inside one process the
 HTTP layer's token bucket keeps to it; across processes and machines (workers, a manual run during a scheduled
-one) the bucket is a Prefect global concurrency limit with slot decay, ``<prefix>-shop-<store>``, created by
-``erpsync serve`` / ``erpsync prefect-yaml`` and used automatically when it exists.
+one, the watcher beside a scheduled run) the bucket is a Prefect global concurrency limit with slot decay,
+``<prefix>-shop-<store>``, created by ``erpsync serve`` / ``erpsync prefect-yaml`` (or ``ensure_rate_limits``) and
+used automatically when it exists.
+
+The limit has ``limit=1`` and ``slot_decay_per_second=rate``: the server grants one slot and frees it 1/rate s
+later, so grants to all processes together are spaced at least 1/rate apart. A denied request also restarts
+the decay clock on the server (its ``updated`` column), which only ever spaces grants further *(inference from
+prefect/server/models/concurrency_limits_v2.py, 3.9.1)*.
+
+The Prefect API is found the way every Prefect client finds it: ``PREFECT_API_URL`` from the environment, else
+from the active profile (``prefect profile use`` / ``prefect config set``), else ``prefect.toml``. Each process
+says once per limit, at its first client, where its API came from and which limit paces it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from typing import Any
 
 from erpsync.core.config import Settings, StoreSettings
 
 log = logging.getLogger("erpsync.ratelimit")
+
+_announced: set[str] = set()
+_announced_lock = threading.Lock()
 
 
 def limit_name(settings: Settings, store: StoreSettings) -> str:
     return f"{settings.prefect.concurrency_limit_prefix}-shop-{store.name}"
 
 
-class PrefectRateLimiter:
-    """A ``connectors.http.RateLimiter`` backed by a Prefect global concurrency limit with slot decay."""
+def prefect_api() -> tuple[str, str] | None:
+    """The Prefect API this process talks to and where that came from, or None (Prefect's temporary server)."""
+    from prefect.context import get_settings_context
+    from prefect.settings import PREFECT_API_URL
 
-    def __init__(self, name: str) -> None:
+    url = PREFECT_API_URL.value()
+    if not url:
+        return None
+    if os.environ.get("PREFECT_API_URL"):
+        return str(url), "the environment (PREFECT_API_URL)"
+    profile = get_settings_context().profile
+    if PREFECT_API_URL in profile.settings:
+        return str(url), f"the active Prefect profile {profile.name!r}"
+    return str(url), "Prefect's settings in effect (prefect.toml or a temporary setting)"
+
+
+def _announce(key: str, message: str, *args: Any) -> None:
+    with _announced_lock:
+        if key in _announced:
+            return
+        _announced.add(key)
+    log.info(message, *args)
+
+
+class PrefectRateLimiter:
+    """A ``connectors.http.RateLimiter`` backed by a Prefect global concurrency limit with slot decay.
+
+    One ``increment`` call per request; on 423 (no slot) it sleeps the server's Retry-After and asks again. It
+    talks to the API directly rather than through ``prefect.concurrency.sync.rate_limit``, which would also emit
+    an event per request (server work the shop's budget does not need).
+    """
+
+    def __init__(self, name: str, rate: float, api_url: str | None = None) -> None:
         self.name = name
+        self.rate = rate
+        self.api_url = api_url
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self.denied = 0
+
+    def _prefect(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from prefect.client.orchestration import get_client
+
+                client = get_client(sync_client=True)
+                client.__enter__()
+                self._client = client
+            return self._client
 
     def acquire(self) -> float:
-        import time
-
-        from prefect.concurrency.sync import rate_limit
+        import httpx
 
         started = time.monotonic()
-        rate_limit(self.name, occupy=1, strict=True)
-        return time.monotonic() - started
+        while True:
+            try:
+                granted = self._prefect().increment_concurrency_slots(names=[self.name], slots=1, mode="rate_limit")
+            except httpx.HTTPStatusError as error:
+                if error.response.status_code != 423:
+                    raise
+                self.denied += 1
+                time.sleep(float(error.response.headers.get("Retry-After") or 1 / self.rate))
+                continue
+            if not granted.json():
+                raise RuntimeError(
+                    f"the Prefect rate limit {self.name!r} is gone: create it again (`erpsync prefect-yaml`)"
+                )
+            return time.monotonic() - started
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.__exit__(None, None, None)
+                self._client = None
 
 
 def ensure_rate_limits(settings: Settings) -> list[str]:
@@ -62,20 +138,56 @@ def ensure_rate_limits(settings: Settings) -> list[str]:
     return names
 
 
+_limiters: dict[tuple[str, str], PrefectRateLimiter] = {}
+
+
 def shared_limiter_for(settings: Settings, store: StoreSettings) -> PrefectRateLimiter | None:
-    """The store's Prefect rate limit when a Prefect server is configured and the limit exists, else None."""
-    if not os.environ.get("PREFECT_API_URL"):
+    """The store's Prefect rate limit when a Prefect API is configured (environment or profile) and the limit
+    exists, else None (the caller paces in this process only). Says once per process which it is."""
+    name = limit_name(settings, store)
+    api = prefect_api()
+    if api is None:
+        _announce(
+            name,
+            "store %r: no Prefect API configured (PREFECT_API_URL neither in the environment nor in the active "
+            "profile): requests paced at %s/s in this process only",
+            store.name,
+            store.requests_per_second,
+        )
         return None
+    url, source = api
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    name = limit_name(settings, store)
     try:
         with get_client(sync_client=True) as client:
             client.read_global_concurrency_limit_by_name(name)
     except ObjectNotFound:
+        _announce(
+            name,
+            "store %r: Prefect API %s from %s has no rate limit %r: requests paced at %s/s in this process only "
+            "(create it with `erpsync prefect-yaml` or `erpsync serve`)",
+            store.name,
+            url,
+            source,
+            name,
+            store.requests_per_second,
+        )
         return None
     except Exception as error:  # the API is down or old: fall back to the local bucket, loudly
-        log.warning("cannot read the Prefect rate limit %s (%s); pacing locally", name, error)
+        log.warning("cannot read the Prefect rate limit %s on %s (%s); pacing locally", name, url, error)
         return None
-    return PrefectRateLimiter(name)
+    _announce(
+        name,
+        "store %r: requests paced by the Prefect global concurrency limit %r at %s/s on %s (API from %s)",
+        store.name,
+        name,
+        store.requests_per_second,
+        url,
+        source,
+    )
+    key = (url, name)
+    limiter = _limiters.get(key)
+    if limiter is None or limiter.rate != store.requests_per_second:
+        limiter = _limiters[key] = PrefectRateLimiter(name, store.requests_per_second, url)
+    return limiter

@@ -38,7 +38,15 @@ from erpsync.testing._mp_taxonomy_routes import TaxonomyRoutes
 from erpsync.testing.faults import Fault, FaultInjector, Faults, SimulatedConnectionReset, send_cut, send_truncated
 from erpsync.testing.server import answer_lifespan, serve_in_thread
 
-__all__ = ["ApiError", "Faults", "MerchantProSimulator", "SimStats", "SimulatedConnectionReset", "main"]
+__all__ = [
+    "ApiError",
+    "Faults",
+    "MerchantProSimulator",
+    "SimStats",
+    "SimulatedConnectionReset",
+    "busiest_window",
+    "main",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,6 +72,8 @@ class SimStats:
     statuses: Counter[int] = field(default_factory=Counter)  # 0 = connection reset
     faults: Counter[str] = field(default_factory=Counter)  # fault kind -> count
     recent: deque[tuple[str, str, int]] = field(default_factory=lambda: deque(maxlen=500))
+    # The call log: (arrival on the simulator's clock, route label, status) of every request, 429s included.
+    calls: deque[tuple[float, str, int]] = field(default_factory=lambda: deque(maxlen=200_000))
 
     def reset(self) -> None:
         """Zero every counter."""
@@ -73,10 +83,26 @@ class SimStats:
         self.statuses.clear()
         self.faults.clear()
         self.recent.clear()
+        self.calls.clear()
 
     def count(self, route: str) -> int:
         """Requests seen on one route label, e.g. `stats.count("PATCH /products/{id}")`."""
         return self.routes[route]
+
+    def busiest_window(self, period: float = 1.0, *, since: float | None = None) -> int:
+        """The most requests (any status) that arrived within one window ``[t, t + period)`` of the call log."""
+        times = sorted(t for t, _label, _status in self.calls if since is None or t >= since)
+        return busiest_window(times, period)
+
+
+def busiest_window(times: list[float], period: float = 1.0) -> int:
+    """The most of the sorted ``times`` inside any half-open window of ``period`` seconds."""
+    best = start = 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= period:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
@@ -348,6 +374,7 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
 
     async def _serve(self, request: Request, send: Send) -> None:
         stats = self.stats
+        arrived = self.clock()
         stats.requests += 1
         if request.method == "GET":
             stats.reads += 1
@@ -382,6 +409,7 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
             elif status in (401, 403):
                 stats.auth_failures += 1
             stats.recent.append((request.method, request.raw_path, status))
+            stats.calls.append((arrived, label, status))
         await self._send(send, status, payload, headers)
 
     @staticmethod
