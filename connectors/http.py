@@ -426,6 +426,8 @@ class HttpClient:
                 self.counters.add(waited=waited)
         self.counters.count(kind)
         started = time.monotonic()
+        # a limiter that counts from replies (connectors/erp/oblio/client.py ReplyAnchoredWindow) is told when one is in
+        finish = getattr(self.limiter, "finish", None)
         try:
             response = self._client.request(method, url, params=params, json=json_body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -438,6 +440,9 @@ class HttpClient:
             raise RetriableError(
                 self.system, f"connection broken: {type(exc).__name__}: {exc}", method=method, path=url
             ) from None
+        finally:
+            if finish is not None:
+                finish()
         elapsed = time.monotonic() - started
         log.debug(
             "%s %s %s -> %s in %.3f s",

@@ -107,7 +107,7 @@ class OblioSettings(_Section):
     invoice_series: Name
     document: Literal["invoice", "proforma"] = "invoice"  # what a shop order becomes
     # Oblio locks the token for 10 minutes above 3 requests/s: every client of one token shares this pace.
-    requests_per_second: float = Field(default=2.5, gt=0, le=3)
+    requests_per_second: float = Field(default=3.0, gt=0, le=3)
     timeout_seconds: Seconds = 30.0
     measuring_unit: Name = "buc"
     webhook_secret: OptionalSecret = None  # verifies Oblio's stock webhooks (a trigger of the stock sync)

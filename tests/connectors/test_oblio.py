@@ -3,6 +3,7 @@ totals to the ban, storno, returns, statuses, preflight (docs/oblio.md)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -237,3 +238,28 @@ def test_classify_reads_the_envelope() -> None:
     assert isinstance(classify_oblio(inner, system="oblio", record_key="WEB-1"), RecordError)
     ok = httpx.Response(200, json={"status": 200, "statusMessage": "Success", "data": {}}, request=request)
     assert classify_oblio(ok, system="oblio") is None
+
+
+def test_the_window_counts_from_replies_so_uneven_latency_cannot_lock_the_token() -> None:
+    # Oblio counts calls when they arrive. A call whose request is slow to arrive (here: 0.3 s) and a fast one
+    # sent 1 s after it would share Oblio's second if the window were kept on send times.
+    sim = OblioSimulator(cif=CIF, managements={"Depozit": {"A": 1}})
+    slow = {"next": True}
+
+    def uneven(request: httpx.Request) -> httpx.Response:
+        if slow["next"]:
+            time.sleep(0.3)  # the request travels slowly: it reaches Oblio 0.3 s after it was sent
+        slow["next"] = not slow["next"]
+        return SyncASGITransport(sim).handle_request(request)
+
+    erp = OblioConnector(
+        "http://oblio.test/api", EMAIL, SECRET, CIF, requests_per_second=3, transport=httpx.MockTransport(uneven)
+    )
+    erp.client.token()
+    started = time.monotonic()
+    for _ in range(12):
+        erp._managements = None
+        assert erp.managements() == ["Depozit"]
+    elapsed = time.monotonic() - started
+    assert sim.stats.locks == 0 and sim.stats.max_in_window(1.0) <= 3
+    assert elapsed < 12 / 3 * 1.6  # and no slower than the latency itself makes it

@@ -8,8 +8,8 @@ and the Oblio simulator (``erpsync/testing/oblio.py``), both served on loopback,
         yield from oblio_stack_factory(tmp_path, monkeypatch)
 
 The simulator keeps Oblio's real limit by default (3 calls per second per token, then a 10-minute lock) and the
-connector its real pace (``requests_per_second`` 2.5): a test that hit the lock would stall, so none may. The
-store's warehouse is the Oblio management ``Depozit``; invoices are issued in series ``FCT``.
+connector its real pace (``requests_per_second`` 3, the window kept on replies): a test that hit the lock would
+stall, so none may. The store's warehouse is the Oblio management ``Depozit``; invoices are issued in series ``FCT``.
 """
 
 from __future__ import annotations

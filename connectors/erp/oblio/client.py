@@ -10,6 +10,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,6 @@ from erpsync.connectors.http import (
     HttpClient,
     RateLimiter,
     RetryPolicy,
-    SlidingWindow,
     TokenBucket,
     classify,
     credential_key,
@@ -101,8 +101,76 @@ def classify_oblio(response: httpx.Response, *, system: str, record_key: str | N
     return BadRequestError(system, message, **common)
 
 
+class ReplyAnchoredWindow:
+    """At most ``max_calls`` calls in any ``period`` seconds *as the server counts them*, whatever the latency.
+
+    A call reaches the server after we send it and before its reply comes back, so a call sent ``period +
+    margin`` after the reply to the call ``max_calls`` before it cannot share a window with it, however slow or
+    uneven the network (a window kept on send times needs a margin as wide as the worst latency difference and
+    pays it on every call). While that reply is still out, the next call waits for it (at most ``stall``
+    seconds, then counts from then). ``finish()`` — called by ``HttpClient`` when the reply (or an error) is in,
+    on the thread that acquired — records it.
+    """
+
+    def __init__(
+        self,
+        max_calls: int,
+        period: float,
+        *,
+        margin: float = 0.02,
+        stall: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_calls < 1 or period <= 0 or margin < 0:
+            raise ValueError("max_calls must be >= 1, period > 0 and margin >= 0")
+        self.max_calls = max_calls
+        self.period = period
+        self.margin = margin
+        self.stall = stall
+        self._clock = clock
+        self._sleep = sleep
+        self._replies: deque[list[float]] = deque(maxlen=max_calls)  # [reply time]; inf while the call is out
+        self._cond = threading.Condition()
+        self._mine = threading.local()
+
+    def acquire(self) -> float:
+        started = self._clock()
+        with self._cond:
+            while True:
+                now = self._clock()
+                if len(self._replies) < self.max_calls:
+                    slot = now
+                    break
+                anchor = self._replies[0]
+                if anchor[0] == math.inf:
+                    if now - started >= self.stall:
+                        anchor[0] = now  # a reply that never came: count from now
+                        continue
+                    self._cond.wait(timeout=0.05)
+                    continue
+                slot = max(now, anchor[0] + self.period + self.margin)
+                break
+            entry = [math.inf]
+            self._replies.append(entry)
+            self._mine.entry = entry
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+        return max(0.0, wait) + (now - started)
+
+    def finish(self) -> None:
+        entry = getattr(self._mine, "entry", None)
+        if entry is None:
+            return
+        with self._cond:
+            entry[0] = self._clock()
+            self._mine.entry = None
+            self._cond.notify_all()
+
+
 class _Both:
-    """Two limiters in turn: the steady rate, then the strict window (no 4 calls within 1 s + margin)."""
+    """Two limiters in turn: the steady rate, then the strict window (no 4 calls within 1 s at the server)."""
 
     def __init__(self, *limiters: RateLimiter) -> None:
         self._limiters = limiters
@@ -112,24 +180,31 @@ class _Both:
         with self._lock:  # one caller at a time through both, so the second cannot reorder the first
             return sum(limiter.acquire() for limiter in self._limiters)
 
+    def finish(self) -> None:
+        for limiter in self._limiters:
+            finish = getattr(limiter, "finish", None)
+            if finish is not None:
+                finish()
+
 
 def oblio_limiter(
     email: str,
     secret: str,
     rate: float,
     *,
-    margin: float = 0.25,
+    margin: float = 0.02,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RateLimiter:
-    """The process-wide pace of one credential: ``rate`` calls/s spaced evenly, and never more than 3 in any
-    ``1 + margin`` seconds (the margin absorbs latency differences between calls)."""
+    """The process-wide pace of one credential: ``rate`` calls/s spaced evenly, and never more than 3 calls in
+    any second at Oblio's end (``ReplyAnchoredWindow``: each 4th call waits ``1 + margin`` s after the reply to
+    the 1st, so latency cannot squeeze 4 into Oblio's second)."""
     rate = min(rate, float(MAX_PER_SECOND))
     return shared_limiter(
         credential_key(SYSTEM, email, secret),
         lambda: _Both(
             TokenBucket(rate, clock=clock, sleep=sleep),
-            SlidingWindow(MAX_PER_SECOND, 1.0 + margin, clock=clock, sleep=sleep),
+            ReplyAnchoredWindow(MAX_PER_SECOND, 1.0, margin=margin, clock=clock, sleep=sleep),
         ),
     )
 
@@ -148,8 +223,8 @@ class OblioClient:
         email: str,
         secret: str,
         *,
-        requests_per_second: float = 2.5,
-        window_margin_seconds: float = 0.25,
+        requests_per_second: float = 3.0,
+        window_margin_seconds: float = 0.02,
         renew_margin: float = 60.0,
         max_retries: int = 2,
         timeout_seconds: float = 30,
