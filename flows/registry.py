@@ -13,6 +13,7 @@ FLOWS: dict[str, tuple[str, str]] = {
     "orders": ("erpsync.flows.orders", "order_sync"),
     "resync-order": ("erpsync.flows.manual", "resync_order"),
     "retry-failures": ("erpsync.flows.manual", "retry_failures"),
+    "watch": ("erpsync.flows.watch", "store_watch"),
 }
 
 

@@ -74,6 +74,11 @@ def stock_sync(store: str, skus: list[str] | None = None) -> State[Any]:
     return final_state(summary)
 
 
+def sync_skus(runtime: StoreRuntime, skus: list[str]) -> RunSummary:
+    """The targeted sync's work inside another run that holds the stock lease (the store watcher)."""
+    return _sync(runtime, sorted(set(skus)))
+
+
 def _sync(runtime: StoreRuntime, skus: list[str] | None) -> RunSummary:
     logger = get_run_logger()
     capabilities = runtime.erp.capabilities
