@@ -23,4 +23,8 @@ def make_erp(settings: ErpSettings, **options: Any) -> ErpConnector:
         from erpsync.connectors.erp.oblio import OblioConnector
 
         return OblioConnector.from_settings(settings, **options)
+    if settings.type == "files":
+        from erpsync.connectors.erp.files import FilesConnector
+
+        return FilesConnector.from_settings(settings, **options)
     raise ValueError(f"unknown ERP type {settings.type!r}")  # the config schema makes this unreachable

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from erpsync.core.config.errors import ConfigError, SecretError
 from erpsync.core.config.fields import PRODUCT_FIELDS, SHIPPING_STATUSES, percent_key
+from erpsync.core.config.files import FilesSettings, OrderFileSettings, StockFileSettings
 from erpsync.core.config.loading import (
     DEFAULT_CONFIG_FILE,
     ENV_CONFIG,
@@ -58,7 +59,9 @@ __all__ = [
     "ConfigError",
     "DatabaseUrl",
     "ErpSettings",
+    "FilesSettings",
     "OblioSettings",
+    "OrderFileSettings",
     "OrderSettings",
     "PrefectSettings",
     "ProductSettings",
@@ -70,6 +73,7 @@ __all__ = [
     "Settings",
     "SmartBillSettings",
     "StateSettings",
+    "StockFileSettings",
     "StockSettings",
     "StoreSettings",
     "TrytonSettings",

@@ -37,11 +37,12 @@ from erpsync.core.config.fields import (
     Warehouses,
     percent_key,
 )
+from erpsync.core.config.files import FilesSettings
 from erpsync.core.config.secrets import DatabaseUrl, Secret
 
 DEFAULT_STATE_URL = "sqlite:///.erpsync/state.db"
-ERP_TYPES = ("tryton", "smartbill", "oblio")
-ERP_NAMES = {"tryton": "Tryton", "smartbill": "SmartBill", "oblio": "Oblio"}
+ERP_TYPES = ("tryton", "smartbill", "oblio", "files")
+ERP_NAMES = {"tryton": "Tryton", "smartbill": "SmartBill", "oblio": "Oblio", "files": "the files ERP"}
 
 _ERP_OWNS: tuple[ProductField, ...] = ("name", "price", "old_price", "ean", "weight", "status", "vat")
 _SHOP_OWNS: tuple[ProductField, ...] = ("description", "images", "attributes")
@@ -113,7 +114,7 @@ class OblioSettings(_Section):
     webhook_secret: OptionalSecret = None  # verifies Oblio's stock webhooks (a trigger of the stock sync)
 
 
-ErpSettings = Annotated[TrytonSettings | SmartBillSettings | OblioSettings, Field(discriminator="type")]
+ErpSettings = Annotated[TrytonSettings | SmartBillSettings | OblioSettings | FilesSettings, Field(discriminator="type")]
 
 
 class PrefectSettings(_Section):
@@ -285,7 +286,7 @@ class Settings(_Section):
     @model_validator(mode="after")
     def _stores_fit_the_erp(self) -> Settings:
         for index, store in enumerate(self.stores):
-            if store.price_list and self.erp.type in ("smartbill", "oblio"):
+            if store.price_list and self.erp.type in ("smartbill", "oblio", "files"):
                 raise invalid(
                     f'{ERP_NAMES[self.erp.type]} has no price lists erpsync can use: leave price_list "" '
                     f'with erp.type = "{self.erp.type}"',

@@ -24,6 +24,7 @@ from erpsync.core.state.engine import (
 )
 from erpsync.core.state.events import EVENT_KINDS, EVENT_STATES, OrderEvent
 from erpsync.core.state.failures import Failure
+from erpsync.core.state.files import FileEntry
 from erpsync.core.state.journal import JOURNAL_FIELDS, JOURNAL_STATES, JournalEntry
 from erpsync.core.state.links import Link, LinkConflict
 from erpsync.core.state.progress import Pushed
@@ -31,6 +32,7 @@ from erpsync.core.state.runs import Snapshot
 from erpsync.core.state.schema import (
     CURSORS,
     FAILURES,
+    FILE_JOURNAL,
     JOURNAL,
     LINKS,
     ORDER_EVENTS,
@@ -47,6 +49,7 @@ __all__ = [
     "EVENT_KINDS",
     "EVENT_STATES",
     "FAILURES",
+    "FILE_JOURNAL",
     "JOURNAL",
     "JOURNAL_FIELDS",
     "JOURNAL_STATES",
@@ -58,6 +61,7 @@ __all__ = [
     "SNAPSHOTS",
     "Base",
     "Failure",
+    "FileEntry",
     "JournalEntry",
     "Link",
     "LinkConflict",

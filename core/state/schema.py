@@ -190,6 +190,26 @@ class RunLockRow(Base):
     expires_at: Mapped[dt.datetime]
 
 
+class FileJournalRow(Base):
+    """The file ERP's journal: every file taken from the inbox (by content digest: read once) and every file
+    written to the outbox (by name: written once), with its outcome."""
+
+    __tablename__ = "file_journal"
+    __table_args__ = (UniqueConstraint("direction", "kind", "key"), Index(None, "direction", "kind", "state"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    direction: Mapped[str]  # "in" (inbox) or "out" (outbox)
+    kind: Mapped[str]  # "stock", "order" ...
+    key: Mapped[str]  # in: the content's sha256; out: the file's name
+    name: Mapped[str]
+    digest: Mapped[str | None]
+    state: Mapped[str]  # in: accepted / rejected; out: writing / written
+    rows: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
 LINKS = cast(Table, LinkRow.__table__)
 CURSORS = cast(Table, CursorRow.__table__)
 PUSHED = cast(Table, PushedRow.__table__)
@@ -198,3 +218,4 @@ FAILURES = cast(Table, FailureRow.__table__)
 ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
 SNAPSHOTS = cast(Table, SnapshotRow.__table__)
 RUN_LOCKS = cast(Table, RunLockRow.__table__)
+FILE_JOURNAL = cast(Table, FileJournalRow.__table__)

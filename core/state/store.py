@@ -9,13 +9,14 @@ from erpsync.core.state.common import StateError
 from erpsync.core.state.engine import create_state_engine, describe_error, migrate, safe_url
 from erpsync.core.state.events import EventsMixin
 from erpsync.core.state.failures import FailuresMixin
+from erpsync.core.state.files import FileJournalMixin
 from erpsync.core.state.journal import JournalMixin
 from erpsync.core.state.links import LinksMixin
 from erpsync.core.state.progress import ProgressMixin
 from erpsync.core.state.runs import RunsMixin
 
 
-class StateStore(LinksMixin, ProgressMixin, JournalMixin, EventsMixin, FailuresMixin, RunsMixin):
+class StateStore(LinksMixin, ProgressMixin, JournalMixin, EventsMixin, FailuresMixin, RunsMixin, FileJournalMixin):
     """Links, cursors, pushed state, order journal and events, failures, snapshots and run locks of every store."""
 
     @classmethod

@@ -130,6 +130,10 @@ def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> 
         from erpsync.connectors.erp.oblio import StateOblioRegistry
 
         return {"order_warehouse": store.warehouses[0], "registry": StateOblioRegistry(state, store.name)}
+    if settings.erp.type == "files":
+        from erpsync.expectations.stock_file import validate_stock_file
+
+        return {"order_warehouse": store.warehouses[0], "journal": state, "validator": validate_stock_file}
     return {
         "order_warehouse": store.warehouses[0],
         "shipping_sku": store.orders.shipping_sku,

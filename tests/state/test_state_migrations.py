@@ -24,7 +24,17 @@ from erpsync.core.state import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"links", "cursors", "pushed", "order_journal", "failures", "snapshots", "run_locks", "order_events"}
+TABLES = {
+    "links",
+    "cursors",
+    "pushed",
+    "order_journal",
+    "failures",
+    "snapshots",
+    "run_locks",
+    "order_events",
+    "file_journal",
+}
 
 
 def _head() -> str | None:
@@ -39,7 +49,7 @@ def test_migrates_to_head_twice_and_schema_matches_models(fresh_url: str) -> Non
     try:
         with second.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert context.get_current_revision() == _head() == "0002"
+            assert context.get_current_revision() == _head() == "0003"
             diff = compare_metadata(context, Base.metadata)
             tables = set(inspect(conn).get_table_names())
         assert diff == [], f"migrated schema differs from the models: {diff}"
