@@ -1,0 +1,112 @@
+"""The files ERP through the real flows (Prefect harness, the MerchantPro simulator on loopback, the real GX
+guard): a CP1250 export with decimal commas becomes the shop's stock; a second export with 3 changes makes 3
+shop writes; a bad export is refused with its report and writes nothing; the reconciliation corrects drift from
+the accepted file; a shop order becomes one file in the outbox, once, even when the run is killed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from erpsync.core.summary import RunState
+from erpsync.tasks.order_import import CRASH_EXIT_CODE, CRASH_HOOK_ENV
+from tests.e2e.files_stack import CODES, STORE, FilesStack, files_stack_factory
+from tests.flows.run_helpers import expire_leases
+
+pytestmark = pytest.mark.prefect
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRST = {sku: 5 + i for i, sku in enumerate(CODES)}
+
+
+@pytest.fixture
+def make_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> Iterator[Callable[..., FilesStack]]:
+    yield from files_stack_factory(tmp_path, monkeypatch)
+
+
+def test_exports_drive_the_shop_stock_and_a_bad_one_writes_nothing(make_stack: Callable[..., FilesStack]) -> None:
+    stack = make_stack()
+    stack.export(FIRST, done=False)  # still being written: not read
+    waiting = stack.run("stock")
+    assert waiting.updated == 0 and stack.shop_stock() == dict.fromkeys(CODES, 0)
+
+    (stack.inbox / "stoc.csv.done").write_bytes(b"")
+    first = stack.run("stock")
+    assert first.updated == 10 and first.failed == 0, first.message
+    assert stack.shop_stock() == FIRST
+
+    second_export = {**FIRST, "P-01": 0, "P-04": 40, "P-07": 2}
+    stack.export(second_export)
+    stack.sim.stats.reset()
+    second = stack.run("stock")
+    assert (second.updated, second.unchanged) == (3, 7) and stack.sim.stats.writes == 3
+    assert stack.shop_stock() == second_export
+
+    stack.export(second_export, name="stoc-again.csv")  # the same file dropped twice: read once
+    stack.sim.stats.reset()
+    assert stack.run("stock").updated == 0 and stack.sim.stats.writes == 0
+    assert [e.state for e in stack.state.file_entries("in", "stock")] == ["accepted", "accepted"]
+
+    stack.export({**second_export, "P-02": -3, "P-05": 1})  # a negative quantity: refused whole
+    stack.sim.stats.reset()
+    refused = stack.run("stock", ok=False)
+    assert refused.state is RunState.PARTIAL and stack.sim.stats.writes == 0
+    assert stack.shop_stock() == second_export
+    [report] = (stack.inbox / "rejected").glob("*.report.txt")
+    assert "quantity_not_negative" in report.read_text() and "row 4" in report.read_text()
+    assert any("quantity_not_negative" in f.error for f in stack.state.open_failures(STORE))
+
+    stack.sim.products[next(k for k, p in stack.sim.products.items() if p["sku"] == "P-06")]["stock"] = 99
+    stack.sim.stats.reset()
+    reconciled = stack.run("reconcile")
+    assert reconciled.updated == 1 and stack.sim.stats.writes == 1, reconciled.message
+    assert stack.shop_stock() == second_export
+
+
+def test_orders_go_out_as_one_file_each_exactly_once_under_a_killed_run(make_stack: Callable[..., FilesStack]) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    stack = make_stack()
+    stack.export(FIRST)
+    stack.run("stock")
+    order_id = stack.order({"P-01": 2, "P-03": 1})
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), CRASH_HOOK_ENV: "1"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "erpsync.app.cli", "run", "orders", "--store", STORE, "--json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert killed.returncode == CRASH_EXIT_CODE, killed.stderr[-3000:]
+    [written] = stack.outbox_files()  # the file is out ...
+    entry = stack.state.journal_get(STORE, order_id)
+    assert entry is not None and (entry.state, entry.erp_order_id) == ("pending", None)  # ... the journal not told
+
+    expire_leases(stack.state)
+    rerun = stack.run("orders")
+    assert rerun.created == 1 and rerun.failed == 0, rerun.message
+    assert stack.outbox_files() == [written]
+    entry = stack.state.journal_get(STORE, order_id)
+    assert entry is not None and entry.state == "created" and entry.erp_order_id == written.name
+
+    second = stack.order({"P-05": 1})
+    assert stack.run("orders").created == 1 and len(stack.outbox_files()) == 2
+    assert stack.run("orders").created == 0 and len(stack.outbox_files()) == 2
+
+    rows = [line.split(";") for line in written.read_text(encoding="utf-8").splitlines()]
+    header, lines = rows[0], rows[1:]
+    total = header.index("line_total")
+    shop_total = Decimal(str(stack.sim.orders[order_id]["total_amount"]))
+    assert sum(Decimal(r[total]) for r in lines) == shop_total == Decimal(lines[0][header.index("order_total")])
+    assert [r[header.index("sku")] for r in lines] == ["P-01", "P-03", "TRANSPORT"]
+    assert second != order_id
