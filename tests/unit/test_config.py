@@ -144,7 +144,7 @@ BAD_FILES: list[tuple[str, str, str]] = [
     (
         "bad-enum-erp-type",
         GOOD.replace('type = "tryton"', 'type = "sap"'),
-        "erpsync.toml: erp.type: must be one of 'tryton', 'smartbill', 'oblio' (got 'sap')",
+        "erpsync.toml: erp.type: must be one of 'tryton', 'smartbill', 'oblio', 'files' (got 'sap')",
     ),
     (
         "bad-enum-direction",
@@ -709,7 +709,7 @@ def test_settings_are_frozen() -> None:
 def test_settings_from_dict_names_its_source() -> None:
     with pytest.raises(ConfigError) as caught:
         settings_from_dict({"erp": {"type": "sap"}}, source="demo")
-    assert str(caught.value) == "demo: erp.type: must be one of 'tryton', 'smartbill', 'oblio' (got 'sap')"
+    assert str(caught.value) == "demo: erp.type: must be one of 'tryton', 'smartbill', 'oblio', 'files' (got 'sap')"
 
 
 EXAMPLE_ENV = {
