@@ -26,8 +26,8 @@ from erpsync.core.redact import install_log_redaction  # noqa: E402
 
 install_log_redaction()
 
-# The real Tryton server: `tryton_server` (session) and `tryton_session`.
-pytest_plugins = ["tests.tryton_fixture"]
+# The real Tryton server: `tryton_server` (session) and `tryton_session`; a real SFTP server: `sftp_server`.
+pytest_plugins = ["tests.tryton_fixture", "tests.files.sftp_server"]
 
 
 @pytest.fixture(scope="session")

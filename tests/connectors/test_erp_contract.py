@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from erpsync.connectors.asgi import SyncASGITransport
 from erpsync.connectors.erp.base import Capabilities, ErpConnector, NotSupported
+from erpsync.connectors.erp.files import FilesConnector, MemoryFileJournal
 from erpsync.connectors.erp.oblio import OblioConnector
 from erpsync.connectors.erp.smartbill import SmartBillConnector
 from erpsync.connectors.erp.tryton import TrytonConnector
@@ -29,6 +31,8 @@ from erpsync.dev.tryton import TrytonServer
 from erpsync.testing.memory_erp import FULL, SMARTBILL_LIKE, MemoryErp, MemoryErpData
 from erpsync.testing.oblio import OblioSimulator
 from erpsync.testing.smartbill import SmartBillSimulator
+from tests.files.exports import drop
+from tests.files.sftp_server import PASSWORD, SftpServer
 from tests.tryton_fixture import create_stocked_product, unique_code
 
 SB_URL = "http://smartbill.test/SBORO/api"
@@ -184,12 +188,56 @@ def _memory_case(name: str, capabilities: Capabilities, **known: frozenset[str])
     )
 
 
+FILES_STOCK = (
+    "sku;warehouse;quantity;price;vat;name\r\n"
+    "FI-001;WH;10;11,90;19;Cană\r\nFI-002;WH;3;5,00;19;Şervet\r\nFI-001;WH2;4;11,90;19;Cană\r\n"
+)
+
+
+def _files_case(server: SftpServer, cache: Path) -> Case:
+    """A desktop ERP over SFTP (the session's asyncssh server): a stock file in the inbox, orders to the outbox."""
+    from erpsync.core.config import FilesSettings
+    from erpsync.expectations.stock_file import validate_stock_file
+
+    inbox, inbox_url = server.folder("contract-in")
+    outbox, outbox_url = server.folder("contract-out")
+    drop(inbox, "stock.csv", FILES_STOCK.encode("cp1250"))
+    journal = MemoryFileJournal()
+
+    def make(*, bad_credentials: bool = False) -> ErpConnector:
+        password = "wrong-password" if bad_credentials else PASSWORD
+        settings = FilesSettings.model_validate(
+            {
+                "type": "files",
+                "inbox": inbox_url,
+                "outbox": outbox_url,
+                "password": f"literal:{password}",
+                "cache_dir": str(cache),
+                "stock": {"encoding": "cp1250", "decimal": ",", "columns": {"name": "name"}},
+            }
+        )
+        return FilesConnector.from_settings(settings, journal=journal, validator=validate_stock_file)
+
+    return Case(
+        name="files",
+        make=make,
+        warehouses=["WH", "WH2"],
+        known_skus=["FI-001", "FI-002"],
+        orderable_sku="FI-001",
+        vat_rate=Decimal(19),
+        count_orders=lambda reference: sum(1 for p in outbox.iterdir() if p.is_file() and reference in p.name),
+        known_on=frozenset({"stock_read", "orders_create", "orders_create_idempotent", "products_read"}),
+        known_off=frozenset({"customers_find", "orders_read", "stock_changed_since", "goods_receipts_read"}),
+    )
+
+
 TRYTON_LIKE_ON = frozenset({"products_read", "stock_reservations", "orders_cancel"})
 SMARTBILL_OFF = frozenset({"products_read", "customers_find"})
 CASES: dict[str, Callable[[], Case] | None] = {
     "tryton": None,  # built from the session's server (fixtures)
     "smartbill": _smartbill_case,
     "oblio": _oblio_case,
+    "files": None,  # over the session's SFTP server (fixtures)
     "memory": lambda: _memory_case("memory", FULL, known_on=TRYTON_LIKE_ON),
     "memory-smartbill-like": lambda: _memory_case("memory-smartbill-like", SMARTBILL_LIKE, known_off=SMARTBILL_OFF),
 }
@@ -207,7 +255,9 @@ def tryton_orderable_sku(tryton_server: TrytonServer) -> str:
 @pytest.fixture(params=list(CASES))
 def case(request: pytest.FixtureRequest) -> Iterator[Case]:
     build = CASES[request.param]
-    if build is None:
+    if request.param == "files":
+        built = _files_case(request.getfixturevalue("sftp_server"), request.getfixturevalue("tmp_path") / "cache")
+    elif build is None:
         built = _tryton_case(request.getfixturevalue("tryton_server"), request.getfixturevalue("tryton_orderable_sku"))
     else:
         built = build()

@@ -427,6 +427,9 @@ class FilesConnector(Unsupported):
     def _check_skus(self, order: Order, reference: str) -> None:
         accepted = self.current()
         if accepted is None:
+            self.take_in()  # no order run should wait for a stock run to learn the catalogue
+            accepted = self.current()
+        if accepted is None:
             return  # no stock file accepted yet: the ERP's import is the only check
         known = set(accepted.frame["sku"].dropna())
         for line in order.lines:
