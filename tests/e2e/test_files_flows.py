@@ -17,6 +17,8 @@ import pytest
 from erpsync.core.summary import RunState
 from erpsync.tasks.order_import import CRASH_EXIT_CODE, CRASH_HOOK_ENV
 from tests.e2e.files_stack import CODES, STORE, FilesStack, files_stack_factory
+from tests.files.exports import SAGA, dbf_bytes, drop, stock_rows, xlsx_bytes
+from tests.files.sftp_server import PASSWORD, SftpServer
 from tests.flows.run_helpers import expire_leases
 
 pytestmark = pytest.mark.prefect
@@ -110,3 +112,35 @@ def test_orders_go_out_as_one_file_each_exactly_once_under_a_killed_run(make_sta
     assert sum(Decimal(r[total]) for r in lines) == shop_total == Decimal(lines[0][header.index("order_total")])
     assert [r[header.index("sku")] for r in lines] == ["P-01", "P-03", "TRANSPORT"]
     assert second != order_id
+
+
+def test_xlsx_then_dbf_exports_and_an_order_over_sftp(
+    make_stack: Callable[..., FilesStack], sftp_server: SftpServer
+) -> None:
+    inbox, inbox_url = sftp_server.folder("e2e-in")
+    outbox, outbox_url = sftp_server.folder("e2e-out")
+    stack = make_stack(
+        inbox=inbox,
+        outbox=outbox,
+        erp={
+            "inbox": inbox_url,
+            "outbox": outbox_url,
+            "password": f"literal:{PASSWORD}",
+            "stock": {"pattern": "stoc*", "preset": "saga", "encoding": "cp1250"},
+        },
+    )
+    drop(inbox, "stoc.xlsx", xlsx_bytes(stock_rows(FIRST, headers=SAGA)))
+    first = stack.run("stock")
+    assert first.updated == 10 and stack.shop_stock() == FIRST, first.message
+
+    changed = {**FIRST, "P-00": 1, "P-05": 0, "P-09": 30}
+    drop(inbox, "stoc.dbf", dbf_bytes(stock_rows(changed, headers=SAGA)))
+    stack.sim.stats.reset()
+    second = stack.run("stock")
+    assert second.updated == 3 and stack.sim.stats.writes == 3 and stack.shop_stock() == changed
+
+    order_id = stack.order({"P-02": 1})
+    assert stack.run("orders").created == 1
+    assert stack.run("orders").created == 0
+    [written] = stack.outbox_files()
+    assert stack.state.journal_get(STORE, order_id).erp_order_id == written.name  # type: ignore[union-attr]
