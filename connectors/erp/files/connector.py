@@ -331,12 +331,19 @@ class FilesConnector(Unsupported):
         if skus is not None:
             chosen = chosen[chosen["sku"].isin(skus)]
         columns = chosen[["sku", "warehouse", "quantity_number", "reserved_number"]]
+        decimals: dict[float, Decimal] = {}  # quantities repeat: each converted once
+        fields_set = {"sku", "warehouse", "on_hand", "reserved"}
         batch: list[StockLevel] = []
         for sku, warehouse, quantity, reserved in columns.itertuples(index=False, name=None):
+            on_hand = decimals.get(quantity)
+            if on_hand is None:
+                on_hand = decimals[quantity] = _decimal(quantity)
+            held = decimals.get(reserved)
+            if held is None:
+                held = decimals[reserved] = _decimal(reserved)
+            # the values were validated by the guard when the file was accepted: no second validation per row
             batch.append(
-                StockLevel.model_construct(
-                    sku=sku, warehouse=warehouse, on_hand=_decimal(quantity), reserved=_decimal(reserved)
-                )
+                StockLevel.model_construct(fields_set, sku=sku, warehouse=warehouse, on_hand=on_hand, reserved=held)
             )
             if len(batch) == PAGE_SIZE:
                 yield Page(items=batch)
