@@ -18,7 +18,14 @@ import pytest
 from erpsync.connectors.asgi import SyncASGITransport
 from erpsync.connectors.erp.base import ErpConnector, NotSupported
 from erpsync.connectors.erp.smartbill import MemoryIssuedRegistry, SmartBillConnector, StateIssuedRegistry
-from erpsync.connectors.errors import AuthError, BadRequestError, FatalError, RateLimitedError, RecordError
+from erpsync.connectors.errors import (
+    AuthError,
+    BadRequestError,
+    FatalError,
+    RateLimitedError,
+    RecordError,
+    RetriableError,
+)
 from erpsync.connectors.http import reset_shared_limiters
 from erpsync.core.models import Address, Customer, Order, OrderLine, StockLevel
 from erpsync.core.redact import redact
@@ -388,6 +395,17 @@ def test_a_5xx_on_the_invoice_is_not_retried(sb: SmartBillConnector, sim: SmartB
         sb.create_order(order, order.customer)
     assert sim.stats.by_route["invoice"] == 1
     assert sim.invoices == {}
+
+
+def test_a_failed_vat_read_before_the_invoice_is_not_sent_so_the_order_is_not_in_doubt(
+    sb: SmartBillConnector, sim: SmartBillSimulator
+) -> None:
+    sim.inject("tax", status=503, count=10)  # every attempt of the VAT-rate read fails
+    order = an_order("1008")
+    with pytest.raises(RetriableError) as failed:
+        sb.create_order(order, order.customer)
+    assert failed.value.not_sent  # the import then keeps the order's attempt count: retried, never held in doubt
+    assert "invoice" not in sim.stats.by_route and sim.invoices == {}
 
 
 def test_a_registry_that_cannot_remember_fails_fast_with_the_invoice_id(make: Factory) -> None:

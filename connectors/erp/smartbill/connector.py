@@ -238,11 +238,16 @@ class SmartBillConnector(AfterSaleCalls, Unsupported):
             return known
         if self.order_warehouse is None:
             raise FatalError(SYSTEM, "order_warehouse is not configured: cannot issue invoices with useStock")
+        try:
+            taxes = self.taxes()
+        except RetriableError as error:
+            error.not_sent = True  # no invoice was sent yet: the order is not in doubt, only retried
+            raise
         body = invoice_body(
             order,
             customer,
             reference,
-            taxes=self.taxes(),
+            taxes=taxes,
             cif=self.cif,
             series=self.invoice_series,
             warehouse=self.order_warehouse,
