@@ -226,8 +226,10 @@ def _files_case(server: SftpServer, cache: Path) -> Case:
         orderable_sku="FI-001",
         vat_rate=Decimal(19),
         count_orders=lambda reference: sum(1 for p in outbox.iterdir() if p.is_file() and reference in p.name),
-        known_on=frozenset({"stock_read", "orders_create", "orders_create_idempotent", "products_read"}),
-        known_off=frozenset({"customers_find", "orders_read", "stock_changed_since", "goods_receipts_read"}),
+        known_on=frozenset(
+            {"stock_read", "stock_changed_since", "orders_create", "orders_create_idempotent", "products_read"}
+        ),
+        known_off=frozenset({"customers_find", "orders_read", "goods_receipts_read"}),
     )
 
 

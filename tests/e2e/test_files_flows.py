@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +147,42 @@ def test_xlsx_then_dbf_exports_and_an_order_over_sftp(
     assert stack.run("orders").created == 0
     [written] = stack.outbox_files()
     assert stack.state.journal_get(STORE, order_id).erp_order_id == written.name  # type: ignore[union-attr]
+
+
+def test_the_store_watcher_syncs_a_new_export_within_seconds(make_stack: Callable[..., FilesStack]) -> None:
+    """``stock_changed_since`` on the files ERP = a file accepted since: the watcher polls the inbox (no shop call
+    while nothing arrives) and runs the targeted sync when an export lands."""
+    from erpsync.flows.watch import request_stop, store_watch
+    from erpsync.tasks.watch import STOCK_CURSOR
+
+    stack = make_stack()
+    stack.export(FIRST)
+    stack.run("stock")
+    result: list[Any] = []
+    options = {"minutes": 2.0, "poll_seconds": 0.3, "batch_seconds": 0.3, "heartbeat_seconds": 1.0}
+    thread = threading.Thread(
+        target=lambda: result.append(store_watch(store=STORE, return_state=True, **options)), daemon=True
+    )
+    thread.start()
+    try:
+        _wait(lambda: stack.state.get_cursor(STORE, STOCK_CURSOR), "the watcher's first poll")
+        time.sleep(1.0)  # the first poll re-reads the file accepted just before (its overlap): nothing to write
+        stack.sim.stats.reset()
+        time.sleep(1.0)
+        assert stack.sim.stats.requests == 0  # idle: only the inbox is listed
+
+        moved = {**FIRST, "P-02": 0, "P-08": 50}
+        stack.export(moved)
+        _wait(lambda: stack.shop_stock() == moved, "the new export in the shop")
+        assert (stack.sim.stats.writes, stack.sim.stats.reads) == (2, 0)
+    finally:
+        request_stop(stack.state, STORE)
+        thread.join(60)
+    assert not thread.is_alive() and result[0].result().failed == 0
+
+
+def _wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)

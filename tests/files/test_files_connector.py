@@ -4,6 +4,7 @@ complete-file rule, read once, the guard's rejections with their reports, and or
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -178,3 +179,15 @@ def test_a_write_killed_before_its_rename_is_written_once_on_the_retry(
     name = retry.create_order(order, order.customer)
     assert retry.create_order(order, order.customer) == name
     assert sorted(p.name for p in box.outbox.iterdir() if not p.name.startswith(".")) == [name]
+
+
+def test_changed_since_answers_nothing_until_a_new_file_is_accepted(box: Box) -> None:
+    connector = box.connector()
+    drop(box.inbox, "stoc.csv", csv_bytes(stock_rows(TEN)))
+    box.stock(connector)
+    since = datetime.now(UTC)
+    quiet = [level for page in connector.iter_stock(["WH"], changed_since=since) for level in page.items]
+    assert quiet == []  # a watcher's poll: one inbox listing, nothing to sync
+    drop(box.inbox, "stoc.csv", csv_bytes(stock_rows({**TEN, "P-03": 0})))
+    moved = {lvl.sku: lvl.on_hand for page in connector.iter_stock(["WH"], changed_since=since) for lvl in page.items}
+    assert moved["P-03"] == 0 and len(moved) == 10  # the accepted file's rows: the flow diffs them

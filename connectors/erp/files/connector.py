@@ -109,6 +109,7 @@ class FilesConnector(Unsupported):
         mapping = self.stock.mapping()
         self.capabilities = Capabilities(
             stock_read=True,
+            stock_changed_since=True,  # "changed since" = a file accepted since: its rows (the flow diffs them)
             products_read="price" in mapping or "name" in mapping,
             orders_create=True,
             orders_create_idempotent=True,  # a re-send finds its file in the journal or the outbox: none written
@@ -312,17 +313,25 @@ class FilesConnector(Unsupported):
         changed_since: datetime | None = None,
     ) -> Iterator[Page[StockLevel]]:
         """The last accepted file's rows of these warehouses (after taking in new files): refused files first,
-        as row errors. The quantity is on hand; reserved is 0 unless a ``reserved`` column is mapped."""
-        if changed_since is not None:
-            raise NotSupported(SYSTEM, "a stock file is read whole: it cannot list what changed since a time")
+        as row errors. The quantity is on hand; reserved is 0 unless a ``reserved`` column is mapped.
+
+        ``changed_since``: nothing when no file was accepted since then, else the accepted file's rows (a
+        superset of what moved: the stock flow diffs them against what it pushed). So a watcher's poll costs one
+        inbox listing while the ERP exports nothing new."""
         if not warehouses:
             raise ValueError("iter_stock needs at least one warehouse")
-        return self._stock_pages(list(warehouses), None if skus is None else list(skus))
+        return self._stock_pages(list(warehouses), None if skus is None else list(skus), changed_since)
 
-    def _stock_pages(self, warehouses: list[str], skus: list[str] | None) -> Iterator[Page[StockLevel]]:
+    def _stock_pages(
+        self, warehouses: list[str], skus: list[str] | None, since: datetime | None = None
+    ) -> Iterator[Page[StockLevel]]:
         problems = self.take_in()
         if problems:
             yield Page(errors=problems)
+        if since is not None:
+            latest = self.journal.file_latest(IN, STOCK, "accepted")
+            if latest is None or latest.updated_at < since:
+                return
         accepted = self.current()
         if accepted is None:
             return
