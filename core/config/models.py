@@ -209,6 +209,7 @@ class ScheduleSettings(_Section):
     products: Cron = "*/15 * * * *"
     reconcile: Cron = "30 2 * * *"
     receipts: Cron = "*/2 * * * *"
+    watch: Cron = "*/30 * * * *"  # the store watcher: each run watches 30 minutes, then the next one takes over
 
 
 class StoreSettings(_Section):

@@ -73,7 +73,7 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 def run(
     flow: Annotated[
         str,
-        typer.Argument(help="products | stock | reconcile | receipts | orders | resync-order | retry-failures"),
+        typer.Argument(help="products | stock | reconcile | receipts | orders | resync-order | retry-failures | watch"),
     ],
     store: Annotated[str | None, typer.Option("--store", "-s", help="Store name (default: every store).")] = None,
     param: Annotated[

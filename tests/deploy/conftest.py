@@ -36,6 +36,7 @@ RARE_SCHEDULES = {
     "products": "10 3 1 1 *",
     "reconcile": "15 3 1 1 *",
     "receipts": "20 3 1 1 *",
+    "watch": "25 3 1 1 *",
 }
 ERP_QUANTITY = 7
 SHOP_RATE = 20.0
