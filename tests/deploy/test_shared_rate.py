@@ -10,7 +10,6 @@ environment, the other in its active Prefect profile; each says which at start.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -55,11 +54,10 @@ def _run_workers(tmp_path: Path, server: PrefectServer, *, shared: bool) -> dict
             stores={store: {"requests_per_second": RATE, "max_retries": 3}},
         )
         if shared:
-            os.environ["PREFECT_API_URL"] = server.api_url
-            try:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):  # Prefect may be imported already
                 ensure_rate_limits(load_config(config))
-            finally:
-                del os.environ["PREFECT_API_URL"]
         go = tmp_path / f"{store}-go"
         processes = []
         for number in range(WORKERS):
