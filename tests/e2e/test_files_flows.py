@@ -20,7 +20,7 @@ import pytest
 from erpsync.core.summary import RunState
 from erpsync.tasks.order_import import CRASH_EXIT_CODE, CRASH_HOOK_ENV
 from tests.e2e.files_stack import CODES, STORE, FilesStack, files_stack_factory
-from tests.files.exports import SAGA, dbf_bytes, drop, stock_rows, xlsx_bytes
+from tests.files.exports import SAGA, csv_bytes, dbf_bytes, drop, stock_rows, xlsx_bytes
 from tests.files.sftp_server import PASSWORD, SftpServer
 from tests.flows.run_helpers import expire_leases
 
@@ -68,6 +68,21 @@ def test_exports_drive_the_shop_stock_and_a_bad_one_writes_nothing(make_stack: C
     [report] = (stack.inbox / "rejected").glob("*.report.txt")
     assert "quantity_not_negative" in report.read_text() and "row 4" in report.read_text()
     assert any("quantity_not_negative" in f.error for f in stack.state.open_failures(STORE))
+
+    rows = stock_rows(second_export)
+    bad_files = {
+        "sku_unique": csv_bytes([*rows, dict(rows[1])]),  # a SKU twice
+        "columns_present": csv_bytes([{k: v for k, v in r.items() if k != "Stoc"} for r in rows]),  # no quantity
+        "zero_share": csv_bytes([{**r, "Stoc": 0} if i < 4 else r for i, r in enumerate(rows)]),  # 4 of 10 to zero
+    }
+    for rule, data in bad_files.items():
+        drop(stack.inbox, "stoc.csv", data)
+        stack.sim.stats.reset()
+        bad = stack.run("stock", ok=False)
+        assert bad.state is RunState.PARTIAL and stack.sim.stats.writes == 0, rule
+        assert any(rule in f.error for f in stack.state.open_failures(STORE)), rule
+    assert stack.shop_stock() == second_export
+    assert len(list((stack.inbox / "rejected").glob("*.report.txt"))) == 4
 
     stack.sim.products[next(k for k, p in stack.sim.products.items() if p["sku"] == "P-06")]["stock"] = 99
     stack.sim.stats.reset()
