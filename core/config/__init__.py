@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from erpsync.core.config.errors import ConfigError, SecretError
 from erpsync.core.config.fields import PRODUCT_FIELDS, SHIPPING_STATUSES, percent_key
-from erpsync.core.config.files import FilesSettings, OrderFileSettings, StockFileSettings
+from erpsync.core.config.files import FilesSettings, OrderFileSettings, StatusFileSettings, StockFileSettings
 from erpsync.core.config.loading import (
     DEFAULT_CONFIG_FILE,
     ENV_CONFIG,
@@ -73,6 +73,7 @@ __all__ = [
     "Settings",
     "SmartBillSettings",
     "StateSettings",
+    "StatusFileSettings",
     "StockFileSettings",
     "StockSettings",
     "StoreSettings",

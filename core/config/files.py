@@ -142,6 +142,50 @@ class OrderFileSettings(_Section):
     shipping_sku: Name = "TRANSPORT"  # the service line shipping is written as
 
 
+# What the words of a status export stand for (case-insensitive) *(inference: the words desktop ERPs and
+# integrators' scripts commonly write; extend with [erp.status] states)*.
+STATUS_WORDS: dict[str, str] = {
+    "facturat": "invoiced",
+    "facturata": "invoiced",
+    "invoiced": "invoiced",
+    "expediat": "shipped",
+    "expediata": "shipped",
+    "shipped": "shipped",
+    "livrat": "delivered",
+    "livrata": "delivered",
+    "delivered": "delivered",
+    "anulat": "cancelled",
+    "anulata": "cancelled",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
+StatusState = Literal["open", "invoiced", "shipped", "delivered", "cancelled"]
+
+
+class StatusFileSettings(_Section):
+    """[erp.status]: an optional export of order statuses (order reference -> status, invoice, AWB)."""
+
+    pattern: OptionalText = ""  # "" = the ERP exports no statuses
+    format: Literal["auto", "csv", "xlsx", "dbf"] = "auto"
+    encoding: Encoding = "utf-8-sig"
+    delimiter: OneChar = ";"
+    sheet: OptionalText = ""
+    # canonical -> the file's header: reference (required), status, invoice, invoice_date, awb, carrier
+    columns: dict[str, str] = Field(
+        default_factory=lambda: {
+            "reference": "reference",
+            "status": "status",
+            "invoice": "invoice",
+            "awb": "awb",
+            "carrier": "carrier",
+        }
+    )
+    states: dict[str, StatusState] = Field(default_factory=dict)  # the export's words, over STATUS_WORDS
+
+    def words(self) -> dict[str, str]:
+        return {**STATUS_WORDS, **{k.strip().lower(): v for k, v in self.states.items()}}
+
+
 class FilesSettings(_Section):
     """[erp] with type = "files": the inbox the ERP exports into, the outbox it imports from."""
 
@@ -157,6 +201,7 @@ class FilesSettings(_Section):
     complete: Literal["done"] = "done"
     stock: StockFileSettings = Field(default_factory=StockFileSettings)
     orders: OrderFileSettings = Field(default_factory=OrderFileSettings)
+    status: StatusFileSettings = Field(default_factory=StatusFileSettings)
 
     @model_validator(mode="after")
     def _sftp_has_credentials(self) -> FilesSettings:

@@ -90,7 +90,11 @@ def files_stack_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     reset_shared_limiters()
 
     def make(
-        *, erp: Mapping[str, Any] | None = None, inbox: Path | None = None, outbox: Path | None = None
+        *,
+        erp: Mapping[str, Any] | None = None,
+        inbox: Path | None = None,
+        outbox: Path | None = None,
+        store: Mapping[str, Any] | None = None,
     ) -> FilesStack:
         shop = start_shop(STORE)
         shops.append(shop)
@@ -111,13 +115,13 @@ def files_stack_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
             "stock": {"pattern": "stoc*.csv", "preset": "winmentor", "encoding": "cp1250", "decimal": ","},
             **(erp or {}),
         }
-        tables = {k: keys.pop(k) for k in ("stock", "orders") if k in keys}
+        tables = {k: keys.pop(k) for k in ("stock", "orders", "status") if k in keys}
         path = write_config(
             tmp_path / "erpsync.toml",
             erp=keys,
             shops=[shop],
             state_url=state_url,
-            stores={STORE: {"warehouses": ["WH"]}},
+            stores={STORE: {"warehouses": ["WH"], **(store or {})}},
         )
         # write_config nests "stock"/"orders" under [stores]: the [erp] sub-tables go in as inline tables
         inline = "".join(f"{key} = {_toml_value(value)}\n" for key, value in tables.items())

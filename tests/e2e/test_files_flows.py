@@ -201,3 +201,23 @@ def _wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Non
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def test_a_status_export_brings_the_awb_and_invoice_back_to_the_shop(make_stack: Callable[..., FilesStack]) -> None:
+    stack = make_stack(
+        erp={"status": {"pattern": "status*.csv", "encoding": "cp1250"}},
+        store={"orders": {"direction": "both"}},
+    )
+    stack.export(FIRST)
+    stack.run("stock")
+    order_id = stack.order({"P-04": 1})
+    assert stack.run("orders").created == 1
+    [written] = stack.outbox_files()
+    reference = stack.state.journal_get(STORE, order_id)
+    assert reference is not None and reference.erp_order_id == written.name
+    export = f"reference;status;invoice;awb\r\n{order_id};Expediată;FCT 0007;AWB-555\r\n"
+    drop(stack.inbox, "status.csv", export.encode("cp1250"))
+    stack.run("orders")
+    shop_order = stack.sim.orders[order_id]
+    assert shop_order["shipping_status"] == "shipped" and shop_order["shipping_awb"] == "AWB-555", shop_order
+    assert any("FCT 0007" in tag["name"] for tag in shop_order["tags"])

@@ -4,6 +4,7 @@ complete-file rule, read once, the guard's rejections with their reports, and or
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from erpsync.connectors.erp.files import FilesConnector, LocalFolder, MemoryFileJournal, order_file_name
 from erpsync.connectors.errors import RecordError
 from erpsync.connectors.http import Counters
-from erpsync.core.config import OrderFileSettings, StockFileSettings
+from erpsync.core.config import OrderFileSettings, StatusFileSettings, StockFileSettings
 from erpsync.core.models import Address, Customer, Order, OrderLine
 from erpsync.core.order_totals import TOTAL_MISMATCH
 from erpsync.expectations.stock_file import validate_stock_file
@@ -191,3 +192,23 @@ def test_changed_since_answers_nothing_until_a_new_file_is_accepted(box: Box) ->
     drop(box.inbox, "stoc.csv", csv_bytes(stock_rows({**TEN, "P-03": 0})))
     moved = {lvl.sku: lvl.on_hand for page in connector.iter_stock(["WH"], changed_since=since) for lvl in page.items}
     assert moved["P-03"] == 0 and len(moved) == 10  # the accepted file's rows: the flow diffs them
+
+
+def test_a_status_export_tells_each_order_files_invoice_awb_and_state(box: Box) -> None:
+    connector = box.connector()
+    connector.status = StatusFileSettings(pattern="status*.csv", encoding="cp1250")
+    connector.capabilities = replace(connector.capabilities, orders_read_status=True)
+    drop(box.inbox, "stoc.csv", csv_bytes(stock_rows(TEN)))
+    box.stock(connector)
+    shipped, waiting = _order("SHOP-3001", "P-01"), _order("SHOP-3002", "P-02")
+    first = connector.create_order(shipped, shipped.customer)
+    second = connector.create_order(waiting, waiting.customer)
+    export = "reference;status;invoice;awb;carrier\r\nSHOP-3001;Expediată;FCT 0042;AWB123;Fan Courier\r\n"
+    drop(box.inbox, "status.csv", export.encode("cp1250"))
+    before, after, unknown = connector.order_statuses([first, second, "cmd-NOPE.csv"])
+    assert (before.state, before.shipped, before.awb, before.invoice_number) == ("shipped", True, "AWB123", "FCT 0042")
+    assert before.invoiced and before.shipments[0].carrier == "Fan Courier" and before.reference == "SHOP-3001"
+    assert (after.state, after.invoiced, after.shipped) == ("sent", False, False)
+    assert unknown.state == "missing"
+    assert box.stock(connector)[1] == []  # the status export is not taken for a stock file
+    assert (box.inbox / "status.csv").exists() is False

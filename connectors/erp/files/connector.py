@@ -37,11 +37,12 @@ from erpsync.connectors.erp.files.folders import SYSTEM, TEMP_PREFIX, Entry, Fol
 from erpsync.connectors.erp.files.journal import IN, ORDER, OUT, STOCK, FileJournal, MemoryFileJournal
 from erpsync.connectors.erp.files.orders_out import order_file, order_file_name
 from erpsync.connectors.erp.files.reading import ParsedFile, UnreadableFile, file_format, parse, read_table
+from erpsync.connectors.erp.files.statuses import order_status, status_rows
 from erpsync.connectors.erp.files.unsupported import Unsupported
 from erpsync.connectors.errors import FatalError, record_error
 from erpsync.connectors.http import Counters
-from erpsync.core.config.files import OrderFileSettings, StockFileSettings
-from erpsync.core.models import Customer, Order, Page, Product, RowError, StockLevel
+from erpsync.core.config.files import OrderFileSettings, StatusFileSettings, StockFileSettings
+from erpsync.core.models import Customer, ErpOrderStatus, Order, Page, Product, RowError, StockLevel
 from erpsync.core.order_totals import total_problem
 from erpsync.core.stock_file import (
     FileBounds,
@@ -91,6 +92,7 @@ class FilesConnector(Unsupported):
         *,
         stock: StockFileSettings | None = None,
         orders: OrderFileSettings | None = None,
+        status: StatusFileSettings | None = None,
         cache_dir: str | Path = ".erpsync/files",
         journal: FileJournal | None = None,
         validator: Validator | None = None,
@@ -101,6 +103,7 @@ class FilesConnector(Unsupported):
         self.outbox = outbox
         self.stock = stock or StockFileSettings()
         self.orders = orders or OrderFileSettings()
+        self.status = status or StatusFileSettings()
         self.cache_dir = Path(cache_dir)
         self.journal: FileJournal = MemoryFileJournal() if journal is None else journal
         self.validator = validator
@@ -113,6 +116,7 @@ class FilesConnector(Unsupported):
             products_read="price" in mapping or "name" in mapping,
             orders_create=True,
             orders_create_idempotent=True,  # a re-send finds its file in the journal or the outbox: none written
+            orders_read_status=bool(self.status.pattern),  # from the ERP's status export ([erp.status])
         )
         self._current: Accepted | None = None
         self._lock = threading.RLock()
@@ -145,6 +149,7 @@ class FilesConnector(Unsupported):
             folder(settings.outbox),
             stock=settings.stock,
             orders=settings.orders,
+            status=settings.status,
             cache_dir=settings.cache_dir,
             counters=counters,
             **{k: v for k, v in options.items() if k in known},
@@ -168,28 +173,68 @@ class FilesConnector(Unsupported):
 
     # -- taking files in ---------------------------------------------------------------------------------
 
-    def _matches(self, name: str) -> bool:
-        return (
-            not name.startswith(TEMP_PREFIX)
-            and not name.lower().endswith(DONE_SUFFIX)
-            and fnmatch(name.lower(), self.stock.pattern.lower())
-        )
+    def _kind(self, name: str) -> str | None:
+        """``"status"``, ``"stock"`` or None: which export a file name is (the status pattern is looked at first)."""
+        lowered = name.lower()
+        if name.startswith(TEMP_PREFIX) or lowered.endswith(DONE_SUFFIX):
+            return None
+        if self.status.pattern and fnmatch(lowered, self.status.pattern.lower()):
+            return "status"
+        return STOCK if fnmatch(lowered, self.stock.pattern.lower()) else None
 
-    def _ready(self, entries: list[Entry]) -> list[Entry]:
-        """The complete files of the stock pattern (their ``.done`` companion is there), oldest first."""
+    def _ready(self, entries: list[Entry], kind: str = STOCK) -> list[Entry]:
+        """The complete files of a kind (their ``.done`` companion is there), oldest first."""
         names = {entry.name for entry in entries}
-        ready = [e for e in entries if self._matches(e.name) and f"{e.name}{DONE_SUFFIX}" in names]
+        ready = [e for e in entries if self._kind(e.name) == kind and f"{e.name}{DONE_SUFFIX}" in names]
         return sorted(ready, key=lambda e: (e.mtime, e.name))
 
     def take_in(self) -> list[RowError]:
-        """Take every complete new file from the inbox (oldest first); the refused ones, as row errors."""
+        """Take every complete new file from the inbox (oldest first; status exports, then stock exports); the
+        refused ones, as row errors."""
         with self._lock:
             problems: list[RowError] = []
-            for entry in self._ready(self.inbox.list()):
+            entries = self.inbox.list()
+            for entry in self._ready(entries, "status"):
+                problem = self._take_status(entry)
+                if problem is not None:
+                    problems.append(problem)
+            for entry in self._ready(entries):
                 problem = self._take(entry)
                 if problem is not None:
                     problems.append(problem)
             return problems
+
+    def _take_status(self, entry: Entry) -> RowError | None:
+        """Read a status export once: each order's row into the journal (direction ``status``, key = reference)."""
+        data = self.inbox.read(entry.name)
+        digest = hashlib.sha256(data).hexdigest()
+        known = self.journal.file_get(IN, "status", digest)
+        if known is not None and known.state != "checking":
+            self._retire(entry.name, PROCESSED, f"{digest[:12]}-duplicate-{entry.name}")
+            return None
+        if known is None and not self.journal.file_claim(IN, "status", digest, name=entry.name, state="checking"):
+            return None
+        try:
+            fmt = file_format(entry.name, self.status)
+            rows, missing = status_rows(read_table(data, fmt, self.status), self.status)
+        except UnreadableFile as exc:
+            rows, missing, problem = {}, [], str(exc)
+        else:
+            problem = f"the column {missing[0]!r} is not in the file" if missing else ""
+        if problem:
+            verdict = FileVerdict(
+                False, [RuleFailure("status_readable", "the status export reads as configured", problem)]
+            )
+            return self._reject(entry, digest, verdict, None, None, kind="status")
+        for reference, row in rows.items():
+            detail = json.dumps(row, sort_keys=True)
+            state = row["state"]
+            if not self.journal.file_claim("status", ORDER, reference, name=entry.name, state=state, detail=detail):
+                self.journal.file_update("status", ORDER, reference, name=entry.name, state=state, detail=detail)
+        self.journal.file_update(IN, "status", digest, state="accepted", rows=len(rows))
+        self._retire(entry.name, PROCESSED, f"{_stamp()}-{digest[:12]}-{entry.name}")
+        log.info("%s: the statuses of %d order(s) read", entry.name, len(rows))
+        return None
 
     def _take(self, entry: Entry) -> RowError | None:
         data = self.inbox.read(entry.name)
@@ -229,18 +274,25 @@ class FilesConnector(Unsupported):
         log.info("%s accepted: %d rows (validated in %.2f s)", entry.name, rows, verdict.seconds)
 
     def _reject(
-        self, entry: Entry, digest: str, verdict: FileVerdict, parsed: ParsedFile | None, previous: Accepted | None
+        self,
+        entry: Entry,
+        digest: str,
+        verdict: FileVerdict,
+        parsed: ParsedFile | None,
+        previous: Accepted | None,
+        *,
+        kind: str = STOCK,
     ) -> RowError:
         rejected = f"{_stamp()}-{entry.name}"
         report = rejection_report(entry.name, digest, verdict, previous.name if previous else None)
         self._retire(entry.name, REJECTED, rejected)
         self.inbox.write(f"{REJECTED}/{rejected}.report.txt", report.encode("utf-8"))
         rows = len(parsed.frame) if parsed is not None and parsed.frame is not None else 0
-        self.journal.file_update(IN, STOCK, digest, state="rejected", rows=rows, detail=verdict.describe()[:4000])
+        self.journal.file_update(IN, kind, digest, state="rejected", rows=rows, detail=verdict.describe()[:4000])
         log.error("%s rejected, nothing of it applied: %s", entry.name, verdict.describe())
         return RowError(
             key=entry.name,
-            error=f"stock file {entry.name} rejected, nothing of it applied: {verdict.describe()}; "
+            error=f"{kind} file {entry.name} rejected, nothing of it applied: {verdict.describe()}; "
             f"report: {REJECTED}/{rejected}.report.txt",
         )
 
@@ -433,12 +485,32 @@ class FilesConnector(Unsupported):
         name = order_file_name(self.orders, reference)
         data = order_file(order, customer, reference, self.orders, warehouse=self.order_warehouse)
         digest = hashlib.sha256(data).hexdigest()
-        if not self.journal.file_claim(OUT, ORDER, name, name=name, state="writing", digest=digest, rows=1):
+        detail = json.dumps({"reference": reference})
+        if not self.journal.file_claim(
+            OUT, ORDER, name, name=name, state="writing", digest=digest, rows=1, detail=detail
+        ):
             self.journal.file_update(OUT, ORDER, name, state="writing", digest=digest)  # an earlier try never landed
         self.outbox.publish(name, data)
         self.journal.file_update(OUT, ORDER, name, state="written")
         log.info("order %s written to %s/%s", reference, self.outbox.where, name)
         return name
+
+    def order_statuses(self, erp_ids: Sequence[str]) -> list[ErpOrderStatus]:
+        """Each order file's status from the ERP's status exports (taken in first): state, invoice, AWB; "sent"
+        while the ERP has said nothing of it, "missing" for a file erpsync did not write."""
+        if not self.capabilities.orders_read_status:
+            raise NotSupported(SYSTEM, "no status export is configured ([erp.status] pattern)")
+        self.take_in()
+        statuses = []
+        for erp_id in erp_ids:
+            written = self.journal.file_get(OUT, ORDER, erp_id)
+            if written is None:
+                statuses.append(ErpOrderStatus(erp_id=erp_id, state="missing"))
+                continue
+            reference = json.loads(written.detail or "{}").get("reference")
+            said = self.journal.file_get("status", ORDER, reference) if reference else None
+            statuses.append(order_status(erp_id, reference, said.detail if said is not None else None))
+        return statuses
 
     def _check_skus(self, order: Order, reference: str) -> None:
         accepted = self.current()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from erpsync.core.config.files import REQUIRED_COLUMNS, StockFileSettings
+from erpsync.core.config.files import REQUIRED_COLUMNS, StatusFileSettings, StockFileSettings
 from erpsync.core.stock_file import PARSED_COLUMNS
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".dbf": "dbf"}
@@ -41,17 +41,17 @@ class ParsedFile:
         return [name for name in self.required if not self.found.get(name)]
 
 
-def file_format(name: str, settings: StockFileSettings) -> str:
+def file_format(name: str, settings: StockFileSettings | StatusFileSettings) -> str:
     """The format of a file: as configured, else by its extension."""
     if settings.format != "auto":
         return settings.format
     fmt = FORMATS.get(PurePath(name).suffix.lower())
     if fmt is None:
-        raise UnreadableFile(f"cannot tell the format of {name!r} by its extension: set [erp.stock] format")
+        raise UnreadableFile(f"cannot tell the format of {name!r} by its extension: set the file's format")
     return fmt
 
 
-def read_table(data: bytes, fmt: str, settings: StockFileSettings) -> pd.DataFrame:
+def read_table(data: bytes, fmt: str, settings: StockFileSettings | StatusFileSettings) -> pd.DataFrame:
     """The file's rows as a frame, every header as written (CSV values are text; XLSX and DBF keep their types)."""
     try:
         if fmt == "csv":
@@ -69,7 +69,7 @@ def read_table(data: bytes, fmt: str, settings: StockFileSettings) -> pd.DataFra
             return _read_dbf(data, settings.encoding)
     except UnicodeDecodeError as exc:
         raise UnreadableFile(
-            f"not {settings.encoding} text (byte {exc.start}): set [erp.stock] encoding (e.g. 'cp1250')"
+            f"not {settings.encoding} text (byte {exc.start}): set the file's encoding (e.g. 'cp1250')"
         ) from None
     except (ValueError, KeyError, OSError, pd.errors.ParserError) as exc:
         raise UnreadableFile(f"cannot be read as {fmt.upper()}: {str(exc).splitlines()[0][:200]}") from None
