@@ -132,8 +132,42 @@ class SlidingWindow:
         return wait
 
 
+class ChainedLimiter:
+    """This process's own pace, then a pace shared with other processes (``set_cross_process_limits``).
+
+    ``finish()`` (the reply is in) reaches every part that wants it, e.g. a reply-anchored window.
+    """
+
+    def __init__(self, local: RateLimiter, shared: RateLimiter) -> None:
+        self.local = local
+        self.shared = shared
+
+    def acquire(self) -> float:
+        return self.local.acquire() + self.shared.acquire()
+
+    def finish(self) -> None:
+        for part in (self.local, self.shared):
+            finish = getattr(part, "finish", None)
+            if finish is not None:
+                finish()
+
+
+CrossProcessLimits = Callable[[str], "RateLimiter | None"]
 _limiters: dict[str, RateLimiter] = {}
 _limiters_lock = threading.Lock()
+_cross_process: CrossProcessLimits | None = None
+
+
+def set_cross_process_limits(provider: CrossProcessLimits | None) -> None:
+    """Install what gives a credential's limiter a pace shared across processes (or None: this process only).
+
+    ``provider(key)`` returns the shared limiter for a ``credential_key`` or None. The run-time layer installs
+    it (``erpsync/runtime/ratelimit.py``: Prefect global concurrency limits); connectors never know about it.
+    Limiters created before it was installed keep their process-only pace.
+    """
+    global _cross_process
+    with _limiters_lock:
+        _cross_process = provider
 
 
 def credential_key(system: str, *parts: str) -> str:
@@ -143,11 +177,16 @@ def credential_key(system: str, *parts: str) -> str:
 
 
 def shared_limiter(key: str, factory: Callable[[], RateLimiter]) -> RateLimiter:
-    """The process-wide limiter for ``key``, created by ``factory`` on first use."""
+    """The process-wide limiter for ``key``, created by ``factory`` on first use (chained with the pace shared
+    across processes when ``set_cross_process_limits`` gives one for the key)."""
     with _limiters_lock:
         limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[key] = factory()
+            limiter = factory()
+            shared = _cross_process(key) if _cross_process is not None else None
+            if shared is not None:
+                limiter = ChainedLimiter(limiter, shared)
+            _limiters[key] = limiter
         return limiter
 
 

@@ -2,7 +2,8 @@
 
 Steps: start the ERP (the real Tryton 8.2, its seeded database cached in .cache/tryton) and two shops sharing it
 (each with its own warehouse and SKU scheme), write a configuration, `erpsync check`, then products → orders →
-stock → reconcile for both shops, printing each run's summary and a table at the end. The runs go to Prefect's
+stock → (a sale confirmed in Tryton reaching the shop through the store watcher, its delay printed) → reconcile
+for both shops, printing each run's summary and a table at the end. The runs go to Prefect's
 database in .prefect/, so `prefect server start` shows them (and their artifacts) afterwards.
 """
 
@@ -182,6 +183,12 @@ def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str]
         _say("stock again: the imported orders now reserve stock in Tryton; nothing else changed", started)
         for name in STORES:
             _run("stock", name, started, results)
+        _say("real time: the store watcher of bucuresti runs while a sale is confirmed in Tryton", started)
+        from erpsync.app.demo_watch import sale_reaches_the_shop
+
+        watched = sale_reaches_the_shop(tryton, shops["bucuresti"], "bucuresti", lambda line: _say(line, started))
+        if watched is not None:
+            results.append(watched)
         drifted = _inject_drift(shops["bucuresti"], 3)
         _say(f"reconcile: drift injected in bucuresti ({', '.join(drifted)} set to 999); guarded correction", started)
         for name in STORES:

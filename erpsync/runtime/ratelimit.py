@@ -36,6 +36,23 @@ def limit_name(settings: Settings, store: StoreSettings) -> str:
     return f"{settings.prefect.concurrency_limit_prefix}-shop-{store.name}"
 
 
+# An ERP's shared pace: SmartBill allows 30 calls in 10 s and Oblio 3 in 1 s per credential, locking it for 10
+# minutes beyond. The limit spaces grants a little under that (jitter between a grant and the call's arrival must
+# not squeeze one call too many into the ERP's window); each process keeps its own exact window on top.
+ERP_SHARED_SHARE = 0.9
+
+
+def erp_limit(settings: Settings) -> tuple[str, float] | None:
+    """The name and requests/s of the ERP's shared limit (SmartBill, Oblio), or None (Tryton has no limit)."""
+    erp = settings.erp
+    prefix = settings.prefect.concurrency_limit_prefix
+    if erp.type == "smartbill":
+        return f"{prefix}-erp-smartbill", round(erp.requests_per_10s / 10 * ERP_SHARED_SHARE, 3)
+    if erp.type == "oblio":
+        return f"{prefix}-erp-oblio", round(min(erp.requests_per_second, 3.0) * ERP_SHARED_SHARE, 3)
+    return None
+
+
 def prefect_api() -> tuple[str, str] | None:
     """The Prefect API this process talks to and where that came from, or None (Prefect's temporary server)."""
     from prefect.context import get_settings_context
@@ -113,26 +130,27 @@ class PrefectRateLimiter:
 
 
 def ensure_rate_limits(settings: Settings) -> list[str]:
-    """Create (or update) the global rate limit of every store on the current Prefect API; their names."""
+    """Create (or update) the global rate limit of every store, and the ERP's (SmartBill, Oblio), on the current
+    Prefect API; their names."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
     from prefect.exceptions import ObjectNotFound
 
+    wanted = [(limit_name(settings, store), store.requests_per_second) for store in settings.stores]
+    if (erp := erp_limit(settings)) is not None:
+        wanted.append(erp)
     names = []
     with get_client(sync_client=True) as client:
-        for store in settings.stores:
-            name = limit_name(settings, store)
+        for name, rate in wanted:
             # limit 1 with decay r/s: one slot frees every 1/r s, so calls are spaced as the local bucket spaces them.
             try:
                 client.read_global_concurrency_limit_by_name(name)
                 client.update_global_concurrency_limit(
-                    name, GlobalConcurrencyLimitUpdate(limit=1, slot_decay_per_second=store.requests_per_second)
+                    name, GlobalConcurrencyLimitUpdate(limit=1, slot_decay_per_second=rate)
                 )
             except ObjectNotFound:
                 client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(
-                        name=name, limit=1, active=True, slot_decay_per_second=store.requests_per_second
-                    )
+                    GlobalConcurrencyLimitCreate(name=name, limit=1, active=True, slot_decay_per_second=rate)
                 )
             names.append(name)
     return names
@@ -141,18 +159,16 @@ def ensure_rate_limits(settings: Settings) -> list[str]:
 _limiters: dict[tuple[str, str], PrefectRateLimiter] = {}
 
 
-def shared_limiter_for(settings: Settings, store: StoreSettings) -> PrefectRateLimiter | None:
-    """The store's Prefect rate limit when a Prefect API is configured (environment or profile) and the limit
-    exists, else None (the caller paces in this process only). Says once per process which it is."""
-    name = limit_name(settings, store)
+def _find_limit(name: str, rate: float, who: str) -> PrefectRateLimiter | None:
+    """The Prefect limit ``name`` when a Prefect API is configured and the limit exists; says once which it is."""
     api = prefect_api()
     if api is None:
         _announce(
             name,
-            "store %r: no Prefect API configured (PREFECT_API_URL neither in the environment nor in the active "
-            "profile): requests paced at %s/s in this process only",
-            store.name,
-            store.requests_per_second,
+            "%s: no Prefect API configured (PREFECT_API_URL neither in the environment nor in the active profile): "
+            "requests paced at %s/s in this process only",
+            who,
+            rate,
         )
         return None
     url, source = api
@@ -165,29 +181,54 @@ def shared_limiter_for(settings: Settings, store: StoreSettings) -> PrefectRateL
     except ObjectNotFound:
         _announce(
             name,
-            "store %r: Prefect API %s from %s has no rate limit %r: requests paced at %s/s in this process only "
+            "%s: Prefect API %s from %s has no rate limit %r: requests paced at %s/s in this process only "
             "(create it with `erpsync prefect-yaml` or `erpsync serve`)",
-            store.name,
+            who,
             url,
             source,
             name,
-            store.requests_per_second,
+            rate,
         )
         return None
-    except Exception as error:  # the API is down or old: fall back to the local bucket, loudly
+    except Exception as error:  # the API is down or old: fall back to the local pace, loudly
         log.warning("cannot read the Prefect rate limit %s on %s (%s); pacing locally", name, url, error)
         return None
     _announce(
         name,
-        "store %r: requests paced by the Prefect global concurrency limit %r at %s/s on %s (API from %s)",
-        store.name,
+        "%s: requests paced by the Prefect global concurrency limit %r at %s/s on %s (API from %s)",
+        who,
         name,
-        store.requests_per_second,
+        rate,
         url,
         source,
     )
     key = (url, name)
     limiter = _limiters.get(key)
-    if limiter is None or limiter.rate != store.requests_per_second:
-        limiter = _limiters[key] = PrefectRateLimiter(name, store.requests_per_second, url)
+    if limiter is None or limiter.rate != rate:
+        limiter = _limiters[key] = PrefectRateLimiter(name, rate, url)
     return limiter
+
+
+def shared_limiter_for(settings: Settings, store: StoreSettings) -> PrefectRateLimiter | None:
+    """The store's Prefect rate limit when a Prefect API is configured (environment or profile) and the limit
+    exists, else None (the caller paces in this process only). Says once per process which it is."""
+    return _find_limit(limit_name(settings, store), store.requests_per_second, f"store {store.name!r}")
+
+
+def install_erp_limits(settings: Settings) -> None:
+    """Give the ERP's credential limiters (SmartBill, Oblio: ``connectors.http.shared_limiter``) the ERP's Prefect
+    limit as a pace shared across processes, when it exists."""
+    from erpsync.connectors.http import set_cross_process_limits
+
+    erp = erp_limit(settings)
+    if erp is None:
+        return
+    name, rate = erp
+    system = settings.erp.type
+
+    def provider(key: str) -> PrefectRateLimiter | None:
+        if not key.startswith(f"{system}:"):
+            return None
+        return _find_limit(name, rate, f"ERP {system}")
+
+    set_cross_process_limits(provider)

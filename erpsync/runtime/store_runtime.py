@@ -152,6 +152,10 @@ def open_runtime(store: str, settings: Settings | None = None) -> StoreRuntime:
     settings = settings or load_config()
     store_settings = settings.store(store)
     state = state_store(settings.state.url.get())
+    if not overrides.unpaced:  # SmartBill's and Oblio's limits are per credential, whatever process spends them
+        from erpsync.runtime.ratelimit import install_erp_limits
+
+        install_erp_limits(settings)
     return StoreRuntime(
         settings=settings,
         store=store_settings,

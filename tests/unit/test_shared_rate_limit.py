@@ -41,3 +41,36 @@ def test_no_prefect_api(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     with use_profile(Profile(name="bare", settings={}), include_current_context=False):
         assert prefect_api() is None
+
+
+class CountingLimiter:
+    def __init__(self) -> None:
+        self.acquired = self.finished = 0
+
+    def acquire(self) -> float:
+        self.acquired += 1
+        return 0.0
+
+    def finish(self) -> None:
+        self.finished += 1
+
+
+def test_a_cross_process_pace_is_chained_after_the_local_one_for_the_keys_it_covers() -> None:
+    from erpsync.connectors.http import ChainedLimiter, reset_shared_limiters, set_cross_process_limits, shared_limiter
+
+    shared = CountingLimiter()
+    reset_shared_limiters()
+    set_cross_process_limits(lambda key: shared if key.startswith("smartbill:") else None)
+    try:
+        local = CountingLimiter()
+        limiter = shared_limiter("smartbill:abc", lambda: local)
+        assert isinstance(limiter, ChainedLimiter)
+        assert shared_limiter("smartbill:abc", CountingLimiter) is limiter  # one per credential and process
+        limiter.acquire()
+        limiter.finish()  # type: ignore[attr-defined]
+        assert (local.acquired, shared.acquired, local.finished, shared.finished) == (1, 1, 1, 1)
+        other = CountingLimiter()
+        assert shared_limiter("oblio:def", lambda: other) is other  # not covered: this process's pace only
+    finally:
+        set_cross_process_limits(None)
+        reset_shared_limiters()
