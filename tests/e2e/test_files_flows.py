@@ -47,6 +47,10 @@ def test_exports_drive_the_shop_stock_and_a_bad_one_writes_nothing(make_stack: C
     first = stack.run("stock")
     assert first.updated == 10 and first.failed == 0, first.message
     assert stack.shop_stock() == FIRST
+    products = stack.run("products")  # names and prices from the same file (the winmentor preset maps them)
+    assert products.updated == 10 and products.failed == 0, products.message
+    shop = {p["sku"]: (p["price_gross"], p["name"]) for p in stack.sim.products.values()}
+    assert shop["P-00"] == (12.5, "Cană ceramică") and shop["P-09"] == (21.5, "Pahar")
 
     second_export = {**FIRST, "P-01": 0, "P-04": 40, "P-07": 2}
     stack.export(second_export)
