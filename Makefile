@@ -13,20 +13,26 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 # Quiet consoles; run logs still reach the Prefect API (and the UI) at INFO.
 export PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL ?= WARNING
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install bytecode demo test lint typecheck bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==0.13.9'
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) bytecode
 	$(BIN)/erpsync demo
 
-test: $(STAMP)
+# Byte-code of the project's own modules, so that the many processes the tests start (servers, CLI runs) do not
+# each compile them again: where PYTHONDONTWRITEBYTECODE is set nothing writes it otherwise (measured: an
+# `erpsync run` spent 14 of its 25 s compiling sources). Stale files are ignored by Python, never wrong.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q -j 0 erpsync connectors core flows tasks tests bench > /dev/null
+
+test: $(STAMP) bytecode
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -137,10 +137,14 @@ def serve(
         f"log {server.log_path}); Ctrl-C stops serving and the server"
     )
     os.environ["PREFECT_API_URL"] = server.api_url  # for the flow-run processes serve starts
+    from erpsync.app.prefect_api import remove_marker, write_marker
+
+    write_marker(server.api_url, home)  # `erpsync run` sends its runs here while this serves
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             serve_all(settings)
     finally:
+        remove_marker(home)
         server.stop()
 
 
