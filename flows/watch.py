@@ -175,10 +175,11 @@ class _Watcher:
     def run(self) -> RunSummary:
         plan, runtime = self.plan, self.runtime
         if not self.stock_on:
-            self.logger.warning(
-                "watch [%s]: this ERP cannot tell which stock changed since a time; only orders are watched",
-                runtime.name,
-            )
+            message = f"watch [{runtime.name}]: this ERP cannot tell which stock changed since a time"
+            if plan.orders_poll_seconds <= 0:  # nothing left to watch: give the worker its process back
+                self.logger.warning("%s, and shop orders are not polled: nothing to watch", message)
+                return runtime.summary(WATCH, state=RunState.SKIPPED, message=f"{message}: nothing to watch")
+            self.logger.warning("%s; only shop orders are watched", message)
         self.logger.info(
             "watch [%s] started: ERP stock every %.1f s (batches of %.1f s), shop orders %s, from %s",
             runtime.name,

@@ -106,3 +106,15 @@ def test_watcher_syncs_changes_in_batches_idles_for_free_respects_leases_and_res
     wait_for(lambda: fake.shop_stock("W0") == 3, "W0 after the restart")
     summary = resumed.stop()
     assert summary.updated == 1 and sim.stats.count(PATCH) == 1  # the overlap's SKUs re-read, not re-written
+
+
+def test_a_watcher_with_nothing_to_watch_gives_its_process_back(fake: FakeStack) -> None:
+    from erpsync.connectors.erp.base import Capabilities
+    from erpsync.flows.watch import store_watch
+
+    fake.erp.capabilities = Capabilities(stock_read=True)  # no "changed since": stock cannot be watched cheaply
+    started = time.monotonic()
+    summary = store_watch(store=STORE, minutes=5, return_state=True).result()
+    assert isinstance(summary, RunSummary) and summary.state is RunState.SKIPPED
+    assert "nothing to watch" in summary.message
+    assert time.monotonic() - started < 60  # not the 5 minutes asked for
