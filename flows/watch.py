@@ -38,6 +38,7 @@ from erpsync.tasks.watch import (
 STOP = "watch-stop"  # an ISO time stored here ends every watcher of the store started before it
 OVERLAP = timedelta(seconds=30)  # a move committed late (its time is its transaction's start) is still seen
 MAX_BACKOFF_SECONDS = 60.0
+LEASE_WAIT_SECONDS = 60.0  # a watcher started by the schedule waits this long for the previous one to finish
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ def store_watch(
 ) -> State[Any]:
     """Poll the ERP's stock changes (and the shop's orders when orders_poll_seconds > 0) and sync them in seconds."""
     plan = WatchPlan(minutes * 60, poll_seconds, batch_seconds, orders_poll_seconds, heartbeat_seconds)
-    with open_runtime(store) as runtime, exclusive_run(runtime.state, store, WATCH) as acquired:
+    with (
+        open_runtime(store) as runtime,
+        exclusive_run(runtime.state, store, WATCH, wait_seconds=LEASE_WAIT_SECONDS) as acquired,
+    ):
         if not acquired:
             message = f"a watcher of store {store} is already running; this one exits"
             get_run_logger().warning(message)

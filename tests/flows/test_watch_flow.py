@@ -58,9 +58,13 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> 
         time.sleep(0.05)
 
 
-def test_watcher_syncs_changes_in_batches_idles_for_free_respects_leases_and_resumes(fake: FakeStack) -> None:
+def test_watcher_syncs_changes_in_batches_idles_for_free_respects_leases_and_resumes(
+    fake: FakeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from erpsync.flows.stock import stock_sync
     from erpsync.flows.watch import store_watch
+
+    monkeypatch.setattr("erpsync.flows.watch.LEASE_WAIT_SECONDS", 0.5)  # the second watcher below gives up soon
 
     for i in range(4):
         fake.erp.data.set(f"W{i}", "WH", 10, 0)
