@@ -318,6 +318,26 @@ class Supplier(Record):
     email: str | None = None
 
 
+class ShopCustomer(Record):
+    """A shop customer account as the customers flow reads it: the buyer, when it last changed, and whether the
+    shop deleted or anonymised it (then its link is closed and the ERP party left alone)."""
+
+    customer: Customer
+    modified_at: datetime | None = None
+    anonymised: bool = False
+
+
+class IncomingGoods(Record):
+    """Goods on the way: a confirmed purchase line not yet received, per SKU and expected date (ERP -> shop)."""
+
+    sku: str
+    quantity: Decimal
+    expected: date | None = None
+    supplier: str | None = None
+    purchase: str | None = None  # the ERP purchase's number or reference
+    warehouse: str | None = None
+
+
 class RowError(Record):
     """A source row that could not become a record: its key (when it has one), why, and the raw row."""
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from erpsync.core.config import percent_key
+from erpsync.core.customers import key_of
 from erpsync.core.models import ErpOrderStatus, Order, OrderLine, ShippingStatus
 from erpsync.core.order_totals import TOTAL_MISMATCH, erp_lines, total_problem
 from erpsync.core.skus import erp_sku, shop_sku
@@ -268,12 +269,7 @@ def to_erp_order(
 
 def customer_key(order: Order) -> str | None:
     """How a buyer is known across orders: ``vat:<code>`` for a company with one, else ``email:<address>``."""
-    customer = order.customer
-    if customer.is_company and customer.vat_code:
-        return "vat:" + "".join(customer.vat_code.split()).upper()
-    if customer.email:
-        return f"email:{customer.email}"
-    return None
+    return key_of(order.customer)
 
 
 # ----------------------------------------------------------------------------------------- cursor

@@ -16,6 +16,7 @@ from prefect.states import State
 
 from erpsync.core.cursors import forward_cursor, initial_since, parse_cursor
 from erpsync.core.summary import RunState, RunSummary
+from erpsync.core.trail import Trail, order_trail
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.states import final_state
@@ -68,13 +69,16 @@ def import_in_batches(
     return outcome
 
 
-def refresh_stock(store: str, skus: set[str]) -> str:
+def refresh_stock(store: str, skus: set[str], trail: Trail | None = None) -> str:
     """Run the stock sync for these ERP SKUs as a sub-flow; a short note of what happened."""
     if not skus:
         return ""
     from erpsync.flows.stock import stock_sync  # imported when needed: it brings pandas
 
-    state = stock_sync(store=store, skus=sorted(skus), return_state=True)
+    why = trail or Trail("sale")
+    state = stock_sync(
+        store=store, skus=sorted(skus), cause=why.cause, causes=dict(why.causes), refs=dict(why.refs), return_state=True
+    )
     if not state.is_completed():
         get_run_logger().warning("the stock sync after the orders did not complete: %s", state.message)
     return f"stock sync for {len(skus)} SKUs: {state.name}"
@@ -114,7 +118,9 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
         )
 
     runtime.state.set_cursor(runtime.name, SHOP_CURSOR, forward_cursor(window_end, since, outcome.pinned).isoformat())
-    stock_note = refresh_stock(runtime.name, outcome.skus | pulled.skus)
+    booked = {sid: e.erp_order_id for sid in outcome.created if (e := runtime.state.journal_get(runtime.name, sid))}
+    trail = order_trail(read.orders, {k: v for k, v in booked.items() if v}, outcome.after, runtime.store.sku_prefix)
+    stock_note = refresh_stock(runtime.name, outcome.skus | pulled.skus, trail)
 
     held = len(outcome.held) + len(pulled.held) + len(outcome.edits_held)
     failed = len(outcome.failed) + len(read.errors) + len(read.missing) + len(statuses.failed) + len(pulled.failed)

@@ -16,6 +16,7 @@ from prefect.states import State
 
 from erpsync.connectors.erp.base import NotSupported
 from erpsync.core.summary import RunState, RunSummary
+from erpsync.core.trail import Trail
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.states import final_state
@@ -107,7 +108,7 @@ def _reconcile(runtime: StoreRuntime, *, dry_run: bool, accept: bool) -> RunSumm
     outcome = WriteOutcome()
     if not dry_run:
         for batch in batches(plan.writes(), runtime.store.reconcile.batch_size):
-            done = write_stock(runtime, batch)
+            done = write_stock(runtime, batch, Trail("reconciliation"))
             outcome.written += done.written
             outcome.failed.update(done.failed)
     _publish_corrections(runtime, plan, outcome, dry_run)

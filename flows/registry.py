@@ -14,6 +14,9 @@ FLOWS: dict[str, tuple[str, str]] = {
     "resync-order": ("erpsync.flows.manual", "resync_order"),
     "retry-failures": ("erpsync.flows.manual", "retry_failures"),
     "watch": ("erpsync.flows.watch", "store_watch"),
+    "customers": ("erpsync.flows.customers", "customer_sync"),
+    "purchases": ("erpsync.flows.purchases", "purchase_sync"),
+    "prune": ("erpsync.flows.prune", "prune_trail"),
 }
 
 

@@ -18,10 +18,12 @@ from prefect.states import State
 from erpsync.connectors.erp.base import NotSupported
 from erpsync.core.cursors import parse_cursor
 from erpsync.core.summary import RunState, RunSummary
+from erpsync.core.trail import Trail, join_refs
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
+from erpsync.runtime.trail import publish_movements
 from erpsync.tasks.stock import (
     OVERLAP,
     RECEIPTS,
@@ -61,25 +63,36 @@ def _skipped(runtime: StoreRuntime, flow: str, message: str) -> State[Any]:
 
 
 @flow(name="stock-sync")
-def stock_sync(store: str, skus: list[str] | None = None) -> State[Any]:
-    """Push what can be sold (on hand − reserved − buffer) of changed SKUs; ``skus``: just those."""
+def stock_sync(
+    store: str,
+    skus: list[str] | None = None,
+    cause: str | None = None,
+    causes: dict[str, str] | None = None,
+    refs: dict[str, str] | None = None,
+) -> State[Any]:
+    """Push what can be sold (on hand − reserved − buffer) of changed SKUs; ``skus``: just those.
+
+    The movement trail records each write with ``cause`` (default: ``inventory`` for a scheduled run, ``manual``
+    for given SKUs), per-SKU ``causes`` and the ERP documents ``refs`` (by ERP SKU)."""
     wanted = None if skus is None else sorted({s.strip() for s in skus if s and s.strip()})
+    trail = Trail(cause or ("inventory" if skus is None else "manual"), causes or {}, refs or {})
     with open_runtime(store) as runtime:
         wait = TARGETED_WAIT_SECONDS if wanted is not None else SCHEDULED_WAIT_SECONDS
         with exclusive_run(runtime.state, store, FLOW, wait_seconds=wait) as acquired:
             if not acquired:
                 return _skipped(runtime, FLOW, f"stock sync for store {store} already running; skipped")
-            summary = _sync(runtime, wanted)
+            summary = _sync(runtime, wanted, trail)
     publish_summary(summary)
     return final_state(summary)
 
 
-def sync_skus(runtime: StoreRuntime, skus: list[str]) -> RunSummary:
-    """The targeted sync's work inside another run that holds the stock lease (the store watcher)."""
-    return _sync(runtime, sorted(set(skus)))
+def sync_skus(runtime: StoreRuntime, skus: list[str], trail: Trail | None = None) -> RunSummary:
+    """The targeted sync's work inside another run that holds the stock lease (the store watcher); the trail's
+    cause defaults to ``inventory`` (a change found in the ERP)."""
+    return _sync(runtime, sorted(set(skus)), trail or Trail("inventory"))
 
 
-def _sync(runtime: StoreRuntime, skus: list[str] | None) -> RunSummary:
+def _sync(runtime: StoreRuntime, skus: list[str] | None, trail: Trail) -> RunSummary:
     logger = get_run_logger()
     capabilities = runtime.erp.capabilities
     if not capabilities.stock_read:
@@ -117,7 +130,7 @@ def _sync(runtime: StoreRuntime, skus: list[str] | None) -> RunSummary:
 
     outcome = WriteOutcome()
     for batch in batches(plan.writes):
-        done = write_stock(runtime, batch)
+        done = write_stock(runtime, batch, trail)
         outcome.written += done.written
         outcome.failed.update(done.failed)
     record_read_errors(runtime, STOCK, erp.errors)
@@ -132,6 +145,7 @@ def _sync(runtime: StoreRuntime, skus: list[str] | None) -> RunSummary:
         advanced = True
     missing_in_erp = sorted(set(skus) - set(plan.expected.index)) if skus is not None else []
     _publish_details(runtime, outcome, erp.errors, plan.availability.clamped_rows())
+    publish_movements(FLOW, runtime.name, [p for p in plan.writes if p.erp_sku in set(outcome.written)], trail)
     return runtime.summary(
         FLOW,
         updated=len(outcome.written),
@@ -209,6 +223,17 @@ def goods_receipts(store: str) -> State[Any]:
     return final_state(summary)
 
 
+def _settle_promises(runtime: StoreRuntime, skus: list[str]) -> None:
+    """The goods came: the shop's "orderable, delivered from ..." promise of these SKUs is withdrawn at once."""
+    if not (skus and runtime.store.purchases.enabled):
+        return
+    from erpsync.tasks.purchases import promised_among, write_promises
+
+    promised = promised_among(runtime, skus)
+    if promised:
+        write_promises(runtime, [], promised)
+
+
 def _receipts(runtime: StoreRuntime) -> RunSummary:
     window_end = utcnow()
     cursor = parse_cursor(runtime.state.get_cursor(runtime.name, RECEIPTS_CURSOR))
@@ -217,12 +242,14 @@ def _receipts(runtime: StoreRuntime) -> RunSummary:
     record_read_errors(runtime, RECEIPTS, read.errors)
     sub: RunSummary | None = None
     if read.skus:
-        state = stock_sync(store=runtime.name, skus=read.skus, return_state=True)
+        refs = join_refs((line.sku, f"receipt {r.reference or r.erp_id}") for r in read.fresh for line in r.lines)
+        state = stock_sync(store=runtime.name, skus=read.skus, cause="receipt", refs=refs, return_state=True)
         result = state.result()
         sub = result if isinstance(result, RunSummary) else None
     handled = sub is None or sub.state is not RunState.SKIPPED
     if handled:
         mark_receipts_handled(runtime, read.fresh)
+        _settle_promises(runtime, read.skus)
     advanced = handled and not read.errors
     if advanced:
         runtime.state.set_cursor(runtime.name, RECEIPTS_CURSOR, window_end.isoformat())

@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -50,7 +49,6 @@ from erpsync.core.order_rules import (
     TRANSIENT_PREFIX,
     Action,
     ResumeStep,
-    customer_key,
     decide_import,
     erp_reference,
     holds_at_once,
@@ -61,6 +59,7 @@ from erpsync.core.order_rules import (
     to_erp_order,
 )
 from erpsync.core.state import JournalEntry, LinkConflict
+from erpsync.runtime.customer_links import link_customer
 from erpsync.runtime.failures import describe, record_failure
 from erpsync.runtime.leases import holder_id
 from erpsync.runtime.logs import run_logger
@@ -69,7 +68,6 @@ from erpsync.runtime.store_runtime import StoreRuntime
 from erpsync.tasks.orders import ORDER
 
 log = logging.getLogger("erpsync.orders")
-CUSTOMER = "customer"  # links: customer_key(order) <-> ERP party id
 CLAIM_TTL_SECONDS = 300.0
 TRANSIENT_BREAKER = 5
 CRASH_HOOK_ENV = "ERPSYNC_TEST_EXIT_AFTER_ERP_CREATE"
@@ -384,27 +382,8 @@ class _Importer:
         self.out.skus |= done.skus
 
     def _customer(self, order: Order) -> Customer:
-        """The buyer as the ERP knows it: linked before, found (e-mail, VAT code) or created with addresses."""
-        erp, state = self.runtime.erp, self.runtime.state
-        customer = order.customer
-        caps = erp.capabilities
-        if not (caps.customers_find or caps.customers_create):
-            return customer  # the buyer travels inside the order (SmartBill)
-        key = customer_key(order)
-        if key is not None:
-            link = state.find_link(self.name, CUSTOMER, shop_id=key)
-            if link is not None:
-                return customer.model_copy(update={"erp_id": link.erp_id})
-        found = erp.find_customer(customer) if caps.customers_find else None
-        if found is None and caps.customers_create:
-            found = erp.create_customer(customer)
-        if found is None or not found.erp_id:
-            return customer
-        if key is not None:
-            # LinkConflict: the party is known under another key (same e-mail, other VAT code): use it unlinked.
-            with suppress(LinkConflict):
-                state.link(self.name, CUSTOMER, shop_id=key, erp_id=found.erp_id)
-        return customer.model_copy(update={"erp_id": found.erp_id})
+        """The buyer as the ERP knows it: the same linking as the customers flow (``runtime.customer_links``)."""
+        return link_customer(self.runtime.erp, self.runtime.state, self.name, order.customer).customer
 
     # -- outcomes ---------------------------------------------------------------------------------------
 

@@ -24,11 +24,13 @@ from erpsync.core.cursors import parse_cursor
 from erpsync.core.diff import SHOP_COLUMNS, changed, quantities, shop_stock, to_decimal, typed_shop
 from erpsync.core.models import GoodsReceipt, RowError, StockLevel
 from erpsync.core.skus import erp_sku, shop_sku
+from erpsync.core.trail import Trail
 from erpsync.core.units import ENTITY as UNIT_ENTITY
 from erpsync.core.units import UnitRef, load_units, parse_unit_key, save_units
 from erpsync.runtime.failures import record_failure, record_row_errors, resolve_failures
 from erpsync.runtime.states import retriable_only
 from erpsync.runtime.store_runtime import StoreRuntime
+from erpsync.runtime.trail import record_writes
 
 STOCK = "stock"  # pushed quantities, failures and the incremental cursor, keyed by the ERP SKU
 RECEIPTS = "goods_receipt"  # pushed: receipts already handled (key = ERP id, hash = digest); failures
@@ -332,10 +334,12 @@ class WriteOutcome:
 
 
 @task(name="write-stock", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retriable_only)
-def write_stock(runtime: StoreRuntime, batch: Sequence[Planned]) -> WriteOutcome:
-    """Write one batch: one PATCH per basic product or multi-variant parent; refused ones go to failures."""
+def write_stock(runtime: StoreRuntime, batch: Sequence[Planned], trail: Trail | None = None) -> WriteOutcome:
+    """Write one batch: one PATCH per basic product or multi-variant parent; refused ones go to failures;
+    what was written goes to the movement trail with ``trail``'s cause and ERP documents."""
     outcome = WriteOutcome()
     done: list[Planned] = []
+    before = runtime.state.get_pushed(runtime.name, STOCK, keys=[p.erp_sku for p in batch])
     groups: dict[str, list[Planned]] = {}
     for planned in batch:
         groups.setdefault(planned.write.product_id, []).append(planned)
@@ -353,6 +357,10 @@ def write_stock(runtime: StoreRuntime, batch: Sequence[Planned]) -> WriteOutcome
                         runtime.state.unlink(runtime.name, UNIT_ENTITY, erp_id=planned.erp_sku)
     finally:  # also when the shop went away mid-batch: what was written is recorded, the rest is retried
         runtime.state.set_pushed(runtime.name, STOCK, [(p.erp_sku, None, p.write.quantity) for p in done])
+        written = [(p.erp_sku, p.write.quantity) for p in done]
+        record_writes(
+            runtime.state, runtime.name, written, {k: v.quantity for k, v in before.items()}, trail or Trail()
+        )
         outcome.written = [p.erp_sku for p in done]
         resolve_failures(runtime.state, runtime.name, STOCK, outcome.written)
     if outcome.failed:

@@ -21,6 +21,7 @@ from erpsync.core.models import (
     Customer,
     ErpOrderStatus,
     GoodsReceipt,
+    IncomingGoods,
     Order,
     Page,
     Product,
@@ -56,6 +57,8 @@ class Capabilities:
     invoices: bool = False
     goods_receipts_read: bool = False
     suppliers_read: bool = False
+    customers_update: bool = False  # update_customer: a linked party takes the shop account's new addresses
+    purchases_read: bool = False  # iter_incoming: confirmed purchase lines not yet received (goods on the way)
 
     def names(self) -> list[str]:
         """The capabilities that are on, by name."""
@@ -251,3 +254,24 @@ class ErpConnector(Protocol):
         ...
 
     def iter_suppliers(self) -> Iterator[Page[Supplier]]: ...
+
+
+@runtime_checkable
+class CustomerUpdater(Protocol):
+    """A connector whose linked parties can take a shop account's changes (capability ``customers_update``)."""
+
+    def update_customer(self, customer: Customer) -> bool:
+        """Bring the party ``customer.erp_id`` up to date with the account: an address it does not have yet is
+        added (the old ones are kept: past invoices point at them), missing e-mail/phone contacts and the trade
+        register number are added. True when something was written."""
+        ...
+
+
+@runtime_checkable
+class PurchaseReader(Protocol):
+    """A connector that can tell what goods are on the way (capability ``purchases_read``)."""
+
+    def iter_incoming(self, warehouses: Sequence[str]) -> Iterator[Page[IncomingGoods]]:
+        """Lines of confirmed purchases not yet received into these warehouses: SKU, quantity still to come,
+        expected date, supplier and purchase number."""
+        ...

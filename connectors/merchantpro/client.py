@@ -30,6 +30,7 @@ from erpsync.connectors.http import (
     shared_limiter,
 )
 from erpsync.connectors.merchantpro import mapping
+from erpsync.connectors.merchantpro.customers import customer_from_shop
 from erpsync.connectors.merchantpro.mapping import InventoryUnit, MappingError
 from erpsync.connectors.merchantpro.writes import StockWrite, order_payload, product_payload, stock_payloads
 from erpsync.core.models import Order, Page, Product, RowError
@@ -332,6 +333,19 @@ class MerchantProClient:
                 results.extend(WriteResult(w.sku) for w in group)
         return results
 
+    def set_backorders(self, product_id: str, allow: bool, text: str | None, *, key: str) -> None:
+        """Let a product be ordered out of stock (``allow_backorders``) with an availability text, or stop it.
+
+        ``allow_backorders`` is a documented product field; ``availability_text`` is an *inference*, sent with
+        ``ignore_nonexistent_fields=1`` so a shop without it still takes the backorder flag."""
+        self.http.request(
+            "PATCH",
+            f"{API}/products/{quote(product_id, safe='')}",
+            params={"ignore_nonexistent_fields": 1},
+            json_body={"allow_backorders": allow, "availability_text": text},
+            record_key=key,
+        )
+
     def inventory_by_sku(self, sku: str) -> dict[str, Any] | None:
         """The inventory unit (basic product or variant) with this SKU, or None."""
         try:
@@ -434,6 +448,15 @@ class MerchantProClient:
     def iter_customers(self, filters: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Raw customer pages from the configured path (the reference could not confirm it)."""
         return self.iter_pages(self.customers_path, filters)
+
+    def iter_customer_accounts(self, *, since: datetime | None = None, overlap_days: int = 1) -> Iterator[Page[Any]]:
+        """Customer accounts (``Page[ShopCustomer]``) changed since a UTC time (date-only filter, overlapping the
+        boundary: the caller de-duplicates), oldest id first; every account when ``since`` is None."""
+        params: dict[str, Any] = {}
+        if since is not None:
+            day = local_date_since(since, timezone=self.timezone, overlap_days=overlap_days)
+            params["modified[gte]"] = day.isoformat()
+        return self._paged(self.customers_path, params, customer_from_shop, _row_key)
 
     def get_customer(self, customer_id: str) -> dict[str, Any]:
         row: dict[str, Any] = self.http.request(

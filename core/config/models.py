@@ -61,6 +61,7 @@ class StateSettings(_Section):
     """[state]: where erpsync keeps links, cursors, pushed state, the order journal and failures."""
 
     url: DatabaseUrl = Field(default_factory=lambda: DatabaseUrl.parse(DEFAULT_STATE_URL))
+    movement_days: int = Field(default=90, ge=1, le=3650)
 
 
 class TrytonSettings(_Section):
@@ -201,6 +202,23 @@ class ReconcileSettings(_Section):
     batch_size: int = Field(default=100, ge=1, le=10000)
 
 
+class CustomerSettings(_Section):
+    """[stores.customers]: shop customer accounts -> linked ERP parties."""
+
+    enabled: bool = True
+    overlap_days: int = Field(default=1, ge=0, le=31)
+
+
+class PurchaseSettings(_Section):
+    """[stores.purchases]: goods on the way (confirmed purchases) shown in the shop as orderable with a date."""
+
+    enabled: bool = False
+    max_lead_days: int = Field(default=30, ge=1, le=365)
+    availability_text: Annotated[
+        str, Field(max_length=200, pattern=r"\{date\}"), Wording("must contain {date} and be at most 200 characters")
+    ] = "Disponibil la comanda, livrare de la {date}"
+
+
 class ScheduleSettings(_Section):
     """[stores.schedules]: when each flow runs for this store (cron in the store's time zone; "" = by hand only)."""
 
@@ -210,6 +228,9 @@ class ScheduleSettings(_Section):
     reconcile: Cron = "30 2 * * *"
     receipts: Cron = "*/2 * * * *"
     watch: Cron = "*/30 * * * *"  # the store watcher: each run watches 30 minutes, then the next one takes over
+    customers: Cron = "*/30 * * * *"
+    purchases: Cron = "*/30 * * * *"
+    prune: Cron = "15 3 * * *"
 
 
 class StoreSettings(_Section):
@@ -239,6 +260,8 @@ class StoreSettings(_Section):
     stock: StockSettings = Field(default_factory=StockSettings)
     orders: OrderSettings = Field(default_factory=OrderSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    customers: CustomerSettings = Field(default_factory=CustomerSettings)
+    purchases: PurchaseSettings = Field(default_factory=PurchaseSettings)
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     @model_validator(mode="after")

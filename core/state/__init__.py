@@ -12,6 +12,7 @@ one part of ``StateStore`` per table family (``links``, ``progress``: cursors an
 
 from __future__ import annotations
 
+from erpsync.core.state.accounts import CustomerAccount
 from erpsync.core.state.common import StateError, dumps, json_default
 from erpsync.core.state.engine import (
     DEFAULT_STATE_URL,
@@ -27,14 +28,17 @@ from erpsync.core.state.failures import Failure
 from erpsync.core.state.files import FileEntry
 from erpsync.core.state.journal import JOURNAL_FIELDS, JOURNAL_STATES, JournalEntry
 from erpsync.core.state.links import Link, LinkConflict
+from erpsync.core.state.movements import CAUSES, Movement, NewMovement
 from erpsync.core.state.progress import Pushed
 from erpsync.core.state.runs import Snapshot
 from erpsync.core.state.schema import (
     CURSORS,
+    CUSTOMER_ACCOUNTS,
     FAILURES,
     FILE_JOURNAL,
     JOURNAL,
     LINKS,
+    MOVEMENTS,
     ORDER_EVENTS,
     PUSHED,
     RUN_LOCKS,
@@ -44,7 +48,9 @@ from erpsync.core.state.schema import (
 from erpsync.core.state.store import StateStore
 
 __all__ = [
+    "CAUSES",
     "CURSORS",
+    "CUSTOMER_ACCOUNTS",
     "DEFAULT_STATE_URL",
     "EVENT_KINDS",
     "EVENT_STATES",
@@ -55,16 +61,20 @@ __all__ = [
     "JOURNAL_STATES",
     "LINKS",
     "MIGRATIONS_DIR",
+    "MOVEMENTS",
     "ORDER_EVENTS",
     "PUSHED",
     "RUN_LOCKS",
     "SNAPSHOTS",
     "Base",
+    "CustomerAccount",
     "Failure",
     "FileEntry",
     "JournalEntry",
     "Link",
     "LinkConflict",
+    "Movement",
+    "NewMovement",
     "OrderEvent",
     "Pushed",
     "Snapshot",

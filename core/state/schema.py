@@ -210,6 +210,41 @@ class FileJournalRow(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class CustomerAccountRow(Base):
+    """A shop customer account and the ERP party it is linked to (``customers`` flow): its matching key
+    (``vat:<CUI>`` / ``email:<address>``, the same key the order import links), the digest of what was last
+    applied, and whether the link is closed (the account was deleted or anonymised in the shop)."""
+
+    __tablename__ = "customer_accounts"
+    __table_args__ = (PrimaryKeyConstraint("store", "shop_id"), Index(None, "store", "customer_key"))
+
+    store: Mapped[str]
+    shop_id: Mapped[str]
+    customer_key: Mapped[str | None]
+    erp_id: Mapped[str | None]
+    digest: Mapped[str | None]
+    closed_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime]
+
+
+class MovementRow(Base):
+    """One stock quantity erpsync wrote to a shop: the SKU, the absolute quantity (and the one before, when
+    known), why (``cause``) and the ERP document behind it (``erp_ref``), the run that wrote it."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (Index(None, "store", "sku", "at"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store: Mapped[str]
+    sku: Mapped[str]
+    quantity: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    previous: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    cause: Mapped[str]
+    erp_ref: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[str | None]
+    at: Mapped[dt.datetime]
+
+
 LINKS = cast(Table, LinkRow.__table__)
 CURSORS = cast(Table, CursorRow.__table__)
 PUSHED = cast(Table, PushedRow.__table__)
@@ -219,3 +254,5 @@ ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
 SNAPSHOTS = cast(Table, SnapshotRow.__table__)
 RUN_LOCKS = cast(Table, RunLockRow.__table__)
 FILE_JOURNAL = cast(Table, FileJournalRow.__table__)
+CUSTOMER_ACCOUNTS = cast(Table, CustomerAccountRow.__table__)
+MOVEMENTS = cast(Table, MovementRow.__table__)

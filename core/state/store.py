@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from erpsync.core.state.accounts import AccountsMixin
 from erpsync.core.state.common import StateError
 from erpsync.core.state.engine import create_state_engine, describe_error, migrate, safe_url
 from erpsync.core.state.events import EventsMixin
@@ -12,12 +13,24 @@ from erpsync.core.state.failures import FailuresMixin
 from erpsync.core.state.files import FileJournalMixin
 from erpsync.core.state.journal import JournalMixin
 from erpsync.core.state.links import LinksMixin
+from erpsync.core.state.movements import MovementsMixin
 from erpsync.core.state.progress import ProgressMixin
 from erpsync.core.state.runs import RunsMixin
 
 
-class StateStore(LinksMixin, ProgressMixin, JournalMixin, EventsMixin, FailuresMixin, RunsMixin, FileJournalMixin):
-    """Links, cursors, pushed state, order journal and events, failures, snapshots and run locks of every store."""
+class StateStore(
+    LinksMixin,
+    ProgressMixin,
+    JournalMixin,
+    EventsMixin,
+    FailuresMixin,
+    RunsMixin,
+    FileJournalMixin,
+    AccountsMixin,
+    MovementsMixin,
+):
+    """Links, cursors, pushed state, order journal and events, failures, snapshots, run locks, the file ERP's
+    journal, customer accounts and the stock movement trail of every store."""
 
     @classmethod
     def open(cls, url: str) -> StateStore:

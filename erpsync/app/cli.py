@@ -25,6 +25,7 @@ from erpsync.app.console import (
     run_and_exit,
     settings_or_exit,
 )
+from erpsync.app.history import register_history_command
 from erpsync.app.manual import register_manual_commands
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 register_manual_commands(app)  # `erpsync failures list|retry` and `erpsync resync-order`
+register_history_command(app)  # `erpsync stock-history SKU`
 
 
 @app.command()
@@ -73,7 +75,12 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 def run(
     flow: Annotated[
         str,
-        typer.Argument(help="products | stock | reconcile | receipts | orders | resync-order | retry-failures | watch"),
+        typer.Argument(
+            help=(
+                "products | stock | reconcile | receipts | orders | customers | purchases | prune | resync-order"
+                " | retry-failures | watch"
+            )
+        ),
     ],
     store: Annotated[str | None, typer.Option("--store", "-s", help="Store name (default: every store).")] = None,
     param: Annotated[

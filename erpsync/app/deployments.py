@@ -1,8 +1,9 @@
 """Deployments of every flow for every configured store: served in-process or written to ``prefect.yaml``.
 
-Scheduled: orders, stock, products, reconcile, receipts, watch (cron per store, ``[stores.schedules]``, in the
-store's time zone). Unscheduled, run by hand from the UI with a form: resync-order, retry-failures. Every
-deployment runs one at a time (deployment concurrency limit 1, queued) on top of the run lease in the state database.
+Scheduled: orders, stock, products, reconcile, receipts, watch, customers, purchases, prune (cron per store,
+``[stores.schedules]``, in the store's time zone). Unscheduled, run by hand from the UI with a form:
+resync-order, retry-failures. Every deployment runs one at a time (deployment concurrency limit 1, queued) on
+top of the run lease in the state database.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from erpsync.core.config import Settings, StoreSettings
 from erpsync.flows.registry import FLOWS, load_flow
 
-SCHEDULED = ("orders", "stock", "products", "reconcile", "receipts", "watch")
+SCHEDULED = ("orders", "stock", "products", "reconcile", "receipts", "watch", "customers", "purchases", "prune")
 MANUAL = ("resync-order", "retry-failures")
 DEFAULT_WORK_POOL = "erpsync"
 

@@ -64,7 +64,7 @@ def _table(header: str, values: Mapping[str, Any]) -> list[str]:
     lines = [header]
     subtables = []
     for key, value in values.items():
-        if isinstance(value, Mapping) and key in ("products", "stock", "orders", "reconcile"):
+        if isinstance(value, Mapping) and key in ("products", "stock", "orders", "reconcile", "customers", "purchases"):
             subtables.append((key, value))
         else:
             lines.append(f"{key} = {_toml_value(value)}")

@@ -155,6 +155,8 @@ class CatalogueRoutes(ShopState):
             return choice(name, value, ("on", "off"))
         if name == "allow_backorders":
             return boolean(name, value)
+        if name == "availability_text":  # *inference*: the text shown when the product is out of stock
+            return text(name, value, max_length=255)
         if name in ("stock", "price_net", "price_gross"):
             return number(name, value)
         if name in ("old_price_net", "old_price_gross", "cost_net", "cost_gross", "weight"):

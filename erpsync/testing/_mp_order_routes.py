@@ -14,7 +14,9 @@ from erpsync.testing import _catalogue as cat
 from erpsync.testing._mp_rules import (
     BILLING_TEXT,
     CUSTOMER_FILTERS,
+    CUSTOMER_PERSONAL,
     CUSTOMER_READONLY,
+    CUSTOMER_SHIPPING,
     CUSTOMER_WRITABLE,
     DISCOUNT_ITEM_TYPES,
     LINE_READONLY,
@@ -483,8 +485,11 @@ class OrderRoutes(ShopState):
                 "type": order["billing_type"],
                 "company_name": order["billing_company"] if company else None,
                 "fiscal_code": order["billing_fiscal_code"] if company else None,
+                "reg_no": order["billing_reg_no"] if company else None,
                 "country_code": order["billing_country_code"],
                 "city": order["billing_city"],
+                "address": order["billing_address"],
+                "postal_code": order["billing_postal_code"],
             },
             created,
         )
@@ -544,27 +549,10 @@ class OrderRoutes(ShopState):
         return [c for c in self.customers.values() if all(pred(c) for pred in predicates)]
 
     def _get_customer(self, request: Request, raw_id: str) -> tuple[int, Any]:
-        customer = self.customers.get(int(raw_id)) if raw_id.isdigit() else None
-        if customer is None:
-            raise ApiError(404, "not_found", f"Customer `{raw_id}` not found")
-        return 200, self._render_one(request, customer)
+        return 200, self._render_one(request, self._customer_or_404(raw_id))
 
     def _post_customer(self, request: Request) -> tuple[int, Any]:
-        sent = writable(
-            request.json_object(), CUSTOMER_WRITABLE, CUSTOMER_READONLY, request.flag("ignore_nonexistent_fields")
-        )
-        fields: Json = {}
-        for name, value in sent.items():
-            if name == "type":
-                fields[name] = choice(name, value, ("individual", "company"))
-            elif name == "status":
-                fields[name] = choice(name, value, ("active", "inactive"))
-            elif name == "newsletter":
-                fields[name] = boolean(name, value)
-            elif name == "group_id":
-                fields[name] = integer(name, value)
-            else:
-                fields[name] = text(name, value, nullable=name != "email", max_length=255)
+        fields = self._customer_fields(request.json_object(), request.flag("ignore_nonexistent_fields"))
         email = fields.get("email")
         if not email or "@" not in email:
             raise bad("missing_field", "Field `email` is required and must be an e-mail address")
@@ -572,13 +560,73 @@ class OrderRoutes(ShopState):
             raise bad("duplicate_email", f"A customer with e-mail `{email}` already exists")
         return 201, self._render_one(request, self._store_customer(fields, self.now()))
 
+    def _customer_fields(self, payload: Json, ignore_unknown: bool) -> Json:
+        sent = writable(payload, CUSTOMER_WRITABLE, CUSTOMER_READONLY, ignore_unknown)
+        fields: Json = {}
+        for name, value in sent.items():
+            if name == "type":
+                fields[name] = choice(name, value, ("individual", "company"))
+            elif name == "status":
+                fields[name] = choice(name, value, ("active", "inactive"))
+            elif name in ("newsletter", "shipping_as_billing"):
+                fields[name] = boolean(name, value)
+            elif name == "group_id":
+                fields[name] = integer(name, value)
+            else:
+                fields[name] = text(name, value, nullable=name != "email", max_length=255)
+        return fields
+
+    def _customer_or_404(self, raw_id: str) -> Json:
+        customer = self.customers.get(int(raw_id)) if raw_id.isdigit() else None
+        if customer is None:
+            raise ApiError(404, "not_found", f"Customer `{raw_id}` not found")
+        return customer
+
+    def _patch_customer(self, request: Request, raw_id: str) -> tuple[int, Any]:
+        customer = self._customer_or_404(raw_id)
+        fields = self._customer_fields(request.json_object(), request.flag("ignore_nonexistent_fields"))
+        return 200, self._render_one(request, self.change_customer(int(customer["id"]), fields))
+
+    def _delete_customer(self, request: Request, raw_id: str) -> tuple[int, Any]:
+        self.anonymise_customer(int(self._customer_or_404(raw_id)["id"]))
+        return 204, None
+
+    def change_customer(self, customer_id: int, fields: Json) -> Json:
+        """Change an account's fields (as PATCH /customers/{id}); ``date_modified`` becomes now."""
+        current = self.customers[customer_id]
+        email = fields.get("email")
+        if email is not None:
+            owner = self._customer_email.get(email.lower())
+            if owner is not None and owner != customer_id:
+                raise bad("duplicate_email", f"A customer with e-mail `{email}` already exists")
+            self._customer_email.pop(str(current["email"]).lower(), None)
+            self._customer_email[email.lower()] = customer_id
+        updated = {**current, **fields, "date_modified": cat.iso(self.now())}
+        updated["name"] = " ".join(p for p in (updated["first_name"], updated["last_name"]) if p) or None
+        self.customers[customer_id] = updated
+        self._version += 1
+        return updated
+
+    def anonymise_customer(self, customer_id: int) -> Json:
+        """Delete an account as a shop does for privacy: it stays, anonymised (``anonymized`` true)."""
+        current = self.customers[customer_id]
+        self._customer_email.pop(str(current["email"]).lower(), None)
+        gone = {**current, **dict.fromkeys(CUSTOMER_PERSONAL), "anonymized": True}
+        gone["email"] = f"anonymized-{customer_id}@invalid"
+        gone["date_modified"] = cat.iso(self.now())
+        self.customers[customer_id] = gone
+        self._version += 1
+        return gone
+
     def _store_customer(self, fields: Json, created: datetime) -> Json:
         cid = self._next_customer_id
         self._next_customer_id += 1
         customer: Json = {
             "id": cid, "email": None, "first_name": None, "last_name": None, "name": None, "phone": None,
-            "type": "individual", "company_name": None, "fiscal_code": None, "group_id": 1, "status": "active",
-            "newsletter": False, "country_code": "RO", "city": None,
+            "type": "individual", "company_name": None, "fiscal_code": None, "reg_no": None, "group_id": 1,
+            "status": "active", "newsletter": False, "country_code": "RO", "city": None, "address": None,
+            "state": None, "postal_code": None, "shipping_as_billing": True,
+            **dict.fromkeys(CUSTOMER_SHIPPING), "anonymized": False,
             "date_created": cat.iso(created), "date_modified": cat.iso(created),
         }  # fmt: skip
         customer.update(fields)

@@ -58,7 +58,8 @@ ORDER_SIDELOADS = frozenset({"line_items"})
 
 PRODUCT_KEYS = (
     "id", "type", "sku", "ean", "ext_ref", "name", "description", "meta_title", "meta_description", "url",
-    "status", "inventory_enabled", "stock", "stock_reserved", "allow_backorders", "price_net", "price_gross",
+    "status", "inventory_enabled", "stock", "stock_reserved", "allow_backorders", "availability_text", "price_net",
+    "price_gross",
     "old_price_net", "old_price_gross", "cost_net", "cost_gross", "tax_id", "tax_value", "tax_name",
     "quantity_multiplier", "weight", "category_id", "category_name", "categories", "images", "image_url",
     "variant_attributes", "variants", "date_created", "date_modified",
@@ -108,11 +109,23 @@ LINE_READONLY = frozenset(
 # (their price is stored negative), any other type is a fee or charge priced as sent. See docs/simulators.md.
 DISCOUNT_ITEM_TYPES = frozenset({"discount", "voucher", "coupon", "gift_card"})
 CATEGORY_WRITABLE = frozenset({"name", "parent_id", "position", "status", "url"})
-CUSTOMER_WRITABLE = frozenset(
-    {"email", "first_name", "last_name", "phone", "type", "company_name", "fiscal_code", "group_id",
-     "status", "newsletter", "country_code", "city"}
+# Customer accounts (*inference*: docs/simulators.md): the billing address as flat fields beside country_code and
+# city, the delivery address as the order's shipping_* set; reg_no is the trade register number. DELETE
+# anonymises the account (anonymized: true, personal fields emptied) rather than forgetting it.
+CUSTOMER_ADDRESS = ("address", "state", "postal_code")
+CUSTOMER_SHIPPING = (
+    "shipping_name", "shipping_address", "shipping_city", "shipping_state", "shipping_postal_code",
+    "shipping_country_code", "shipping_phone",
 )  # fmt: skip
-CUSTOMER_READONLY = frozenset({"id", "name", "date_created", "date_modified"})
+CUSTOMER_WRITABLE = frozenset(
+    {"email", "first_name", "last_name", "phone", "type", "company_name", "fiscal_code", "reg_no", "group_id",
+     "status", "newsletter", "country_code", "city", "shipping_as_billing", *CUSTOMER_ADDRESS, *CUSTOMER_SHIPPING}
+)  # fmt: skip
+CUSTOMER_READONLY = frozenset({"id", "name", "anonymized", "date_created", "date_modified"})
+CUSTOMER_PERSONAL = (
+    "first_name", "last_name", "name", "phone", "company_name", "fiscal_code", "reg_no", "city",
+    *CUSTOMER_ADDRESS, *CUSTOMER_SHIPPING,
+)  # fmt: skip
 
 
 def dumps(payload: Any) -> bytes:

@@ -100,7 +100,7 @@ ROUTES: tuple[Route, ...] = (
     Route(("categories",), {"GET": "_list_categories", "POST": "_post_category"}),
     Route(("categories", "{id}"), {"GET": "_get_category", "PATCH": "_patch_category", "DELETE": "_delete_category"}),
     Route(("customers",), {"GET": "_list_customers", "POST": "_post_customer"}),
-    Route(("customers", "{id}"), {"GET": "_get_customer"}),
+    Route(("customers", "{id}"), {"GET": "_get_customer", "PATCH": "_patch_customer", "DELETE": "_delete_customer"}),
 )
 
 

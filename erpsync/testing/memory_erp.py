@@ -30,12 +30,14 @@ from erpsync.connectors.erp.tryton.mapping import CENT, fit_unit_prices, net_pri
 from erpsync.connectors.errors import AuthError, RetriableError, record_error
 from erpsync.connectors.http import Counters
 from erpsync.core.models import (
+    Address,
     AfterSale,
     Customer,
     ErpInvoice,
     ErpOrderStatus,
     ErpShipment,
     GoodsReceipt,
+    IncomingGoods,
     Order,
     Page,
     Product,
@@ -169,8 +171,11 @@ class MemoryErpData:
     unreadable_skus: set[str] = field(default_factory=set)  # SKUs whose stock rows come back as RowErrors
     receipts: list[GoodsReceipt] = field(default_factory=list)
     suppliers: list[Supplier] = field(default_factory=list)
-    # parties and sales
+    incoming: list[IncomingGoods] = field(default_factory=list)  # confirmed purchase lines not yet received
+    # parties and sales; a party's addresses, oldest first (a new one is added, never replacing the old)
     parties: dict[str, Customer] = field(default_factory=dict)
+    party_addresses: dict[str, list[Address]] = field(default_factory=dict)
+    party_index: dict[str, str] = field(default_factory=dict)  # "vat:CODE" / "email:ADDRESS" -> party id
     sales: dict[str, Sale] = field(default_factory=dict)
     registry: dict[str, str] = field(default_factory=dict)  # reference -> sale id: a SmartBill-like local memory
     order_warehouse: str | None = None  # where a new order's lines are reserved (None: no reservation)
@@ -309,6 +314,11 @@ class MemoryErpData:
         with self.lock:
             erp_id = f"P{next(self._ids)}"
             self.parties[erp_id] = customer.model_copy(update={"erp_id": erp_id})
+            if customer.vat_code:
+                self.party_index.setdefault(f"vat:{customer.vat_code}", erp_id)
+            if customer.email:
+                self.party_index.setdefault(f"email:{customer.email}", erp_id)
+            self.party_addresses[erp_id] = _distinct([customer.billing, customer.shipping])
             return self.parties[erp_id]
 
     def sells(self, sku: str) -> bool:
@@ -497,17 +507,38 @@ class MemoryErp:
     def find_customer(self, customer: Customer) -> Customer | None:
         self._require("customers_find", "finding customers")
         self._call("read")
-        for erp_id, party in list(self.data.parties.items()):
-            if (customer.is_company and customer.vat_code and party.vat_code == customer.vat_code) or (
-                customer.email and party.email == customer.email
-            ):
-                return party.model_copy(update={"erp_id": erp_id})
-        return None
+        index = self.data.party_index
+        erp_id = index.get(f"vat:{customer.vat_code}") if customer.is_company and customer.vat_code else None
+        if erp_id is None and customer.email:
+            erp_id = index.get(f"email:{customer.email}")
+        return None if erp_id is None else self.data.parties[erp_id].model_copy(update={"erp_id": erp_id})
 
     def create_customer(self, customer: Customer) -> Customer:
         self._require("customers_create", "creating customers")
         self._call("write")
         return self.data.add_party(customer)
+
+    def update_customer(self, customer: Customer) -> bool:
+        self._require("customers_update", "updating customers")
+        if customer.erp_id not in self.data.parties:
+            raise record_error(SYSTEM, str(customer.erp_id), "this party does not exist")
+        with self.data.lock:
+            known = self.data.party_addresses.setdefault(customer.erp_id, [])
+            seen = {_addr_key(a) for a in known}
+            new = [a for a in _distinct([customer.billing, customer.shipping]) if _addr_key(a) not in seen]
+            if not new:
+                return False
+            self._call("write")
+            known.extend(new)
+            return True
+
+    # -- purchases -------------------------------------------------------------------------------------------
+
+    def iter_incoming(self, warehouses: Sequence[str]) -> Iterator[Page[IncomingGoods]]:
+        self._require("purchases_read", "reading purchases")
+        rows = [i for i in self.data.incoming if i.warehouse is None or i.warehouse in warehouses]
+        for items, _ in self._pages(rows):
+            yield Page[IncomingGoods](items=items)
 
     # -- orders ----------------------------------------------------------------------------------------------
 
@@ -695,3 +726,15 @@ def _copy(product: Product) -> Product:
     return product.model_copy(
         update={"variants": variants, "attributes": dict(product.attributes), "images": list(product.images)}
     )
+
+
+def _addr_key(address: Address) -> tuple[str, str, str]:
+    return (address.street.strip().lower(), address.city.strip().lower(), address.postal_code.strip())
+
+
+def _distinct(addresses: Sequence[Address | None]) -> list[Address]:
+    out: list[Address] = []
+    for address in addresses:
+        if address is not None and _addr_key(address) not in map(_addr_key, out):
+            out.append(address)
+    return out

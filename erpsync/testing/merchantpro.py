@@ -316,6 +316,19 @@ class MerchantProSimulator(CatalogueRoutes, TaxonomyRoutes, OrderRoutes):
             source_type="api",
         )
 
+    def add_customer(self, payload: Json) -> Json:
+        """Create a customer account as POST /customers does (raises ApiError when invalid); the stored dict.
+
+        Besides the writable fields, ``date_created`` (ISO) may be given; ``date_modified`` starts equal to it.
+        """
+        payload = dict(payload)
+        created = payload.pop("date_created", None)
+        fields = self._customer_fields(payload, False)
+        email = fields.get("email")
+        if not email or "@" not in email or email.lower() in self._customer_email:
+            raise ValueError(f"customer e-mail {email!r} is missing, invalid or taken")
+        return self._store_customer(fields, datetime.fromisoformat(created) if created else self.now())
+
     def return_line(self, order_id: str, sku: str) -> Json:
         """A person records in the shop's admin that one line came back (no API call is counted): the line's
         ``status`` becomes "Returnat" and the order ``has_returns`` (*inference*: see docs/simulators.md)."""

@@ -37,6 +37,9 @@ RARE_SCHEDULES = {
     "reconcile": "15 3 1 1 *",
     "receipts": "20 3 1 1 *",
     "watch": "25 3 1 1 *",
+    "customers": "30 3 1 1 *",
+    "purchases": "35 3 1 1 *",
+    "prune": "40 3 1 1 *",
 }
 ERP_QUANTITY = 7
 SHOP_RATE = 20.0

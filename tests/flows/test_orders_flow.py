@@ -137,7 +137,7 @@ def make_stack(
         monkeypatch.setattr(runtime_module, "make_erp", lambda *_a, **_k: stack.erp)
         monkeypatch.setattr(overrides, "unpaced", True)
 
-        def refresh_stock(store: str, skus: set[str]) -> str:
+        def refresh_stock(store: str, skus: set[str], trail: object = None) -> str:
             if skus:
                 stack.stock_calls.append((store, set(skus)))
             return ""
@@ -669,7 +669,8 @@ def test_e2e_orders_of_two_customers_arrive_once_and_move_the_stock(
         t.session.context,
     )[0]
     assert company_party["name"] == "Firma Demo SRL"
-    assert [i["code"] for i in company_party["identifiers."]] == [company["billing_fiscal_code"]]
+    # the CUI and (issue 15) the trade register number
+    assert [i["code"] for i in company_party["identifiers."]] == [company["billing_fiscal_code"], "J12/345/2020"]
     assert sorted(a["street"] for a in company_party["addresses."]) == ["Bd. Eroilor 10", "Str. Fabricii 9"]
     # The stock effect: the stock sync ran for the orders' SKUs; the shop now shows Tryton's on hand - reserved.
     assert first.details["stock_skus"] == sorted({sku_a, sku_b})

@@ -749,6 +749,8 @@ SECTIONS = [
     config.StockSettings,
     config.OrderSettings,
     config.ReconcileSettings,
+    config.CustomerSettings,
+    config.PurchaseSettings,
     config.ScheduleSettings,
 ]
 
@@ -757,7 +759,7 @@ SECTIONS = [
 def test_every_key_is_documented(section: type) -> None:
     example = (REPO / "erpsync.example.toml").read_text(encoding="utf-8")
     reference = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
-    nested = {"products", "stock", "orders", "reconcile", "schedules"}
+    nested = {"products", "stock", "orders", "reconcile", "customers", "purchases", "schedules"}
     for key in _keys(section) - nested:
         assert re.search(rf"^#? ?{key} = ", example, re.MULTILINE), f"{key} missing from erpsync.example.toml"
         assert f"| `{key}` |" in reference, f"{key} missing from docs/configuration.md"

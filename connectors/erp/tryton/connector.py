@@ -18,6 +18,7 @@ from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
 from erpsync.connectors.erp.tryton.parties import Parties
 from erpsync.connectors.erp.tryton.preflight import TrytonPreflight
 from erpsync.connectors.erp.tryton.products import Products
+from erpsync.connectors.erp.tryton.purchases import Purchases
 from erpsync.connectors.erp.tryton.receipts import Receipts
 from erpsync.connectors.erp.tryton.returns import AfterSales
 from erpsync.connectors.erp.tryton.rpc import SYSTEM, TrytonRpc, decode
@@ -31,6 +32,7 @@ from erpsync.core.models import (
     Customer,
     ErpOrderStatus,
     GoodsReceipt,
+    IncomingGoods,
     Order,
     Page,
     Product,
@@ -61,6 +63,8 @@ CAPABILITIES = Capabilities(
     invoices=True,
     goods_receipts_read=True,
     suppliers_read=True,
+    customers_update=True,
+    purchases_read=True,
 )
 
 
@@ -122,6 +126,7 @@ class TrytonConnector:
         self.products = Products(self.tryton)
         self.stock = Stock(self.tryton)
         self.parties = Parties(self.tryton)
+        self.purchases = Purchases(self.tryton)
         self.sales = Sales(
             self.tryton,
             self.parties,
@@ -234,8 +239,14 @@ class TrytonConnector:
     def create_customer(self, customer: Customer) -> Customer:
         return self.parties.create_customer(customer)
 
+    def update_customer(self, customer: Customer) -> bool:
+        return self.parties.update_customer(customer)
+
     def iter_suppliers(self) -> Iterator[Page[Supplier]]:
         return self.parties.iter_suppliers()
+
+    def iter_incoming(self, warehouses: Sequence[str]) -> Iterator[Page[IncomingGoods]]:
+        return self.purchases.iter_incoming(warehouses)
 
     def find_order(self, reference: str) -> str | None:
         return self.sales.find_order(reference)

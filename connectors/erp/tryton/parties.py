@@ -1,9 +1,12 @@
-"""Parties: customers found (by VAT code or e-mail) or created with their addresses, and the suppliers."""
+"""Parties: customers found (by VAT code or e-mail), created or brought up to date with their addresses, and
+the suppliers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+
+from stdnum.ro import onrc
 
 from erpsync.connectors.erp.tryton import mapping as tm
 from erpsync.connectors.erp.tryton.rpc import SYSTEM
@@ -15,9 +18,15 @@ ADDRESS_FIELDS = ["street", "city", "postal_code", "country.code", "invoice", "d
 PARTY_FIELDS = ["name", "email", "phone", "identifiers.type", "identifiers.code"]
 
 
+def _register(number: str) -> dict[str, str]:
+    """The trade register number (J40/1234/2020) as a party identifier of Tryton's type ``ro_onrc`` (added only
+    when ``stdnum.ro.onrc`` accepts it: Tryton would refuse the whole party otherwise)."""
+    return {"type": "ro_onrc", "code": "".join(number.split()).upper()}
+
+
 class Parties:
-    """``find_customer``, ``create_customer`` and ``iter_suppliers`` of the connector; the party and the
-    addresses of a sale (``party_for``, ``address_for``)."""
+    """``find_customer``, ``create_customer``, ``update_customer`` and ``iter_suppliers`` of the connector; the
+    party and the addresses of a sale (``party_for``, ``address_for``)."""
 
     def __init__(self, tryton: TrytonSession) -> None:
         self.tryton = tryton
@@ -79,12 +88,50 @@ class Parties:
             values["contact_mechanisms"] = [["create", contacts]]
         if addresses:
             values["addresses"] = [["create", addresses]]
+        identifiers = []
         if customer.is_company and customer.vat_code:
             code = customer.vat_code.replace(" ", "").upper()
             kind = "eu_vat" if tm.VAT_PREFIX.match(code) else "ro_cf"
-            values["identifiers"] = [["create", [{"type": kind, "code": code}]]]
+            identifiers.append({"type": kind, "code": code})
+        if customer.is_company and customer.registration_number and onrc.is_valid(customer.registration_number):
+            identifiers.append(_register(customer.registration_number))
+        if identifiers:
+            values["identifiers"] = [["create", identifiers]]
         created = self.tryton.write("party.party", "create", [values], key=key)
         return customer.model_copy(update={"erp_id": str(created[0])})
+
+    def update_customer(self, customer: Customer) -> bool:
+        """Add to the linked party what the shop account has and the party lacks: an address (the old ones stay:
+        past invoices point at them), an e-mail or phone contact, the trade register number. Two reads, and one
+        write only when something is missing."""
+        if not customer.erp_id:
+            raise ValueError("update_customer needs a linked party (erp_id)")
+        party_id, key = int(customer.erp_id), customer.shop_id or customer.email or customer.erp_id
+        party = self.tryton.read("party.party", "read", [party_id], [*PARTY_FIELDS, "contact_mechanisms.value"])[0]
+        rows = self.tryton.search_read("party.address", [("party", "=", party_id)], ["street", "city", "postal_code"])
+        known = {tm.address_key(r.get("street"), r.get("city"), r.get("postal_code")) for r in rows}
+        name = party.get("name") or customer.name
+        addresses = [
+            self._address_values(address, invoice, delivery, name, key=key)
+            for address, invoice, delivery in tm.address_roles(customer.billing, customer.shipping)
+            if tm.address_key(address.street, address.city, address.postal_code) not in known
+        ]
+        values: dict[str, Any] = {}
+        if addresses:
+            values["addresses"] = [["create", addresses]]
+        contacts = {str(c.get("value") or "").strip().lower() for c in party.get("contact_mechanisms.") or []}
+        wanted = [("email", customer.email), ("phone", customer.phone)]
+        new_contacts = [{"type": t, "value": v} for t, v in wanted if v and v.strip().lower() not in contacts]
+        if new_contacts:
+            values["contact_mechanisms"] = [["create", new_contacts]]
+        codes = {str(i.get("code") or "") for i in party.get("identifiers.") or []}
+        register = customer.registration_number
+        if customer.is_company and register and onrc.is_valid(register) and _register(register)["code"] not in codes:
+            values["identifiers"] = [["create", [_register(register)]]]
+        if not values:
+            return False
+        self.tryton.write("party.party", "write", [party_id], values, key=key)
+        return True
 
     def _address_values(
         self, address: Address, invoice: bool, delivery: bool, party_name: str, *, key: str
