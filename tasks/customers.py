@@ -89,11 +89,36 @@ def apply_accounts(runtime: StoreRuntime, batch: Sequence[ShopCustomer]) -> Acco
     """Link, create or update the parties of one batch of accounts; a refused account goes to failures."""
     out = AccountsOutcome()
     known = runtime.state.customer_accounts(runtime.name, [str(a.customer.shop_id) for a in batch])
+    keys = [k for k in (key_of(a.customer) for a in batch) if k is not None]
+    links = runtime.state.erp_ids_of(runtime.name, CUSTOMER, keys)
+    saves: list[tuple[str, str | None, str | None, str | None]] = []
+    pending: list[tuple[str, str, str | None]] = []
+    try:
+        _apply_all(runtime, batch, known, (links, pending), saves, out)
+    finally:  # what was applied is remembered even when the ERP went away mid-batch
+        # a conflict: the party is linked under another key (same e-mail, other CUI): it is used unlinked
+        runtime.state.link_many(runtime.name, CUSTOMER, pending)
+        runtime.state.save_customer_accounts(runtime.name, saves)
+    done = [*out.created, *out.linked, *out.updated, *out.closed]
+    resolve_failures(runtime.state, runtime.name, ACCOUNTS, done)
+    return out
+
+
+def _apply_all(
+    runtime: StoreRuntime,
+    batch: Sequence[ShopCustomer],
+    known: dict[str, CustomerAccount],
+    links: tuple[dict[str, str], list[tuple[str, str, str | None]]],
+    saves: list[tuple[str, str | None, str | None, str | None]],
+    out: AccountsOutcome,
+) -> None:
     transient = 0
     for index, account in enumerate(batch):
         sid = str(account.customer.shop_id)
         try:
-            _apply(runtime, account, known.get(sid), out)
+            saved = _apply(runtime, account, known.get(sid), links, out)
+            if saved is not None:
+                saves.append(saved)
         except RetriableError:
             transient += 1
             out.waiting.append(account)
@@ -105,12 +130,16 @@ def apply_accounts(runtime: StoreRuntime, batch: Sequence[ShopCustomer]) -> Acco
         except RecordError as error:
             out.failed[sid] = str(error)
             record_failure(runtime.state, runtime.name, ACCOUNTS, sid, error, _payload(account))
-    done = [*out.created, *out.linked, *out.updated, *out.closed]
-    resolve_failures(runtime.state, runtime.name, ACCOUNTS, done)
-    return out
 
 
-def _apply(runtime: StoreRuntime, account: ShopCustomer, known: CustomerAccount | None, out: AccountsOutcome) -> None:
+def _apply(
+    runtime: StoreRuntime,
+    account: ShopCustomer,
+    known: CustomerAccount | None,
+    links: tuple[dict[str, str], list[tuple[str, str, str | None]]],
+    out: AccountsOutcome,
+) -> tuple[str, str | None, str | None, str | None] | None:
+    """Apply one account; the ``customer_accounts`` row to save, or None when there is nothing to save."""
     state, store, erp = runtime.state, runtime.name, runtime.erp
     customer = account.customer
     sid = str(customer.shop_id)
@@ -122,16 +151,16 @@ def _apply(runtime: StoreRuntime, account: ShopCustomer, known: CustomerAccount 
             out.closed.append(sid)
         else:
             out.unchanged += 1
-        return
+        return None
     problem = customer_problem(customer)
     if problem is not None:
         out.failed[sid] = problem
         record_failure(state, store, ACCOUNTS, sid, f"customer {sid}: {problem}", _payload(account))
-        return
+        return None
     digest, key = account_digest(customer), key_of(customer)
     if known is not None and known.open and known.digest == digest and known.erp_id:
         out.unchanged += 1
-        return
+        return None
     if known is not None and known.open and known.erp_id:
         # Linked before: the same party, whatever the account's e-mail or CUI now is.
         customer = customer.model_copy(update={"erp_id": known.erp_id})
@@ -143,7 +172,9 @@ def _apply(runtime: StoreRuntime, account: ShopCustomer, known: CustomerAccount 
         else:
             out.unchanged += 1
     else:
-        linked = link_customer(erp, state, store, customer)
+        linked = link_customer(erp, state, store, customer, links[0], links[1])
+        if key is not None and linked.customer.erp_id:
+            links[0][key] = linked.customer.erp_id  # a later account of this batch with the same key
         customer = linked.customer
         if linked.how == "created":
             out.created.append(sid)
@@ -153,7 +184,7 @@ def _apply(runtime: StoreRuntime, account: ShopCustomer, known: CustomerAccount 
             updater = _updater(runtime)
             if customer.erp_id and updater is not None and updater.update_customer(customer):
                 out.updated.append(sid)
-    state.save_customer_account(store, sid, customer_key=key, erp_id=customer.erp_id, digest=digest)
+    return (sid, key, customer.erp_id, digest)
 
 
 def _updater(runtime: StoreRuntime) -> CustomerUpdater | None:

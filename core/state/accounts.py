@@ -81,6 +81,40 @@ class AccountsMixin(StateBase):
         with self._write() as conn:
             conn.execute(stmt)
 
+    def save_customer_accounts(self, store: str, rows: Iterable[tuple[str, str | None, str | None, str | None]]) -> int:
+        """Bulk ``save_customer_account``: ``(shop_id, customer_key, erp_id, digest)`` rows, upserted in chunks."""
+        latest = {require_str("shop_id", sid): (key, erp_id, digest) for sid, key, erp_id, digest in rows}
+        if not latest:
+            return 0
+        now = utcnow()
+        stmt = self._insert(CUSTOMER_ACCOUNTS)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[CUSTOMER_ACCOUNTS.c.store, CUSTOMER_ACCOUNTS.c.shop_id],
+            set_={
+                "customer_key": stmt.excluded.customer_key,
+                "erp_id": stmt.excluded.erp_id,
+                "digest": stmt.excluded.digest,
+                "closed_at": None,
+                "updated_at": now,
+            },
+        )
+        params = [
+            {
+                "store": store,
+                "shop_id": sid,
+                "customer_key": key,
+                "erp_id": erp_id,
+                "digest": digest,
+                "closed_at": None,
+                "updated_at": now,
+            }
+            for sid, (key, erp_id, digest) in sorted(latest.items())
+        ]
+        for chunk in chunks(params, IN_CHUNK):
+            with self._write() as conn:
+                conn.execute(stmt, list(chunk))
+        return len(params)
+
     def close_customer_account(self, store: str, shop_id: str) -> CustomerAccount | None:
         """Close an account's link (deleted or anonymised in the shop); the account as it was, or None."""
         now = utcnow()

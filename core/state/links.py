@@ -199,6 +199,19 @@ class LinksMixin(StateBase):
             row = conn.execute(select(LINKS).where(*conditions).order_by(LINKS.c.id).limit(1)).first()
         return None if row is None else _link(row)
 
+    def erp_ids_of(self, store: str, entity: str, shop_ids: Iterable[str]) -> dict[str, str]:
+        """The ERP ids linked to these shop ids (those linked), in chunks: one query per ``IN_CHUNK`` ids."""
+        found: dict[str, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(sorted(set(shop_ids)), IN_CHUNK):
+                rows = conn.execute(
+                    select(LINKS.c.shop_id, LINKS.c.erp_id).where(
+                        LINKS.c.store == store, LINKS.c.entity == entity, LINKS.c.shop_id.in_(chunk)
+                    )
+                )
+                found.update((r.shop_id, r.erp_id) for r in rows)
+        return found
+
     def links(self, store: str, entity: str) -> list[Link]:
         """Every link of one entity in one store, oldest first."""
         with self._read() as conn:

@@ -8,6 +8,7 @@ buyer never becomes two parties.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -27,23 +28,40 @@ class Linked:
     how: str  # "linked" (known before) | "found" (matched in the ERP) | "created" | "none"
 
 
-def link_customer(erp: ErpConnector, state: StateStore, store: str, customer: Customer) -> Linked:
-    """The buyer as the ERP knows it: linked before, found (VAT code, e-mail) or created with its addresses."""
+def link_customer(
+    erp: ErpConnector,
+    state: StateStore,
+    store: str,
+    customer: Customer,
+    known: Mapping[str, str] | None = None,
+    pending: list[tuple[str, str, str | None]] | None = None,
+) -> Linked:
+    """The buyer as the ERP knows it: linked before, found (VAT code, e-mail) or created with its addresses.
+
+    ``known``: the links of a whole batch read beforehand (key -> party id), so a batch costs one query, not one
+    per buyer; a key not in it is looked up in the ERP (which finds a party linked meanwhile). ``pending``: new
+    links are appended there (``(key, party id, None)``, for one ``link_many`` per batch) instead of written."""
     caps = erp.capabilities
     if not (caps.customers_find or caps.customers_create):
         return Linked(customer, "none")  # the buyer travels inside each document (SmartBill)
     key = key_of(customer)
     if key is not None:
-        link = state.find_link(store, CUSTOMER, shop_id=key)
-        if link is not None:
-            return Linked(customer.model_copy(update={"erp_id": link.erp_id}), "linked")
+        if known is not None:
+            erp_id = known.get(key)
+        else:
+            link = state.find_link(store, CUSTOMER, shop_id=key)
+            erp_id = link.erp_id if link is not None else None
+        if erp_id is not None:
+            return Linked(customer.model_copy(update={"erp_id": erp_id}), "linked")
     found = erp.find_customer(customer) if caps.customers_find else None
     how = "found"
     if found is None and caps.customers_create:
         found, how = erp.create_customer(customer), "created"
     if found is None or not found.erp_id:
         return Linked(customer, "none")
-    if key is not None:
+    if key is not None and pending is not None:
+        pending.append((key, found.erp_id, None))
+    elif key is not None:
         # LinkConflict: the party is known under another key (same e-mail, other VAT code): use it unlinked.
         with suppress(LinkConflict):
             state.link(store, CUSTOMER, shop_id=key, erp_id=found.erp_id)
