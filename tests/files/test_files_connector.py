@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from erpsync.connectors.erp.base import Needs, preflight
 from erpsync.connectors.erp.files import FilesConnector, LocalFolder, MemoryFileJournal, order_file_name
 from erpsync.connectors.errors import RecordError
 from erpsync.connectors.http import Counters
@@ -212,3 +213,22 @@ def test_a_status_export_tells_each_order_files_invoice_awb_and_state(box: Box) 
     assert unknown.state == "missing"
     assert box.stock(connector)[1] == []  # the status export is not taken for a stock file
     assert (box.inbox / "status.csv").exists() is False
+
+
+def test_check_probes_the_folders_the_waiting_exports_and_each_stores_warehouses(box: Box) -> None:
+    connector = box.connector()
+    needs = [Needs(store="main", warehouses=("WH",)), Needs(store="outlet", warehouses=("Depozit",))]
+    drop(box.inbox, "stoc.csv", csv_bytes(stock_rows(TEN)), done=False)
+    before = {p.target: p for p in connector.preflight(needs)}
+    assert before["files inbox"].ok and "without their .done yet" in before["files inbox"].detail
+    assert not before["files stock file"].ok and "no stock export accepted yet" in before["files stock file"].detail
+    assert (box.inbox / "stoc.csv").exists()  # a check takes nothing in
+
+    (box.inbox / "stoc.csv.done").write_bytes(b"")
+    box.stock(connector)
+    after = {p.target: p for p in preflight(connector, needs)}
+    assert after["files outbox"].ok and after["files stock file"].detail == "stoc.csv: 10 rows, 10 SKUs"
+    assert after["store main warehouses"].ok
+    assert (
+        not after["store outlet warehouses"].ok and "Depozit not in stoc.csv" in after["store outlet warehouses"].detail
+    )

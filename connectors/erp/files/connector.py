@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from erpsync.connectors.erp.base import Capabilities, NotSupported
-from erpsync.connectors.erp.files.folders import SYSTEM, TEMP_PREFIX, Entry, Folder, open_folder
+from erpsync.connectors.erp.base import Capabilities, Needs, NotSupported, Probe
+from erpsync.connectors.erp.files.folders import DONE_SUFFIX, SYSTEM, TEMP_PREFIX, Entry, Folder, open_folder
 from erpsync.connectors.erp.files.journal import IN, ORDER, OUT, STOCK, FileJournal, MemoryFileJournal
 from erpsync.connectors.erp.files.orders_out import order_file, order_file_name
 from erpsync.connectors.erp.files.reading import ParsedFile, UnreadableFile, file_format, parse, read_table
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("erpsync.files")
 
-DONE_SUFFIX = ".done"
 PROCESSED, REJECTED = "processed", "rejected"
 PAGE_SIZE = 1000
 _ZERO = Decimal(0)
@@ -170,6 +169,12 @@ class FilesConnector(Unsupported):
         waiting = len(self._ready(self.inbox.list()))
         self.outbox.list()
         return f"files: inbox {self.inbox.where} ({waiting} file(s) waiting), outbox {self.outbox.where}"
+
+    def preflight(self, needs: Sequence[Needs]) -> list[Probe]:
+        """``erpsync check`` (``checks.py``): the folders, exports waiting, the accepted stock file, warehouses."""
+        from erpsync.connectors.erp.files.checks import probes
+
+        return probes(self, needs)
 
     # -- taking files in ---------------------------------------------------------------------------------
 

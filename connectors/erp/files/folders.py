@@ -24,6 +24,7 @@ from erpsync.connectors.http import Counters
 
 SYSTEM = "files"
 TEMP_PREFIX = ".erpsync-"
+DONE_SUFFIX = ".done"  # the complete-file rule: "<name>.done" beside a file says it is whole
 
 
 @dataclass(frozen=True)
