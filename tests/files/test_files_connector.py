@@ -3,9 +3,10 @@ complete-file rule, read once, the guard's rejections with their reports, and or
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,3 +233,19 @@ def test_check_probes_the_folders_the_waiting_exports_and_each_stores_warehouses
     assert (
         not after["store outlet warehouses"].ok and "Depozit not in stoc.csv" in after["store outlet warehouses"].detail
     )
+
+
+def test_a_file_another_run_is_checking_is_left_to_it_until_that_run_is_overdue(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from erpsync.connectors.erp.files import connector as module
+
+    data = csv_bytes(stock_rows(TEN))
+    drop(box.inbox, "stoc.csv", data)
+    digest = hashlib.sha256(data).hexdigest()
+    assert box.journal.file_claim("in", "stock", digest, name="stoc.csv", state="checking")  # another run has it
+    assert box.stock(box.connector()) == ({}, [])
+    assert (box.inbox / "stoc.csv").exists()
+    monkeypatch.setattr(module, "CHECKING_TTL", timedelta(0))  # that run died: the file is taken again
+    levels, errors = box.stock(box.connector())
+    assert errors == [] and len(levels) == 10 and box.journal.file_get("in", "stock", digest).state == "accepted"

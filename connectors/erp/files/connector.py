@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fnmatch import fnmatch
 from pathlib import Path, PurePath
@@ -211,9 +211,13 @@ class FilesConnector(Unsupported):
 
     def _take_status(self, entry: Entry) -> RowError | None:
         """Read a status export once: each order's row into the journal (direction ``status``, key = reference)."""
-        data = self.inbox.read(entry.name)
+        data = self._read(entry.name)
+        if data is None:
+            return None
         digest = hashlib.sha256(data).hexdigest()
         known = self.journal.file_get(IN, "status", digest)
+        if known is not None and known.state == "checking" and _recent(known.updated_at):
+            return None  # another run is taking it in now
         if known is not None and known.state != "checking":
             self._retire(entry.name, PROCESSED, f"{digest[:12]}-duplicate-{entry.name}")
             return None
@@ -242,9 +246,13 @@ class FilesConnector(Unsupported):
         return None
 
     def _take(self, entry: Entry) -> RowError | None:
-        data = self.inbox.read(entry.name)
+        data = self._read(entry.name)
+        if data is None:
+            return None
         digest = hashlib.sha256(data).hexdigest()
         known = self.journal.file_get(IN, STOCK, digest)
+        if known is not None and known.state == "checking" and _recent(known.updated_at):
+            return None  # another run is taking it in now
         if known is not None and known.state != "checking":
             log.info("%s: the same content as %s (%s): already read, not read again", entry.name, known.name, digest)
             self._retire(entry.name, PROCESSED, f"{digest[:12]}-duplicate-{entry.name}")
@@ -300,6 +308,13 @@ class FilesConnector(Unsupported):
             error=f"{kind} file {entry.name} rejected, nothing of it applied: {verdict.describe()}; "
             f"report: {REJECTED}/{rejected}.report.txt",
         )
+
+    def _read(self, name: str) -> bytes | None:
+        """A listed file's bytes, or None when another run moved it away meanwhile."""
+        try:
+            return self.inbox.read(name)
+        except FileNotFoundError:
+            return None
 
     def _validate(self, parsed: ParsedFile, previous: Accepted | None) -> FileVerdict:
         if self.validator is None:
@@ -539,6 +554,13 @@ def _decimal(value: float) -> Decimal:
     if value != value:
         return _ZERO
     return Decimal(repr(float(value))) if not float(value).is_integer() else Decimal(int(value))
+
+
+CHECKING_TTL = timedelta(minutes=10)  # a take-in left "checking" longer than this was cut short: taken again
+
+
+def _recent(when: datetime) -> bool:
+    return datetime.now(UTC) - when < CHECKING_TTL
 
 
 def _stamp() -> str:
