@@ -19,11 +19,13 @@ MAX_REF = 200  # an ERP reference longer than this is cut (several documents for
 
 @dataclass(frozen=True)
 class Trail:
-    """The cause of a run's stock writes (``cause``), per-SKU overrides and the ERP documents by ERP SKU."""
+    """The cause of a run's stock writes (``cause``), per-SKU overrides and the ERP documents by ERP SKU; ``seen``:
+    the quantity the shop showed before the write when the run read it (else the last push is the "before")."""
 
     cause: str = "inventory"
     causes: Mapping[str, str] = field(default_factory=dict)
     refs: Mapping[str, str] = field(default_factory=dict)
+    seen: Mapping[str, float] = field(default_factory=dict)  # the shop's own value read by this run (drift)
 
     def __post_init__(self) -> None:
         for sku, cause in [("*", self.cause), *self.causes.items()]:

@@ -8,6 +8,7 @@ batches -> statuses back -> ERP orders of other channels into the shop -> stock 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,13 +70,17 @@ def import_in_batches(
     return outcome
 
 
-def refresh_stock(store: str, skus: set[str], trail: Trail | None = None) -> str:
-    """Run the stock sync for these ERP SKUs as a sub-flow; a short note of what happened."""
+_TRAIL: ContextVar[Trail | None] = ContextVar("order_run_trail", default=None)
+
+
+def refresh_stock(store: str, skus: set[str]) -> str:
+    """Run the stock sync for these ERP SKUs as a sub-flow; a short note of what happened. The movement trail
+    names the run's sales and returns (``_TRAIL``, set by ``run_orders``), else every SKU is a ``sale``."""
     if not skus:
         return ""
     from erpsync.flows.stock import stock_sync  # imported when needed: it brings pandas
 
-    why = trail or Trail("sale")
+    why = _TRAIL.get() or Trail("sale")
     state = stock_sync(
         store=store, skus=sorted(skus), cause=why.cause, causes=dict(why.causes), refs=dict(why.refs), return_state=True
     )
@@ -120,7 +125,11 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
     runtime.state.set_cursor(runtime.name, SHOP_CURSOR, forward_cursor(window_end, since, outcome.pinned).isoformat())
     booked = {sid: e.erp_order_id for sid in outcome.created if (e := runtime.state.journal_get(runtime.name, sid))}
     trail = order_trail(read.orders, {k: v for k, v in booked.items() if v}, outcome.after, runtime.store.sku_prefix)
-    stock_note = refresh_stock(runtime.name, outcome.skus | pulled.skus, trail)
+    token = _TRAIL.set(trail)
+    try:
+        stock_note = refresh_stock(runtime.name, outcome.skus | pulled.skus)
+    finally:
+        _TRAIL.reset(token)
 
     held = len(outcome.held) + len(pulled.held) + len(outcome.edits_held)
     failed = len(outcome.failed) + len(read.errors) + len(read.missing) + len(statuses.failed) + len(pulled.failed)

@@ -107,8 +107,11 @@ def _reconcile(runtime: StoreRuntime, *, dry_run: bool, accept: bool) -> RunSumm
     log_clamped(runtime, plan.availability)
     outcome = WriteOutcome()
     if not dry_run:
+        shown = [*zip(plan.rows["sku"], plan.rows["stock"], strict=True)]
+        shown += [*zip(plan.zeroed["sku"], plan.zeroed["stock"], strict=True)]
+        trail = Trail("reconciliation", seen={str(sku): float(stock) for sku, stock in shown})
         for batch in batches(plan.writes(), runtime.store.reconcile.batch_size):
-            done = write_stock(runtime, batch, Trail("reconciliation"))
+            done = write_stock(runtime, batch, trail)
             outcome.written += done.written
             outcome.failed.update(done.failed)
     _publish_corrections(runtime, plan, outcome, dry_run)

@@ -180,6 +180,9 @@ def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str]
             placed = _place_orders(shop, name, 3)
             _say(f"  {name}: placed orders {', '.join(placed)}", started)
             _run("orders", name, started, results)
+        _say("customers: the shops' accounts become linked Tryton parties (the orders' buyers reused)", started)
+        for name in STORES:
+            _run("customers", name, started, results)
         _say("stock again: the imported orders now reserve stock in Tryton; nothing else changed", started)
         for name in STORES:
             _run("stock", name, started, results)
@@ -193,6 +196,11 @@ def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str]
         _say(f"reconcile: drift injected in bucuresti ({', '.join(drifted)} set to 999); guarded correction", started)
         for name in STORES:
             _run("reconcile", name, started, results)
+        from erpsync.app.history import history_rows
+
+        _say(f"stock-history {drifted[0]} --store bucuresti (the movement trail, newest first):", started)
+        for row in history_rows(settings, drifted[0], "bucuresti", None, 5):
+            _say(f"  {row['at'][:19]} {row['cause']:<14} -> {row['quantity']:<6} {row['erp_ref'] or ''}", started)
 
         out("")
         out(_table(results))

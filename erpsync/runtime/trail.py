@@ -36,11 +36,18 @@ def record_writes(
     return state.record_movements(
         store,
         (
-            NewMovement(sku, quantity, before.get(sku), trail.cause_of(sku), trail.ref_of(sku))
+            NewMovement(sku, quantity, _before(sku, before, trail), trail.cause_of(sku), trail.ref_of(sku))
             for sku, quantity in written
         ),
         run_id=current_run_id(),
     )
+
+
+def _before(sku: str, pushed: Mapping[str, Decimal | None], trail: Trail) -> Decimal | None:
+    seen = trail.seen.get(sku)
+    if seen is not None and seen == seen:  # not NaN: the shop's value this run read
+        return Decimal(str(seen))
+    return pushed.get(sku)
 
 
 def publish_movements(flow: str, store: str, written: Sequence[Any], trail: Trail) -> None:

@@ -470,7 +470,7 @@ def stack_factory(
         monkeypatch.setattr(overrides, "unpaced", True)
         erp = ErpUnderTest(seeder, shops, specs, state_url, proxy)
 
-        def refresh_stock(store: str, skus: set[str], trail: object = None) -> str:
+        def refresh_stock(store: str, skus: set[str]) -> str:
             if skus:
                 erp.stock_calls.append((store, set(skus)))
             return ""

@@ -240,7 +240,7 @@ def oblio_stack_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         monkeypatch.setattr(overrides, "unpaced", unpaced)
         if record_stock:
 
-            def refresh_stock(store: str, skus: set[str], trail: object = None) -> str:
+            def refresh_stock(store: str, skus: set[str]) -> str:
                 if skus:
                     stack.stock_calls.append((store, set(skus)))
                 return ""

@@ -188,7 +188,7 @@ def sb_stack_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         monkeypatch.setattr(overrides, "unpaced", unpaced)
         if record_stock:
 
-            def refresh_stock(store: str, skus: set[str], trail: object = None) -> str:
+            def refresh_stock(store: str, skus: set[str]) -> str:
                 if skus:
                     stack.stock_calls.append((store, set(skus)))
                 return ""

@@ -137,7 +137,7 @@ def make_stack(
         monkeypatch.setattr(runtime_module, "make_erp", lambda *_a, **_k: stack.erp)
         monkeypatch.setattr(overrides, "unpaced", True)
 
-        def refresh_stock(store: str, skus: set[str], trail: object = None) -> str:
+        def refresh_stock(store: str, skus: set[str]) -> str:
             if skus:
                 stack.stock_calls.append((store, set(skus)))
             return ""

@@ -40,7 +40,7 @@ def test_e2e_stock_history_lists_sale_receipt_and_reconciliation_with_erp_docume
     assert shown.exit_code == 0, shown.output
     rows = json.loads(shown.output)
     assert [(r["cause"], r["previous"], r["quantity"]) for r in rows] == [
-        ("reconciliation", "29", "29"),  # the last push was 29; the shop had drifted to 5 and is put back
+        ("reconciliation", "5", "29"),  # the shop had drifted to 5 (what this run read) and is put back
         ("receipt", "17", "29"),  # 32 on hand - 3 reserved
         ("sale", None, "17"),  # never pushed before: the shop's value was not known
     ]
