@@ -137,14 +137,11 @@ class TrytonStock:
         self.session.call("model.stock.inventory.confirm", inventory, ctx)
 
 
-def _erp_available(sku: str, store: str) -> Decimal:
+def _erp_available(runtime: Any, sku: str) -> Decimal:
     """What the shop should show for ``sku`` now: the ERP's on hand − reserved in the store's warehouses."""
-    from erpsync.runtime.store_runtime import open_runtime
-
-    with open_runtime(store) as runtime:
-        total = Decimal(0)
-        for page in runtime.erp.iter_stock(runtime.store.warehouses, skus=[sku]):
-            total += sum((level.on_hand - level.reserved for level in page.items), Decimal(0))
+    total = Decimal(0)
+    for page in runtime.erp.iter_stock(runtime.store.warehouses, skus=[sku]):
+        total += sum((level.on_hand - level.reserved for level in page.items), Decimal(0))
     return max(total, Decimal(0))
 
 
@@ -247,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
 
         from erpsync.flows.watch import request_stop, store_watch
 
-        watch_minutes = args.minutes + args.idle_seconds / 60 + 5
+        watch_minutes = 24 * 60.0  # stopped through the state store at the end, however long a loaded machine takes
         watchers = [
             threading.Thread(
                 target=store_watch,
@@ -276,14 +273,17 @@ def run(args: argparse.Namespace) -> int:
         events += [(args.minutes * 60 * (i + 0.25) / args.orders, "order", i) for i in range(args.orders)]
         events.sort()
         _say(f"load: {args.changes} stock changes and {args.orders} orders over {args.minutes:g} min", started)
-        with httpx.Client(timeout=10) as client:
+        from erpsync.runtime.store_runtime import open_runtime
+
+        reader = open_runtime("hooks")  # one ERP session for the expected values (a login per change is slow)
+        with reader, httpx.Client(timeout=10) as client:
             for at, kind, index in events:
                 time.sleep(max(0.0, load_started + at - time.monotonic()))
                 if kind == "stock":
                     sku = stock_skus[index % len(stock_skus)]
                     erp_stock.count(sku, 100 + index)  # a new quantity every time
                     made = time.monotonic()
-                    observed.add(Pending("stock", sku, made, _erp_available(sku, "hooks")))
+                    observed.add(Pending("stock", sku, made, _erp_available(reader, sku)))
                 elif index % 2 == 0:
                     order_id = _place_order(shops["hooks"], order_skus[index % len(order_skus)])
                     made = time.monotonic()
