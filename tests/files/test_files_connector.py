@@ -249,3 +249,13 @@ def test_a_file_another_run_is_checking_is_left_to_it_until_that_run_is_overdue(
     monkeypatch.setattr(module, "CHECKING_TTL", timedelta(0))  # that run died: the file is taken again
     levels, errors = box.stock(box.connector())
     assert errors == [] and len(levels) == 10 and box.journal.file_get("in", "stock", digest).state == "accepted"
+
+
+def test_stock_levels_built_without_validation_equal_validated_ones() -> None:
+    from erpsync.connectors.erp.files import connector as module
+    from erpsync.core.models import StockLevel
+
+    built = module._level("A-1", "WH", Decimal("2.5"), Decimal(0))
+    assert built == StockLevel(sku="A-1", warehouse="WH", on_hand=Decimal("2.5"))
+    assert built.model_dump() == module._constructed("A-1", "WH", Decimal("2.5"), Decimal(0)).model_dump()
+    assert module._level is module._assembled  # the fast path holds on this pydantic (else model_construct)

@@ -411,26 +411,14 @@ class FilesConnector(Unsupported):
         chosen = frame[frame["warehouse"].isin(warehouses)]
         if skus is not None:
             chosen = chosen[chosen["sku"].isin(skus)]
-        columns = chosen[["sku", "warehouse", "quantity_number", "reserved_number"]]
-        decimals: dict[float, Decimal] = {}  # quantities repeat: each converted once
-        fields_set = {"sku", "warehouse", "on_hand", "reserved"}
-        batch: list[StockLevel] = []
-        for sku, warehouse, quantity, reserved in columns.itertuples(index=False, name=None):
-            on_hand = decimals.get(quantity)
-            if on_hand is None:
-                on_hand = decimals[quantity] = _decimal(quantity)
-            held = decimals.get(reserved)
-            if held is None:
-                held = decimals[reserved] = _decimal(reserved)
-            # the values were validated by the guard when the file was accepted: no second validation per row
-            batch.append(
-                StockLevel.model_construct(fields_set, sku=sku, warehouse=warehouse, on_hand=on_hand, reserved=held)
-            )
-            if len(batch) == PAGE_SIZE:
-                yield Page(items=batch)
-                batch = []
-        if batch:
-            yield Page(items=batch)
+        quantities = chosen["quantity_number"].fillna(0.0).tolist()
+        reserved = chosen["reserved_number"].fillna(0.0).tolist()
+        decimals = {value: _decimal(value) for value in {*quantities, *reserved}}  # each distinct value once
+        # the values were validated by the guard when the file was accepted: no second validation per row
+        rows = zip(chosen["sku"].tolist(), chosen["warehouse"].tolist(), quantities, reserved, strict=True)
+        levels = [_level(sku, warehouse, decimals[q], decimals[r]) for sku, warehouse, q, r in rows]
+        for start in range(0, len(levels), PAGE_SIZE):
+            yield Page(items=levels[start : start + PAGE_SIZE])
 
     def iter_products(self, *, changed_since: datetime | None = None) -> Iterator[Page[Product]]:
         """One product per SKU of the last accepted file: name, price (gross or net by ``prices_include_vat``),
@@ -548,6 +536,49 @@ class FilesConnector(Unsupported):
                     f"SKU {line.sku!r} is not in the last accepted stock file {accepted.name}: the ERP would not "
                     "know it",
                 )
+
+
+_LEVEL_FIELDS = frozenset({"sku", "warehouse", "on_hand", "reserved"})
+
+
+def _constructed(sku: str, warehouse: str, on_hand: Decimal, reserved: Decimal) -> StockLevel:
+    return StockLevel.model_construct(
+        set(_LEVEL_FIELDS), sku=sku, warehouse=warehouse, on_hand=on_hand, reserved=reserved
+    )
+
+
+def _assembled(sku: str, warehouse: str, on_hand: Decimal, reserved: Decimal) -> StockLevel:
+    """What ``model_construct`` makes, without its per-field loop (~2x faster over 100,000 rows): the instance
+    dict and pydantic's three slots set directly. Used only when ``_level_factory`` proved it identical."""
+    level = object.__new__(StockLevel)
+    setter = object.__setattr__
+    setter(level, "__dict__", {"sku": sku, "warehouse": warehouse, "on_hand": on_hand, "reserved": reserved})
+    setter(level, "__pydantic_fields_set__", set(_LEVEL_FIELDS))
+    setter(level, "__pydantic_extra__", None)
+    setter(level, "__pydantic_private__", None)
+    return level
+
+
+def _level_factory() -> Any:
+    """``_assembled`` when it builds exactly what ``model_construct`` builds (checked once, on this pydantic),
+    else ``model_construct`` itself."""
+    try:
+        sample = ("S", "WH", Decimal("1.5"), Decimal(0))
+        fast, slow = _assembled(*sample), _constructed(*sample)
+        same = (
+            fast == slow
+            and fast.__dict__ == slow.__dict__
+            and fast.__pydantic_fields_set__ == slow.__pydantic_fields_set__
+            and fast.__pydantic_extra__ == slow.__pydantic_extra__
+            and fast.__pydantic_private__ == slow.__pydantic_private__
+            and fast.model_dump() == slow.model_dump()
+        )
+    except Exception:
+        same = False
+    return _assembled if same else _constructed
+
+
+_level = _level_factory()
 
 
 def _decimal(value: float) -> Decimal:
