@@ -30,9 +30,9 @@ def parse_unit_key(key: str) -> tuple[str, str | None]:
 def load_units(state: StateStore, store: str) -> dict[str, UnitRef]:
     """Every known unit of a store, by ERP SKU."""
     units = {}
-    for link in state.links(store, ENTITY):
-        product_id, variant_id = parse_unit_key(link.shop_id)
-        units[link.erp_id] = UnitRef(link.erp_id, link.sku or link.erp_id, product_id, variant_id)
+    for erp_id, shop_id, sku in state.link_ids(store, ENTITY):
+        product_id, variant_id = parse_unit_key(shop_id)
+        units[erp_id] = UnitRef(erp_id, sku or erp_id, product_id, variant_id)
     return units
 
 

@@ -212,7 +212,7 @@ def accept_snapshot(
     snapshot = state.save_snapshot(store, SNAPSHOT_KIND, len(guard.frame), metrics)
     keep = previous_to_keep(guard.frame)
     moved = changed(keep, guard.previous)
-    state.set_pushed(store, PREVIOUS, [(str(k), None, to_decimal(v)) for k, v in moved.items()])
+    state.set_pushed(store, PREVIOUS, ((str(k), None, to_decimal(v)) for k, v in moved.items()))
     gone = guard.previous.index.difference(keep.index)
     if len(gone):
         state.delete_pushed(store, PREVIOUS, [str(k) for k in gone])
@@ -221,7 +221,7 @@ def accept_snapshot(
     expected = plan.availability.available.reindex(in_sync)
     pushed = state.get_pushed(store, STOCK, keys=None if len(in_sync) > 10_000 else list(in_sync))
     stale = changed(expected, quantities({key: row.quantity for key, row in pushed.items()}))
-    state.set_pushed(store, STOCK, [(str(k), None, to_decimal(v)) for k, v in stale.items()])
+    state.set_pushed(store, STOCK, ((str(k), None, to_decimal(v)) for k, v in stale.items()))
     resolve_failures(state, store, STOCK, [str(s) for s in in_sync])
     get_run_logger().info(
         "snapshot accepted (%s): %d rows, %d per-SKU quantities kept, %d pushed refreshed",

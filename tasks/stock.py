@@ -152,13 +152,11 @@ def read_shop_inventory(runtime: StoreRuntime) -> ShopInventory:
     return ShopInventory(frame, errors, count)
 
 
-def unit_refs(shop: pd.DataFrame) -> list[UnitRef]:
-    """The unit references of a shop snapshot."""
+def unit_refs(shop: pd.DataFrame) -> Iterator[UnitRef]:
+    """The unit references of a shop snapshot, one at a time (a list of 100,000 would be held whole)."""
     columns = shop[["sku", "shop_sku", "product_id", "variant_id"]]
-    return [
-        UnitRef(sku, shop_sku_value, product_id, variant_id if isinstance(variant_id, str) else None)
-        for sku, shop_sku_value, product_id, variant_id in columns.itertuples(index=False, name=None)
-    ]
+    for sku, shop_sku_value, product_id, variant_id in columns.itertuples(index=False, name=None):
+        yield UnitRef(sku, shop_sku_value, product_id, variant_id if isinstance(variant_id, str) else None)
 
 
 @task(name="remember-shop-units", cache_policy=NO_CACHE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -13,6 +13,8 @@ from sqlalchemy.engine import Row
 from erpsync.core.state.base import StateBase
 from erpsync.core.state.common import IN_CHUNK, StateError, chunks, dumps, loads, require_str, utcnow
 from erpsync.core.state.schema import LINKS
+
+LINK_PAGE = 5_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -219,6 +221,17 @@ class LinksMixin(StateBase):
                 select(LINKS).where(LINKS.c.store == store, LINKS.c.entity == entity).order_by(LINKS.c.id)
             ).all()
         return [_link(r) for r in rows]
+
+    def link_ids(self, store: str, entity: str) -> Iterator[tuple[str, str, str | None]]:
+        """``(erp_id, shop_id, sku)`` of every link of one entity in one store, streamed in partitions: at 100,000
+        links, ``links()`` holds the rows and their ``Link`` objects at once (~100 MB) where this holds a page."""
+        with self._read() as conn:
+            result = conn.execution_options(yield_per=LINK_PAGE).execute(
+                select(LINKS.c.erp_id, LINKS.c.shop_id, LINKS.c.sku)
+                .where(LINKS.c.store == store, LINKS.c.entity == entity)
+                .order_by(LINKS.c.id)
+            )
+            yield from result.tuples()
 
     def unlink(self, store: str, entity: str, *, shop_id: str | None = None, erp_id: str | None = None) -> bool:
         """Remove the link matching the given id(s); True if one was removed."""
