@@ -167,7 +167,8 @@ class _Watcher:
         shop = self.runtime.shop.counters
         self.counters.shop_reads, self.counters.shop_writes = shop.reads, shop.writes
         at = utcnow()
-        record_heartbeat(self.runtime, at, self.counters)
+        every = self.plan.heartbeat_seconds
+        record_heartbeat(self.runtime, at, self.counters, state=state, stock=self.stock_on, every=every)
         publish_progress(self.runtime.name, at, self.counters, state)
         self.logger.info("watch [%s] heartbeat: %s", self.runtime.name, self.counters.line())
 
@@ -192,6 +193,7 @@ class _Watcher:
             f"every {plan.orders_poll_seconds:.0f} s" if plan.orders_poll_seconds > 0 else "not polled (webhooks)",
             self.cursor.isoformat(),
         )
+        self.heartbeat()  # at once: the run shows its counters from the start
         start = time.monotonic()
         end = start + plan.seconds
         next_stock = next_orders = start

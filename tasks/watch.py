@@ -32,9 +32,12 @@ def poll_erp_stock(runtime: StoreRuntime, since: datetime) -> list[StockLevel]:
     return levels
 
 
-def record_heartbeat(runtime: StoreRuntime, at: datetime, counters: WatchCounters) -> None:
+def record_heartbeat(
+    runtime: StoreRuntime, at: datetime, counters: WatchCounters, *, state: str, stock: bool, every: float
+) -> None:
     """Store the heartbeat in the state database (``erpsync`` tooling and other processes can read it)."""
-    runtime.state.set_cursor(runtime.name, HEARTBEAT, json.dumps({"at": at.isoformat(), **counters.as_dict()}))
+    beat = {"at": at.isoformat(), "state": state, "stock": stock, "every": every, **counters.as_dict()}
+    runtime.state.set_cursor(runtime.name, HEARTBEAT, json.dumps(beat))
 
 
 def read_heartbeat(runtime: StoreRuntime) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ cursor in the state store."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ import pytest
 
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.runtime.leases import exclusive_run
-from erpsync.tasks.watch import STOCK_CURSOR
+from erpsync.tasks.watch import HEARTBEAT, STOCK_CURSOR
 from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, build_fake_stack
 
 PATCH = "PATCH /products/{id}"
@@ -76,6 +77,8 @@ def test_watcher_syncs_changes_in_batches_idles_for_free_respects_leases_and_res
 
     watcher = Running(fake)
     wait_for(lambda: state.get_cursor(STORE, STOCK_CURSOR), "the watcher's first poll")
+    beat = json.loads(state.get_cursor(STORE, HEARTBEAT) or "{}")  # written at start, then every heartbeat
+    assert (beat["state"], beat["stock"], beat["every"]) == ("running", True, 1.0)
 
     sim.stats.reset()
     time.sleep(2.0)  # idle: the ERP is polled ~6 times, the shop never
@@ -98,6 +101,8 @@ def test_watcher_syncs_changes_in_batches_idles_for_free_respects_leases_and_res
     assert isinstance(second, RunSummary) and second.state is RunState.SKIPPED
 
     first = watcher.stop()
+    beat = json.loads(state.get_cursor(STORE, HEARTBEAT) or "{}")
+    assert (beat["state"], beat["stock_written"], beat["batches"]) == ("finished", 3, 2)
     details = first.details
     assert first.state is RunState.COMPLETED and first.updated == 3 and first.shop_writes == 3
     assert details["changes_seen"] == 3 and details["batches"] == 2 and details["busy_skips"] >= 1
