@@ -44,6 +44,13 @@ def _once(env: dict[str, str], cwd: Path) -> tuple[float, str, str]:
     return wall, said, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
 
+def _flow_runs(api_url: str) -> int:
+    """Flow runs the server holds (what its UI lists)."""
+    import httpx
+
+    return int(httpx.post(f"{api_url}/flow_runs/count", json={}, timeout=10).json())
+
+
 def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench cli_run")
     parser.add_argument("--runs", type=int, default=5)
@@ -89,10 +96,17 @@ def main(argv: Sequence[str] = ()) -> int:
             write_marker(server.api_url, root / "home")
             for label, env in ways.items():
                 _once(env, root)  # the first run of each way may still have work (first stock push)
+                before = _flow_runs(server.api_url)
                 results = [_once(env, root) for _ in range(args.runs)]
+                landed = _flow_runs(server.api_url) - before
+                if landed != args.runs:
+                    failed.append(f"{label}: {landed} of {args.runs} runs reached the server")
                 times = [wall for wall, _, _ in results]
                 median = statistics.median(times)
-                print(f"  {label:<34} median {median:.2f} s, worst {max(times):.2f} s — {results[-1][1]}")
+                print(
+                    f"  {label:<34} median {median:.2f} s, worst {max(times):.2f} s, {landed} runs on the server "
+                    f"— {results[-1][1]}"
+                )
                 print(f"  {'':<34} {results[-1][2]}")
                 if median > LIMIT_SECONDS:
                     failed.append(f"{label}: median {median:.2f} s > {LIMIT_SECONDS} s")

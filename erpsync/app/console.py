@@ -80,11 +80,13 @@ def run_and_exit(flow: str, stores: list[str], params: dict[str, Any], as_json: 
     from erpsync.flows.registry import UnknownFlow
 
     prepare_runtime_environment()
-    from erpsync.app.prefect_api import choose_prefect_api
+    from erpsync.app.prefect_api import choose_prefect_api, runs_going_to
 
-    typer.echo(choose_prefect_api().line(), err=True)
+    api = choose_prefect_api()
+    typer.echo(api.line(), err=True)
     try:
-        summaries = run_named(flow, stores, params, lambda summary: typer.echo(summary_text(summary, as_json)))
+        with runs_going_to(api):
+            summaries = run_named(flow, stores, params, lambda summary: typer.echo(summary_text(summary, as_json)))
     except UnknownFlow as error:
         fail(str(error), EXIT_CONFIG)
     exit_for(summaries)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +92,16 @@ def choose_prefect_api(home: Path | None = None, *, probe_default: bool = True) 
             os.environ["PREFECT_API_URL"] = url
             return ApiChoice(url, source)
     return ApiChoice(None, "temporary")
+
+
+@contextmanager
+def runs_going_to(choice: ApiChoice) -> Iterator[None]:
+    """Prefect's settings for the runs of this command: a found local server replaces the temporary API (Prefect
+    has read its settings already, so the variable set by ``choose_prefect_api`` alone would not reach them)."""
+    if choice.url is None or choice.source in ("environment", "profile"):
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: choice.url}):
+        yield

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from erpsync.app import prefect_api
-from erpsync.app.prefect_api import choose_prefect_api, remove_marker, write_marker
+from erpsync.app.prefect_api import choose_prefect_api, remove_marker, runs_going_to, write_marker
 from erpsync.app.prefect_server import free_port
 from erpsync.testing.server import RunningServer, serve_in_thread
 
@@ -62,3 +62,13 @@ def test_a_configured_api_wins_and_says_where_it_came_from(tmp_path: Path, monke
     assert choose_prefect_api(tmp_path).source == "profile"
     monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example:4200/api")
     assert choose_prefect_api(tmp_path).line() == "Prefect: runs go to http://prefect.example:4200/api (environment)"
+
+
+def test_the_found_server_reaches_prefects_settings_for_the_runs(tmp_path: Path, health_server: RunningServer) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    api = f"{health_server.url}/api"
+    write_marker(api, tmp_path)
+    choice = choose_prefect_api(tmp_path, probe_default=False)
+    with runs_going_to(choice):  # Prefect read its settings before the server was found
+        assert PREFECT_API_URL.value() == api
