@@ -26,14 +26,14 @@ from erpsync.runtime.artifacts import publish_summary
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
-from erpsync.tasks.stock import utcnow
-from erpsync.tasks.watch import (
+from erpsync.runtime.watch_steps import (
     STOCK_CURSOR,
     WATCH,
     poll_erp_stock,
     publish_progress,
     record_heartbeat,
 )
+from erpsync.tasks.stock import utcnow
 
 STOP = "watch-stop"  # an ISO time stored here ends every watcher of the store started before it
 OVERLAP = timedelta(seconds=30)  # a move committed late (its time is its transaction's start) is still seen

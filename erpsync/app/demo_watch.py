@@ -60,7 +60,7 @@ def sale_reaches_the_shop(tryton: Any, shop: Any, store: str, say: Callable[[str
     from erpsync.core.config import load_config
     from erpsync.flows.watch import request_stop, store_watch
     from erpsync.runtime.store_runtime import state_store
-    from erpsync.tasks.watch import STOCK_CURSOR
+    from erpsync.runtime.watch_steps import STOCK_CURSOR
 
     state = state_store(load_config().state.url.get())
     candidates = [

@@ -172,7 +172,7 @@ def test_the_store_watcher_syncs_a_new_export_within_seconds(make_stack: Callabl
     """``stock_changed_since`` on the files ERP = a file accepted since: the watcher polls the inbox (no shop call
     while nothing arrives) and runs the targeted sync when an export lands."""
     from erpsync.flows.watch import request_stop, store_watch
-    from erpsync.tasks.watch import STOCK_CURSOR
+    from erpsync.runtime.watch_steps import STOCK_CURSOR
 
     stack = make_stack()
     stack.export(FIRST)

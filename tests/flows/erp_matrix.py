@@ -29,6 +29,7 @@ import pytest
 import erpsync.runtime.store_runtime as runtime_module
 from erpsync.app.flowrun import run_flow
 from erpsync.connectors.erp.base import Capabilities
+from erpsync.connectors.erp.tryton.mapping import vat_identifier
 from erpsync.connectors.http import reset_shared_limiters
 from erpsync.core.order_totals import TOLERANCE
 from erpsync.core.state import StateStore
@@ -307,9 +308,10 @@ class TrytonSeeder:
             "model.sale.sale.search_read", [("reference", "=", reference)], 0, None, None, ["party"], ctx
         )
         parties = self.session.call(
-            "model.party.party.read", [s["party"] for s in sales], ["name", "identifiers.code"], ctx
+            "model.party.party.read", [s["party"] for s in sales], ["name", "identifiers.type", "identifiers.code"], ctx
         )
-        return [Buyer(p["name"], "".join(i["code"] for i in p["identifiers."]), str(p["id"])) for p in parties]
+        # the VAT code only: a company also carries its trade register number (ro_onrc) as an identifier
+        return [Buyer(p["name"], vat_identifier(p) or "", str(p["id"])) for p in parties]
 
     def link(self, state: StateStore, store: str, reference: str) -> bool:
         return False  # Tryton is looked up by reference (orders_read): nothing is ever held in doubt

@@ -17,7 +17,7 @@ import pytest
 
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.runtime.leases import exclusive_run
-from erpsync.tasks.watch import HEARTBEAT, STOCK_CURSOR
+from erpsync.runtime.watch_steps import HEARTBEAT, STOCK_CURSOR
 from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, build_fake_stack
 
 PATCH = "PATCH /products/{id}"
