@@ -7,7 +7,11 @@ through Prefect (a temporary API):
 
 1. the import: every order becomes one confirmed Tryton sale (checked by counting sales by reference), then the
    stock sync sub-flow refreshes the K SKUs;
-2. a re-run with nothing new: no ERP call at all.
+2. a re-run with nothing new: no ERP call at all;
+3. the ERP's own rate for the same orders: each one created, quoted and confirmed straight through Tryton's
+   JSON-RPC (a party created with its address the first time a buyer is seen, its address ids read once; then
+   ``sale.sale.create`` with the lines, ``quote``, ``confirm``), as the simplest correct client would, on the same
+   server in the same run. The ratio erpsync / direct is the issue's goal (>= 0.8).
 
 Figures: seconds and orders per second, ERP and shop calls per order, the share of the time spent waiting for
 Tryton's answers (measured by timing ``TrytonRpc.call``), task runs per flow run (the order flow's own, and with
@@ -99,8 +103,11 @@ def _buyers(count: int, rng: random.Random) -> list[dict[str, Any]]:
     return buyers
 
 
-def _place_orders(sim: Any, skus: list[str], buyers: list[dict[str, Any]], count: int, rng: random.Random) -> list[str]:
-    ids = []
+def _place_orders(
+    sim: Any, skus: list[str], buyers: list[dict[str, Any]], count: int, rng: random.Random
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The shop orders (their ids), and each one's buyer and lines for the direct run."""
+    ids, specs = [], []
     for n in range(count):
         lines = [{"product_sku": sku, "quantity": rng.randint(1, 3)} for sku in rng.sample(skus, rng.randint(1, 3))]
         order = sim.add_order(
@@ -115,7 +122,107 @@ def _place_orders(sim: Any, skus: list[str], buyers: list[dict[str, Any]], count
             adjust_stock=False,
         )
         ids.append(str(order["id"]))
-    return ids
+        specs.append({"buyer": buyers[n % len(buyers)], "lines": lines})
+    return ids, specs
+
+
+def _direct(session: Any, manifest: dict[str, Any], specs: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+    """The same orders created, quoted and confirmed straight through Tryton's JSON-RPC (module docstring, 3)."""
+    ctx = session.context
+    product_ids = {
+        row["code"]: row["id"]
+        for row in session.call(
+            "model.product.product.search_read",
+            [("code", "in", sorted({line["product_sku"] for spec in specs for line in spec["lines"]}))],
+            0,
+            None,
+            None,
+            ["code"],
+            ctx,
+        )
+    }
+    taxes = [manifest["taxes"]["customer_19"]]
+    unit, shipping = manifest["unit"], manifest["shipping_product"]
+    warehouse, currency = manifest["warehouses"]["WH"]["warehouse"], manifest["currency"]
+    parties: dict[str, tuple[int, int]] = {}  # e-mail -> (party, address)
+    calls = 0
+    started = time.perf_counter()
+    for n, spec in enumerate(specs):
+        buyer = spec["buyer"]
+        email = buyer["customer_email"]
+        if email not in parties:
+            values: dict[str, Any] = {
+                "name": buyer.get("billing_company") or buyer["billing_name"],
+                "contact_mechanisms": [
+                    ["create", [{"type": "email", "value": email}, {"type": "phone", "value": buyer["billing_phone"]}]]
+                ],
+                "addresses": [
+                    [
+                        "create",
+                        [
+                            {
+                                "street": buyer["billing_address"],
+                                "city": buyer["billing_city"],
+                                "postal_code": buyer["billing_postal_code"],
+                                "country": manifest["country"],
+                            }
+                        ],
+                    ]
+                ],
+            }
+            if buyer.get("billing_fiscal_code"):
+                values["identifiers"] = [["create", [{"type": "eu_vat", "code": buyer["billing_fiscal_code"]}]]]
+            (party,) = session.call("model.party.party.create", [values], ctx)
+            (address,) = session.call("model.party.address.search", [("party", "=", party)], 0, 1, None, ctx)
+            parties[email] = (party, address)
+            calls += 2
+        party, address = parties[email]
+        lines = [
+            {
+                "type": "line",
+                "product": product_ids[line["product_sku"]],
+                "quantity": float(line["quantity"]),
+                "unit": unit,
+                "unit_price": Decimal("25.0000"),
+                "taxes": [["add", taxes]],
+            }
+            for line in spec["lines"]
+        ]
+        lines.append(
+            {
+                "type": "line",
+                "product": shipping,
+                "quantity": 1.0,
+                "unit": unit,
+                "unit_price": Decimal("12.6050"),
+                "taxes": [["add", taxes]],
+            }
+        )
+        (sale,) = session.call(
+            "model.sale.sale.create",
+            [
+                {
+                    "party": party,
+                    "reference": f"DIRECT-{tag}-{n}",
+                    "invoice_address": address,
+                    "shipment_address": address,
+                    "warehouse": warehouse,
+                    "currency": currency,
+                    "lines": [["create", lines]],
+                }
+            ],
+            ctx,
+        )
+        session.call("model.sale.sale.quote", [sale], ctx)
+        session.call("model.sale.sale.confirm", [sale], ctx)
+        calls += 3
+    seconds = time.perf_counter() - started
+    confirmed = session.call(
+        "model.sale.sale.search_count",
+        [("reference", "like", f"DIRECT-{tag}-%"), ("state", "in", ["confirmed", "processing"])],
+        ctx,
+    )
+    return {"seconds": seconds, "calls": calls, "confirmed": confirmed}
 
 
 async def _task_runs(flow_run_id: Any) -> tuple[int, int]:
@@ -145,7 +252,7 @@ class _ErpClock:
         from erpsync.connectors.erp.tryton.rpc import TrytonRpc
 
         self.seconds = 0.0
-        self.by_method: dict[str, float] = {}
+        self.by_method: dict[str, tuple[int, float]] = {}
         original = TrytonRpc.call
         clock = self
 
@@ -157,11 +264,12 @@ class _ErpClock:
                 spent = time.perf_counter() - started
                 clock.seconds += spent
                 name = method.removeprefix("model.")
-                clock.by_method[name] = clock.by_method.get(name, 0.0) + spent
+                calls, seconds = clock.by_method.get(name, (0, 0.0))
+                clock.by_method[name] = (calls + 1, seconds + spent)
 
         TrytonRpc.call = timed  # type: ignore[method-assign,assignment]
 
-    def take(self) -> tuple[float, dict[str, float]]:
+    def take(self) -> tuple[float, dict[str, tuple[int, float]]]:
         seconds, methods = self.seconds, self.by_method
         self.seconds, self.by_method = 0.0, {}
         return seconds, methods
@@ -220,7 +328,7 @@ def main(argv: list[str]) -> int:
             shop.sim.add_product(
                 {"name": f"Produs {sku}", "sku": sku, "price_gross": 29.75, "tax_id": 1, "stock": 100_000}
             )
-        ids = _place_orders(shop.sim, skus, _buyers(args.buyers, rng), args.orders, rng)
+        ids, specs = _place_orders(shop.sim, skus, _buyers(args.buyers, rng), args.orders, rng)
         print(
             f"Tryton ready in {tryton.start_seconds:.1f} s; {args.skus} products and {args.orders} orders "
             f"prepared in {time.perf_counter() - prepared:.1f} s"
@@ -241,14 +349,18 @@ def main(argv: list[str]) -> int:
                 sales = session.call("model.sale.sale.search_count", [("reference", "in", ids)], session.context)
             clock.take()  # that check went through TrytonRpc.call too: not the re-run's time
             second = _run("main", clock)
-        return _report(args.orders, first, second, sales)
+        with tryton.session() as session:
+            clock.take()  # the session's login
+            direct = _direct(session, tryton.manifest, specs, uuid.uuid4().hex[:6].upper())
+        direct["erp_seconds"], direct["methods"] = clock.take()
+        return _report(args.orders, first, second, sales, direct)
     finally:
         shop.stop()
         tryton.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _report(orders: int, first: dict[str, Any], second: dict[str, Any], sales: int) -> int:
+def _report(orders: int, first: dict[str, Any], second: dict[str, Any], sales: int, direct: dict[str, Any]) -> int:
     print(
         f"{'run':<22} {'state':<12} {'seconds':>8} {'orders/s':>9} {'created':>8} {'failed':>7} "
         f"{'ERP r/w':>13} {'shop r/w':>9} {'tasks':>6} {'+stock':>7} {'peak RSS MB':>12}"
@@ -268,9 +380,24 @@ def _report(orders: int, first: dict[str, Any], second: dict[str, Any], sales: i
         f"of which {first['erp_seconds'] / orders * 1000:.0f} ms waiting for Tryton "
         f"({first['erp_seconds'] / first['seconds']:.0%}; the stock sub-flow's calls included)"
     )
-    slowest = sorted(first["methods"].items(), key=lambda item: -item[1])[:4]
-    print("Tryton time by method: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest))
-    ok = sales == orders and s.created == orders and s.failed == 0
+    slowest = sorted(first["methods"].items(), key=lambda item: -item[1][1])[:6]
+    print(
+        "Tryton calls and time by method: "
+        + ", ".join(f"{name} {calls}x {seconds:.1f} s" for name, (calls, seconds) in slowest)
+    )
+    slowest = sorted(direct["methods"].items(), key=lambda item: -item[1][1])[:6]
+    print(
+        "direct, Tryton calls and time by method: "
+        + ", ".join(f"{name} {calls}x {seconds:.1f} s" for name, (calls, seconds) in slowest)
+    )
+    ours, theirs = orders / first["seconds"], orders / direct["seconds"]
+    print(
+        f"the ERP's own rate (direct create + quote + confirm, {direct['calls'] / orders:.2f} calls per order): "
+        f"{theirs:.2f} orders/s in {direct['seconds']:.1f} s ({direct['confirmed']} confirmed); erpsync "
+        f"{ours:.2f} orders/s ({(s.erp_reads + s.erp_writes) / orders:.2f} calls per order, the stock sync's "
+        f"included): ratio {ours / theirs:.2f} (goal >= 0.8)"
+    )
+    ok = sales == orders and s.created == orders and s.failed == 0 and direct["confirmed"] == orders
     ok = ok and second["summary"].erp_reads + second["summary"].erp_writes == 0 and second["summary"].created == 0
     print(
         f"Tryton sales with these references: {sales} (expected {orders}); re-run ERP calls: "

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -40,8 +41,9 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from erpsync.connectors.erp.base import MissingInErp, NotSupported
+from erpsync.connectors.erp.base import MissingInErp, NotSupported, OrderBatchReader
 from erpsync.connectors.errors import BadRequestError, FatalError, RecordError, RetriableError
+from erpsync.core.customers import key_of
 from erpsync.core.models import Customer, Order
 from erpsync.core.order_rules import (
     CANCELLED,
@@ -59,7 +61,7 @@ from erpsync.core.order_rules import (
     to_erp_order,
 )
 from erpsync.core.state import JournalEntry, LinkConflict
-from erpsync.runtime.customer_links import link_customer
+from erpsync.runtime.customer_links import CUSTOMER, link_customer
 from erpsync.runtime.failures import describe, record_failure
 from erpsync.runtime.leases import holder_id
 from erpsync.runtime.logs import run_logger
@@ -178,8 +180,34 @@ class _Importer:
         return self._vat
 
     def run(self, orders: Iterable[Order]) -> ImportOutcome:
-        transient_in_a_row = 0
         pending = list(orders)
+        with self._batch(pending):
+            self._run(pending)
+        return self.out
+
+    def _batch(self, orders: Sequence[Order]) -> AbstractContextManager[None]:
+        """The ERP's look-ups for the whole batch in a few calls, where the connector can (``OrderBatchReader``):
+        the orders as the ERP gets them, their buyers with the party they are linked to (one state query)."""
+        erp = self.runtime.erp
+        if not isinstance(erp, OrderBatchReader) or not orders:
+            return nullcontext()
+        settings = self.runtime.store.orders
+        erp_orders = [
+            to_erp_order(
+                order,
+                sku_prefix=self.runtime.store.sku_prefix,
+                payment_methods=settings.payment_methods,
+                reference_prefix=settings.reference_prefix,
+            )
+            for order in orders
+        ]
+        keys = {order.shop_id: key_of(order.customer) for order in orders}
+        linked = self.runtime.state.erp_ids_of(self.name, CUSTOMER, [k for k in keys.values() if k is not None])
+        customers = [o.customer.model_copy(update={"erp_id": linked.get(keys[o.shop_id] or "")}) for o in orders]
+        return erp.order_batch(erp_orders, customers)
+
+    def _run(self, pending: list[Order]) -> None:
+        transient_in_a_row = 0
         for index, order in enumerate(pending):
             if transient_in_a_row >= TRANSIENT_BREAKER:
                 rest = pending[index:]
@@ -194,7 +222,6 @@ class _Importer:
                 transient_in_a_row = 0
             except _Transient:
                 transient_in_a_row += 1
-        return self.out
 
     def triage(self, orders: Iterable[Order]) -> list[Order]:
         """Settle the orders that need no ERP call (counted in ``out``); return those that may need one."""

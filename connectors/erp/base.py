@@ -10,6 +10,7 @@ for transient trouble.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -264,6 +265,17 @@ class CustomerUpdater(Protocol):
         """Bring the party ``customer.erp_id`` up to date with the account: an address it does not have yet is
         added (the old ones are kept: past invoices point at them), missing e-mail/phone contacts and the trade
         register number are added. True when something was written."""
+        ...
+
+
+@runtime_checkable
+class OrderBatchReader(Protocol):
+    """A connector that looks up what a batch of orders needs in a few calls instead of a few per order."""
+
+    def order_batch(self, orders: Sequence[Order], customers: Sequence[Customer]) -> AbstractContextManager[None]:
+        """Within the block, ``create_order``/``find_customer`` of these orders (their ERP references and SKUs;
+        buyers with ``erp_id`` when linked) answer their look-ups from one search per kind made on entry.
+        ``find_order`` always asks the ERP: an order in doubt is looked up afresh."""
         ...
 
 

@@ -231,8 +231,7 @@ class LinksMixin(StateBase):
                 .where(LINKS.c.store == store, LINKS.c.entity == entity)
                 .order_by(LINKS.c.id)
             )
-            for erp_id, shop_id, sku in result:
-                yield erp_id, shop_id, sku
+            yield from result
 
     def unlink(self, store: str, entity: str, *, shop_id: str | None = None, erp_id: str | None = None) -> bool:
         """Remove the link matching the given id(s); True if one was removed."""

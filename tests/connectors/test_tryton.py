@@ -553,3 +553,58 @@ def test_factory_builds_the_connector_from_settings(tryton_server: TrytonServer)
         assert connector.shipping_sku == "SHIPPING" and connector.check().startswith("Tryton 8.2")
     finally:
         connector.close()
+
+
+@pytest.mark.tryton
+def test_order_batch_looks_up_once_and_books_the_same_sales(
+    tryton: TrytonConnector, tryton_server: TrytonServer, tryton_session: JsonRpcSession
+) -> None:
+    """Inside ``order_batch`` the look-ups of a batch are a few searches on entry: an order already booked is
+    returned, a buyer Tryton knows (by e-mail, or by VAT code under another e-mail) is found, a new one created
+    once even for two orders; the sales are what the unbatched path books."""
+    session, manifest = tryton_session, tryton_server.manifest
+    sku = unique_code("BATCH")
+    create_stocked_product(session, manifest, sku, {"WH": 50})
+    known = tryton.create_customer(Customer(email=f"{sku.lower()}@known.example.ro", name="Cunoscut"))
+    vat = unique_ro_vat()
+    firm = tryton.create_customer(
+        Customer(
+            email=f"{sku.lower()}@firm.example.ro", name="Firma", is_company=True, company_name="Firma", vat_code=vat
+        )
+    )
+    booked = _order(sku, 1, Customer(email=f"{sku.lower()}@earlier.example.ro", name="Dinainte"))
+    booked_id = tryton.create_order(booked, booked.customer)
+    new = Customer(email=f"{sku.lower()}@new.example.ro", name="Nou")
+    orders = [
+        booked,
+        _order(sku, 1, Customer(email=known.email.upper() if known.email else None, name="Cunoscut")),
+        _order(sku, 2, Customer(email="other@example.ro", name="Firma", is_company=True, vat_code=vat)),
+        _order(sku, 1, new),
+        _order(sku, 3, new),
+    ]
+    linked = [o.customer for o in orders]
+    tryton.counters.reads = tryton.counters.writes = 0
+    with tryton.order_batch(orders, linked):
+        entry_reads = tryton.counters.reads
+        ids = []
+        for order in orders:
+            customer = tryton.find_customer(order.customer) or order.customer
+            if not customer.erp_id:
+                customer = tryton.create_customer(customer)
+            ids.append(tryton.create_order(order, customer))
+    assert entry_reads == 5  # sales by reference, products, VAT codes, e-mails, and the parties found: at once
+    assert ids[0] == booked_id
+    sales = session.call(
+        "model.sale.sale.read", [int(i) for i in ids], ["party", "state", "total_amount"], session.context
+    )
+    parties = [s["party"] for s in sales]
+    assert parties[1] == int(known.erp_id or 0) and parties[2] == int(firm.erp_id or 0)
+    assert parties[3] == parties[4] and parties[3] not in (parties[1], parties[2])
+    assert {s["state"] for s in sales} == {"processing"}
+    totals = [Decimal(t) for t in ("23.80", "23.80", "47.60", "23.80", "71.40")]
+    assert [s["total_amount"] for s in sales] == totals
+    # written: the new buyer's party, the order's address for each party without it (known, firm, new), and per
+    # new sale create, quote, confirm; read after entry: only the new party's addresses (its second order reuses)
+    assert tryton.counters.writes == 1 + 3 + 4 * 3
+    assert tryton.counters.reads == entry_reads + 1
+    assert tryton.parties.batch is None and not tryton.sales._batch_sales  # forgotten after the block

@@ -8,7 +8,9 @@ the server (``check``) and what the flows will need (``preflight``), and hands e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,7 @@ from erpsync.connectors.erp.tryton.sales import Sales
 from erpsync.connectors.erp.tryton.sales_read import SalesRead
 from erpsync.connectors.erp.tryton.session import TrytonSession
 from erpsync.connectors.erp.tryton.stock import Stock
+from erpsync.connectors.errors import RecordError, RetriableError
 from erpsync.connectors.http import Counters, RetryPolicy
 from erpsync.core.models import (
     AfterSale,
@@ -43,6 +46,8 @@ from erpsync.core.models import (
 
 if TYPE_CHECKING:
     from erpsync.core.config import TrytonSettings
+
+log = logging.getLogger("erpsync.tryton")
 
 CAPABILITIES = Capabilities(
     products_read=True,
@@ -247,6 +252,24 @@ class TrytonConnector:
 
     def iter_incoming(self, warehouses: Sequence[str]) -> Iterator[Page[IncomingGoods]]:
         return self.purchases.iter_incoming(warehouses)
+
+    @contextmanager
+    def order_batch(self, orders: Sequence[Order], customers: Sequence[Customer]) -> Iterator[None]:
+        """Look up what a batch of orders needs in a few calls (sales by reference, products, buyers and their
+        addresses: ``Sales.prefetch``, ``Parties.prefetch``) and answer the batch's orders from it. A look-up
+        that fails leaves the orders to their own calls."""
+        try:
+            self.sales.prefetch(list(orders))
+            self.parties.prefetch(customers)
+        except (RetriableError, RecordError) as error:
+            log.warning("the batch look-ups failed (%s): each order looks itself up", error)
+            self.sales.end_batch()
+            self.parties.end_batch()
+        try:
+            yield
+        finally:
+            self.sales.end_batch()
+            self.parties.end_batch()
 
     def find_order(self, reference: str) -> str | None:
         return self.sales.find_order(reference)

@@ -3,7 +3,8 @@ the suppliers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from stdnum.ro import onrc
@@ -16,6 +17,47 @@ from erpsync.core.models import Address, Customer, Page, Supplier
 
 ADDRESS_FIELDS = ["street", "city", "postal_code", "country.code", "invoice", "delivery", "party_name", "party"]
 PARTY_FIELDS = ["name", "email", "phone", "identifiers.type", "identifiers.code"]
+# What a sale needs of its party: the name, the payment term and the addresses (street, city, postal code, roles).
+SALE_PARTY_FIELDS = [
+    "name",
+    "customer_payment_term",
+    *(f"addresses.{f}" for f in ("street", "city", "postal_code", "invoice", "delivery", "sequence")),
+]
+
+
+@dataclass
+class PartyBatch:
+    """What one batch of orders needs of its parties, read in a few calls (``Parties.prefetch``).
+
+    ``rows``: party id -> its row (``PARTY_FIELDS`` + ``SALE_PARTY_FIELDS``; addresses created since are appended);
+    ``by_email`` / ``by_vat``: the parties the batch's unlinked buyers match, for the e-mails and VAT codes that
+    were searched (``emails`` / ``vats``): a searched key without a match is a buyer Tryton does not know.
+    """
+
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    emails: set[str] = field(default_factory=set)
+    by_email: dict[str, int] = field(default_factory=dict)
+    vats: set[str] = field(default_factory=set)
+    by_vat: dict[str, int] = field(default_factory=dict)
+
+
+def _digits(candidates: Sequence[str]) -> str:
+    """The VAT code without its country prefix (``tm.vat_candidates``' first form)."""
+    return tm.VAT_PREFIX.sub("", candidates[0])
+
+
+def _best_vat_match(rows: Sequence[dict[str, Any]], candidates: Sequence[str]) -> int | None:
+    """Of identifier rows, the party stored under one of ``candidates`` exactly, else under the same digits with
+    any country prefix (the first by id)."""
+    digits = _digits(candidates)
+    exact = [r for r in rows if r.get("code_compact") in candidates]
+    prefixed = [
+        r
+        for r in rows
+        if tm.VAT_PREFIX.match(str(r.get("code_compact") or "")) and str(r.get("code_compact"))[2:] == digits
+    ]
+    best = exact or prefixed
+    return int(best[0]["party"]) if best else None
 
 
 def _register(number: str) -> dict[str, str]:
@@ -30,22 +72,86 @@ class Parties:
 
     def __init__(self, tryton: TrytonSession) -> None:
         self.tryton = tryton
+        self.batch: PartyBatch | None = None
+
+    # -- a batch of orders ------------------------------------------------------------------------------
+
+    def prefetch(self, customers: Sequence[Customer]) -> None:
+        """Read what a batch of orders needs of its buyers in at most four calls: the unlinked buyers' e-mails
+        (one search), their VAT codes (one search), then every party involved (one read, with the addresses a
+        sale needs). ``end_batch`` forgets it all."""
+        batch = PartyBatch()
+        wanted = {int(c.erp_id) for c in customers if c.erp_id}
+        unlinked = [c for c in customers if not c.erp_id]
+        vats = {
+            c.vat_code: tm.vat_candidates(c.vat_code, tm.country_of(c)) for c in unlinked if c.is_company and c.vat_code
+        }
+        if vats:
+            domain: list[Any] = ["OR", ("code_compact", "in", sorted({v for cs in vats.values() for v in cs}))]
+            domain += [("code_compact", "like", "__" + tm.like_escape(_digits(cs))) for cs in vats.values()]
+            rows = self.tryton.search_read("party.identifier", domain, ["party", "code_compact"], order=[("id", "ASC")])
+            for vat, candidates in vats.items():
+                found = _best_vat_match(rows, candidates)
+                if found is not None:
+                    batch.by_vat[vat] = found
+            batch.vats = set(vats)
+        emails = sorted({c.email.strip().lower() for c in unlinked if c.email and c.email.strip()})
+        if emails:
+            domain = ["OR", *(("value", "ilike", tm.like_escape(e)) for e in emails)]
+            rows = self.tryton.search_read(
+                "party.contact_mechanism",
+                [("type", "=", "email"), domain],
+                ["party", "value"],
+                order=[("id", "ASC")],
+            )
+            for row in rows:
+                batch.by_email.setdefault(str(row.get("value") or "").strip().lower(), int(row["party"]))
+            batch.emails = set(emails)
+        wanted |= set(batch.by_email.values()) | set(batch.by_vat.values())
+        if wanted:
+            rows = self.tryton.read(
+                "party.party", "read", sorted(wanted), list(dict.fromkeys([*PARTY_FIELDS, *SALE_PARTY_FIELDS]))
+            )
+            batch.rows = {int(r["id"]): r for r in rows}
+        self.batch = batch
+
+    def end_batch(self) -> None:
+        self.batch = None
+
+    def sale_party(self, party_id: int) -> dict[str, Any]:
+        """The party's name, payment term and addresses (``SALE_PARTY_FIELDS``): from the batch when it read
+        them, else one read (kept for the rest of the batch)."""
+        if self.batch is not None and party_id in self.batch.rows:
+            return self.batch.rows[party_id]
+        row: dict[str, Any] = self.tryton.read("party.party", "read", [party_id], SALE_PARTY_FIELDS)[0]
+        if self.batch is not None:
+            self.batch.rows[party_id] = row
+        return row
+
+    # -- customers --------------------------------------------------------------------------------------
 
     def find_customer(self, customer: Customer) -> Customer | None:
         """The party with this VAT identifier (companies) or e-mail contact mechanism, if any."""
         party_id: int | None = None
+        batch = self.batch
         if customer.is_company and customer.vat_code:
-            party_id = self._party_by_vat(customer.vat_code, tm.country_of(customer))
+            if batch is not None and customer.vat_code in batch.vats:
+                party_id = batch.by_vat.get(customer.vat_code)
+            else:
+                party_id = self._party_by_vat(customer.vat_code, tm.country_of(customer))
         if party_id is None and customer.email:
             email = customer.email.strip().lower()
-            rows = self.tryton.search_read(
-                "party.contact_mechanism",
-                [("type", "=", "email"), ("value", "ilike", tm.like_escape(email))],
-                ["party", "value"],
-                order=[("id", "ASC")],
-            )
-            exact = [r for r in rows if str(r.get("value") or "").strip().lower() == email]
-            party_id = exact[0]["party"] if exact else None
+            if batch is not None and email in batch.emails:
+                party_id = batch.by_email.get(email)
+            else:
+                rows = self.tryton.search_read(
+                    "party.contact_mechanism",
+                    [("type", "=", "email"), ("value", "ilike", tm.like_escape(email))],
+                    ["party", "value"],
+                    order=[("id", "ASC")],
+                )
+                exact = [r for r in rows if str(r.get("value") or "").strip().lower() == email]
+                party_id = exact[0]["party"] if exact else None
         if party_id is None:
             return None
         return self._customer(party_id)
@@ -53,19 +159,21 @@ class Parties:
     def _party_by_vat(self, vat: str, country: str | None) -> int | None:
         """The party whose identifier is this VAT code, stored with or without its country prefix."""
         candidates = tm.vat_candidates(vat, country)
-        digits = tm.VAT_PREFIX.sub("", candidates[0])
         rows = self.tryton.search_read(
             "party.identifier",
-            ["OR", ("code_compact", "in", candidates), ("code_compact", "like", "__" + tm.like_escape(digits))],
+            [
+                "OR",
+                ("code_compact", "in", candidates),
+                ("code_compact", "like", "__" + tm.like_escape(_digits(candidates))),
+            ],
             ["party", "code_compact"],
             order=[("id", "ASC")],
         )
-        exact = [r for r in rows if r.get("code_compact") in candidates]
-        prefixed = [r for r in rows if tm.VAT_PREFIX.match(str(r.get("code_compact") or ""))]
-        best = exact or prefixed
-        return int(best[0]["party"]) if best else None
+        return _best_vat_match(rows, candidates)
 
     def _customer(self, party_id: int) -> Customer:
+        if self.batch is not None and party_id in self.batch.rows:
+            return tm.customer_from(self.batch.rows[party_id])
         party = self.tryton.read("party.party", "read", [party_id], PARTY_FIELDS)[0]
         return tm.customer_from(party)
 
@@ -98,6 +206,11 @@ class Parties:
         if identifiers:
             values["identifiers"] = [["create", identifiers]]
         created = self.tryton.write("party.party", "create", [values], key=key)
+        if self.batch is not None:  # a later order of the batch from the same buyer finds this party
+            if customer.email and customer.email.strip().lower() in self.batch.emails:
+                self.batch.by_email[customer.email.strip().lower()] = int(created[0])
+            if customer.is_company and customer.vat_code in self.batch.vats:
+                self.batch.by_vat[customer.vat_code] = int(created[0])
         return customer.model_copy(update={"erp_id": str(created[0])})
 
     def update_customer(self, customer: Customer) -> bool:
@@ -168,10 +281,12 @@ class Parties:
         assert found.erp_id is not None
         return int(found.erp_id)
 
-    def address_for(self, party_id: int, party_name: str, address: Address | None, *, invoice: bool, key: str) -> int:
-        """The party's address matching ``address`` (street, city, postal code), created when missing."""
-        rows = self.tryton.search_read(
-            "party.address", [("party", "=", party_id)], ADDRESS_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")]
+    def address_for(self, party: dict[str, Any], address: Address | None, *, invoice: bool, key: str) -> int:
+        """The address of ``party`` (a ``sale_party`` row) matching ``address`` (street, city, postal code),
+        created when missing (and added to the row, so the sale's other address finds it)."""
+        party_id, party_name = int(party["id"]), str(party.get("name") or "")
+        rows = sorted(
+            party.get("addresses.") or [], key=lambda r: (r.get("sequence") is None, r.get("sequence") or 0, r["id"])
         )
         if address is None:
             flag = "invoice" if invoice else "delivery"
@@ -184,19 +299,20 @@ class Parties:
             if tm.address_key(row.get("street"), row.get("city"), row.get("postal_code")) == wanted:
                 return int(row["id"])
         values = self._address_values(address, invoice, not invoice, party_name, key=key)
-        created = self.tryton.write("party.address", "create", [{**values, "party": party_id}], key=key)
-        return int(created[0])
+        created = int(self.tryton.write("party.address", "create", [{**values, "party": party_id}], key=key)[0])
+        party["addresses."] = [*rows, {**values, "id": created, "sequence": None}]
+        return created
 
     def iter_suppliers(self) -> Iterator[Page[Supplier]]:
         """Parties that supply: named on a purchase, a supplier shipment or a product's supplier list."""
         ids: set[int] = set()
-        for model, field in (
+        for model, column in (
             ("purchase.purchase", "party"),
             ("stock.shipment.in", "supplier"),
             ("purchase.product_supplier", "party"),
         ):
-            for rows in self.tryton.keyset_pages(model, [], [field]):
-                ids.update(int(r[field]) for r in rows if r.get(field))
+            for rows in self.tryton.keyset_pages(model, [], [column]):
+                ids.update(int(r[column]) for r in rows if r.get(column))
         for chunk in tm.chunks(sorted(ids), self.tryton.page_size):
             parties = self.tryton.read("party.party", "read", chunk, PARTY_FIELDS)
             page = Page[Supplier]()

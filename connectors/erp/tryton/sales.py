@@ -68,6 +68,36 @@ class Sales:
         self.fee_sku = fee_sku
         self.order_warehouse = order_warehouse
         self._customer_taxes: list[dict[str, Any]] | None = None
+        # A batch of orders (``prefetch``): the sales found by reference (None: searched, none there) and the
+        # salable products by code (None: searched, not salable or not there).
+        self._batch_sales: dict[str, dict[str, Any] | None] = {}
+        self._batch_sellables: dict[str, tm.Sellable | None] = {}
+        # Whether ``confirm`` processes the sale at once (no queue worker): learnt from the first confirm, after
+        # which the state read that decides on ``process`` is left out.
+        self._confirm_processes = False
+
+    def prefetch(self, orders: list[Order]) -> None:
+        """One search for the sales of a batch of orders by reference, one for all their products (and the
+        shipping, discount and fee products); ``end_batch`` forgets them."""
+        references = sorted({o.reference or o.shop_id or "" for o in orders} - {""})
+        if references:
+            rows = self.tryton.search_read(
+                "sale.sale", [("reference", "in", references)], ["state", "reference"], order=[("id", "ASC")]
+            )
+            self._batch_sales = dict.fromkeys(references)
+            for row in rows:
+                if self._batch_sales.get(row["reference"]) is None:
+                    self._batch_sales[row["reference"]] = row
+        skus = {line.sku for o in orders for line in o.lines if line.kind == "product" and line.sku.strip()}
+        skus |= {self._charge_sku(line) for o in orders for line in o.lines if line.kind != "product"}
+        if any(o.shipping_amount > 0 for o in orders):
+            skus.add(self.shipping_sku)
+        if skus:
+            found = self._read_sellables(sorted(skus))
+            self._batch_sellables = {sku: found.get(sku) for sku in skus}
+
+    def end_batch(self) -> None:
+        self._batch_sales, self._batch_sellables = {}, {}
 
     def find_order(self, reference: str) -> str | None:
         """The sale whose ``reference`` is this (the store's reference prefix + the shop order id), if any."""
@@ -97,7 +127,9 @@ class Sales:
         reference = order.reference or order.shop_id
         if not reference:
             raise ValueError("create_order needs order.reference or order.shop_id: it is the idempotency key")
-        existing = self._find_sale(reference)
+        # The batch's search stands for the look-up (used once): the order's journal entry was written ahead of
+        # any create, so a sale made since the search would have shown the order as sent, looked up afresh.
+        existing = self._batch_sales.pop(reference) if reference in self._batch_sales else self._find_sale(reference)
         if existing is not None:
             if existing["state"] == "draft":  # an earlier attempt stopped before its total check
                 self._check_total(existing["id"], order, reference)
@@ -175,10 +207,15 @@ class Sales:
                 status=error.status,
             ) from None
         # With a queue worker, confirm only schedules the processing (shipments, invoices): process now, so
-        # that the reservations exist when the next stock read comes.
+        # that the reservations exist when the next stock read comes. Without one (confirm processed it), the
+        # state is not read again for the rest of the session.
+        if self._confirm_processes:
+            return
         state_now = self.tryton.read("sale.sale", "read", [sale_id], ["state"])[0]["state"]
         if state_now == "confirmed":
             self.tryton.write("sale.sale", "process", [sale_id], key=reference)
+        elif state_now == "processing":
+            self._confirm_processes = True
 
     def _total_mismatch(self, sale_id: int, order: Order) -> tuple[Decimal | None, Decimal] | None:
         """(Tryton's total, the shop's) when they differ by more than the tolerance; None when they agree."""
@@ -308,11 +345,9 @@ class Sales:
         party_id = self.parties.party_for(customer, reference)
         billing = order.billing or customer.billing
         shipping_address = order.shipping or customer.shipping or billing
-        party = self.tryton.read("party.party", "read", [party_id], ["name", "customer_payment_term"])[0]
-        invoice_address = self.parties.address_for(party_id, party["name"], billing, invoice=True, key=reference)
-        shipment_address = self.parties.address_for(
-            party_id, party["name"], shipping_address, invoice=False, key=reference
-        )
+        party = self.parties.sale_party(party_id)
+        invoice_address = self.parties.address_for(party, billing, invoice=True, key=reference)
+        shipment_address = self.parties.address_for(party, shipping_address, invoice=False, key=reference)
         code = order.public_code or order.shop_id or reference
         comment = "\n".join(
             filter(
@@ -348,7 +383,14 @@ class Sales:
         return values
 
     def _sellables(self, skus: list[str]) -> dict[str, tm.Sellable]:
-        """The salable products with these codes, in ONE call."""
+        """The salable products with these codes: from the batch's search, the others in ONE call."""
+        found = {sku: p for sku in skus if (p := self._batch_sellables.get(sku)) is not None}
+        rest = [sku for sku in skus if sku not in self._batch_sellables]
+        if rest:
+            found.update(self._read_sellables(rest))
+        return found
+
+    def _read_sellables(self, skus: list[str]) -> dict[str, tm.Sellable]:
         rows = self.tryton.search_read(
             "product.product",
             [("code", "in", skus), ("salable", "=", True)],
