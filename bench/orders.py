@@ -104,12 +104,13 @@ def _buyers(count: int, rng: random.Random) -> list[dict[str, Any]]:
 
 
 def _place_orders(
-    sim: Any, skus: list[str], buyers: list[dict[str, Any]], count: int, rng: random.Random
+    sim: Any, skus: list[str], buyers: list[dict[str, Any]], count: int, rng: random.Random, max_lines: int = 3
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The shop orders (their ids), and each one's buyer and lines for the direct run."""
     ids, specs = [], []
     for n in range(count):
-        lines = [{"product_sku": sku, "quantity": rng.randint(1, 3)} for sku in rng.sample(skus, rng.randint(1, 3))]
+        chosen = rng.sample(skus, rng.randint(1, max_lines))
+        lines = [{"product_sku": sku, "quantity": rng.randint(1, 3)} for sku in chosen]
         order = sim.add_order(
             {
                 **buyers[n % len(buyers)],
@@ -302,6 +303,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skus", type=int, default=50)
     parser.add_argument("--buyers", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-lines", type=int, default=3, help="product lines per order: 1 to this")
     args = parser.parse_args(argv)
 
     prefect_environment()
@@ -314,8 +316,9 @@ def main(argv: list[str]) -> int:
 
     rng = random.Random(args.seed)
     print(
-        f"orders benchmark: {args.orders} shop orders (1-3 lines over {args.skus} SKUs, {args.buyers} buyers, "
-        f"a quarter companies) into the real Tryton 8.2; shop: the MerchantPro simulator on loopback, no pacing"
+        f"orders benchmark: {args.orders} shop orders (1-{args.max_lines} lines over {args.skus} SKUs, "
+        f"{args.buyers} buyers, a quarter companies) into the real Tryton 8.2; "
+        "shop: the MerchantPro simulator on loopback, no pacing"
     )
     workdir = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     tryton = start_tryton(workdir / "tryton")
@@ -328,7 +331,7 @@ def main(argv: list[str]) -> int:
             shop.sim.add_product(
                 {"name": f"Produs {sku}", "sku": sku, "price_gross": 29.75, "tax_id": 1, "stock": 100_000}
             )
-        ids, specs = _place_orders(shop.sim, skus, _buyers(args.buyers, rng), args.orders, rng)
+        ids, specs = _place_orders(shop.sim, skus, _buyers(args.buyers, rng), args.orders, rng, args.max_lines)
         print(
             f"Tryton ready in {tryton.start_seconds:.1f} s; {args.skus} products and {args.orders} orders "
             f"prepared in {time.perf_counter() - prepared:.1f} s"

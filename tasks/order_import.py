@@ -163,6 +163,10 @@ class _Importer:
     holder: str = field(default_factory=holder_id)
     out: ImportOutcome = field(default_factory=ImportOutcome)
     _vat: set[str] | None = field(default=None, init=False, repr=False)
+    # Orders created in the ERP and waiting for the batch's confirmation (an ``OrderBatchReader``), under their
+    # claims: (order, ERP id, the order as the ERP got it).
+    _waiting: list[tuple[Order, str, Order]] = field(default_factory=list, init=False, repr=False)
+    _batched: bool = field(default=False, init=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -182,7 +186,10 @@ class _Importer:
     def run(self, orders: Iterable[Order]) -> ImportOutcome:
         pending = list(orders)
         with self._batch(pending):
-            self._run(pending)
+            try:
+                self._run(pending)
+            finally:
+                self._complete_waiting()
         return self.out
 
     def _batch(self, orders: Sequence[Order]) -> AbstractContextManager[None]:
@@ -191,20 +198,41 @@ class _Importer:
         erp = self.runtime.erp
         if not isinstance(erp, OrderBatchReader) or not orders:
             return nullcontext()
-        settings = self.runtime.store.orders
-        erp_orders = [
-            to_erp_order(
-                order,
-                sku_prefix=self.runtime.store.sku_prefix,
-                payment_methods=settings.payment_methods,
-                reference_prefix=settings.reference_prefix,
-            )
-            for order in orders
-        ]
+        self._batched = True
+        erp_orders = [self._erp_order(order) for order in orders]
         keys = {order.shop_id: key_of(order.customer) for order in orders}
         linked = self.runtime.state.erp_ids_of(self.name, CUSTOMER, [k for k in keys.values() if k is not None])
         customers = [o.customer.model_copy(update={"erp_id": linked.get(keys[o.shop_id] or "")}) for o in orders]
         return erp.order_batch(erp_orders, customers)
+
+    def _complete_waiting(self) -> None:
+        """Confirm the batch's new ERP orders together, then record each one booked (or why it was refused) and
+        release its claim. Until then each is 'sent' in the journal: a crash leaves it in doubt, and the next run
+        finds it by its reference and completes it (``_work``)."""
+        waiting, self._waiting = self._waiting, []
+        if not waiting:
+            return
+        erp = self.runtime.erp
+        assert isinstance(erp, OrderBatchReader)
+        try:
+            try:
+                results = erp.confirm_batch()
+            except RetriableError as error:  # in doubt: looked up and completed by the next run
+                for order, _, _ in waiting:
+                    self._failed(order, error, transient=True)
+                return
+            for order, erp_id, erp_order in waiting:
+                refused = results.get(erp_id)
+                try:
+                    if refused is None:
+                        self._booked(order, erp_id, erp_order)
+                    else:
+                        self._failed(order, self._reason(order, refused))
+                except RetriableError as error:  # the payment's shop or ERP call: the order is booked
+                    _logger().warning("order %s: %s", order.shop_id, describe(error))
+        finally:
+            for order, _, _ in waiting:
+                self.runtime.state.unlock(self.name, f"{ORDER}:{order.shop_id}", self.holder)
 
     def _run(self, pending: list[Order]) -> None:
         transient_in_a_row = 0
@@ -276,7 +304,8 @@ class _Importer:
             self._stopped(order, error)
             raise
         finally:
-            state.unlock(self.name, f"{ORDER}:{sid}", self.holder)
+            if not any(waiting.shop_id == sid for waiting, _, _ in self._waiting):  # else released once confirmed
+                state.unlock(self.name, f"{ORDER}:{sid}", self.holder)
 
     def _settle(self, order: Order, decision: Any) -> None:
         """Orders that need no ERP call."""
@@ -330,6 +359,8 @@ class _Importer:
                 return
             if step is ResumeStep.AFTER_FOUND:
                 assert found is not None
+                if self._batched:  # its batch may have stopped before confirming it: create_order completes it
+                    found = self.runtime.erp.create_order(self._erp_order(order), self._customer(order))
                 self._record_created(order, found)
                 self._after(order, found)
                 return
@@ -341,15 +372,18 @@ class _Importer:
         except NotSupported:
             return None
 
-    def _create(self, order: Order, entry: JournalEntry | None) -> None:
-        state, sid = self.runtime.state, order.shop_id or ""
+    def _erp_order(self, order: Order) -> Order:
         settings = self.runtime.store.orders
-        erp_order = to_erp_order(
+        return to_erp_order(
             order,
             sku_prefix=self.runtime.store.sku_prefix,
             payment_methods=settings.payment_methods,
             reference_prefix=settings.reference_prefix,
         )
+
+    def _create(self, order: Order, entry: JournalEntry | None) -> None:
+        state, sid = self.runtime.state, order.shop_id or ""
+        erp_order = self._erp_order(order)
         customer = self._customer(order)
         if entry is None:
             entry = state.journal_claim(self.name, sid, order_digest(order))
@@ -371,6 +405,14 @@ class _Importer:
             raise
         if os.environ.get(CRASH_HOOK_ENV) == "1":
             os._exit(CRASH_EXIT_CODE)
+        if self._batched:  # confirmed with the batch (_complete_waiting), recorded then
+            self._waiting.append((order, erp_id, erp_order))
+            return
+        self._booked(order, erp_id, erp_order)
+
+    def _booked(self, order: Order, erp_id: str, erp_order: Order) -> None:
+        """The ERP holds the order, complete: journal, link, its payment, its SKUs for the stock sync."""
+        sid = order.shop_id or ""
         self._record_created(order, erp_id)
         self.out.created.append(sid)
         paid = AfterOutcome()

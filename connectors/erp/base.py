@@ -274,8 +274,14 @@ class OrderBatchReader(Protocol):
 
     def order_batch(self, orders: Sequence[Order], customers: Sequence[Customer]) -> AbstractContextManager[None]:
         """Within the block, ``create_order``/``find_customer`` of these orders (their ERP references and SKUs;
-        buyers with ``erp_id`` when linked) answer their look-ups from one search per kind made on entry.
+        buyers with ``erp_id`` when linked) answer their look-ups from one search per kind made on entry, and a
+        new order is created and checked but completed (confirmed) only by ``confirm_batch``.
         ``find_order`` always asks the ERP: an order in doubt is looked up afresh."""
+        ...
+
+    def confirm_batch(self) -> dict[str, RecordError | None]:
+        """Complete the orders ``create_order`` made in this block, together: per ERP id, None or why it was
+        refused. A ``create_order`` of an existing, unfinished order completes it (an order in doubt)."""
         ...
 
 

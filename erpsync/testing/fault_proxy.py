@@ -66,7 +66,7 @@ class FaultProxy:
         method = scope["method"]
         if latency := self.injector.latency(method):
             await asyncio.sleep(latency)
-        fault = self.injector.draw(method, scope["path"])
+        fault = self.injector.draw(method, scope["path"], body)
         if fault is not None and not fault.after and fault.kind != "truncated":
             await self._play_before(fault, send, method, scope["path"])
             return

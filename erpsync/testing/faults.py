@@ -115,6 +115,7 @@ class Fault:
     error_text: str | None = None
     retry_after: float | None = None
     route: str | None = None  # a queued fault's route (None: any)
+    marker: str | None = None  # a queued fault plays only on a request whose body holds this (a JSON-RPC method)
 
     @property
     def cuts(self) -> bool:
@@ -190,13 +191,13 @@ class FaultInjector:
         plan = self.plan
         return plan.latency if plan is not None and self.enabled and plan.applies_to(method) else 0.0
 
-    def draw(self, method: str = "GET", route: str | None = None) -> Fault | None:
+    def draw(self, method: str = "GET", route: str | None = None, body: bytes = b"") -> Fault | None:
         """The fault for this request, or None (counted either way)."""
         with self._lock:
             self.requests += 1
             if not self.enabled:
                 return None
-            fault = self._take_queued(route)
+            fault = self._take_queued(route, body)
             plan = self.plan
             if fault is None and plan is not None and plan.applies_to(method):
                 kind = plan.pick(self._rng)
@@ -205,9 +206,9 @@ class FaultInjector:
                 self.counts[fault.kind] += 1
             return fault
 
-    def _take_queued(self, route: str | None) -> Fault | None:
+    def _take_queued(self, route: str | None, body: bytes = b"") -> Fault | None:
         for fault in self._queue:
-            if fault.route in (None, route):
+            if fault.route in (None, route) and (fault.marker is None or fault.marker.encode() in body):
                 self._queue.remove(fault)
                 return fault
         return None

@@ -561,7 +561,8 @@ def test_order_batch_looks_up_once_and_books_the_same_sales(
 ) -> None:
     """Inside ``order_batch`` the look-ups of a batch are a few searches on entry: an order already booked is
     returned, a buyer Tryton knows (by e-mail, or by VAT code under another e-mail) is found, a new one created
-    once even for two orders; the sales are what the unbatched path books."""
+    once even for two orders; new sales wait as drafts for ``confirm_batch`` (one quote, one confirm); the sales
+    are what the unbatched path books."""
     session, manifest = tryton_session, tryton_server.manifest
     sku = unique_code("BATCH")
     create_stocked_product(session, manifest, sku, {"WH": 50})
@@ -592,6 +593,10 @@ def test_order_batch_looks_up_once_and_books_the_same_sales(
             if not customer.erp_id:
                 customer = tryton.create_customer(customer)
             ids.append(tryton.create_order(order, customer))
+        drafts = session.call("model.sale.sale.read", [int(i) for i in ids[1:]], ["state"], session.context)
+        confirmed = tryton.confirm_batch()
+    assert {d["state"] for d in drafts} == {"draft"}  # created and checked, confirmed together below
+    assert confirmed == dict.fromkeys(ids[1:])  # the four new sales, none refused
     assert entry_reads == 5  # sales by reference, products, VAT codes, e-mails, and the parties found: at once
     assert ids[0] == booked_id
     sales = session.call(
@@ -603,8 +608,8 @@ def test_order_batch_looks_up_once_and_books_the_same_sales(
     assert {s["state"] for s in sales} == {"processing"}
     totals = [Decimal(t) for t in ("23.80", "23.80", "47.60", "23.80", "71.40")]
     assert [s["total_amount"] for s in sales] == totals
-    # written: the new buyer's party, the order's address for each party without it (known, firm, new), and per
-    # new sale create, quote, confirm; read after entry: only the new party's addresses (its second order reuses)
-    assert tryton.counters.writes == 1 + 3 + 4 * 3
+    # written: the new buyer's party, the order's address for each party without it (known, firm, new), a create
+    # per new sale, then one quote and one confirm for the four; read after entry: only the new party's addresses
+    assert tryton.counters.writes == 1 + 3 + 4 + 2
     assert tryton.counters.reads == entry_reads + 1
     assert tryton.parties.batch is None and not tryton.sales._batch_sales  # forgotten after the block

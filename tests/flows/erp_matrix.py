@@ -490,12 +490,16 @@ def stack_factory(
 def faults_on_create(erp: ErpUnderTest) -> None:
     """Queue one of each fault the plan draws, so that each is played whatever the draws: a lost reply (the ERP did
     the work, the reply is cut), a 500 and a timeout (the ERP did nothing) — on the next document creates where
-    the ERP has a route of its own for them (SmartBill, Oblio), on the next calls for Tryton (every call goes to
-    /<database>/rpc/; its sales' lost replies come from the plan's draws, 8 % of some 150 calls)."""
+    the ERP has a route of its own for them (SmartBill, Oblio); for Tryton (every call goes to /<database>/rpc/)
+    on the next ``sale.sale.create`` calls, plus a lost reply of the batch's ``sale.sale.confirm`` (every sale
+    of the batch in doubt)."""
     assert erp.proxy is not None and erp.proxy.injector.plan is not None
     plan, path = erp.proxy.injector.plan, erp.seeder.proxied_path() or None
+    marker = None if path else "model.sale.sale.create"
     for kind in ("reset_after_write", "error_500", "timeout"):
-        erp.proxy.injector.queue(replace(Fault.of_kind(kind, plan), route=path))
+        erp.proxy.injector.queue(replace(Fault.of_kind(kind, plan), route=path, marker=marker))
+    if marker:
+        erp.proxy.injector.queue(replace(Fault.of_kind("reset_after_write", plan), marker="model.sale.sale.confirm"))
 
 
 def completed(summary: RunSummary) -> RunSummary:

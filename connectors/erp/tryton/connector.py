@@ -256,8 +256,8 @@ class TrytonConnector:
     @contextmanager
     def order_batch(self, orders: Sequence[Order], customers: Sequence[Customer]) -> Iterator[None]:
         """Look up what a batch of orders needs in a few calls (sales by reference, products, buyers and their
-        addresses: ``Sales.prefetch``, ``Parties.prefetch``) and answer the batch's orders from it. A look-up
-        that fails leaves the orders to their own calls."""
+        addresses: ``Sales.prefetch``, ``Parties.prefetch``) and answer the batch's orders from it; new sales
+        wait for ``confirm_batch``. A look-up that fails leaves the orders to their own calls."""
         try:
             self.sales.prefetch(list(orders))
             self.parties.prefetch(customers)
@@ -270,6 +270,10 @@ class TrytonConnector:
         finally:
             self.sales.end_batch()
             self.parties.end_batch()
+
+    def confirm_batch(self) -> dict[str, RecordError | None]:
+        """Quote and confirm the sales created in this batch (``Sales.confirm_batch``)."""
+        return self.sales.confirm_batch()
 
     def find_order(self, reference: str) -> str | None:
         return self.sales.find_order(reference)
