@@ -613,3 +613,26 @@ def test_order_batch_looks_up_once_and_books_the_same_sales(
     assert tryton.counters.writes == 1 + 3 + 4 + 2
     assert tryton.counters.reads == entry_reads + 1
     assert tryton.parties.batch is None and not tryton.sales._batch_sales  # forgotten after the block
+
+
+def test_confirm_batch_narrows_a_refused_call_down_to_the_sale() -> None:
+    """A batch confirm Tryton refuses (one sale cannot be confirmed) is rolled back by Tryton: each sale is then
+    confirmed alone, and only the refused one carries its reason."""
+    refusal = {"id": 1, "error": ["UserError", ["Product P2 is inactive.", "", None]]}
+    fake = FakeTryton(
+        {
+            "model.sale.sale.quote": lambda params: None,
+            "model.sale.sale.confirm": [refusal, {"id": 1, "result": None}, refusal],  # the batch, 11, then 12
+            "model.sale.sale.read": lambda params: [{"id": i, "state": "quotation"} for i in params[0]],
+            "model.sale.sale.process": lambda params: None,
+        }
+    )
+    tryton = _fake_connector(fake)
+    tryton.sales._batching = True
+    tryton.sales._unconfirmed = [(11, "SHOP-11"), (12, "SHOP-12")]
+    results = tryton.confirm_batch()
+    assert results["11"] is None
+    refused = results["12"]
+    assert isinstance(refused, RecordError) and "sale 12 was created but not confirmed" in refused.message
+    assert "inactive" in refused.message
+    assert fake.calls.count("model.sale.sale.confirm") == 3 and fake.calls.count("model.sale.sale.quote") == 1
