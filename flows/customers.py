@@ -17,6 +17,7 @@ from erpsync.core.cursors import parse_cursor
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.customers import CURSOR, AccountsOutcome, apply_accounts, batches, read_customers, record_read_errors
@@ -25,9 +26,14 @@ FLOW = "customers"
 SHOWN = 20
 
 
-@flow(name="customers", flow_run_name="customers-{store}")
+@flow(name="customers", flow_run_name=run_name)
 def customer_sync(store: str, full: bool = False) -> State[Any]:
-    """Shop customer accounts changed since the last run become linked ERP parties; ``full``: every account."""
+    """Shop customer accounts changed since the last run become linked ERP parties; ``full``: every account.
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+        full: Read every shop account, not only those changed since the last run.
+    """
     with open_runtime(store) as runtime, exclusive_run(runtime.state, store, FLOW) as mine:
         if not mine:
             summary = runtime.summary(

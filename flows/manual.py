@@ -8,7 +8,7 @@ manual re-send never overlaps an automatic one; the journal and the per-order cl
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.states import State
@@ -22,6 +22,7 @@ from erpsync.flows.registry import UnknownFlow, load_flow
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.order_after import ORDER_EDIT, ORDER_PAYMENT
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.order_backsync import (
@@ -39,6 +40,21 @@ RESYNC_FLOW = "resync-order"
 RETRY_FLOW = "retry-failures"
 MANUAL_WAIT_SECONDS = 60.0
 ORDER_ENTITIES = (ORDER, ERP_ORDER, ORDER_STATUS, ORDER_EDIT, ORDER_PAYMENT)
+# Every kind of failure the streams record (a dropdown in the UI's form; tests/flows check it against the streams).
+FailureEntity = Literal[
+    "order",
+    "erp_order",
+    "order_status",
+    "order_edit",
+    "order_payment",
+    "stock",
+    "goods_receipt",
+    "shop_inventory",
+    "product",
+    "customer",
+    "promise",
+    "incoming",
+]
 # Failures of other streams are retried by running their flow for the failed keys: entity -> (flow, keys param).
 ENTITY_FLOWS: dict[str, tuple[str, str | None]] = {"stock": ("stock", "skus")}
 
@@ -64,9 +80,15 @@ def _resend(
     return outcome, problems + outcome.problems, len(read.errors) + len(read.missing)
 
 
-@flow(name=RESYNC_FLOW)
+@flow(name=RESYNC_FLOW, flow_run_name=run_name)
 def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
-    """Send one shop order to the ERP now, then its status and stock; force: also when held or in doubt."""
+    """Send one shop order to the ERP now, then its status and stock; force: also when held or in doubt.
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+        order_id: The shop's order id (the number in the shop's admin, not the ERP sale).
+        force: Re-send also when the order is held for a person or its import is in doubt.
+    """
     with (
         open_runtime(store) as runtime,
         exclusive_run(runtime.state, store, ORDERS_LEASE, wait_seconds=MANUAL_WAIT_SECONDS) as acquired,
@@ -183,9 +205,15 @@ def _retry_other(store: str, entity: str, keys: list[str]) -> str:
     return f"{entity}: {flow_name} for {len(keys)} keys: {state.name}"
 
 
-@flow(name=RETRY_FLOW)
-def retry_failures(store: str, entity: str | None = None, keys: list[str] | None = None) -> State[Any]:
-    """Retry open failures now (all, one entity, or some keys): held and in-doubt orders are re-sent."""
+@flow(name=RETRY_FLOW, flow_run_name=run_name)
+def retry_failures(store: str, entity: FailureEntity | None = None, keys: list[str] | None = None) -> State[Any]:
+    """Retry open failures now (all, one entity, or some keys): held and in-doubt orders are re-sent.
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+        entity: Only the failures of this kind (empty: all); `erpsync failures list` shows each one's kind.
+        keys: Only these keys (shop order ids, ERP SKUs, ...); empty: every open failure of the kind.
+    """
     with open_runtime(store) as runtime:
         others: dict[str, list[str]] = {}
         for failure in runtime.state.open_failures(store, entity):

@@ -20,6 +20,7 @@ from erpsync.core.summary import RunState, RunSummary
 from erpsync.core.trail import Trail, order_trail
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.order_backsync import (
@@ -202,9 +203,13 @@ def publish_after(store: str, flow_name: str, outcome: ImportOutcome, statuses: 
         )
 
 
-@flow(name=FLOW)
+@flow(name=FLOW, flow_run_name=run_name)
 def order_sync(store: str) -> State[Any]:
-    """Shop orders into the ERP exactly once; with direction "both", ERP statuses and other channels' orders back."""
+    """Shop orders into the ERP exactly once; with direction "both", ERP statuses and other channels' orders back.
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+    """
     with open_runtime(store) as runtime, exclusive_run(runtime.state, store, FLOW) as acquired:
         if acquired:
             summary = run_orders(runtime)

@@ -16,6 +16,7 @@ from erpsync.core.product_run import chunks
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.product_reads import read_erp_products, read_shop_products, resolve_products
@@ -97,9 +98,14 @@ def _sync(runtime: StoreRuntime, full: bool) -> RunSummary:
     )
 
 
-@flow(name="products", flow_run_name="products-{store}")
+@flow(name="products", flow_run_name=run_name)
 def product_sync(store: str, full: bool = False) -> State[Any]:
-    """Sync products between the ERP and one shop: link by SKU, create what is missing, write what changed."""
+    """Sync products between the ERP and one shop: link by SKU, create what is missing, write what changed.
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+        full: Compare the whole catalogue on both sides, not only what changed since the last run.
+    """
     with open_runtime(store) as runtime, exclusive_run(runtime.state, store, FLOW) as mine:
         if mine:
             summary = _sync(runtime, full)

@@ -11,6 +11,7 @@ from prefect.states import State
 
 from erpsync.core.summary import RunSummary
 from erpsync.runtime.artifacts import publish_summary
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 
@@ -23,9 +24,14 @@ def prune_movements(runtime: StoreRuntime, before: datetime) -> int:
     return runtime.state.prune_movements(before, store=runtime.name)
 
 
-@flow(name="prune", flow_run_name="prune-{store}")
+@flow(name="prune", flow_run_name=run_name)
 def prune_trail(store: str, days: int | None = None) -> State[Any]:
-    """Delete the store's stock movements older than ``days`` (default: ``[state] movement_days``)."""
+    """Delete the store's stock movements older than ``days`` (default: ``[state] movement_days``).
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+        days: Keep this many days of movements (empty: `[state] movement_days` of the configuration).
+    """
     with open_runtime(store) as runtime:
         summary = _prune(runtime, days or runtime.settings.state.movement_days)
     publish_summary(summary)

@@ -15,6 +15,7 @@ from erpsync.core.promises import OnTheWay, PromisePlan
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.purchases import (
@@ -30,9 +31,13 @@ from erpsync.tasks.purchases import (
 FLOW = "purchases"
 
 
-@flow(name="purchases", flow_run_name="purchases-{store}")
+@flow(name="purchases", flow_run_name=run_name)
 def purchase_sync(store: str) -> State[Any]:
-    """Show goods on the way in the shop: out-of-stock SKUs orderable with the expected date, or back to normal."""
+    """Show goods on the way in the shop: out-of-stock SKUs orderable with the expected date, or back to normal.
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+    """
     with open_runtime(store) as runtime, exclusive_run(runtime.state, store, FLOW) as mine:
         if not mine:
             summary = runtime.summary(FLOW, state=RunState.SKIPPED, message=f"another purchases run for {store}")

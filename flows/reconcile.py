@@ -19,6 +19,7 @@ from erpsync.core.summary import RunState, RunSummary
 from erpsync.core.trail import Trail
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.reconcile import (
@@ -52,9 +53,15 @@ STOCK_WAIT_SECONDS = 120.0
 SHOWN = 20
 
 
-@flow(name="reconcile")
+@flow(name="reconcile", flow_run_name=run_name)
 def reconcile(store: str, dry_run: bool = False, accept_snapshot: bool = False) -> State[Any]:
-    """Validate the ERP's full stock snapshot, then correct the shop where it differs (dry run: report)."""
+    """Validate the ERP's full stock snapshot, then correct the shop where it differs (dry run: report).
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+        dry_run: Only report what would be corrected; write nothing.
+        accept_snapshot: Apply a snapshot the guard refused, once, after a person has checked it.
+    """
     with open_runtime(store) as runtime, exclusive_run(runtime.state, store, FLOW) as mine:
         if not mine:
             return _skipped(runtime, f"reconcile for store {store} is already running; this run skips")

@@ -21,6 +21,7 @@ from erpsync.core.summary import RunState, RunSummary
 from erpsync.core.trail import Trail, join_refs
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.runtime.trail import publish_movements
@@ -62,7 +63,7 @@ def _skipped(runtime: StoreRuntime, flow: str, message: str) -> State[Any]:
     return final_state(summary)
 
 
-@flow(name="stock-sync")
+@flow(name="stock-sync", flow_run_name=run_name)
 def stock_sync(
     store: str,
     skus: list[str] | None = None,
@@ -72,8 +73,13 @@ def stock_sync(
 ) -> State[Any]:
     """Push what can be sold (on hand − reserved − buffer) of changed SKUs; ``skus``: just those.
 
-    The movement trail records each write with ``cause`` (default: ``inventory`` for a scheduled run, ``manual``
-    for given SKUs), per-SKU ``causes`` and the ERP documents ``refs`` (by ERP SKU)."""
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+        skus: Only these ERP SKUs (empty: the changed ones, read from the ERP since the last run).
+        cause: Why, in the movement trail (default: inventory for a scheduled run, manual for given SKUs).
+        causes: A cause per ERP SKU, overriding `cause` (set by the order flow).
+        refs: The ERP document behind each ERP SKU's change, for the movement trail.
+    """
     wanted = None if skus is None else sorted({s.strip() for s in skus if s and s.strip()})
     trail = Trail(cause or ("inventory" if skus is None else "manual"), causes or {}, refs or {})
     with open_runtime(store) as runtime:
@@ -210,9 +216,13 @@ def _publish_details(
         )
 
 
-@flow(name="goods-receipts")
+@flow(name="goods-receipts", flow_run_name=run_name)
 def goods_receipts(store: str) -> State[Any]:
-    """Sync right away the stock of SKUs received into the store's warehouses (polls the ERP's receipts)."""
+    """Sync right away the stock of SKUs received into the store's warehouses (polls the ERP's receipts).
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+    """
     with open_runtime(store) as runtime, exclusive_run(runtime.state, store, RECEIPTS_FLOW) as acquired:
         if not acquired:
             return _skipped(runtime, RECEIPTS_FLOW, f"receipts of store {store} already being read; skipped")

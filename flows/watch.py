@@ -24,6 +24,7 @@ from erpsync.core.summary import RunState, RunSummary
 from erpsync.core.watch import ChangeBatcher, WatchCounters, changed_skus
 from erpsync.runtime.artifacts import publish_summary
 from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.runtime.watch_steps import (
@@ -52,7 +53,7 @@ class WatchPlan:
     heartbeat_seconds: float
 
 
-@flow(name="store-watch")
+@flow(name="store-watch", flow_run_name=run_name)
 def store_watch(
     store: str,
     minutes: float = 30.0,
@@ -61,7 +62,16 @@ def store_watch(
     orders_poll_seconds: float = 0.0,
     heartbeat_seconds: float = 60.0,
 ) -> State[Any]:
-    """Poll the ERP's stock changes (and the shop's orders when orders_poll_seconds > 0) and sync them in seconds."""
+    """Poll the ERP's stock changes (and the shop's orders when orders_poll_seconds > 0) and sync them in seconds.
+
+    Args:
+        store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
+        minutes: How long this watcher runs before it finishes (the schedule starts the next one).
+        poll_seconds: Seconds between two polls of the ERP's stock changes.
+        batch_seconds: Seconds changes are gathered before they are written together.
+        orders_poll_seconds: Seconds between two polls of the shop's new orders (0: orders are left to the order flow).
+        heartbeat_seconds: Seconds between two heartbeats recorded in the state database.
+    """
     plan = WatchPlan(minutes * 60, poll_seconds, batch_seconds, orders_poll_seconds, heartbeat_seconds)
     with (
         open_runtime(store) as runtime,

@@ -1,5 +1,10 @@
 """Deployments of every flow for every configured store: served in-process or written to ``prefect.yaml``.
 
+Each is named ``<flow>-<store>`` (``orders-bucuresti``), so the UI's Deployments list says both; its schedule
+carries a readable slug (``every-2-minutes``) and its description the cron in words. The ``store`` parameter is
+fixed: a served deployment's form offers only its own store, and a run given another store is refused
+(``erpsync.runtime.run_context``).
+
 Scheduled: orders, stock, products, reconcile, receipts, watch, customers, purchases, prune (cron per store,
 ``[stores.schedules]``, in the store's time zone). Unscheduled, run by hand from the UI with a form:
 resync-order, retry-failures. Every deployment runs one at a time (deployment concurrency limit 1, queued) on
@@ -9,12 +14,14 @@ top of the run lease in the state database.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from erpsync.core.config import Settings, StoreSettings
 from erpsync.flows.registry import FLOWS, load_flow
+from erpsync.runtime.run_context import store_tags
 
 SCHEDULED = ("orders", "stock", "products", "reconcile", "receipts", "watch", "customers", "purchases", "prune")
 MANUAL = ("resync-order", "retry-failures")
@@ -39,16 +46,55 @@ class DeploymentSpec:
 
     @property
     def name(self) -> str:
-        return self.store
+        """``orders-bucuresti``: the flow and the store, as the UI's Deployments list shows it."""
+        return deployment_name(self.key, self.store)
 
     @property
     def tags(self) -> list[str]:
-        return ["erpsync", f"store:{self.store}", f"flow:{self.key}"]
+        return store_tags(self.key, self.store)
+
+    @property
+    def schedule_slug(self) -> str | None:
+        """The schedule's readable slug (``every-2-minutes``, ``daily-at-02-30``); None without a schedule."""
+        return re.sub(r"[^a-z0-9]+", "-", cron_words(self.cron).lower()).strip("-") if self.cron else None
 
     @property
     def description(self) -> str:
-        when = f"cron '{self.cron}' ({self.timezone})" if self.cron else "by hand"
-        return f"erpsync {self.key} for store {self.store}, {when}"
+        words = cron_words(self.cron)
+        when = f"{words} (cron '{self.cron}', {self.timezone})" if self.cron else "by hand only"
+        if words.startswith("cron "):
+            when = f"cron '{self.cron}' ({self.timezone})"
+        return f"erpsync {self.key} for store {self.store}: {when}"
+
+
+def deployment_name(key: str, store: str) -> str:
+    """The deployment of flow ``key`` for ``store``: ``orders-bucuresti``."""
+    return f"{key}-{store}"
+
+
+def _every(n: str, unit: str) -> str:
+    return f"every {unit}" if n == "1" else f"every {n} {unit}s"
+
+
+def cron_words(cron: str) -> str:
+    """The usual cron shapes in words ("every 2 minutes", "daily at 02:30"); other expressions as they are."""
+    fields = cron.split()
+    if len(fields) != 5:
+        return cron
+    minute, hour, day, month, weekday = fields
+    if (day, month, weekday) != ("*", "*", "*"):
+        return f"cron {cron}"
+    if hour == "*" and minute == "*":
+        return "every minute"
+    if hour == "*" and (m := re.fullmatch(r"\*/(\d+)", minute)):
+        return _every(m.group(1), "minute")
+    if hour == "*" and minute.isdigit():
+        return f"hourly at minute {int(minute)}"
+    if minute.isdigit() and (m := re.fullmatch(r"\*/(\d+)", hour)):
+        return f"{_every(m.group(1), 'hour')} at minute {int(minute)}"
+    if minute.isdigit() and hour.isdigit():
+        return f"daily at {int(hour):02d}:{int(minute):02d}"
+    return f"cron {cron}"
 
 
 def store_specs(store: StoreSettings) -> list[DeploymentSpec]:
@@ -76,21 +122,21 @@ def runner_deployments(settings: Settings) -> list[Any]:
     """Prefect RunnerDeployments (for ``serve``) of every flow and store."""
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
+    from prefect.utilities.annotations import freeze
 
     deployments = []
     for spec in deployment_specs(settings):
         flow_object = load_flow(spec.key)
-        deployments.append(
-            flow_object.to_deployment(
-                name=spec.name,
-                schedules=[Cron(spec.cron, timezone=spec.timezone)] if spec.cron else None,
-                parameters=spec.parameters,
-                tags=spec.tags,
-                description=spec.description,
-                concurrency_limit=_concurrency_one(),
-                entrypoint_type=EntrypointType.MODULE_PATH,
-            )
+        deployment = flow_object.to_deployment(
+            name=spec.name,
+            schedules=[Cron(spec.cron, timezone=spec.timezone, slug=spec.schedule_slug)] if spec.cron else None,
+            parameters={**spec.parameters, "store": freeze(spec.store)},  # the form shows it read-only
+            tags=spec.tags,
+            description=spec.description,
+            concurrency_limit=_concurrency_one(),
+            entrypoint_type=EntrypointType.MODULE_PATH,
         )
+        deployments.append(deployment)
     return deployments
 
 
@@ -140,7 +186,9 @@ def prefect_yaml(settings: Settings, *, work_pool: str = DEFAULT_WORK_POOL, proj
                     }
                 },
             },
-            "schedules": [{"cron": spec.cron, "timezone": spec.timezone}] if spec.cron else [],
+            "schedules": (
+                [{"cron": spec.cron, "timezone": spec.timezone, "slug": spec.schedule_slug}] if spec.cron else []
+            ),
         }
         deployments.append(entry)
     document = {

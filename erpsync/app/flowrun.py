@@ -11,9 +11,13 @@ from erpsync.core.summary import RunState, RunSummary
 
 def run_flow(flow_object: Any, flow_name: str, store: str, params: dict[str, Any]) -> RunSummary:
     """Run a flow in this process and return its summary; a failed run becomes a summary that says why."""
-    from erpsync.core.redact import redact
+    from prefect import tags
 
-    state = flow_object(store=store, **params, return_state=True)
+    from erpsync.core.redact import redact
+    from erpsync.runtime.run_context import store_tags
+
+    with tags(*store_tags(flow_name, store)):  # as a deployment's runs: the UI's store filter finds CLI runs too
+        state = flow_object(store=store, **params, return_state=True)
     if state.is_completed():
         result = state.result()
         if isinstance(result, RunSummary):

@@ -352,13 +352,21 @@ def create_app(
 
 def run_order_trigger(store: str, order_id: str) -> None:
     """The default trigger: re-fetch and import the order (and refresh its SKUs' stock) in this process."""
-    from erpsync.flows.manual import resync_order
+    from prefect import tags
 
-    resync_order(store=store, order_id=order_id)
+    from erpsync.flows.manual import resync_order
+    from erpsync.runtime.run_context import store_tags
+
+    with tags(*store_tags("resync-order", store)):
+        resync_order(store=store, order_id=order_id)
 
 
 def run_stock_trigger(store: str, skus: list[str] | None) -> None:
     """The default stock trigger: the stock sync of ``skus`` (None: a full read) in this process."""
-    from erpsync.flows.stock import stock_sync
+    from prefect import tags
 
-    stock_sync(store=store, skus=skus)
+    from erpsync.flows.stock import stock_sync
+    from erpsync.runtime.run_context import store_tags
+
+    with tags(*store_tags("stock", store)):
+        stock_sync(store=store, skus=skus)

@@ -20,6 +20,7 @@ from erpsync.core.state import StateStore
 from erpsync.core.summary import RunSummary
 from erpsync.core.vat import TaxTable
 from erpsync.runtime.prefect_secrets import install_prefect_secret_resolver
+from erpsync.runtime.run_context import check_run_store
 
 # Every flow imports this module: settings it loads can read prefect-secret: references.
 install_prefect_secret_resolver()
@@ -149,6 +150,7 @@ def open_runtime(store: str, settings: Settings | None = None) -> StoreRuntime:
     """Open the clients of one configured store (settings from $ERPSYNC_CONFIG / ./erpsync.toml by default)."""
     # Runs started by a worker or `serve` execute in Prefect's engine, not through our CLI: mask secrets here too.
     install_log_redaction()
+    check_run_store(store)  # a run of another store's deployment is refused before anything is opened
     settings = settings or load_config()
     store_settings = settings.store(store)
     state = state_store(settings.state.url.get())

@@ -233,12 +233,12 @@ def store_deployments(client: Any, store: str) -> dict[str, Any]:
 
 
 def assert_store_deployments(deployments: dict[str, Any], store: str) -> None:
-    """Every flow of the store is deployed once, named after it, with its cron (or none) and its tags."""
+    """Every flow of the store is deployed once, named ``<flow>-<store>``, with its cron (or none) and its tags."""
     from erpsync.app.deployments import MANUAL, SCHEDULED
 
     assert sorted(deployments) == sorted((*SCHEDULED, *MANUAL))
     for key, deployment in deployments.items():
-        assert deployment.name == store
+        assert deployment.name == f"{key}-{store}"
         assert set(deployment.tags) == {"erpsync", f"store:{store}", f"flow:{key}"}
         assert deployment.parameters == {"store": store}
         crons = [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules]

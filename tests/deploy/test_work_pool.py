@@ -64,7 +64,9 @@ def test_worker_runs_a_deployed_stock_sync_with_state_on_postgresql(
         stock = deployments["stock"]
         flow_name = client.read_flow(stock.flow_id).name
         triggered = time.monotonic()
-        output, timings["deployment run"] = run_command([prefect, "deployment", "run", f"{flow_name}/{STORE}"], env)
+        output, timings["deployment run"] = run_command(
+            [prefect, "deployment", "run", f"{flow_name}/stock-{STORE}"], env
+        )
         match = re.search(r"UUID: ([0-9a-f-]{36})", output)
         assert match, output
         # --limit 1 makes --run-once wait for the run it submitted before the worker exits.

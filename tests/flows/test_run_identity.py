@@ -1,0 +1,62 @@
+"""A run says what it is in the Prefect API the UI reads: its name ``flow-store-time``, its store tags (CLI runs as
+well as deployment runs), and a run given another store than its deployment's is refused before it syncs."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.flows.stock_fixtures import STORE, FakeStack, add_basic, build_fake_stack
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> Iterator[FakeStack]:
+    yield from build_fake_stack(tmp_path, monkeypatch)
+
+
+def _runs(tag: str) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            return await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+
+    return asyncio.run(read())
+
+
+def test_a_cli_run_is_named_and_tagged_like_a_deployment_run(fake: FakeStack) -> None:
+    from erpsync.app.flowrun import run_named
+    from erpsync.core.summary import RunState
+
+    add_basic(fake.shop, "ID-1", 1)
+    fake.erp.data.set("ID-1", "WH", 5, 0)
+    (summary,) = run_named("stock", [STORE], {})
+    assert summary.state is RunState.COMPLETED, summary.message
+    runs = [r for r in _runs(f"store:{STORE}") if r.name.startswith("stock-sync-")]
+    assert runs, "the CLI run carries no store tag"
+    run = runs[0]
+    assert {"erpsync", f"store:{STORE}", "flow:stock"} <= set(run.tags)
+    assert re.fullmatch(rf"stock-sync-{STORE}-\d{{8}}-\d{{6}}", run.name), run.name
+
+
+def test_a_run_of_another_stores_deployment_is_refused(fake: FakeStack) -> None:
+    from prefect import tags
+
+    from erpsync.flows.stock import stock_sync
+    from erpsync.runtime.run_context import StoreMismatch
+
+    add_basic(fake.shop, "ID-2", 1)
+    fake.erp.data.set("ID-2", "WH", 7, 0)
+    with tags("erpsync", "store:bucuresti", "flow:stock"):  # what a run of the deployment stock-bucuresti carries
+        state = stock_sync(store=STORE, return_state=True)
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, StoreMismatch)
+    assert "belongs to store bucuresti" in str(error) and f"stock-{STORE}" in str(error)
+    assert fake.shop_stock("ID-2") == 1  # nothing was synced
