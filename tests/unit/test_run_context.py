@@ -126,3 +126,20 @@ def test_served_deployments_fix_the_store_in_their_form(tmp_path: Path) -> None:
         assert deployment.name.endswith(f"-{store}")
         slugs = [s.slug for s in deployment.schedules or []]
         assert all(slugs), deployment.name
+
+
+def test_prefect_yaml_names_and_slugs(tmp_path: Path) -> None:
+    import yaml
+
+    from erpsync.app.deployments import prefect_yaml
+    from erpsync.core.config import load_config
+
+    path = tmp_path / "erpsync.toml"
+    path.write_text(TWO_STORES.format(stores=STORE.format(name="bucuresti", prefix="B-")), encoding="utf-8")
+    document = yaml.safe_load(prefect_yaml(load_config(path)))
+    by_name = {d["name"]: d for d in document["deployments"]}
+    assert by_name["orders-bucuresti"]["schedules"] == [
+        {"cron": "*/2 * * * *", "timezone": "Europe/Bucharest", "slug": "every-2-minutes"}
+    ]
+    assert by_name["reconcile-bucuresti"]["schedules"][0]["slug"] == "daily-at-02-30"
+    assert by_name["resync-order-bucuresti"]["schedules"] == []
