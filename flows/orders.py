@@ -19,6 +19,7 @@ from erpsync.core.cursors import forward_cursor, initial_since, parse_cursor
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.core.trail import Trail, order_trail
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
+from erpsync.runtime.changes import publish_changes
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
@@ -171,8 +172,16 @@ def run_orders(runtime: StoreRuntime) -> RunSummary:
         f"Orders of store {runtime.name} that failed or are held in this run",
     )
     publish_after(runtime.name, FLOW, outcome, statuses)
+    publish_changes(FLOW, runtime.name, order_changes(booked, pulled.created), f"Orders of store {runtime.name}")
     logger.info(summary.line())
     return summary
+
+
+def order_changes(booked: dict[str, str | None], erp_to_shop: list[str]) -> list[dict[str, str]]:
+    """Shop order → ERP sale for each order imported; ERP orders of other channels created in the shop."""
+    rows = [{"shop order": sid, "ERP sale": erp or "?", "direction": "shop → ERP"} for sid, erp in booked.items()]
+    rows += [{"shop order": "(new in the shop)", "ERP sale": erp, "direction": "ERP → shop"} for erp in erp_to_shop]
+    return rows
 
 
 def after_note(outcome: ImportOutcome, statuses: StatusOutcome) -> str:

@@ -15,6 +15,7 @@ from prefect.utilities.annotations import quote
 from erpsync.core.product_run import chunks
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
+from erpsync.runtime.changes import publish_changes
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
@@ -69,6 +70,13 @@ def _sync(runtime: StoreRuntime, full: bool) -> RunSummary:
         artifact_key(FLOW, runtime.name, "failures"),
         done.failures,
         f"Products of store {runtime.name} that could not be synced in this run (failures table, entity 'product')",
+    )
+    publish_changes(
+        FLOW,
+        runtime.name,
+        [{"sku": sku, "what": "created"} for sku in outcome.created]
+        + [{"sku": sku, "what": "updated"} for sku in outcome.updated],
+        f"Products of store {runtime.name} written ({runtime.store.products.direction})",
     )
     message = "; ".join(setup.notes)
     if outcome.not_reached:

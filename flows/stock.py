@@ -20,6 +20,7 @@ from erpsync.core.cursors import parse_cursor
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.core.trail import Trail, join_refs
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
+from erpsync.runtime.changes import publish_changes
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.run_context import run_name
 from erpsync.runtime.states import final_state
@@ -151,7 +152,9 @@ def _sync(runtime: StoreRuntime, skus: list[str] | None, trail: Trail) -> RunSum
         advanced = True
     missing_in_erp = sorted(set(skus) - set(plan.expected.index)) if skus is not None else []
     _publish_details(runtime, outcome, erp.errors, plan.availability.clamped_rows())
-    publish_movements(FLOW, runtime.name, [p for p in plan.writes if p.erp_sku in set(outcome.written)], trail)
+    written = [p for p in plan.writes if p.erp_sku in set(outcome.written)]
+    publish_movements(FLOW, runtime.name, written, trail)
+    publish_changes(FLOW, runtime.name, stock_changes(written), f"Stock of {runtime.name} written to the shop")
     return runtime.summary(
         FLOW,
         updated=len(outcome.written),
@@ -176,6 +179,22 @@ def _sync(runtime: StoreRuntime, skus: list[str] | None, trail: Trail) -> RunSum
             "refused": dict(list(outcome.failed.items())[:SHOWN]),
         },
     )
+
+
+def stock_changes(written: Sequence[Any]) -> list[dict[str, object]]:
+    """One row per SKU written: ``old → new`` (old: the shop's value read this run, else the last push; ``?``)."""
+    return [
+        {
+            "sku": p.erp_sku,
+            "shop sku": p.write.sku,
+            "change": f"{'?' if p.before is None else _number(p.before)} → {_number(p.write.quantity)}",
+        }
+        for p in written
+    ]
+
+
+def _number(value: Any) -> str:
+    return format(value.normalize(), "f") if hasattr(value, "normalize") else str(value)
 
 
 def _message(

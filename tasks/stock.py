@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -207,6 +208,7 @@ class Planned:
 
     erp_sku: str
     write: StockWrite
+    before: Decimal | None = None  # the shop's value when this run read it, else the last push; None: unknown
 
 
 @dataclass
@@ -243,12 +245,14 @@ def plan_writes(
         if unit is None:
             missing.append(code)
             continue
+        old = previous.get(sku)
         writes.append(
             Planned(
                 code,
                 StockWrite(
                     unit.shop_sku or shop_sku(prefix, code), unit.product_id, unit.variant_id, to_decimal(quantity)
                 ),
+                None if old is None or old != old else to_decimal(old),
             )
         )
     return writes, missing, len(expected) - len(differs)

@@ -60,3 +60,36 @@ def test_a_run_of_another_stores_deployment_is_refused(fake: FakeStack) -> None:
     assert isinstance(error, StoreMismatch)
     assert "belongs to store bucuresti" in str(error) and f"stock-{STORE}" in str(error)
     assert fake.shop_stock("ID-2") == 1  # nothing was synced
+
+
+def _latest_table(key: str) -> list[dict[str, Any]]:
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC
+            )
+
+    found = asyncio.run(read())
+    assert found, f"no artifact {key}"
+    data = found[0].data
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def test_the_stock_run_lists_each_sku_old_to_new(fake: FakeStack) -> None:
+    from erpsync.app.flowrun import run_named
+
+    for i in range(3):
+        fake.erp.data.set(f"CH{i}", "WH", 10 + i, 2)
+        add_basic(fake.shop, f"CH{i}", 0)
+    run_named("stock", [STORE], {})
+    first = {row["sku"]: row["change"] for row in _latest_table(f"stock-{STORE}-changes")}
+    assert first == {"CH0": "0 → 8", "CH1": "0 → 9", "CH2": "0 → 10"}  # the shop's value read in this run
+    fake.erp.data.set("CH1", "WH", 30, 5)
+    run_named("stock", [STORE], {})
+    assert _latest_table(f"stock-{STORE}-changes") == [{"sku": "CH1", "shop sku": "CH1", "change": "9 → 25"}]
