@@ -5,24 +5,28 @@ Steps: start the ERP (the real Tryton 8.2, its seeded database cached in .cache/
 stock → (a sale confirmed in Tryton reaching the shop through the store watcher, its delay printed) → reconcile
 for both shops, printing each run's summary and a table at the end. The runs go to Prefect's
 database in .prefect/, so `prefect server start` shows them (and their artifacts) afterwards.
+
+Everything is written under the folder the demo is started from: ``./.erpsync/demo`` (configuration, state
+database, Tryton's files), never into the installed package. SIGTERM, SIGHUP and Ctrl-C stop what it started
+(Tryton, the simulated shops and Prefect's temporary server, through its exit handlers).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from erpsync.core.summary import RunState, RunSummary
 
-# The demo works in the folder it is started from (the project folder for `make demo`).
-ROOT = Path.cwd()
-WORKDIR = ROOT / ".erpsync" / "demo"
+DEMO_FOLDER = Path(".erpsync") / "demo"
 STORES = {
     "bucuresti": {"warehouses": ["WH"], "sku_prefix": "", "orders": {"reference_prefix": "B-"}},
     "cluj": {"warehouses": ["WH2"], "sku_prefix": "CJ-", "price_list": "Cluj", "orders": {"reference_prefix": "C-"}},
@@ -130,8 +134,59 @@ def _table(results: list[RunSummary]) -> str:
     return "\n".join([line, "  ".join("-" * w for w in widths), *body])
 
 
-def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str], None] = print) -> int:
+def demo_workdir(cwd: Path | None = None) -> Path:
+    """Where the demo writes: ``.erpsync/demo`` under the folder it is started from (read when it starts)."""
+    return (cwd or Path.cwd()).resolve() / DEMO_FOLDER
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def ui_lines(home: str, config: Path, *, keep: bool) -> list[str]:
+    """How to open the Prefect UI on the demo's runs, and (while the demo keeps its servers) serve its stores."""
+    lines = [
+        "See the same runs, their task runs and artifacts in the Prefect UI (the same database, in PREFECT_HOME):",
+        f"  PREFECT_HOME={home} .venv/bin/prefect server start   # then open http://127.0.0.1:4200/runs",
+    ]
+    if keep:
+        lines += [
+            "Or, while this demo keeps its servers, serve its two stores (deployments orders-bucuresti, stock-cluj, "
+            "... on their schedules) with the UI, in another shell (instead of the server above: it starts one):",
+            f"  PREFECT_HOME={home} .venv/bin/erpsync serve --config {_shown(config)}   # UI: http://127.0.0.1:4200",
+        ]
+    return lines
+
+
+class _Stopped(SystemExit):
+    """SIGTERM or SIGHUP: leave through the ``finally`` blocks and the exit handlers that stop the servers."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the demo as Ctrl-C does: everything it started is stopped (nothing left orphaned)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stopped(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_demo(*, keep: bool = False, workdir: Path | None = None, out: Callable[[str], None] = print) -> int:
     """Run the demo; returns the exit code (0 when every run completed or partially failed as expected)."""
+    with stop_on_signals():
+        return _run_demo(keep=keep, workdir=workdir or demo_workdir(), out=out)
+
+
+def _run_demo(*, keep: bool, workdir: Path, out: Callable[[str], None]) -> int:
     from erpsync.app.probe import probe_all
     from erpsync.dev.stack import start_shop, tryton_erp, write_config
     from erpsync.dev.tryton import start_tryton
@@ -156,7 +211,7 @@ def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str]
         )
         os.environ["ERPSYNC_CONFIG"] = str(config)
         overrides.unpaced = True  # the simulators do not limit the rate; a real shop is paced at 4 requests/s
-        _say(f"configuration written to {config.relative_to(ROOT)}; erpsync check:", started)
+        _say(f"configuration written to {_shown(config)}; erpsync check:", started)
         from erpsync.core.config import load_config
 
         settings = load_config(config)
@@ -206,14 +261,14 @@ def run_demo(*, keep: bool = False, workdir: Path = WORKDIR, out: Callable[[str]
         out(_table(results))
         out("")
         failed = [r for r in results if r.state is RunState.FAILED]
-        home = os.environ.get("PREFECT_HOME", str(ROOT / ".prefect"))
+        home = os.environ.get("PREFECT_HOME", str(Path.cwd().resolve() / ".prefect"))
         out(f"demo finished in {time.monotonic() - started:.0f} s: {len(results)} runs, {len(failed)} failed.")
-        out("See the same runs, their task runs and artifacts in the Prefect UI:")
-        out(f"  PREFECT_HOME={home} .venv/bin/prefect server start   # then open http://127.0.0.1:4200/runs")
+        for line in ui_lines(home, config, keep=keep):
+            out(line)
         if keep:
             out(
                 f"Servers kept running (Tryton {tryton.url}; shops "
-                f"{', '.join(s.url for s in shops.values())}); Ctrl-C to stop."
+                f"{', '.join(s.url for s in shops.values())}); Ctrl-C or SIGTERM (pid {os.getpid()}) stops them all."
             )
             try:
                 while True:
