@@ -65,7 +65,12 @@ def test_serve_registers_every_flow_and_runs_a_triggered_one(
         run = wait_final(client, flow_run.id, timeout=90)
         print(f"\nserve: trigger to completed {time.monotonic() - triggered:.1f} s")
         assert_completed(run)
+        assert run.name.startswith(f"stock-sync-{store}-"), run.name
         assert stack.shop_stock() == ERP_QUANTITY, log.read_text()[-3000:]
+        stock_form = deployments["stock"].parameter_openapi_schema["properties"]["store"]
+        assert (stock_form["enum"], stock_form["readOnly"]) == ([store], True)  # the form offers its own store only
+        with pytest.raises(Exception, match="store"):  # the API refuses a run of this deployment for another store
+            client.create_flow_run_from_deployment(deployments["stock"].id, parameters={"store": "cluj"})
         assert serving.poll() is None, log.read_text()[-3000:]
 
 
