@@ -57,8 +57,11 @@ def _confirm_sale(tryton: Any, sku: str, quantity: int) -> None:
 
 def sale_reaches_the_shop(tryton: Any, shop: Any, store: str, say: Callable[[str], None]) -> RunSummary | None:
     """Watch ``store``, confirm a sale in Tryton, print the delay until the shop shows the lower stock."""
+    from prefect import tags
+
     from erpsync.core.config import load_config
     from erpsync.flows.watch import request_stop, store_watch
+    from erpsync.runtime.run_context import store_tags
     from erpsync.runtime.store_runtime import state_store
     from erpsync.runtime.watch_steps import STOCK_CURSOR
 
@@ -73,12 +76,12 @@ def sale_reaches_the_shop(tryton: Any, shop: Any, store: str, say: Callable[[str
         return None
     sku = candidates[0]
     result: list[Any] = []
-    watcher = threading.Thread(
-        target=lambda: result.append(
-            store_watch(store=store, minutes=3, poll_seconds=1.0, batch_seconds=0.5, return_state=True)
-        ),
-        daemon=True,
-    )
+
+    def watch() -> None:
+        with tags(*store_tags("watch", store)):  # tagged like every other run of the store
+            result.append(store_watch(store=store, minutes=3, poll_seconds=1.0, batch_seconds=0.5, return_state=True))
+
+    watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     deadline = time.monotonic() + WAIT_SECONDS
     while state.get_cursor(store, STOCK_CURSOR) is None and time.monotonic() < deadline:
