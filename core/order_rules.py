@@ -177,6 +177,17 @@ def is_held(error: str, attempts: int, max_attempts: int) -> bool:
     return error.startswith(IN_DOUBT_REASON[:40]) or counted_attempts(error, attempts) >= max_attempts
 
 
+# Failures whose hold follows [stores.orders] max_attempts, and those that always wait for a person (an edit the
+# ERP order cannot take); other streams' failures are retried by their flow's next run.
+HOLD_BY_ATTEMPTS = ("order", "erp_order", "order_status")
+ALWAYS_HELD = ("order_edit",)
+
+
+def failure_held(entity: str, error: str, attempts: int, max_attempts: int) -> bool:
+    """Whether an open failure of any stream waits for a person (else it is retried by itself)."""
+    return entity in ALWAYS_HELD or (entity in HOLD_BY_ATTEMPTS and is_held(error, attempts, max_attempts))
+
+
 IN_DOUBT_REASON = (
     "in doubt: it was sent to the ERP before and the outcome is unknown, and this ERP cannot look orders up by "
     "reference; check the ERP for the shop order id, then `erpsync resync-order` (re-send) or resolve it"

@@ -32,6 +32,7 @@ class RunSummary(BaseModel):
     erp_writes: int = 0
     seconds: float = 0.0
     message: str = ""
+    open_failures: str = ""  # the store's open failures after this run ("2 held for a person: ..."), empty: none
     details: dict[str, Any] = Field(default_factory=dict)
 
     def finish(self) -> RunSummary:
@@ -46,4 +47,5 @@ class RunSummary(BaseModel):
             f"{self.flow} [{self.store}] {self.state.value}: created {self.created}, updated {self.updated}, "
             f"unchanged {self.unchanged}, failed {self.failed}; shop {self.shop_reads}r/{self.shop_writes}w, "
             f"ERP {self.erp_reads}r/{self.erp_writes}w; {self.seconds:.1f} s"
+            + (f"; store {self.store}: {self.open_failures}" if self.open_failures else "")
         )

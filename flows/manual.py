@@ -23,7 +23,7 @@ from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_tab
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.order_after import ORDER_EDIT, ORDER_PAYMENT
 from erpsync.runtime.run_context import run_name
-from erpsync.runtime.states import final_state
+from erpsync.runtime.states import final_state, is_partial
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.order_backsync import (
     ERP_ORDER,
@@ -202,7 +202,7 @@ def _retry_other(store: str, entity: str, keys: list[str]) -> str:
         return f"{entity}: {error}"
     params = {keys_param: keys} if keys_param else {}
     state = flow_object(store=store, **params, return_state=True)
-    return f"{entity}: {flow_name} for {len(keys)} keys: {state.name}"
+    return f"{entity}: {flow_name} for {len(keys)} keys: {'partially failed' if is_partial(state) else state.name}"
 
 
 @flow(name=RETRY_FLOW, flow_run_name=run_name)

@@ -22,7 +22,7 @@ from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_tab
 from erpsync.runtime.changes import publish_changes
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.run_context import run_name
-from erpsync.runtime.states import final_state
+from erpsync.runtime.states import final_state, is_partial
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.tasks.order_backsync import (
     ERP_CURSOR,
@@ -86,6 +86,9 @@ def refresh_stock(store: str, skus: set[str]) -> str:
     state = stock_sync(
         store=store, skus=sorted(skus), cause=why.cause, causes=dict(why.causes), refs=dict(why.refs), return_state=True
     )
+    if is_partial(state):
+        get_run_logger().warning("the stock sync after the orders left SKUs failed: %s", state.message)
+        return f"stock sync for {len(skus)} SKUs: partially failed"
     if not state.is_completed():
         get_run_logger().warning("the stock sync after the orders did not complete: %s", state.message)
     return f"stock sync for {len(skus)} SKUs: {state.name}"

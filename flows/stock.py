@@ -23,7 +23,7 @@ from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_tab
 from erpsync.runtime.changes import publish_changes
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.run_context import run_name
-from erpsync.runtime.states import final_state
+from erpsync.runtime.states import final_state, summary_of
 from erpsync.runtime.store_runtime import StoreRuntime, open_runtime
 from erpsync.runtime.trail import publish_movements
 from erpsync.tasks.stock import (
@@ -273,8 +273,7 @@ def _receipts(runtime: StoreRuntime) -> RunSummary:
     if read.skus:
         refs = join_refs((line.sku, f"receipt {r.reference or r.erp_id}") for r in read.fresh for line in r.lines)
         state = stock_sync(store=runtime.name, skus=read.skus, cause="receipt", refs=refs, return_state=True)
-        result = state.result()
-        sub = result if isinstance(result, RunSummary) else None
+        sub = summary_of(state)  # a partially failed sync has one too; one that failed outright raises
     handled = sub is None or sub.state is not RunState.SKIPPED
     if handled:
         mark_receipts_handled(runtime, read.fresh)

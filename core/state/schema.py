@@ -165,6 +165,11 @@ class FailureRow(Base):
     last_seen: Mapped[dt.datetime]
     resolved: Mapped[bool] = mapped_column(Boolean)
     resolved_at: Mapped[dt.datetime | None]
+    transient: Mapped[bool | None] = mapped_column(Boolean)  # the reason kept is a transient one
+    last_error: Mapped[str | None] = mapped_column(Text)  # a later transient error, when a lasting reason is kept
+    closed_how: Mapped[str | None]  # went through | resolved | dismissed
+    closed_by: Mapped[str | None]  # the person (user@host) who resolved or dismissed it
+    close_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class SnapshotRow(Base):

@@ -24,6 +24,8 @@ def run_flow(flow_object: Any, flow_name: str, store: str, params: dict[str, Any
             return result
         return RunSummary(flow=flow_name, store=store, message=str(result))
     error = state.result(raise_on_failure=False)
+    if isinstance(error, RunSummary):  # partially failed, or failed with a summary that says why
+        return error
     message = str(error) if isinstance(error, BaseException) else (state.message or state.name)
     return RunSummary(flow=flow_name, store=store, state=RunState.FAILED, message=redact(message))
 

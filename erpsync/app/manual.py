@@ -1,4 +1,4 @@
-"""The manual part of the ``erpsync`` command: ``failures list``, ``failures retry`` and ``resync-order``.
+"""The manual part of the ``erpsync`` command: ``failures list|retry|resolve|dismiss`` and ``resync-order``.
 
 Registered on the main app by ``register_manual_commands(app)`` (``erpsync/app/cli.py``). Kept light at import time
 (typer only): the state store, Prefect and the flows are imported inside the commands.
@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from erpsync.app.console import ConfigOption, run_and_exit, settings_or_exit
+from erpsync.app.console import ConfigOption, fail, run_and_exit, settings_or_exit
 
 if TYPE_CHECKING:
     from erpsync.core.config import Settings
 
-ORDER_ENTITIES = ("order", "erp_order", "order_status")  # their holds follow [stores.orders] max_attempts
-ALWAYS_HELD = ("order_edit",)  # an edit the ERP order cannot take: a person decides, never retried on its own
 REASON_WIDTH = 90
 
 failures_app = typer.Typer(
@@ -39,7 +37,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def failure_rows(settings: Settings, store: str | None, entity: str | None) -> list[dict[str, Any]]:
     """The open failures as rows (``held``: waits for a person), oldest first."""
-    from erpsync.core.order_rules import is_held
+    from erpsync.core.order_rules import failure_held
     from erpsync.core.state import StateStore
 
     state = StateStore.open(settings.state.url.get())
@@ -50,10 +48,7 @@ def failure_rows(settings: Settings, store: str | None, entity: str | None) -> l
     max_attempts = {s.name: s.orders.max_attempts for s in settings.stores}
     rows = []
     for failure in failures:
-        held = failure.entity in ALWAYS_HELD or (
-            failure.entity in ORDER_ENTITIES
-            and is_held(failure.error, failure.attempts, max_attempts.get(failure.store, 5))
-        )
+        held = failure_held(failure.entity, failure.error, failure.attempts, max_attempts.get(failure.store, 5))
         rows.append(
             {
                 "store": failure.store,
@@ -120,35 +115,92 @@ def retry(
     run_and_exit("retry-failures", stores, {"entity": entity, "keys": list(keys) if keys else None}, as_json)
 
 
-@failures_app.command("resolve")
-def resolve(
-    keys: Annotated[list[str], typer.Argument(help="The keys to resolve (order ids, SKUs ...).")],
-    store: Annotated[str, typer.Option("--store", "-s", help="Store name.")],
-    entity: Annotated[str, typer.Option("--entity", "-e", help="The failures' entity (order, order_edit, stock ...).")],
-    config: ConfigOption = None,
-) -> None:
-    """Close failures a person has dealt with; for order_edit, the shop's version becomes what the ERP has."""
+def operator() -> str:
+    """Who closes a failure: ``$ERPSYNC_OPERATOR``, else user@host of this shell."""
+    import getpass
+    import os
+    import socket
+
+    who = os.environ.get("ERPSYNC_OPERATOR")
+    if who:
+        return who
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def close_failures(
+    settings: Settings, store: str, entity: str | None, keys: list[str], *, how: str, reason: str, by: str
+) -> tuple[list[str], list[str]]:
+    """Close the open failures of these keys (of ``entity``, or of any entity); (lines said, keys not open).
+    A resolved ``order_edit`` makes the shop's version what the ERP has (``accept_edit``)."""
     from erpsync.core.state import StateStore
     from erpsync.runtime.order_after import ORDER_EDIT, accept_edit
 
-    settings = settings_or_exit(config, store)
     state = StateStore.open(settings.state.url.get())
-    unknown = []
+    said, unknown = [], []
     try:
         for key in keys:
-            failure = state.failure(store, entity, key)
-            if failure is None or failure.resolved:
+            failures = [f for f in state.open_failures(store, entity) if f.key == key]
+            if not failures:
                 unknown.append(key)
-                continue
-            if entity == ORDER_EDIT:
-                accept_edit(state, store, key, failure.payload)
-            state.resolve_failure(store, entity, key)
-            typer.echo(f"resolved: {store} {entity} {key}")
+            for failure in failures:
+                if failure.entity == ORDER_EDIT and how == "resolved":
+                    accept_edit(state, store, key, failure.payload)
+                state.resolve_failure(store, failure.entity, key, how=how, by=by, reason=reason)
+                said.append(f"{how}: {store} {failure.entity} {key} (by {by}{'; ' + reason if reason else ''})")
     finally:
         state.close()
+    return said, unknown
+
+
+def _close(keys: list[str], store: str, entity: str | None, reason: str, config: Any, how: str) -> None:
+    settings = settings_or_exit(config, store)
+    said, unknown = close_failures(settings, store, entity, keys, how=how, reason=reason, by=operator())
+    for line in said:
+        typer.echo(line)
     if unknown:
-        typer.echo(f"no open {entity} failure of store {store} for: {', '.join(unknown)}", err=True)
+        kind = f"{entity} failure" if entity else "failure"
+        typer.echo(f"no open {kind} of store {store} for: {', '.join(unknown)}", err=True)
         raise typer.Exit(2)
+
+
+KeysArgument = Annotated[list[str], typer.Argument(help="The failures' keys (order ids, SKUs ...).")]
+StoreRequired = Annotated[str, typer.Option("--store", "-s", help="Store name.")]
+
+
+@failures_app.command("resolve")
+def resolve(
+    keys: KeysArgument,
+    store: StoreRequired,
+    entity: Annotated[
+        str | None, typer.Option("--entity", "-e", help="Only failures of this entity (default: any).")
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="What was done (kept with the failure).")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Close failures a person has dealt with (recorded: who, when, why); for order_edit, the shop's version
+    becomes what the ERP has."""
+    _close(keys, store, entity, reason, config, "resolved")
+
+
+@failures_app.command("dismiss")
+def dismiss(
+    keys: KeysArgument,
+    store: StoreRequired,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why nothing needs doing (kept with it).")],
+    entity: Annotated[
+        str | None, typer.Option("--entity", "-e", help="Only failures of this entity (default: any).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Close failures that need nothing (a mistyped id, a test order): kept, closed, with who, when and why;
+    no longer retried nor counted as held. A record that fails again reopens it."""
+    if not reason.strip():
+        fail("--reason must say why the failure needs nothing", 2)
+    _close(keys, store, entity, reason.strip(), config, "dismissed")
 
 
 def resync_order(

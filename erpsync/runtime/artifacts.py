@@ -28,12 +28,28 @@ def publish_table(key: str, rows: Sequence[Mapping[str, Any]], description: str)
     create_table_artifact(key=key, table=shown, description=redact(description + more))
 
 
+STATE_LABELS = {
+    "completed": "Completed",
+    "partially_failed": "Partially failed",
+    "failed": "Failed",
+    "skipped": "Skipped",
+}
+
+
 def publish_summary(summary: RunSummary) -> None:
-    """A markdown artifact with the run's counts, keyed per flow and store."""
+    """A markdown artifact with the run's counts, keyed per flow and store; first the store's open-failures
+    artifact is updated and the summary notes them (``RunSummary.open_failures``: "N held ...")."""
     from prefect.artifacts import create_markdown_artifact
 
+    from erpsync.runtime.open_failures import report_open_failures
+
+    summary.finish()
+    report = report_open_failures(summary.store)
+    if report is not None:
+        summary.open_failures = report.note()
+    label = STATE_LABELS.get(summary.state.value, summary.state.value)
     lines = [
-        f"### {summary.flow} — store `{summary.store}`: **{summary.state.value}**",
+        f"### {summary.flow} — store `{summary.store}`: **{label}**",
         "",
         "| created | updated | unchanged | failed | skipped "
         "| shop reads | shop writes | ERP reads | ERP writes | seconds |",
@@ -44,6 +60,8 @@ def publish_summary(summary: RunSummary) -> None:
     ]
     if summary.message:
         lines += ["", redact(summary.message)]
+    if summary.open_failures:
+        lines += ["", f"Open failures of store `{summary.store}`: {redact(summary.open_failures)}"]
     create_markdown_artifact(
         key=artifact_key(summary.flow, summary.store, "summary"),
         markdown="\n".join(lines),

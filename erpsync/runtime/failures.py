@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from erpsync.connectors.errors import ConnectorError
+from erpsync.connectors.errors import ConnectorError, RetriableError
 from erpsync.core.models import RowError
+from erpsync.core.order_rules import TRANSIENT_PREFIX
 from erpsync.core.redact import redact
 from erpsync.core.state import StateStore
 
@@ -22,11 +23,18 @@ def describe(error: BaseException | str) -> str:
     return redact(" ".join(text.split()))
 
 
+def is_transient(error: BaseException | str) -> bool:
+    """Whether a failure says nothing about the record itself (the other system did not answer)."""
+    if isinstance(error, str):
+        return error.startswith(TRANSIENT_PREFIX)
+    return isinstance(error, RetriableError)
+
+
 def record_row_errors(state: StateStore, store: str, entity: str, errors: Iterable[RowError]) -> int:
     """Record rows that could not be read or mapped; returns how many."""
     count = 0
     for error in errors:
-        state.record_failure(store, entity, error.key, describe(error.error), error.payload)
+        state.record_failure(store, entity, error.key, describe(error.error), error.payload, transient=False)
         count += 1
     return count
 
@@ -34,8 +42,8 @@ def record_row_errors(state: StateStore, store: str, entity: str, errors: Iterab
 def record_failure(
     state: StateStore, store: str, entity: str, key: str, error: BaseException | str, payload: Any = None
 ) -> None:
-    """Record one failed record with its reason."""
-    state.record_failure(store, entity, key, describe(error), payload)
+    """Record one failed record with its reason (a transient error never replaces a lasting reason)."""
+    state.record_failure(store, entity, key, describe(error), payload, transient=is_transient(error))
 
 
 def resolve_failures(state: StateStore, store: str, entity: str, keys: Iterable[str]) -> int:

@@ -38,6 +38,12 @@ class RuntimeOverrides:
 overrides = RuntimeOverrides()
 _stores: dict[str, StateStore] = {}
 _stores_lock = threading.Lock()
+_recent_settings: dict[str, Settings] = {}  # store name -> the settings its last runtime was opened with
+
+
+def settings_for(store: str) -> Settings:
+    """The settings the last runtime of ``store`` in this process was opened with, else the configuration file."""
+    return _recent_settings.get(store) or load_config()
 
 
 def state_store(url: str) -> StateStore:
@@ -153,6 +159,7 @@ def open_runtime(store: str, settings: Settings | None = None) -> StoreRuntime:
     check_run_store(store)  # a run of another store's deployment is refused before anything is opened
     settings = settings or load_config()
     store_settings = settings.store(store)
+    _recent_settings[store] = settings
     state = state_store(settings.state.url.get())
     if not overrides.unpaced:  # SmartBill's and Oblio's limits are per credential, whatever process spends them
         from erpsync.runtime.ratelimit import install_erp_limits

@@ -30,9 +30,10 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None)
 
 def _sync(**params: Any) -> tuple[RunSummary, Any]:
     from erpsync.flows.stock import stock_sync
+    from erpsync.runtime.states import summary_of
 
     state = stock_sync(store=STORE, return_state=True, **params)
-    summary = state.result()
+    summary = summary_of(state)
     assert isinstance(summary, RunSummary)
     return summary, state
 
@@ -134,7 +135,7 @@ def test_a_refused_write_is_a_failure_not_pushed_and_is_retried(fake: FakeStack)
     fake.erp.data.set("A1", "WH", 40)
     fake.erp.data.set("A2", "WH", 41)
     summary, state = _sync()
-    assert state.name == "Partially failed" and summary.state is RunState.PARTIAL
+    assert state.is_failed() and state.message.startswith("Partially failed:") and summary.state is RunState.PARTIAL
     assert (summary.updated, summary.failed) == (1, 1) and fake.shop_stock("A2") == 41
     failure = fake.state().failure(STORE, STOCK, "A1")
     assert failure is not None and not failure.resolved and "404" in failure.error

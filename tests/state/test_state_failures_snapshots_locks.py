@@ -52,6 +52,42 @@ def test_failure_upsert_bumps_and_reopens(state: StateStore, store: str) -> None
     assert [f.error for f in state.open_failures(store, "order")] == ["still failing"]
 
 
+def test_a_transient_error_never_replaces_a_lasting_reason_nor_uses_an_attempt(state: StateStore, store: str) -> None:
+    state.record_failure(store, "order", "7", "unknown SKU 'X': create it in the ERP")
+    down = state.record_failure(store, "order", "7", "transient: tryton refused the connection", transient=True)
+    assert (down.error, down.attempts, down.transient) == ("unknown SKU 'X': create it in the ERP", 1, False)
+    assert down.last_error == "transient: tryton refused the connection"
+    lasting = state.record_failure(store, "order", "7", "unknown SKU 'Y'")  # a lasting reason replaces it
+    assert (lasting.error, lasting.attempts, lasting.last_error) == ("unknown SKU 'Y'", 2, None)
+    only = state.record_failure(store, "order", "8", "transient: timeout", transient=True)
+    again = state.record_failure(store, "order", "8", "transient: reset", transient=True)
+    assert (only.attempts, again.attempts, again.error, again.transient) == (1, 2, "transient: reset", True)
+
+
+def test_dismissed_and_resolved_failures_are_kept_with_who_and_why(state: StateStore, store: str) -> None:
+    state.record_failure(store, "order", "9999", "the shop no longer has this order")
+    state.record_failure(store, "order_edit", "10", "edited after confirmation")
+    assert state.resolve_failure(store, "order", "9999", how="dismissed", by="ana@ops", reason="mistyped id")
+    assert state.resolve_failure(store, "order_edit", "10", how="resolved", by="ana@ops") is True
+    assert state.open_failures(store) == []
+    dismissed = state.failure(store, "order", "9999")
+    assert dismissed is not None and dismissed.resolved and dismissed.resolved_at is not None
+    assert (dismissed.closed_how, dismissed.closed_by, dismissed.close_reason) == (
+        "dismissed",
+        "ana@ops",
+        "mistyped id",
+    )
+    assert [f.key for f in state.closed_failures(store, "dismissed")] == ["9999"]
+    assert {f.key for f in state.closed_failures(store)} == {"9999", "10"}
+    reopened = state.record_failure(store, "order", "9999", "failed again")  # reopened: the closing is cleared
+    assert (reopened.resolved, reopened.closed_how, reopened.closed_by, reopened.close_reason) == (
+        False,
+        None,
+        None,
+        None,
+    )
+
+
 def test_open_failures_filters(state: StateStore, store: str) -> None:
     state.record_failure(store, "product", "SKU-1", "bad price")
     state.record_failure(store, "order", "1", "bad customer")

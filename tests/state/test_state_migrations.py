@@ -51,7 +51,7 @@ def test_migrates_to_head_twice_and_schema_matches_models(fresh_url: str) -> Non
     try:
         with second.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert context.get_current_revision() == _head() == "0004"
+            assert context.get_current_revision() == _head() == "0005"
             diff = compare_metadata(context, Base.metadata)
             tables = set(inspect(conn).get_table_names())
         assert diff == [], f"migrated schema differs from the models: {diff}"
