@@ -117,6 +117,10 @@ def decide_import(
         if held:
             return Decision(Action.HOLD, f"its change after import failed in the ERP {failure_attempts} times")
         return Decision(Action.AFTER, "changed in the shop after import")
+    if entry is not None and entry.state == DISMISSED and entry.digest == digest and not forced:
+        return Decision(
+            Action.SKIP, "dismissed by a person (erpsync failures dismiss); a change in the shop revives it"
+        )
     sent = entry is not None and entry.attempts > 0
     if not sent:
         if status in skip_statuses:
@@ -152,6 +156,7 @@ def resume_step(
     return ResumeStep.MARK_CANCELLED if shop_cancelled else ResumeStep.CREATE
 
 
+DISMISSED = "dismissed"  # journal state of an order whose failure a person dismissed: not retried until it changes
 TRANSIENT_PREFIX = "transient: "  # failures whose last error was transient do not count towards the hold
 # What ``counted_attempts`` says of a failure that is held from its first occurrence: more than any max_attempts.
 HELD_AT_ONCE = 1_000_000

@@ -15,6 +15,7 @@ from prefect.states import State
 from pydantic import ValidationError
 
 from erpsync.core.models import Order
+from erpsync.core.redact import redact
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.flows.orders import FLOW as ORDERS_LEASE
 from erpsync.flows.orders import import_in_batches, refresh_stock
@@ -34,7 +35,7 @@ from erpsync.tasks.order_backsync import (
     sync_statuses,
 )
 from erpsync.tasks.order_import import ImportOutcome
-from erpsync.tasks.orders import ORDER, open_order_failures, read_shop_orders, record_unreadable
+from erpsync.tasks.orders import ORDER, ShopOrders, open_order_failures, read_shop_orders, record_unreadable
 
 RESYNC_FLOW = "resync-order"
 RETRY_FLOW = "retry-failures"
@@ -70,11 +71,31 @@ def _busy(runtime: StoreRuntime, flow_name: str) -> RunSummary:
     )
 
 
+def _no_such_order(runtime: StoreRuntime, order_id: str) -> RunSummary:
+    """A re-send of an order the shop does not have (a mistyped id): a clear failure, nothing recorded."""
+    known = runtime.state.failure(runtime.name, ORDER, order_id)
+    hint = (
+        f"; its open failure closes with `erpsync failures dismiss --store {runtime.name} {order_id} --reason ...`"
+        if known is not None and not known.resolved
+        else "; nothing was recorded"
+    )
+    return runtime.summary(
+        RESYNC_FLOW,
+        state=RunState.FAILED,
+        message=redact(
+            f"MerchantPro at {runtime.store.url} has no order {order_id!r} in store {runtime.name}: check the id "
+            f"(the shop's order number, e.g. 95750870.3){hint}"
+        ),
+        details={"order_id": order_id, "found": False},
+    )
+
+
 def _resend(
-    runtime: StoreRuntime, order_ids: list[str], *, forced: bool
+    runtime: StoreRuntime, order_ids: list[str], *, forced: bool, read: ShopOrders | None = None
 ) -> tuple[ImportOutcome, list[dict[str, str]], int]:
-    """Read these shop orders by id and import them (forced: holds lifted); (outcome, problem rows, unreadable)."""
-    read = read_shop_orders(runtime, None, order_ids)
+    """Read these shop orders by id (unless ``read`` already) and import them (forced: holds lifted);
+    (outcome, problem rows, unreadable)."""
+    read = read or read_shop_orders(runtime, None, order_ids)
     problems = record_unreadable(runtime, read)
     outcome = import_in_batches(runtime, read.orders, open_order_failures(runtime), forced=forced, pin=False)
     return outcome, problems + outcome.problems, len(read.errors) + len(read.missing)
@@ -93,10 +114,13 @@ def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
         open_runtime(store) as runtime,
         exclusive_run(runtime.state, store, ORDERS_LEASE, wait_seconds=MANUAL_WAIT_SECONDS) as acquired,
     ):
-        if not acquired:
+        read = read_shop_orders(runtime, None, [order_id]) if acquired else None
+        if read is None:
             summary = _busy(runtime, RESYNC_FLOW)
+        elif order_id in read.missing:
+            summary = _no_such_order(runtime, order_id)
         else:
-            outcome, problems, unreadable = _resend(runtime, [order_id], forced=force)
+            outcome, problems, unreadable = _resend(runtime, [order_id], forced=force, read=read)
             statuses = StatusOutcome()
             if runtime.store.orders.direction == "both":
                 statuses = sync_statuses(runtime, [order_id])

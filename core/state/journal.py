@@ -14,7 +14,7 @@ from erpsync.core.state.base import StateBase
 from erpsync.core.state.common import StateError, require_str, utcnow
 from erpsync.core.state.schema import JOURNAL
 
-JOURNAL_STATES = frozenset({"pending", "created", "failed", "skipped", "cancelled"})
+JOURNAL_STATES = frozenset({"pending", "created", "failed", "skipped", "cancelled", "dismissed"})
 JOURNAL_FIELDS = frozenset({"erp_order_id", "state", "digest", "shop_status", "erp_status", "attempts", "last_error"})
 
 

@@ -135,7 +135,9 @@ def close_failures(
     settings: Settings, store: str, entity: str | None, keys: list[str], *, how: str, reason: str, by: str
 ) -> tuple[list[str], list[str]]:
     """Close the open failures of these keys (of ``entity``, or of any entity); (lines said, keys not open).
-    A resolved ``order_edit`` makes the shop's version what the ERP has (``accept_edit``)."""
+    A resolved ``order_edit`` makes the shop's version what the ERP has (``accept_edit``); a dismissed order is
+    not retried until it changes in the shop (journal state ``dismissed``)."""
+    from erpsync.core.order_rules import DISMISSED
     from erpsync.core.state import StateStore
     from erpsync.runtime.order_after import ORDER_EDIT, accept_edit
 
@@ -149,6 +151,10 @@ def close_failures(
             for failure in failures:
                 if failure.entity == ORDER_EDIT and how == "resolved":
                     accept_edit(state, store, key, failure.payload)
+                if failure.entity == "order" and how == "dismissed":
+                    entry = state.journal_get(store, key)
+                    if entry is not None and not entry.erp_order_id:  # not retried until it changes in the shop
+                        state.journal_update(store, key, state=DISMISSED)
                 state.resolve_failure(store, failure.entity, key, how=how, by=by, reason=reason)
                 said.append(f"{how}: {store} {failure.entity} {key} (by {by}{'; ' + reason if reason else ''})")
     finally:
