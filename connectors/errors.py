@@ -42,7 +42,16 @@ class ConnectorError(Exception):
         self.error_name = error_name
         super().__init__(self.__str__())
 
+    address: str | None = None  # the other system's base address (scheme://host:port), set by the HTTP layer
+    explained: str | None = None  # the operator's one-line version, set when the error ends a run (``explain``)
+
     def __str__(self) -> str:
+        if self.explained:
+            return self.explained
+        return self.detail()
+
+    def detail(self) -> str:
+        """The technical line: system, request, status, message."""
         where = f" {self.method} {self.path}" if self.method and self.path else ""
         status = f" -> {self.status}" if self.status is not None else ""
         return f"{self.system}{where}{status}: {self.message}"
@@ -128,3 +137,40 @@ def record_error(
     error = RecordError(system, f"{key}: {message}", status=status, method=method, path=path, error_name=error_name)
     error.key = key
     return error
+
+
+SYSTEM_NAMES = {
+    "tryton": "Tryton",
+    "merchantpro": "MerchantPro",
+    "smartbill": "SmartBill",
+    "oblio": "Oblio",
+    "files": "the files ERP",
+    "sftp": "the SFTP server",
+}
+CHECK = "`erpsync check`"
+
+
+def explain(error: BaseException) -> str:
+    """One line for the operator: which system, at which address, what happened, what to do next; the technical
+    detail last, in brackets ("Tryton at http://127.0.0.1:8000 refused the connection: is it running? ...")."""
+    if not isinstance(error, ConnectorError):
+        return redact(" ".join(f"{type(error).__name__}: {error}".split()))
+    name = SYSTEM_NAMES.get(error.system.lower(), error.system)
+    who = f"{name} at {error.address}" if error.address else name
+    if isinstance(error, RateLimitedError):
+        what = f"kept refusing with 429 (rate limited): wait, or lower `requests_per_second`; {CHECK}"
+    elif isinstance(error, RetriableError) and error.not_sent:
+        what = f"refused the connection: is it running, and is the address right? {CHECK}"
+    elif isinstance(error, RetriableError) and "timed out" in error.message:
+        what = f"did not answer in time: is it overloaded or out of reach? The next run tries again; {CHECK}"
+    elif isinstance(error, RetriableError):
+        what = f"failed for now (after retries): the next run tries again; if it lasts, look at {name}'s logs"
+    elif isinstance(error, AuthError):
+        what = f"refused the credentials: correct the key, secret or password in the configuration; {CHECK}"
+    elif isinstance(error, BadRequestError):
+        what = f"refused a request: the configuration (address, database, set-up) may not fit it; {CHECK}"
+    elif isinstance(error, RecordError):
+        what = "refused a record: see the failures (`erpsync failures list`)"
+    else:
+        what = f"cannot do what this run needs: {error.message}; {CHECK}"
+    return redact(f"{who} {what} [{error.detail()}]")

@@ -394,6 +394,12 @@ class HttpClient:
     def base_url(self) -> httpx.URL:
         return self._client.base_url
 
+    @property
+    def address(self) -> str:
+        """scheme://host[:port] of the other system (never credentials nor path)."""
+        url = self._client.base_url
+        return f"{url.scheme}://{url.host}{f':{url.port}' if url.port else ''}"
+
     def close(self) -> None:
         self._client.close()
 
@@ -434,7 +440,11 @@ class HttpClient:
             except RetriableError as error:
                 delay = self._retry_delay(error, attempt, idempotent)
                 if delay is None:
+                    error.address = error.address or self.address
                     raise
+            except ConnectorError as error:
+                error.address = error.address or self.address
+                raise
                 log.warning(
                     "%s %s %s failed (%s); retry %d/%d in %.2f s",
                     self.system,

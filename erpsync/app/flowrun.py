@@ -10,12 +10,17 @@ from erpsync.core.summary import RunState, RunSummary
 
 
 def run_flow(flow_object: Any, flow_name: str, store: str, params: dict[str, Any]) -> RunSummary:
-    """Run a flow in this process and return its summary; a failed run becomes a summary that says why."""
+    """Run a flow in this process and return its summary; a failed run becomes a summary that says why (the
+    operator's line: system, address, next step) and how long it took."""
+    import time
+
     from prefect import tags
 
+    from erpsync.connectors.errors import explain
     from erpsync.core.redact import redact
     from erpsync.runtime.run_context import store_tags
 
+    started = time.monotonic()
     with tags(*store_tags(flow_name, store)):  # as a deployment's runs: the UI's store filter finds CLI runs too
         state = flow_object(store=store, **params, return_state=True)
     if state.is_completed():
@@ -26,8 +31,9 @@ def run_flow(flow_object: Any, flow_name: str, store: str, params: dict[str, Any
     error = state.result(raise_on_failure=False)
     if isinstance(error, RunSummary):  # partially failed, or failed with a summary that says why
         return error
-    message = str(error) if isinstance(error, BaseException) else (state.message or state.name)
-    return RunSummary(flow=flow_name, store=store, state=RunState.FAILED, message=redact(message))
+    message = explain(error) if isinstance(error, BaseException) else (state.message or state.name)
+    seconds = round(time.monotonic() - started, 3)
+    return RunSummary(flow=flow_name, store=store, state=RunState.FAILED, message=redact(message), seconds=seconds)
 
 
 def run_named(

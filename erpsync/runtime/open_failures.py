@@ -125,7 +125,7 @@ def report_open_failures(store: str) -> OpenFailures | None:
     """Read the store's open failures, publish the artifact, and return them; None (logged) when that is not
     possible: the report never fails a run."""
     try:
-        from erpsync.runtime.store_runtime import settings_for, state_store
+        from erpsync.runtime.process import settings_for, state_store
 
         settings = settings_for(store)
         report = open_failures_of(

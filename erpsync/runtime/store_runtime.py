@@ -6,7 +6,7 @@ process, so the live clients are shared, not serialised; tasks therefore use no 
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +19,15 @@ from erpsync.core.redact import install_log_redaction
 from erpsync.core.state import StateStore
 from erpsync.core.summary import RunSummary
 from erpsync.core.vat import TaxTable
+from erpsync.runtime.logs import install_short_tracebacks
 from erpsync.runtime.prefect_secrets import install_prefect_secret_resolver
+from erpsync.runtime.process import remember_settings, state_store
 from erpsync.runtime.run_context import check_run_store
 
-# Every flow imports this module: settings it loads can read prefect-secret: references.
+# Every flow imports this module: settings it loads can read prefect-secret: references, and run logs show an
+# explained connector error without its long traceback.
 install_prefect_secret_resolver()
+install_short_tracebacks()
 
 
 @dataclass
@@ -35,24 +39,10 @@ class RuntimeOverrides:
     erp_options: dict[str, Any] = field(default_factory=dict)
 
 
+log = logging.getLogger("erpsync.runtime")
+# Prefect flow name -> the flow name its summaries carry (their artifact key: <flow>-<store>-summary).
+SUMMARY_FLOW = {"stock-sync": "stock", "goods-receipts": "receipts", "store-watch": "watch"}
 overrides = RuntimeOverrides()
-_stores: dict[str, StateStore] = {}
-_stores_lock = threading.Lock()
-_recent_settings: dict[str, Settings] = {}  # store name -> the settings its last runtime was opened with
-
-
-def settings_for(store: str) -> Settings:
-    """The settings the last runtime of ``store`` in this process was opened with, else the configuration file."""
-    return _recent_settings.get(store) or load_config()
-
-
-def state_store(url: str) -> StateStore:
-    """The process's state store for ``url``, migrated to the current schema on first use."""
-    with _stores_lock:
-        store = _stores.get(url)
-        if store is None:
-            store = _stores[url] = StateStore.open(url)
-        return store
 
 
 def shop_client(store: StoreSettings, settings: Settings | None = None) -> MerchantProClient:
@@ -123,8 +113,33 @@ class StoreRuntime:
     def __enter__(self) -> StoreRuntime:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, error: BaseException | None, tb: object) -> None:
+        try:
+            if isinstance(error, Exception):
+                self.report_failure(error)
+        finally:
+            self.close()
+
+    def report_failure(self, error: Exception) -> None:
+        """A run ends on ``error``: its message becomes the operator's line (``explain``: system, address, next
+        step), and the run gets its summary artifact (state failed) and the store's open failures, as any run."""
+        from erpsync.connectors.errors import ConnectorError, explain
+
+        if isinstance(error, ConnectorError) and not error.explained:
+            error.explained = explain(error)
+        try:
+            from prefect.context import FlowRunContext
+
+            from erpsync.core.summary import RunState
+            from erpsync.runtime.artifacts import publish_summary
+
+            context = FlowRunContext.get()
+            if context is None or context.flow is None:
+                return
+            flow = SUMMARY_FLOW.get(context.flow.name, context.flow.name)
+            publish_summary(self.summary(flow, state=RunState.FAILED, message=explain(error)))
+        except Exception as failure:  # the report must never hide the run's own error
+            log.warning("could not publish the summary of a failed run: %s", failure)
 
 
 def erp_options(settings: Settings, store: StoreSettings, state: StateStore) -> dict[str, Any]:
@@ -159,7 +174,7 @@ def open_runtime(store: str, settings: Settings | None = None) -> StoreRuntime:
     check_run_store(store)  # a run of another store's deployment is refused before anything is opened
     settings = settings or load_config()
     store_settings = settings.store(store)
-    _recent_settings[store] = settings
+    remember_settings(store, settings)
     state = state_store(settings.state.url.get())
     if not overrides.unpaced:  # SmartBill's and Oblio's limits are per credential, whatever process spends them
         from erpsync.runtime.ratelimit import install_erp_limits

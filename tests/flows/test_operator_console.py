@@ -160,3 +160,21 @@ def test_a_mistyped_resync_order_id_is_a_clear_failure_that_records_nothing(
     assert "check the id" in summary.message and "nothing was recorded" in summary.message
     assert stack.state.failure("main", "order", "123456789") is None
     assert stack.state.open_failures("main") == []
+
+
+def test_a_run_stopped_by_a_dead_shop_says_where_and_what_to_do_and_leaves_a_summary(
+    make_stack: Callable[..., FakeStack],  # noqa: F811
+) -> None:
+    from erpsync.app.flowrun import summary_text
+
+    stack = make_stack()
+    stack.shop.stop()
+    summary = stack.run()
+    assert summary.state is RunState.FAILED
+    assert re.match(r"MerchantPro at http://127\.0\.0\.1:\d+ refused the connection: is it running", summary.message)
+    assert "`erpsync check`" in summary.message and "\n" not in summary.message
+    assert summary.seconds > 0  # the real duration, not 0.0
+    assert summary.message in summary_text(summary)
+    failed = artifact("orders-main-summary")
+    assert failed is not None and "**Failed**" in failed.data and "refused the connection" in failed.data
+    assert artifact("open-failures-main") is not None
