@@ -442,9 +442,6 @@ class HttpClient:
                 if delay is None:
                     error.address = error.address or self.address
                     raise
-            except ConnectorError as error:
-                error.address = error.address or self.address
-                raise
                 log.warning(
                     "%s %s %s failed (%s); retry %d/%d in %.2f s",
                     self.system,
@@ -457,6 +454,9 @@ class HttpClient:
                 )
                 self.counters.add(retries=1, waited=delay)
                 self._sleep(delay)
+            except ConnectorError as error:
+                error.address = error.address or self.address
+                raise
 
     def _attempt(
         self,
