@@ -278,12 +278,13 @@ class _ErpClock:
 
 def _run(store: str, clock: _ErpClock) -> dict[str, Any]:
     from erpsync.flows.orders import order_sync
+    from erpsync.runtime.states import summary_of
 
     started = time.perf_counter()
     state = order_sync(store=store, return_state=True)
     seconds = time.perf_counter() - started
     erp_seconds, methods = clock.take()
-    summary = state.result()
+    summary = summary_of(state)  # a partially failed run (FAILED type) keeps its summary
     own, total = asyncio.run(_task_runs(state.state_details.flow_run_id))
     return {
         "state": state.name,

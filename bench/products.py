@@ -53,6 +53,7 @@ def erp_copy_of_shop(rows: Iterable[dict[str, Any]]) -> list[Product]:
 
 def _run(store: str, *, trace: bool) -> dict[str, Any]:
     from erpsync.flows.products import product_sync
+    from erpsync.runtime.states import summary_of
 
     if trace:
         tracemalloc.start()
@@ -62,7 +63,7 @@ def _run(store: str, *, trace: bool) -> dict[str, Any]:
     heap = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
     if trace:
         tracemalloc.stop()
-    summary = state.result()
+    summary = summary_of(state)  # a partially failed run (FAILED type) keeps its summary
     tasks = len(task_runs(state.state_details.flow_run_id))
     return {
         "state": state.name,
