@@ -358,7 +358,7 @@ def run_order_trigger(store: str, order_id: str) -> None:
     from erpsync.runtime.run_context import store_tags
 
     with tags(*store_tags("resync-order", store)):
-        resync_order(store=store, order_id=order_id)
+        resync_order(store=store, order_id=order_id, return_state=True)  # its state and artifacts tell the outcome
 
 
 def run_stock_trigger(store: str, skus: list[str] | None) -> None:
@@ -369,4 +369,4 @@ def run_stock_trigger(store: str, skus: list[str] | None) -> None:
     from erpsync.runtime.run_context import store_tags
 
     with tags(*store_tags("stock", store)):
-        stock_sync(store=store, skus=skus)
+        stock_sync(store=store, skus=skus, return_state=True)  # a partially failed sync is a Failed state
