@@ -139,6 +139,11 @@ def record_error(
     return error
 
 
+class RunStopped(Exception):
+    """An expected stop of a run whose message already says why and what to do (e.g. the reconciliation's
+    snapshot guard): logged without a traceback, shown as its message."""
+
+
 SYSTEM_NAMES = {
     "tryton": "Tryton",
     "merchantpro": "MerchantPro",
@@ -153,6 +158,8 @@ CHECK = "`erpsync check`"
 def explain(error: BaseException) -> str:
     """One line for the operator: which system, at which address, what happened, what to do next; the technical
     detail last, in brackets ("Tryton at http://127.0.0.1:8000 refused the connection: is it running? ...")."""
+    if isinstance(error, RunStopped):
+        return redact(" ".join(str(error).split()))
     if not isinstance(error, ConnectorError):
         return redact(" ".join(f"{type(error).__name__}: {error}".split()))
     name = SYSTEM_NAMES.get(error.system.lower(), error.system)

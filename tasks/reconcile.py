@@ -17,6 +17,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from erpsync.connectors.errors import RunStopped
 from erpsync.connectors.merchantpro import StockWrite
 from erpsync.core.availability import Availability, compute_availability
 from erpsync.core.diff import changed, corrections, quantities, to_decimal, unknown_to_erp
@@ -43,7 +44,7 @@ SNAPSHOT_KIND = "erp_stock"
 PREVIOUS = "erp_stock_snapshot"
 
 
-class SnapshotRejected(Exception):
+class SnapshotRejected(RunStopped):
     """The guard refused the ERP snapshot: nothing was written (the message names the failed expectations)."""
 
 

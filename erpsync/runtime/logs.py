@@ -7,25 +7,25 @@ from __future__ import annotations
 import logging
 import traceback
 
-from erpsync.connectors.errors import ConnectorError
+from erpsync.connectors.errors import ConnectorError, RunStopped
 
 RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 class ShortConnectorTracebacks(logging.Filter):
-    """A ``ConnectorError`` is an expected failure whose message names the system and what to do: logged with
-    the one place it was raised instead of a 50-90 line traceback (other errors keep theirs)."""
+    """A ``ConnectorError`` (or a ``RunStopped``) is an expected failure whose message names the system and what
+    to do: logged with the one place it was raised instead of a 50-90 line traceback (other errors keep theirs)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, ConnectorError):
+        if isinstance(error, ConnectorError | RunStopped):
             frames = traceback.extract_tb(error.__traceback__)
             where = ""
             if frames:
                 path = "/".join(frames[-1].filename.replace("\\", "/").split("/")[-2:])
                 where = f" (raised at {path}:{frames[-1].lineno} in {frames[-1].name})"
             text = record.getMessage()
-            if error.explained:  # the operator's line replaces the technical repr
+            if isinstance(error, ConnectorError) and error.explained:  # the operator's line replaces the repr
                 text = text.replace(repr(error), f"{type(error).__name__}: {error}")
             record.msg, record.args = f"{text}{where}", None
             record.exc_info, record.exc_text = None, None

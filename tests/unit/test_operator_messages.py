@@ -17,6 +17,7 @@ from erpsync.connectors.errors import (
     ConnectorError,
     RateLimitedError,
     RetriableError,
+    RunStopped,
     explain,
 )
 from erpsync.connectors.http import HttpClient, RetryPolicy
@@ -158,3 +159,6 @@ def test_a_connector_error_is_logged_without_its_traceback_other_errors_keep_the
     other = raised(KeyError("k"))
     ShortConnectorTracebacks().filter(other)
     assert other.exc_info is not None
+    stopped = raised(RunStopped("ERP snapshot refused by the guard, nothing written"))
+    assert ShortConnectorTracebacks().filter(stopped) and stopped.exc_info is None
+    assert explain(RunStopped("refused by\n the guard")) == "refused by the guard"
