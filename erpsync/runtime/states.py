@@ -5,7 +5,8 @@ A run that left records failed ends in a state of type FAILED named "Failed", it
 the flow pages count runs by state *type* (a COMPLETED-typed "Partially failed" counted as a success and was
 green); a deployment's Runs tab lists runs by state *name*, among Prefect's own names only (a custom name such
 as "Partially failed" was missing from that list and its search); automations match the event
-``prefect.flow-run.<state name>``, so only "Failed" fires the "a run failed" trigger.
+``prefect.flow-run.<state name>``, so only "Failed" fires the "a run failed" trigger. For the same reason a run
+skipped because another held the lease is "Completed" with a message starting "Skipped:".
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from erpsync.connectors.errors import RetriableError
 from erpsync.core.summary import RunState, RunSummary
 
 PARTIAL_PREFIX = "Partially failed"
-SKIPPED_STATE_NAME = "Skipped"
+SKIPPED_PREFIX = "Skipped"
 
 
 def retriable_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -36,19 +37,20 @@ def state_message(summary: RunSummary) -> str:
         return summary.message or summary.line()
     if summary.state is RunState.SKIPPED:
         held = f"; store {summary.store}: {summary.open_failures}" if summary.open_failures else ""
-        return (summary.message or summary.line()) + held
+        return f"{SKIPPED_PREFIX}: {summary.message or summary.line()}{held}"
     return summary.line()
 
 
 def final_state(summary: RunSummary) -> State[Any]:
     """The state a flow returns: Completed; Failed with "Partially failed: ..." when records failed (see the
-    module's docstring); Failed with the reason when the summary says so; "Skipped" when locked out."""
+    module's docstring); Failed with the reason when the summary says so; Completed with "Skipped: ..." when
+    another run held the lease (a custom name would hide it from its deployment's Runs tab too)."""
     summary.finish()
     message = state_message(summary)
     if summary.state in (RunState.PARTIAL, RunState.FAILED):
         return Failed(message=message, data=summary)
     if summary.state is RunState.SKIPPED:
-        return Completed(name=SKIPPED_STATE_NAME, message=message, data=summary)
+        return Completed(message=message, data=summary)
     return Completed(message=message, data=summary)
 
 
