@@ -1,7 +1,8 @@
 """What an operator sees in the Prefect UI, read through the API the UI reads (the session's Prefect server).
 
 Runs of a deployment are created on the server and run in this process (as a worker's process would): a
-partially failed run is listed by the deployment's Runs tab filter and is not counted as completed; a held
+partially failed run (and a skipped one) is listed by the deployment's Runs tab filter, the partially failed one
+not counted as completed; a held
 order is in the next run's state message and in the store's open-failures artifact until it is dismissed; a
 mistyped ``resync-order`` id is a clear failure that records nothing.
 """
@@ -113,6 +114,14 @@ def test_a_partially_failed_run_is_listed_and_red_and_a_held_order_stays_in_view
     assert count_by_type(deployment_id, "COMPLETED") == 0  # the dashboard does not count it as completed
     assert count_by_type(deployment_id, "COMPLETED", "FAILED", "CRASHED") == 1
 
+    assert stack.state.try_lock("main", "orders", "someone-else", 60)  # another run holds the lease
+    try:
+        skipped = run_deployment_here(order_sync, deployment_id, store="main")
+    finally:
+        stack.state.unlock("main", "orders", "someone-else")
+    assert skipped.state.name == "Completed" and skipped.state.message.startswith("Skipped: "), skipped.state
+    assert {r.id for r in ui_runs_tab(deployment_id)} == {first.id, skipped.id}  # listed too
+
     second = run_deployment_here(order_sync, deployment_id, store="main")  # the order is now held
     assert second.state.type.value == "COMPLETED", second.state
     assert "store main: 1 held for a person: `erpsync failures list --store main`" in second.state.message
@@ -124,7 +133,7 @@ def test_a_partially_failed_run_is_listed_and_red_and_a_held_order_stays_in_view
     assert rows[0]["retry"] == f"erpsync resync-order --store main {unknown}"
     summary_md = artifact("orders-main-summary")
     assert summary_md is not None and "1 held for a person" in summary_md.data
-    assert {r.id for r in ui_runs_tab(deployment_id)} == {first.id, second.id}
+    assert {r.id for r in ui_runs_tab(deployment_id)} == {first.id, skipped.id, second.id}
 
     result = CliRunner().invoke(
         app, ["failures", "dismiss", unknown, "--store", "main", "--reason", "a test order", "-c", str(stack.path)]
