@@ -2,9 +2,9 @@
 
 Runs of a deployment are created on the server and run in this process (as a worker's process would): a
 partially failed run (and a skipped one) is listed by the deployment's Runs tab filter, the partially failed one
-not counted as completed; a held
-order is in the next run's state message and in the store's open-failures artifact until it is dismissed; a
-mistyped ``resync-order`` id is a clear failure that records nothing.
+not counted as completed; a held order is in the next run's state message and in the store's open-failures
+artifact until it is dismissed; a mistyped ``resync-order`` id is a clear failure that records nothing; a dead
+shop stops a run with a line naming it, its address and what to do, and the run still leaves its summary.
 """
 
 from __future__ import annotations
