@@ -173,10 +173,13 @@ def test_a_mistyped_resync_order_id_is_a_clear_failure_that_records_nothing(
 
 def test_a_run_stopped_by_a_dead_shop_says_where_and_what_to_do_and_leaves_a_summary(
     make_stack: Callable[..., FakeStack],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from erpsync.app.flowrun import summary_text
+    from erpsync.runtime.store_runtime import overrides
 
     stack = make_stack()
+    monkeypatch.setitem(overrides.shop_options, "max_retries", 0)  # the HTTP layer's back-off is tested elsewhere
     stack.shop.stop()
     summary = stack.run()
     assert summary.state is RunState.FAILED
