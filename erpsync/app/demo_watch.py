@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from erpsync.core.summary import RunSummary
+from erpsync.runtime.states import summary_of
 
 SOLD = 2
 WAIT_SECONDS = 60.0
@@ -101,5 +102,4 @@ def sale_reaches_the_shop(tryton: Any, shop: Any, store: str, say: Callable[[str
         say(f"  the sale did NOT reach the shop within {WAIT_SECONDS:.0f} s")
     request_stop(state, store)
     watcher.join(60)
-    summary = result[0].result() if result else None
-    return summary if isinstance(summary, RunSummary) else None
+    return summary_of(result[0]) if result else None  # a partially failed watch is a Failed state with its summary
