@@ -185,7 +185,7 @@ def _run_flow(name: str, store: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from erpsync.app.webhooks import Dispatcher, create_app, run_order_trigger
+    from erpsync.app.webhooks import Dispatcher, create_app, run_order_trigger, run_orders_trigger
     from erpsync.core.config import load_config
     from erpsync.dev.stack import start_shop, tryton_erp, write_config
     from erpsync.dev.tryton import start_tryton
@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
             started,
         )
 
-        dispatcher = Dispatcher(run_order_trigger)
+        dispatcher = Dispatcher(run_order_trigger, run_orders_trigger)
         receiver = serve_in_thread(create_app(settings, dispatcher))
         hook_url = f"{receiver.url}/webhooks/hooks"
         secret = "bench-hook-0123"

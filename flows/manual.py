@@ -102,28 +102,31 @@ def _resend(
 
 
 @flow(name=RESYNC_FLOW, flow_run_name=run_name)
-def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
+def resync_order(store: str, order_id: str, force: bool = False, also: list[str] | None = None) -> State[Any]:
     """Send one shop order to the ERP now, then its status and stock; force: also when held or in doubt.
 
     Args:
         store: The store (a `[[stores]]` name); a deployment fixes it to its own store.
         order_id: The shop's order id (the number in the shop's admin, not the ERP sale).
         force: Re-send also when the order is held for a person or its import is in doubt.
+        also: More shop order ids sent in the same run (the webhook receiver merges the orders waiting at once);
+            empty for one order.
     """
     with (
         open_runtime(store) as runtime,
         exclusive_run(runtime.state, store, ORDERS_LEASE, wait_seconds=MANUAL_WAIT_SECONDS) as acquired,
     ):
-        read = read_shop_orders(runtime, None, [order_id]) if acquired else None
+        ids = list(dict.fromkeys([order_id, *(also or [])]))
+        read = read_shop_orders(runtime, None, ids) if acquired else None
         if read is None:
             summary = _busy(runtime, RESYNC_FLOW)
-        elif order_id in read.missing:
+        elif len(ids) == 1 and order_id in read.missing:
             summary = _no_such_order(runtime, order_id)
         else:
-            outcome, problems, unreadable = _resend(runtime, [order_id], forced=force, read=read)
+            outcome, problems, unreadable = _resend(runtime, ids, forced=force, read=read)
             statuses = StatusOutcome()
             if runtime.store.orders.direction == "both":
-                statuses = sync_statuses(runtime, [order_id])
+                statuses = sync_statuses(runtime, ids)
             stock_note = refresh_stock(store, outcome.skus)
             summary = runtime.summary(
                 RESYNC_FLOW,
@@ -135,17 +138,18 @@ def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
                 message="; ".join(
                     n
                     for n in (
-                        f"order {order_id} held (force=true re-sends it): "
+                        f"order {', '.join(outcome.held)} held (force=true re-sends it): "
                         f"{problems[-1]['reason'] if problems else 'failed too often'}"
                         if outcome.held
                         else "",
-                        f"order {order_id} is being worked on by another run" if outcome.busy else "",
+                        f"order {', '.join(outcome.busy)} is being worked on by another run" if outcome.busy else "",
                         stock_note,
                     )
                     if n
                 ),
                 details={
                     "order_id": order_id,
+                    "order_ids": ids,
                     "imported": outcome.created,
                     "cancelled_in_erp": outcome.cancelled,
                     "after_import": outcome.after,
@@ -156,7 +160,7 @@ def resync_order(store: str, order_id: str, force: bool = False) -> State[Any]:
             publish_table(
                 artifact_key(RESYNC_FLOW, store, "failures"),
                 problems + statuses.problems,
-                f"Order {order_id} of store {store}: what failed",
+                f"Order {', '.join(ids)} of store {store}: what failed",
             )
     publish_summary(summary)
     return final_state(summary)

@@ -170,6 +170,7 @@ def webhooks(
         create_app,
         oblio_webhook_secret,
         run_order_trigger,
+        run_orders_trigger,
         run_stock_trigger,
     )
 
@@ -179,7 +180,7 @@ def webhooks(
         fail("no store has a webhook_secret: set [[stores]].webhook_secret to receive webhooks", EXIT_CONFIG)
     import uvicorn
 
-    dispatcher = Dispatcher(run_order_trigger)
+    dispatcher = Dispatcher(run_order_trigger, run_orders_trigger)
     stock = StockDispatcher(run_stock_trigger, [s.name for s in settings.stores]) if oblio else None
     if enabled:
         typer.echo(f"receiving webhooks for {', '.join(enabled)} at http://{host}:{port}/webhooks/<store>")

@@ -49,6 +49,7 @@ EVENT_KEYS = ("event", "type", "topic", "event_type", "name")
 ID_PATHS = (("id",), ("order_id",), ("data", "id"), ("data", "order_id"), ("order", "id"), ("resource", "id"))
 
 Trigger = Callable[[str, str], None]
+BatchTrigger = Callable[[str, "list[str]"], None]  # store, several shop order ids at once
 StockTrigger = Callable[[str, "list[str] | None"], None]  # store, ERP SKUs (None: every SKU)
 CODE_KEYS = ("code", "productCode", "product_code", "sku")
 MAX_CODES = 500  # a notice naming more is read as "everything moved": one full read is cheaper than many pages
@@ -186,10 +187,15 @@ class ReplayGuard:
 
 
 class Dispatcher:
-    """Runs triggers one at a time in a background thread; an order already waiting is not queued twice."""
+    """Runs triggers one at a time in a background thread; an order already waiting is not queued twice.
 
-    def __init__(self, trigger: Trigger) -> None:
+    With ``batch_trigger``, the orders of one store that waited while a trigger ran go together in one run
+    (``batch_trigger(store, ids)``): a burst of webhooks costs a few runs, not one per order, so the last order of
+    the burst does not wait for all the runs before it."""
+
+    def __init__(self, trigger: Trigger, batch_trigger: BatchTrigger | None = None) -> None:
         self.trigger = trigger
+        self.batch_trigger = batch_trigger
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._pending: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -208,16 +214,35 @@ class Dispatcher:
     def _work(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None:
-                return
+            items: list[tuple[str, str] | None] = [item]
+            if item is not None and self.batch_trigger is not None:
+                while True:  # everything waiting now goes with it
+                    try:
+                        items.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+            orders = [i for i in items if i is not None]
             with self._lock:
-                self._pending.discard(item)
-            try:
-                self.trigger(*item)
-            except Exception:
-                log.exception("webhook trigger for store %s order %s failed; polling will catch up", *item)
-            finally:
+                self._pending.difference_update(orders)
+            by_store: dict[str, list[str]] = {}
+            for store, order_id in orders:
+                by_store.setdefault(store, []).append(order_id)
+            for store, ids in by_store.items():
+                self._run(store, ids)
+            for _ in items:
                 self._queue.task_done()
+            if None in items:
+                return
+
+    def _run(self, store: str, ids: list[str]) -> None:
+        try:
+            if len(ids) > 1 and self.batch_trigger is not None:
+                self.batch_trigger(store, ids)
+            else:
+                for order_id in ids:
+                    self.trigger(store, order_id)
+        except Exception:
+            log.exception("webhook trigger for store %s orders %s failed; polling will catch up", store, ids)
 
     def join(self) -> None:
         """Wait until every queued trigger has run (tests)."""
@@ -359,6 +384,17 @@ def run_order_trigger(store: str, order_id: str) -> None:
 
     with tags(*store_tags("resync-order", store)):
         resync_order(store=store, order_id=order_id, return_state=True)  # its state and artifacts tell the outcome
+
+
+def run_orders_trigger(store: str, order_ids: list[str]) -> None:
+    """The default trigger for several orders of a store at once: one ``resync-order`` run for all of them."""
+    from prefect import tags
+
+    from erpsync.flows.manual import resync_order
+    from erpsync.runtime.run_context import store_tags
+
+    with tags(*store_tags("resync-order", store)):
+        resync_order(store=store, order_id=order_ids[0], also=order_ids[1:], return_state=True)
 
 
 def run_stock_trigger(store: str, skus: list[str] | None) -> None:

@@ -876,3 +876,14 @@ def test_e2e_twenty_percent_faults_on_both_sides_every_order_exactly_once(
         print(f"\n{len(runs)} runs; ERP proxy {dict(proxy.counts)}; shop faults {dict(t.sim.stats.faults)}")
     finally:
         server.stop()
+
+
+def test_resync_order_sends_the_orders_a_webhook_burst_merged(make_stack: Callable[..., FakeStack]) -> None:
+    """The webhook receiver's merged run: one resync-order run imports every order it names, once."""
+    stack = make_stack()
+    stack.product("SKU-A")
+    ids = [stack.order("SKU-A") for _ in range(3)]
+    merged = stack.run("resync-order", order_id=ids[0], also=ids[1:])
+    assert merged.created == 3 and merged.details["order_ids"] == ids
+    assert all(len(stack.erp.data.sales_for(i)) == 1 for i in ids)
+    assert stack.run("resync-order", order_id=ids[0], also=ids[1:]).created == 0  # nothing twice

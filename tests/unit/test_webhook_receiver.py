@@ -160,3 +160,41 @@ def test_order_ids_are_found_and_kept_whole() -> None:
     assert order_id_of({"order": {"id": 42}}) == "42"
     assert order_id_of({"id": True}) is None
     assert order_id_of({"nothing": 1}) is None
+
+
+def test_orders_waiting_while_a_trigger_runs_go_together_per_store() -> None:
+    """A burst of webhooks: the orders that waited while one ran go in one run per store, in their order."""
+    started, release = threading.Event(), threading.Event()
+    singles: list[tuple[str, str]] = []
+    batches: list[tuple[str, list[str]]] = []
+
+    def one(store: str, order_id: str) -> None:
+        singles.append((store, order_id))
+        started.set()
+        release.wait(10)
+
+    dispatcher = Dispatcher(one, lambda store, ids: batches.append((store, ids)))
+    try:
+        assert dispatcher.submit("main", "1")
+        assert started.wait(10)  # the first runs alone and blocks: the rest waits
+        for store, order_id in (("main", "2"), ("quiet", "7"), ("main", "3"), ("main", "4")):
+            assert dispatcher.submit(store, order_id)
+        assert not dispatcher.submit("main", "3")  # already waiting
+        release.set()
+        dispatcher.join()
+    finally:
+        dispatcher.stop()
+    assert singles == [("main", "1"), ("quiet", "7")]  # a store with one waiting order: the single trigger
+    assert batches == [("main", ["2", "3", "4"])]
+
+
+def test_without_a_batch_trigger_each_order_runs_alone() -> None:
+    seen: list[str] = []
+    dispatcher = Dispatcher(lambda store, order_id: seen.append(order_id))
+    try:
+        for order_id in ("1", "2", "3"):
+            dispatcher.submit("main", order_id)
+        dispatcher.join()
+    finally:
+        dispatcher.stop()
+    assert seen == ["1", "2", "3"]
