@@ -14,6 +14,12 @@ error wording).
 
 from __future__ import annotations
 
+from erpsync.core.config.alerts import (
+    ALERT_KINDS,
+    AlertSettings,
+    EmailAlertSettings,
+    WebhookAlertSettings,
+)
 from erpsync.core.config.errors import ConfigError, SecretError
 from erpsync.core.config.fields import PRODUCT_FIELDS, SHIPPING_STATUSES, percent_key
 from erpsync.core.config.files import FilesSettings, OrderFileSettings, StatusFileSettings, StockFileSettings
@@ -52,15 +58,18 @@ from erpsync.core.config.secrets import (
 )
 
 __all__ = [
+    "ALERT_KINDS",
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_STATE_URL",
     "ENV_CONFIG",
     "ERP_TYPES",
     "PRODUCT_FIELDS",
     "SHIPPING_STATUSES",
+    "AlertSettings",
     "ConfigError",
     "CustomerSettings",
     "DatabaseUrl",
+    "EmailAlertSettings",
     "ErpSettings",
     "FilesSettings",
     "OblioSettings",
@@ -82,6 +91,7 @@ __all__ = [
     "StockSettings",
     "StoreSettings",
     "TrytonSettings",
+    "WebhookAlertSettings",
     "load_config",
     "percent_key",
     "register_secret_resolver",

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from erpsync.core.config.alerts import AlertSettings
 from erpsync.core.config.errors import ConfigError, Wording, invalid, show
 from erpsync.core.config.fields import (
     Channels,
@@ -290,6 +291,7 @@ class Settings(_Section):
     state: StateSettings = Field(default_factory=StateSettings)
     erp: ErpSettings
     prefect: PrefectSettings = Field(default_factory=PrefectSettings)
+    alerts: AlertSettings | None = None  # [alerts]: optional (docs/operations.md, "Alerts")
     stores: list[StoreSettings] = Field(default_factory=list, validate_default=True)
 
     _path: Path | None = PrivateAttr(default=None)

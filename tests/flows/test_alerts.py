@@ -1,0 +1,128 @@
+"""[alerts] on the session's Prefect test server: ``apply_alerts`` creates the blocks and automations the section
+asks for, ``verify_alerts`` (``erpsync check``) sees them match and sees a drift, and the e-mail block delivers to
+a local SMTP sink (aiosmtpd, started by the test) — sent by the block, then by the automation itself on the
+"records held" event."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from erpsync.core.config import Settings, settings_from_dict
+from erpsync.runtime.alerts import (
+    EVENT_HELD,
+    apply_alerts,
+    automation_name,
+    block_names,
+    emit_records_held,
+    verify_alerts,
+)
+
+pytestmark = pytest.mark.prefect
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+    def wait(self, count: int, seconds: float) -> list[Any]:
+        deadline = time.monotonic() + seconds
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.messages
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[int, _Inbox]]:
+    """A local SMTP server that keeps what it receives (no TLS, no login)."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()
+
+
+def _settings(smtp_port: int, **alerts: Any) -> Settings:
+    section: dict[str, Any] = {
+        "email": {"to": ["ops@example.ro"], "sender": "erpsync@example.ro", "host": "127.0.0.1"},
+        "webhook": {"url": "literal:http://127.0.0.1:9/hooks/erpsync"},
+        **alerts,
+    }
+    section["email"] = {"port": smtp_port, "security": "none", **section["email"]}
+    return settings_from_dict(
+        {
+            "erp": {"type": "tryton", "database": "x", "password": "literal:p"},
+            "prefect": {"concurrency_limit_prefix": "alerttest"},
+            "alerts": section,
+            "stores": [
+                {"name": "main", "url": "https://www.example.ro", "api_key": "literal:k", "api_secret": "literal:s"}
+            ],
+        }
+    )
+
+
+def test_apply_creates_what_the_section_asks_and_check_sees_drift(prefect_harness: None) -> None:
+    from prefect.client.orchestration import get_client
+
+    settings = _settings(2525)
+    applied = apply_alerts(settings)
+    assert len(applied) == 5, applied  # 2 blocks + 3 automations
+    assert all(check.ok for check in verify_alerts(settings)), verify_alerts(settings)
+    with get_client(sync_client=True) as client:
+        held = client.read_automations_by_name(automation_name(settings, "records_held"))
+        assert len(held) == 1 and held[0].enabled
+        assert held[0].trigger.expect == {EVENT_HELD}
+        assert held[0].trigger.within.total_seconds() == 3600
+        assert len(held[0].actions) == 2  # e-mail and webhook
+
+    drifted = _settings(2525, held_every_minutes=5)  # the config changed, the server did not
+    checks = {c.target: c for c in verify_alerts(drifted)}
+    assert not checks["alert records_held"].ok and "differs" in checks["alert records_held"].detail
+    assert checks["alert run_failed"].ok and checks["alerts email block"].ok
+
+    other_port = _settings(2526)  # the e-mail block's (secret) URL differs
+    assert not {c.target: c for c in verify_alerts(other_port)}["alerts email block"].ok
+
+    only_failed = _settings(2525, on=["run_failed"], webhook=None)
+    lines = apply_alerts(only_failed)
+    assert any("removed" in line for line in lines), lines
+    assert [c.target for c in verify_alerts(only_failed)] == ["alerts email block", "alert run_failed"]
+    assert all(c.ok for c in verify_alerts(only_failed))
+    with get_client(sync_client=True) as client:
+        assert client.read_automations_by_name(automation_name(settings, "guard_refused")) == []
+
+
+def test_an_alert_reaches_the_smtp_sink(prefect_harness: None, smtp_sink: tuple[int, _Inbox]) -> None:
+    from prefect.blocks.notifications import SlackWebhook
+
+    port, inbox = smtp_sink
+    settings = _settings(port, webhook=None)
+    apply_alerts(settings)
+    block = SlackWebhook.load(block_names(settings)["email"])
+    with block.raise_on_failure():
+        block.notify("2 held for a person", subject="erpsync test")
+    [mail] = inbox.wait(1, 10)
+    assert mail.mail_from == "erpsync@example.ro" and mail.rcpt_tos == ["ops@example.ro"]
+    assert b"Subject: erpsync test" in mail.content and b"2 held for a person" in mail.content
+
+    # The automation itself: the runtime's "records held" event -> Prefect's trigger -> the e-mail.
+    started = time.monotonic()
+    emit_records_held("main", 2, "2 held for a person: `erpsync failures list --store main`")
+    messages = inbox.wait(2, 30)
+    assert len(messages) == 2, f"no e-mail from the automation within {time.monotonic() - started:.0f} s"
+    assert b"records held for a person in store main" in messages[1].content
