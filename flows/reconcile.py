@@ -17,6 +17,7 @@ from prefect.states import State
 from erpsync.connectors.erp.base import NotSupported
 from erpsync.core.summary import RunState, RunSummary
 from erpsync.core.trail import Trail
+from erpsync.runtime.alerts import emit_guard_refused
 from erpsync.runtime.artifacts import artifact_key, publish_summary, publish_table
 from erpsync.runtime.leases import exclusive_run
 from erpsync.runtime.run_context import run_name
@@ -106,6 +107,7 @@ def _reconcile(runtime: StoreRuntime, *, dry_run: bool, accept: bool) -> RunSumm
                 details={"guard": guard.failed_names, "metrics": guard.metrics},
             )
             publish_summary(refused)
+            emit_guard_refused(runtime.name, message)  # the "guard refused" alert ([alerts])
             raise SnapshotRejected(message)
         overridden = guard.failed_names
         logger.warning("the operator accepted a snapshot the guard refused (%s)", guard.describe())

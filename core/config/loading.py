@@ -133,6 +133,15 @@ def _tag(model: type[BaseModel]) -> object:
     return values[0] if len(values) == 1 else None
 
 
+def _optional_model(node: Any) -> Any:
+    """The model of an optional table (``AlertSettings | None``: [alerts]); any other type unchanged."""
+    args = get_args(node)
+    if get_origin(node) in (Union, UnionType) and len(args) == 2 and type(None) in args:
+        inner = args[0] if args[1] is type(None) else args[1]
+        return inner if _is_model(inner) else node
+    return node
+
+
 def _locate(loc: Sequence[str | int]) -> tuple[FieldInfo | None, FieldInfo | None]:
     """The settings field an error location is in, and the declared type at exactly that location.
 
@@ -143,6 +152,7 @@ def _locate(loc: Sequence[str | int]) -> tuple[FieldInfo | None, FieldInfo | Non
     here: FieldInfo | None = None
     node: Any = Settings
     for part in loc:
+        node = _optional_model(node)
         if _is_model(node):
             here = node.model_fields.get(part) if isinstance(part, str) else None
             if here is None:

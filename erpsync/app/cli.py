@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from erpsync.app.alerts import register_alerts_commands
 from erpsync.app.console import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 register_manual_commands(app)  # `erpsync failures list|retry` and `erpsync resync-order`
 register_history_command(app)  # `erpsync stock-history SKU`
+register_alerts_commands(app)  # `erpsync alerts apply|test`
 
 
 @app.command()
@@ -45,8 +47,9 @@ def check(config: ConfigOption = None) -> None:
     prepare_runtime_environment()
     settings = settings_or_exit(config)
     from erpsync.app.probe import probe_all
+    from erpsync.app.probe_alerts import alert_probes
 
-    results = probe_all(settings)
+    results = probe_all(settings) + alert_probes(settings)
     width = max(len(r.target) for r in results)
     for result in results:
         mark = "ok  " if result.ok else "FAIL"
@@ -229,6 +232,10 @@ def prefect_yaml_command(
             f"global concurrency limits (shop rate limits) on {PREFECT_API_URL.value()}: " + ", ".join(names),
             err=str(output) == "-",
         )
+        if settings.alerts is not None:  # [alerts]: the automations live on the same server
+            from erpsync.runtime.alerts import apply_alerts
+
+            typer.echo("alerts: " + "; ".join(apply_alerts(settings)), err=str(output) == "-")
     else:
         typer.echo(
             "PREFECT_API_URL is not set: run this again with it set to create the shared shop rate limits", err=True

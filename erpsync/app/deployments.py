@@ -147,6 +147,10 @@ def serve_all(settings: Settings) -> None:
     from erpsync.runtime.ratelimit import ensure_rate_limits
 
     ensure_rate_limits(settings)
+    if settings.alerts is not None:  # [alerts]: the automations and notification blocks, beside the rate limits
+        from erpsync.runtime.alerts import apply_alerts
+
+        apply_alerts(settings)
     serve(*runner_deployments(settings))
 
 

@@ -334,3 +334,21 @@ def _block_data(block: Any) -> dict[str, Any]:
         getter = getattr(value, "get_secret_value", None)
         data[field] = getter() if callable(getter) else value
     return data
+
+
+def send_test(settings: Settings) -> list[str]:
+    """Send one test notification through each saved block of ``[alerts]``; what was sent, one line each."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock, SlackWebhook
+
+    kinds: dict[str, Any] = {"email": SlackWebhook, "webhook": CustomWebhookNotificationBlock}
+    sent = []
+    for channel, name in block_names(settings).items():
+        block = kinds[channel].load(name)
+        with block.raise_on_failure():
+            block.notify(
+                "A test of erpsync's [alerts]: this channel receives the alerts "
+                f"({', '.join(TITLES[k] for k in _alerts(settings).on)}).",
+                subject="erpsync: test alert",
+            )
+        sent.append(f"sent a test notification through the block {name!r} ({channel})")
+    return sent

@@ -132,6 +132,10 @@ def report_open_failures(store: str) -> OpenFailures | None:
             state_store(settings.state.url.get()), store, settings.store(store).orders.max_attempts
         )
         publish_open_failures(report)
+        if report.held:  # the "records held" alert ([alerts]; runtime.alerts)
+            from erpsync.runtime.alerts import emit_records_held
+
+            emit_records_held(store, report.held, report.note())
         return report
     except Exception as error:  # a report, not the run's work: it never fails the run
         log.warning("could not publish the open failures of store %s: %s", store, redact(str(error)))
