@@ -57,7 +57,7 @@ def smtp_sink() -> Iterator[tuple[int, _Inbox]]:
         controller.stop()
 
 
-def _settings(smtp_port: int, **alerts: Any) -> Settings:
+def _settings(smtp_port: int, prefix: str = "alerttest", **alerts: Any) -> Settings:
     section: dict[str, Any] = {
         "email": {"to": ["ops@example.ro"], "sender": "erpsync@example.ro", "host": "127.0.0.1"},
         "webhook": {"url": "literal:http://127.0.0.1:9/hooks/erpsync"},
@@ -67,7 +67,7 @@ def _settings(smtp_port: int, **alerts: Any) -> Settings:
     return settings_from_dict(
         {
             "erp": {"type": "tryton", "database": "x", "password": "literal:p"},
-            "prefect": {"concurrency_limit_prefix": "alerttest"},
+            "prefect": {"concurrency_limit_prefix": prefix},
             "alerts": section,
             "stores": [
                 {"name": "main", "url": "https://www.example.ro", "api_key": "literal:k", "api_secret": "literal:s"}
@@ -126,3 +126,52 @@ def test_an_alert_reaches_the_smtp_sink(prefect_harness: None, smtp_sink: tuple[
     messages = inbox.wait(2, 30)
     assert len(messages) == 2, f"no e-mail from the automation within {time.monotonic() - started:.0f} s"
     assert b"records held for a person in store main" in messages[1].content
+
+
+def test_a_partially_failed_run_mails_the_run_failed_alert(
+    prefect_harness: None, smtp_sink: tuple[int, _Inbox]
+) -> None:
+    from prefect import flow, tags
+    from prefect.states import Failed
+
+    from erpsync.runtime.states import PARTIAL_PREFIX
+
+    port, inbox = smtp_sink
+    apply_alerts(_settings(port, webhook=None, on=["run_failed"]))
+
+    @flow(name="alerts-partial")
+    def partial() -> Any:
+        return Failed(message=f"{PARTIAL_PREFIX}: 1 record(s) failed, the rest went through")
+
+    @flow(name="alerts-untagged")
+    def untagged() -> Any:
+        return Failed(message="not an erpsync run")
+
+    untagged(return_state=True)  # no `erpsync` tag: no alert
+    with tags("erpsync"):
+        state = partial(return_state=True)
+    [mail] = inbox.wait(1, 30)
+    assert state.is_failed()
+    assert b"alerts-partial" in mail.content and b"Partially failed: 1 record(s) failed" in mail.content
+    assert b"not an erpsync run" not in mail.content
+    assert len(inbox.wait(2, 2)) == 1  # the untagged run sent nothing
+
+
+def test_check_lines(prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from erpsync.app.probe_alerts import alert_probes
+
+    settings = _settings(2527, prefix="checktest", on=["guard_refused"])
+    before = alert_probes(settings)  # nothing set up under this prefix yet
+    assert [(p.target, p.ok) for p in before] == [
+        ("alerts email block", False),
+        ("alerts webhook block", False),
+        ("alert guard_refused", False),
+    ]
+    assert "erpsync alerts apply" in before[0].detail and "erpsync alerts apply" in before[2].detail
+    apply_alerts(settings)
+    lines = alert_probes(settings)
+    assert [p.target for p in lines] == ["alerts email block", "alerts webhook block", "alert guard_refused"]
+    assert all(p.ok for p in lines), lines
+    monkeypatch.setattr("erpsync.runtime.ratelimit.prefect_api", lambda: None)
+    [no_api] = alert_probes(settings)
+    assert not no_api.ok and "PREFECT_API_URL" in no_api.detail
