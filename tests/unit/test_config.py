@@ -752,6 +752,9 @@ SECTIONS = [
     config.CustomerSettings,
     config.PurchaseSettings,
     config.ScheduleSettings,
+    config.AlertSettings,
+    config.EmailAlertSettings,
+    config.WebhookAlertSettings,
 ]
 
 
@@ -759,7 +762,7 @@ SECTIONS = [
 def test_every_key_is_documented(section: type) -> None:
     example = (REPO / "erpsync.example.toml").read_text(encoding="utf-8")
     reference = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
-    nested = {"products", "stock", "orders", "reconcile", "customers", "purchases", "schedules"}
+    nested = {"products", "stock", "orders", "reconcile", "customers", "purchases", "schedules", "email", "webhook"}
     for key in _keys(section) - nested:
         assert re.search(rf"^#? ?{key} = ", example, re.MULTILINE), f"{key} missing from erpsync.example.toml"
         assert f"| `{key}` |" in reference, f"{key} missing from docs/configuration.md"
