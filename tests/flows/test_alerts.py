@@ -5,9 +5,12 @@ a local SMTP sink (aiosmtpd, started by the test) — sent by the block, then by
 
 from __future__ import annotations
 
+import email
+import email.policy
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +41,29 @@ class _Inbox:
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.1)
         return self.messages
+
+
+@pytest.fixture(autouse=True)
+def _no_alerts_left(prefect_harness: None) -> Iterator[None]:
+    """Each test starts and ends with no alert automation on the server (one test's mail never reaches another)."""
+    from prefect.client.orchestration import get_client
+
+    def clear() -> None:
+        with get_client(sync_client=True) as client:
+            for automation in client.read_automations():
+                if " alert: " in automation.name:
+                    client.delete_automation(automation.id)
+
+    clear()
+    yield
+    clear()
+
+
+def _text(envelope: Any) -> str:
+    """The subject and the plain-text body of a received e-mail, decoded."""
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain", "html"))
+    return f"{message['Subject']}\n{body.get_content() if body is not None else ''}"
 
 
 @pytest.fixture
@@ -118,14 +144,16 @@ def test_an_alert_reaches_the_smtp_sink(prefect_harness: None, smtp_sink: tuple[
         block.notify("2 held for a person", subject="erpsync test")
     [mail] = inbox.wait(1, 10)
     assert mail.mail_from == "erpsync@example.ro" and mail.rcpt_tos == ["ops@example.ro"]
-    assert b"Subject: erpsync test" in mail.content and b"2 held for a person" in mail.content
+    assert _text(mail).startswith("erpsync test\n") and "2 held for a person" in _text(mail)
 
     # The automation itself: the runtime's "records held" event -> Prefect's trigger -> the e-mail.
     started = time.monotonic()
     emit_records_held("main", 2, "2 held for a person: `erpsync failures list --store main`")
     messages = inbox.wait(2, 30)
     assert len(messages) == 2, f"no e-mail from the automation within {time.monotonic() - started:.0f} s"
-    assert b"records held for a person in store main" in messages[1].content
+    held = _text(messages[1])
+    assert held.startswith("erpsync: records held for a person in store main\n")
+    assert "2 held for a person: `erpsync failures list --store main`" in held, held
 
 
 def test_a_partially_failed_run_mails_the_run_failed_alert(
@@ -152,8 +180,9 @@ def test_a_partially_failed_run_mails_the_run_failed_alert(
         state = partial(return_state=True)
     [mail] = inbox.wait(1, 30)
     assert state.is_failed()
-    assert b"alerts-partial" in mail.content and b"Partially failed: 1 record(s) failed" in mail.content
-    assert b"not an erpsync run" not in mail.content
+    text = _text(mail)
+    assert text.startswith("erpsync: ") and " Failed\n" in text and "alerts-partial" in text, text
+    assert "Partially failed: 1 record(s) failed" in text and "not an erpsync run" not in text
     assert len(inbox.wait(2, 2)) == 1  # the untagged run sent nothing
 
 
@@ -175,3 +204,26 @@ def test_check_lines(prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr("erpsync.runtime.ratelimit.prefect_api", lambda: None)
     [no_api] = alert_probes(settings)
     assert not no_api.ok and "PREFECT_API_URL" in no_api.detail
+
+
+def test_a_reconciliation_refused_by_the_guard_mails_its_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None, smtp_sink: tuple[int, _Inbox]
+) -> None:
+    from erpsync.flows.reconcile import reconcile
+    from tests.flows.stock_fixtures import STORE, add_basic, build_fake_stack
+
+    port, inbox = smtp_sink
+    apply_alerts(_settings(port, prefix="guardtest", webhook=None, on=["guard_refused"]))
+    for fake in build_fake_stack(tmp_path, monkeypatch):
+        for i in range(20):
+            fake.erp.data.set(f"G{i:02d}", "WH", 10 + i, 0)
+            add_basic(fake.shop, f"G{i:02d}", 10 + i)
+        assert reconcile(store=STORE, return_state=True).is_completed()  # the baseline: nothing refused, no mail
+        fake.erp.data.stock.clear()  # the ERP suddenly answers nothing: the guard refuses
+        refused = reconcile(store=STORE, return_state=True)
+        assert refused.is_failed() and "refused by the guard" in str(refused.result(raise_on_failure=False))
+    [mail] = inbox.wait(1, 30)
+    text = _text(mail)
+    assert f"reconciliation of store {STORE} refused by the guard" in text
+    assert "row_count_in_band" in text and "accept_snapshot=true" in text, text
+    assert len(inbox.wait(2, 2)) == 1
