@@ -10,6 +10,7 @@ import email.policy
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,43 @@ def test_a_reconciliation_refused_by_the_guard_mails_its_alert(
     assert f"reconciliation of store {STORE} refused by the guard" in text
     assert "row_count_in_band" in text and "accept_snapshot=true" in text, text
     assert len(inbox.wait(2, 2)) == 1
+
+
+def test_a_run_with_held_records_mails_the_held_alert_once_per_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None, smtp_sink: tuple[int, _Inbox]
+) -> None:
+    from erpsync.flows.reconcile import reconcile
+    from tests.flows.stock_fixtures import STORE, add_basic, build_fake_stack
+
+    port, inbox = smtp_sink
+    apply_alerts(_settings(port, prefix="heldtest", webhook=None, on=["records_held"]))
+    since = datetime.now(UTC)
+    for fake in build_fake_stack(tmp_path, monkeypatch):
+        fake.erp.data.set("H01", "WH", 5, 0)
+        add_basic(fake.shop, "H01", 5)
+        fake.state().record_failure(STORE, "order_edit", "10234", "edited in the shop after the ERP confirmed it")
+        first = reconcile(store=STORE, return_state=True)
+        assert "1 held for a person" in (first.message or ""), first.message
+        [mail] = inbox.wait(1, 30)
+        second = reconcile(store=STORE, return_state=True)  # still held: within the hour, no second e-mail
+        assert "1 held for a person" in (second.message or "")
+    assert len(_held_events(since)) == 2  # both runs emitted the event; the window kept the second one quiet
+    text = _text(mail)
+    assert text.startswith(f"erpsync: records held for a person in store {STORE}\n")
+    assert f"1 held for a person: `erpsync failures list --store {STORE}`" in text, text
+    assert len(inbox.wait(2, 3)) == 1
+
+
+def _held_events(since: datetime) -> list[Any]:
+    """The "records held" events the server has stored since ``since`` (waits up to 10 s for two)."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+
+    wanted = EventFilter(occurred=EventOccurredFilter(since=since), event=EventNameFilter(name=[EVENT_HELD]))
+    deadline = time.monotonic() + 10
+    with get_client(sync_client=True) as client:
+        while True:
+            events = client.read_events(filter=wanted, limit=50).events
+            if len(events) >= 2 or time.monotonic() > deadline:
+                return events
+            time.sleep(0.2)
