@@ -268,3 +268,37 @@ def _held_events(since: datetime) -> list[Any]:
             if len(events) >= 2 or time.monotonic() > deadline:
                 return events
             time.sleep(0.2)
+
+
+def test_the_alerts_commands(tmp_path: Path, prefect_harness: None, smtp_sink: tuple[int, _Inbox]) -> None:
+    from typer.testing import CliRunner
+
+    from erpsync.app.cli import app
+
+    port, inbox = smtp_sink
+    base = (
+        '[erp]\ntype = "tryton"\ndatabase = "x"\npassword = "literal:p"\n\n'
+        '[prefect]\nconcurrency_limit_prefix = "clitest"\n\n'
+        '[[stores]]\nname = "main"\nurl = "https://www.example.ro"\napi_key = "literal:k"\napi_secret = "literal:s"\n'
+    )
+    config = tmp_path / "erpsync.toml"
+    config.write_text(base, encoding="utf-8")
+    runner = CliRunner()
+    none = runner.invoke(app, ["alerts", "apply", "--config", str(config)])
+    assert none.exit_code == 2 and "alerts: no [alerts] section" in none.output, none.output
+
+    config.write_text(
+        base + f'\n[alerts]\non = ["records_held"]\n\n[alerts.email]\nto = ["ops@example.ro"]\n'
+        f'sender = "erpsync@example.ro"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n',
+        encoding="utf-8",
+    )
+    applied = runner.invoke(app, ["alerts", "apply", "--config", str(config)])
+    assert applied.exit_code == 0, applied.output
+    assert applied.output.splitlines() == [
+        "block 'clitest-alerts-email' (SlackWebhook)",
+        "automation 'clitest alert: records held for a person'",
+    ]
+    tested = runner.invoke(app, ["alerts", "test", "--config", str(config)])
+    assert tested.exit_code == 0 and "clitest-alerts-email" in tested.output, tested.output
+    [mail] = inbox.wait(1, 10)
+    assert _text(mail).startswith("erpsync: test alert\n") and "records held for a person" in _text(mail)
