@@ -9,6 +9,7 @@ and/or the URL of ``[alerts.webhook]``. ``erpsync alerts apply`` (and ``erpsync 
 from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +26,13 @@ _HOST = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$"
 Email = Annotated[str, Field(pattern=_EMAIL), Wording("must be an e-mail address such as 'ops@example.ro'")]
 Emails = Annotated[list[Email], Field(min_length=1), AfterValidator(distinct), Wording(noun="e-mail address")]
 AlertKinds = Annotated[list[AlertKind], AfterValidator(distinct), Wording(noun="alert")]
+
+
+def _http_secret(secret: Secret) -> Secret:
+    """A secret URL known at load time (``env:``, a literal) must be http(s); the value is never shown."""
+    if secret.resolved and urlsplit(secret.get()).scheme not in ("http", "https"):
+        raise invalid("must be an http(s) URL (the value is not shown: it is a secret)")
+    return secret
 
 
 class _Section(BaseModel):
@@ -54,7 +62,7 @@ class WebhookAlertSettings(_Section):
     """[alerts.webhook]: the alerts POSTed as JSON ``{"subject": ..., "body": ...}`` to a URL."""
 
     # A secret reference: webhook URLs often carry their token (Slack, Teams, ...).
-    url: Secret
+    url: Annotated[Secret, AfterValidator(_http_secret)]
 
 
 class AlertSettings(_Section):

@@ -233,9 +233,13 @@ def prefect_yaml_command(
             err=str(output) == "-",
         )
         if settings.alerts is not None:  # [alerts]: the automations live on the same server
+            from erpsync.core.config import ConfigError
             from erpsync.runtime.alerts import apply_alerts
 
-            typer.echo("alerts: " + "; ".join(apply_alerts(settings)), err=str(output) == "-")
+            try:
+                typer.echo("alerts: " + "; ".join(apply_alerts(settings)), err=str(output) == "-")
+            except ConfigError as error:
+                fail(str(error), EXIT_CONFIG)
     else:
         typer.echo(
             "PREFECT_API_URL is not set: run this again with it set to create the shared shop rate limits", err=True

@@ -148,9 +148,14 @@ def serve_all(settings: Settings) -> None:
 
     ensure_rate_limits(settings)
     if settings.alerts is not None:  # [alerts]: the automations and notification blocks, beside the rate limits
+        from erpsync.app.console import EXIT_CONFIG, fail
+        from erpsync.core.config import ConfigError
         from erpsync.runtime.alerts import apply_alerts
 
-        apply_alerts(settings)
+        try:
+            apply_alerts(settings)
+        except ConfigError as error:  # an SMTP password or webhook URL that cannot be read: one line, exit 2
+            fail(str(error), EXIT_CONFIG)
     serve(*runner_deployments(settings))
 
 

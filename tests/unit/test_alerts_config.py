@@ -95,6 +95,7 @@ def test_mailto_url_carries_the_smtp_settings(tmp_path: Path) -> None:
         ('[alerts]\non = ["run_failed", "disk_full"]\n' + EMAIL, "alerts.on[1]: unknown alert 'disk_full'"),
         ("[alerts]\nretries = 3\n" + EMAIL, "alerts.retries: unknown key"),
         ('[alerts.webhook]\nurl = "env:NOT_SET_ANYWHERE_42"\n', "alerts.webhook.url: "),
+        ('[alerts.webhook]\nurl = "literal:ftp://x.example.ro/hook"\n', "alerts.webhook.url: must be an http(s) URL"),
         (EMAIL.replace("env:ALERT_SMTP_PASSWORD", "env:NOT_SET_ANYWHERE_42"), "alerts.email.password: "),
     ],
 )
