@@ -175,7 +175,8 @@ _BODIES = {
     ),
     "records_held": (
         "Store {{ event.payload.store }}: {{ event.payload.note }}\n"
-        "They are retried by no run: retry, resolve or dismiss them (docs/operations.md)."
+        "Held records are not retried by the runs: retry, resolve or dismiss them (docs/operations.md, "
+        '"Failed records").'
     ),
     "guard_refused": "Store {{ event.payload.store }}: {{ event.payload.message }}",
 }
@@ -341,6 +342,7 @@ def send_test(settings: Settings) -> list[str]:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock, SlackWebhook
 
     kinds: dict[str, Any] = {"email": SlackWebhook, "webhook": CustomWebhookNotificationBlock}
+    _blocks(settings)  # reads the configured URLs, so that they are redacted from any error that quotes them
     sent = []
     for channel, name in block_names(settings).items():
         block = kinds[channel].load(name)
