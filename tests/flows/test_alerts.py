@@ -302,3 +302,37 @@ def test_the_alerts_commands(tmp_path: Path, prefect_harness: None, smtp_sink: t
     assert tested.exit_code == 0 and "clitest-alerts-email" in tested.output, tested.output
     [mail] = inbox.wait(1, 10)
     assert _text(mail).startswith("erpsync: test alert\n") and "records held for a person" in _text(mail)
+
+
+def test_erpsync_check_prints_one_line_per_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> None:
+    from typer.testing import CliRunner
+
+    from erpsync.app.cli import app
+    from tests.flows.stock_fixtures import build_fake_stack
+
+    section = (
+        '\n[alerts]\non = ["run_failed", "guard_refused"]\n\n[alerts.webhook]\n'
+        'url = "literal:http://127.0.0.1:9/hooks/check"\n'
+    )
+    for fake in build_fake_stack(tmp_path, monkeypatch):
+        erp = fake.erp
+        monkeypatch.setattr("erpsync.connectors.erp.make_erp", lambda _settings, **_options: erp.session())
+        config = fake.config_path
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("[[stores]]", section.lstrip() + "\n[[stores]]", 1), encoding="utf-8")
+        runner = CliRunner()
+        before = runner.invoke(app, ["check", "--config", str(config)])
+        assert before.exit_code == 1, before.output
+        assert "FAIL alert run_failed" in before.output and "erpsync alerts apply" in before.output
+        assert runner.invoke(app, ["alerts", "apply", "--config", str(config)]).exit_code == 0
+        after = runner.invoke(app, ["check", "--config", str(config)])
+    assert after.exit_code == 0, after.output
+    lines = [line for line in after.output.splitlines() if "alert" in line]
+    assert [line.split()[:3] for line in lines] == [
+        ["ok", "alerts", "webhook"],
+        ["ok", "alert", "run_failed"],
+        ["ok", "alert", "guard_refused"],
+    ], after.output
+    assert "127.0.0.1:9/hooks" not in after.output  # the webhook URL is a secret
