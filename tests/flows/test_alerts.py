@@ -317,8 +317,7 @@ def test_erpsync_check_prints_one_line_per_alert(
         'url = "literal:http://127.0.0.1:9/hooks/check"\n'
     )
     for fake in build_fake_stack(tmp_path, monkeypatch):
-        erp = fake.erp
-        monkeypatch.setattr("erpsync.connectors.erp.make_erp", lambda _settings, **_options: erp.session())
+        monkeypatch.setattr("erpsync.connectors.erp.make_erp", _memory_erp(fake.erp))
         config = fake.config_path
         text = config.read_text(encoding="utf-8")
         config.write_text(text.replace("[[stores]]", section.lstrip() + "\n[[stores]]", 1), encoding="utf-8")
@@ -336,3 +335,8 @@ def test_erpsync_check_prints_one_line_per_alert(
         ["ok", "alert", "guard_refused"],
     ], after.output
     assert "127.0.0.1:9/hooks" not in after.output  # the webhook URL is a secret
+
+
+def _memory_erp(erp: Any) -> Any:
+    """A ``make_erp`` that opens a session of the in-memory ERP (what ``erpsync check`` probes)."""
+    return lambda _settings, **_options: erp.session()
