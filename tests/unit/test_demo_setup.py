@@ -40,8 +40,8 @@ import atexit, subprocess, sys, time
 from erpsync.app.demo import stop_on_signals
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
 atexit.register(child.terminate)  # as Prefect's temporary server and Tryton register theirs
-print(child.pid, flush=True)
 with stop_on_signals():
+    print(child.pid, flush=True)  # only once the handlers are in place: the test signals as soon as it reads it
     try:
         while True:
             time.sleep(3600)
