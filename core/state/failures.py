@@ -133,23 +133,21 @@ class FailuresMixin(StateBase):
 
     def closed_failures(self, store: str | None = None, how: str | None = None) -> list[Failure]:
         """Closed failures (optionally of one store, closed one way), most recently closed first."""
-        query = select(FAILURES).where(FAILURES.c.resolved.is_(True))
-        if store is not None:
-            query = query.where(FAILURES.c.store == store)
-        if how is not None:
-            query = query.where(FAILURES.c.closed_how == how)
-        with self._read() as conn:
-            return [_failure(r) for r in conn.execute(query.order_by(FAILURES.c.resolved_at.desc(), FAILURES.c.id))]
+        order = (FAILURES.c.resolved_at.desc(), FAILURES.c.id)
+        return self._failures(True, order, store=store, closed_how=how)
 
     def open_failures(self, store: str | None = None, entity: str | None = None) -> list[Failure]:
         """Unresolved failures, optionally of one store and/or entity, oldest first."""
-        query = select(FAILURES).where(FAILURES.c.resolved.is_(False))
-        if store is not None:
-            query = query.where(FAILURES.c.store == store)
-        if entity is not None:
-            query = query.where(FAILURES.c.entity == entity)
+        return self._failures(False, (FAILURES.c.first_seen, FAILURES.c.id), store=store, entity=entity)
+
+    def _failures(self, resolved: bool, order: tuple[Any, ...], **equal: str | None) -> list[Failure]:
+        """Failures open or closed, where each column of ``equal`` given (not None) has that value."""
+        query = select(FAILURES).where(FAILURES.c.resolved.is_(resolved))
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(FAILURES.c[column] == value)
         with self._read() as conn:
-            return [_failure(r) for r in conn.execute(query.order_by(FAILURES.c.first_seen, FAILURES.c.id))]
+            return [_failure(r) for r in conn.execute(query.order_by(*order))]
 
     def failure(self, store: str, entity: str, key: str) -> Failure | None:
         """The failure recorded for a key (open or resolved), or None."""

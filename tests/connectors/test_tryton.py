@@ -587,11 +587,11 @@ def test_order_batch_looks_up_once_and_books_the_same_sales(
     tryton.counters.reads = tryton.counters.writes = 0
     with tryton.order_batch(orders, linked):
         entry_reads = tryton.counters.reads
-        ids = []
+        ids, found = [], []
         for order in orders:
-            customer = tryton.find_customer(order.customer) or order.customer
-            if not customer.erp_id:
-                customer = tryton.create_customer(customer)
+            match = tryton.find_customer(order.customer)
+            found.append(match)
+            customer = match or tryton.create_customer(order.customer)
             ids.append(tryton.create_order(order, customer))
         drafts = session.call("model.sale.sale.read", [int(i) for i in ids[1:]], ["state"], session.context)
         confirmed = tryton.confirm_batch()
@@ -599,6 +599,8 @@ def test_order_batch_looks_up_once_and_books_the_same_sales(
     assert confirmed == dict.fromkeys(ids[1:])  # the four new sales, none refused
     assert entry_reads == 5  # sales by reference, products, VAT codes, e-mails, and the parties found: at once
     assert ids[0] == booked_id
+    # a party the batch knows is described in full (its row also served a sale): the new buyer's second order
+    assert [m.email if m else None for m in found] == [booked.customer.email, known.email, firm.email, None, new.email]
     sales = session.call(
         "model.sale.sale.read", [int(i) for i in ids], ["party", "state", "total_amount"], session.context
     )

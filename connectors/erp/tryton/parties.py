@@ -23,6 +23,8 @@ SALE_PARTY_FIELDS = [
     "customer_payment_term",
     *(f"addresses.{f}" for f in ("street", "city", "postal_code", "invoice", "delivery", "sequence")),
 ]
+# A party row of a batch serves both a customer look-up and a sale: one read holds both sets of fields.
+BATCH_PARTY_FIELDS = list(dict.fromkeys([*PARTY_FIELDS, *SALE_PARTY_FIELDS]))
 
 
 @dataclass
@@ -109,9 +111,7 @@ class Parties:
             batch.emails = set(emails)
         wanted |= set(batch.by_email.values()) | set(batch.by_vat.values())
         if wanted:
-            rows = self.tryton.read(
-                "party.party", "read", sorted(wanted), list(dict.fromkeys([*PARTY_FIELDS, *SALE_PARTY_FIELDS]))
-            )
+            rows = self.tryton.read("party.party", "read", sorted(wanted), BATCH_PARTY_FIELDS)
             batch.rows = {int(r["id"]): r for r in rows}
         self.batch = batch
 
@@ -123,7 +123,8 @@ class Parties:
         them, else one read (kept for the rest of the batch)."""
         if self.batch is not None and party_id in self.batch.rows:
             return self.batch.rows[party_id]
-        row: dict[str, Any] = self.tryton.read("party.party", "read", [party_id], SALE_PARTY_FIELDS)[0]
+        fields = SALE_PARTY_FIELDS if self.batch is None else BATCH_PARTY_FIELDS  # a batch's rows serve _customer
+        row: dict[str, Any] = self.tryton.read("party.party", "read", [party_id], fields)[0]
         if self.batch is not None:
             self.batch.rows[party_id] = row
         return row
