@@ -51,6 +51,25 @@ def test_a_cli_run_is_named_and_tagged_like_a_deployment_run(fake: FakeStack) ->
     assert re.fullmatch(rf"stock-sync-{STORE}-\d{{8}}-\d{{6}}", run.name), run.name
 
 
+def test_a_cli_run_does_not_wait_for_the_heartbeat_thread(fake: FakeStack) -> None:
+    """Prefect's heartbeat context still runs, told not to join its thread (a Prefect that renamed it fails here)."""
+    import inspect
+    from functools import partial
+
+    from prefect import flow_engine
+
+    from erpsync.app.flowrun import run_named
+    from erpsync.core.summary import RunState
+
+    add_basic(fake.shop, "ID-1", 1)
+    fake.erp.data.set("ID-1", "WH", 5, 0)
+    (summary,) = run_named("stock", [STORE], {})
+    assert summary.state is RunState.COMPLETED, summary.message
+    heartbeats = flow_engine._send_heartbeats
+    assert isinstance(heartbeats, partial) and heartbeats.keywords == {"join_on_exit": False}
+    assert "join_on_exit" in inspect.signature(heartbeats.func).parameters
+
+
 def test_a_run_of_another_stores_deployment_is_refused(fake: FakeStack) -> None:
     from prefect import tags
 

@@ -22,6 +22,7 @@ from erpsync.core.state import (
     alembic_config,
     default_state_url,
 )
+from erpsync.core.state.engine import HEAD_REVISION, at_head
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
@@ -73,6 +74,29 @@ def test_downgrade_to_base_and_back(fresh_url: str) -> None:
         assert state.get_cursor("s", "orders") is None
         with state.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    assert _head() == HEAD_REVISION, "a new migration needs HEAD_REVISION in core/state/engine.py moved to it"
+
+
+def test_a_store_at_head_opens_without_alembic_and_an_older_one_is_upgraded(fresh_url: str) -> None:
+    from alembic import command
+
+    with StateStore.open(fresh_url) as state:
+        with state.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0004")
+        assert not at_head(state.engine)
+    with StateStore.open(fresh_url) as state:  # 0004 -> head
+        assert at_head(state.engine)
+        with state.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION
+    probe = (
+        "import sys; from erpsync.core.state import StateStore; "
+        f"StateStore.open({fresh_url!r}).close(); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
 
 
 def test_migrations_ship_as_package_data() -> None:
