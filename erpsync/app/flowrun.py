@@ -21,7 +21,7 @@ def _stop_heartbeats_without_waiting() -> None:
     current = getattr(flow_engine, "_send_heartbeats", None)
     if current is None or isinstance(current, partial):
         return  # a Prefect without it (nothing to do), or done already
-    flow_engine._send_heartbeats = partial(current, join_on_exit=False)  # type: ignore[attr-defined]
+    flow_engine._send_heartbeats = partial(current, join_on_exit=False)
 
 
 def run_flow(flow_object: Any, flow_name: str, store: str, params: dict[str, Any]) -> RunSummary:
