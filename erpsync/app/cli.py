@@ -252,6 +252,32 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except SystemExit as done:
+        leave(done)
+
+
+def leave(done: SystemExit) -> None:
+    """Exit with ``done``'s code. After a command that ran flows, skip the interpreter's tear-down of the
+    thousands of modules Prefect brings (~0.25 s of a CLI run that took 2.5): the exit handlers run first (Prefect
+    sends its last logs and events, logging closes its files), then the process ends. Any non-daemon thread still
+    alive, or a Python without ``atexit._run_exitfuncs``, gets the ordinary exit."""
+    import atexit
+    import contextlib
+    import threading
+
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if "prefect" not in sys.modules or run_exit_handlers is None or others:
+        raise done
+    code = done.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)  # as sys.exit("message") would
+        code = 1
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            stream.flush()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":
