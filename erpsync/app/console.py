@@ -75,9 +75,10 @@ def prepare_runtime_environment() -> None:
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for a block that only imports (Prefect and a flow's modules build some
-    hundred thousand objects and leave no garbage: the collector's passes over them are wasted, ~0.1 s)."""
+def imports_frozen() -> Iterator[None]:
+    """A block that only imports (Prefect and a flow's modules: some hundred thousand long-lived objects) with the
+    cyclic garbage collector off, its objects then moved out of the collector's sight (``gc.freeze``): otherwise
+    the collections during the run walk them all again (measured: the run itself took 0.55 s more)."""
     import gc
 
     was_enabled = gc.isenabled()
@@ -85,6 +86,7 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -99,7 +101,7 @@ def run_and_exit(flow: str, stores: list[str], params: dict[str, Any], as_json: 
     from erpsync.app.prefect_api import choose_prefect_api, runs_going_to
     from erpsync.flows.registry import load_flow
 
-    with collector_paused():
+    with imports_frozen():
         api = choose_prefect_api()
         try:
             load_flow(flow)  # imported here; run_named finds it loaded
