@@ -9,21 +9,6 @@ from typing import Any
 from erpsync.core.summary import RunState, RunSummary
 
 
-def _stop_heartbeats_without_waiting() -> None:
-    """Prefect's sync flow engine joins its heartbeat thread at the end of a run, and that thread looks at its
-    stop flag once a second: every run ended 0-1 s (0.5 s on average) late, a sixth of a CLI run with nothing to
-    do. The async engine does not wait (``join_on_exit=False``); runs started here do the same. The thread is a
-    daemon that stops by itself within the second and sends nothing once the run is final."""
-    from functools import partial
-
-    from prefect import flow_engine
-
-    current = getattr(flow_engine, "_send_heartbeats", None)
-    if current is None or isinstance(current, partial):
-        return  # a Prefect without it (nothing to do), or done already
-    flow_engine._send_heartbeats = partial(current, join_on_exit=False)
-
-
 def run_flow(flow_object: Any, flow_name: str, store: str, params: dict[str, Any]) -> RunSummary:
     """Run a flow in this process and return its summary; a failed run becomes a summary that says why (the
     operator's line: system, address, next step) and how long it took."""
@@ -35,7 +20,6 @@ def run_flow(flow_object: Any, flow_name: str, store: str, params: dict[str, Any
     from erpsync.core.redact import redact
     from erpsync.runtime.run_context import store_tags
 
-    _stop_heartbeats_without_waiting()
     started = time.monotonic()
     with tags(*store_tags(flow_name, store)):  # as a deployment's runs: the UI's store filter finds CLI runs too
         state = flow_object(store=store, **params, return_state=True)

@@ -19,15 +19,17 @@ from erpsync.core.redact import install_log_redaction
 from erpsync.core.state import StateStore
 from erpsync.core.summary import RunSummary
 from erpsync.core.vat import TaxTable
+from erpsync.runtime.heartbeats import end_runs_without_waiting
 from erpsync.runtime.logs import install_short_tracebacks
 from erpsync.runtime.prefect_secrets import install_prefect_secret_resolver
 from erpsync.runtime.process import remember_settings, state_store
 from erpsync.runtime.run_context import check_run_store
 
-# Every flow imports this module: settings it loads can read prefect-secret: references, and run logs show an
-# explained connector error without its long traceback.
+# Every flow imports this module: settings it loads can read prefect-secret: references, run logs show an
+# explained connector error without its long traceback, and runs end without waiting for their heartbeat thread.
 install_prefect_secret_resolver()
 install_short_tracebacks()
+end_runs_without_waiting()
 
 
 @dataclass
