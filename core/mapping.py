@@ -10,7 +10,9 @@ Both sides are compared in canonical form (``core.models.Product``):
 
 Ownership (``ownership()``) says which fields each leg writes: ERP-owned fields go ERP -> shop only,
 shop-owned fields shop -> ERP only, so a conflict is settled by the owner and never by whichever side
-changed last. See ``docs/products.md``.
+changed last. The product's main supplier goes ERP -> shop into the store's ``supplier_field`` when one is set
+(the synced field ``supplier:<shop field>``); the shop is never asked for it back (``Ownership.pushed_only``).
+See ``docs/products.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Literal
 
 from erpsync.core.config import PRODUCT_FIELDS, ProductSettings, StoreSettings, percent_key
 from erpsync.core.models import CENT, Product, Variant, gross_from_net, net_from_gross
+from erpsync.core.product_diff import supplier_key
 from erpsync.core.skus import erp_sku, shop_sku
 from erpsync.core.vat import TaxTable
 
@@ -59,10 +62,12 @@ class HookContext:
 
 @dataclass(frozen=True)
 class Ownership:
-    """The fields each leg writes: ``to_shop`` (ERP -> shop) and ``to_erp`` (shop -> ERP)."""
+    """The fields each leg writes: ``to_shop`` (ERP -> shop) and ``to_erp`` (shop -> ERP); ``pushed_only``: the
+    fields of ``to_shop`` the shop's reads do not return, so a change is decided from what was last pushed."""
 
     to_shop: frozenset[str]
     to_erp: frozenset[str]
+    pushed_only: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         return (
@@ -71,21 +76,27 @@ class Ownership:
         )
 
 
-def ownership(settings: ProductSettings, erp_fields: Iterable[str] | None = None) -> Ownership:
+def ownership(
+    settings: ProductSettings, erp_fields: Iterable[str] | None = None, *, erp_suppliers: bool = False
+) -> Ownership:
     """Which fields go which way for this store's direction.
 
     ``erp_to_shop`` writes every field the shop does not own; ``shop_to_erp`` every field the ERP does not own;
     ``both`` the ERP's fields to the shop and the shop's to the ERP (a field in neither list is set once, at
     creation). ``erp_fields`` (the connector's ``product_fields``, when it declares them) drops the fields the
-    ERP cannot hold: comparing those would look like a change on every run.
+    ERP cannot hold: comparing those would look like a change on every run. The supplier goes to the shop
+    (``supplier:<field>``) when the store names a ``supplier_field`` and the ERP links products to suppliers
+    (``erp_suppliers``).
     """
     carried = frozenset(SYNC_FIELDS) if erp_fields is None else frozenset(SYNC_FIELDS) & frozenset(erp_fields)
     erp_owns, shop_owns = frozenset(settings.erp_owns), frozenset(settings.shop_owns)
-    if settings.direction == "erp_to_shop":
-        return Ownership(to_shop=carried - shop_owns, to_erp=frozenset())
     if settings.direction == "shop_to_erp":
         return Ownership(to_shop=frozenset(), to_erp=carried - erp_owns)
-    return Ownership(to_shop=carried & erp_owns, to_erp=carried & shop_owns)
+    wanted = settings.supplier_field and erp_suppliers
+    supplier = frozenset({supplier_key(settings.supplier_field)}) if wanted else frozenset()
+    if settings.direction == "erp_to_shop":
+        return Ownership(to_shop=(carried - shop_owns) | supplier, to_erp=frozenset(), pushed_only=supplier)
+    return Ownership(to_shop=(carried & erp_owns) | supplier, to_erp=carried & shop_owns, pushed_only=supplier)
 
 
 # --------------------------------------------------------------------------------------------- the hook

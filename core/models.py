@@ -66,8 +66,18 @@ class Variant(Record):
     status: ProductStatus = ProductStatus.ACTIVE
 
 
+class ProductSupplier(Record):
+    """A product's main supplier in the ERP (the party it is bought from first): its id and name."""
+
+    erp_id: str
+    name: str
+
+
 class Product(Record):
-    """A product: basic (no variants) or multi-variant (stock, prices and weight live on the variants)."""
+    """A product: basic (no variants) or multi-variant (stock, prices and weight live on the variants).
+
+    ``supplier``: its main supplier, where the ERP links products to suppliers (Tryton); None elsewhere.
+    """
 
     sku: str = Field(min_length=1)
     name: str = ""
@@ -87,6 +97,7 @@ class Product(Record):
     category: str | None = None
     images: list[str] = Field(default_factory=list)
     variants: list[Variant] = Field(default_factory=list)
+    supplier: ProductSupplier | None = None
     modified_at: datetime | None = None
 
     @property
@@ -312,10 +323,13 @@ class GoodsReceipt(Record):
 
 
 class Supplier(Record):
+    """A party the ERP buys from; ``skus``: the products whose supplier list names it (where the ERP has one)."""
+
     erp_id: str
     name: str
     vat_code: str | None = None
     email: str | None = None
+    skus: list[str] = Field(default_factory=list)
 
 
 class ShopCustomer(Record):

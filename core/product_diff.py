@@ -23,8 +23,20 @@ from erpsync.core.models import CENT, Product, Variant
 
 VERSION = "p1"
 DIGEST_CHARS = 16
+SUPPLIER_PREFIX = "supplier:"
 
 Side = Literal["shop", "erp"]
+
+
+def supplier_key(shop_field: str) -> str:
+    """The synced field that writes a product's main supplier into the shop field ``shop_field``; the shop field is
+    part of the name (and so of the fingerprint): naming another field makes every supplier due again."""
+    return SUPPLIER_PREFIX + shop_field
+
+
+def supplier_target(name: str) -> str | None:
+    """The shop field a ``supplier_key`` writes to; None for any other synced field."""
+    return name[len(SUPPLIER_PREFIX) :] if name.startswith(SUPPLIER_PREFIX) else None
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -82,6 +94,8 @@ def field_value(product: Product, name: str, *, side: Side, variant_skus: Iterab
         return _number(product.vat_rate)
     if name == "images":
         return [url.strip() for url in product.images]
+    if supplier_target(name) is not None:
+        return (_text(product.supplier.name) or None) if product.supplier else None
     if name == "attributes":
         options = {v.sku: sorted(v.options.items()) for v in variants}
         if side == "shop":
@@ -101,6 +115,11 @@ def field_digests(
     """A short digest of each field's normal form."""
     skus = None if variant_skus is None else list(variant_skus)
     return {name: _digest(field_value(product, name, side=side, variant_skus=skus)) for name in sorted(set(fields))}
+
+
+def absent_digest() -> str:
+    """The digest of a field that has no value (``None``): e.g. a product without supplier."""
+    return _digest(None)
 
 
 def encode(digests: Mapping[str, str]) -> str:

@@ -8,7 +8,9 @@ the other side's current state or, failing that, the fingerprint of what was las
   looked up in the other system before it is created, so a re-run never creates a second copy.
 - ``plan`` compares, leg by leg (ERP -> shop for the ERP's fields, shop -> ERP for the shop's), the product
   as the target should have it with the target's current state (when it was read: the truth) or with the
-  pushed fingerprint (when it was not: an unchanged product then costs no call). The result lists the writes
+  pushed fingerprint (when it was not: an unchanged product then costs no call); a field the shop's reads do not
+  return (``Ownership.pushed_only``: the supplier) is always compared with the pushed fingerprint, and one never
+  pushed counts as changed only when it has a value. The result lists the writes
   (each with only the fields that changed), the links and fingerprints to record without a write, the
   records that failed and why, and those skipped.
 """
@@ -31,7 +33,7 @@ from erpsync.core.mapping import (
     to_shop,
 )
 from erpsync.core.models import Product, Variant
-from erpsync.core.product_diff import changed_fields, encode, field_digests
+from erpsync.core.product_diff import absent_digest, changed_fields, decode, encode, field_digests
 from erpsync.core.skus import UnitRef, erp_sku, shop_sku
 
 Side = Literal["shop", "erp"]
@@ -156,6 +158,20 @@ def _shop_view(product: Product, policy: Policy, like: Product | None = None) ->
     return field_digests(product, policy.own.to_shop, side="shop", variant_skus=skus)
 
 
+def _shop_read_view(product: Product, policy: Policy, like: Product | None = None) -> dict[str, str]:
+    """The digests of a product read from the shop: the ERP -> shop fields less those reads do not return."""
+    skus = None if like is None or not like.variants else _variant_skus(like)
+    fields = policy.own.to_shop - policy.own.pushed_only
+    return field_digests(product, fields, side="shop", variant_skus=skus)
+
+
+def _pushed_only_changed(pushed: str | None, digests: dict[str, str], policy: Policy) -> set[str]:
+    """The fields the shop does not return whose digest moved since the last push (never pushed: changed only
+    when it has a value, so a product without supplier costs no write)."""
+    old = decode(pushed) or {}
+    return {name for name in policy.own.pushed_only if old.get(name, absent_digest()) != digests[name]}
+
+
 def _erp_view(product: Product, policy: Policy, like: Product | None = None) -> dict[str, str]:
     skus = None if like is None or not like.variants else _variant_skus(like)
     return field_digests(product, policy.own.to_erp, side="erp", variant_skus=skus)
@@ -235,7 +251,7 @@ def _shop_drifted(sku: str, shop_product: Product, memory: Memory, policy: Polic
     pushed = memory.pushed_shop.get(sku)
     if pushed is None:
         return True
-    return bool(changed_fields(pushed, _shop_view(shop_product, policy)))
+    return bool(changed_fields(pushed, _shop_read_view(shop_product, policy)))
 
 
 # --------------------------------------------------------------------------------------------- the plan
@@ -333,7 +349,9 @@ class _Planner:
                 self.fail(sku, "shop", mismatch, erp_product, "erp")
                 return "failed"
             self.link(sku, current, erp_id)
-            changed = changed_fields(_shop_view(current, policy, like=desired), digests)
+            readable = {name: digest for name, digest in digests.items() if name not in policy.own.pushed_only}
+            changed = changed_fields(_shop_read_view(current, policy, like=desired), readable)
+            changed |= _pushed_only_changed(memory.pushed_shop.get(sku), digests, policy)
             variant_ids = {v.sku: v.shop_id for v in current.variants if v.shop_id}
             return self._shop_update(sku, erp_product, desired, current.shop_id, variant_ids, changed, fingerprint)
         if self.known.shop_is_absent(sku):
@@ -353,7 +371,8 @@ class _Planner:
                 self.plan.skipped[sku] = f"the SKU is linked to ERP product {link.erp_id}: the ERP must be read whole"
                 return "skipped"
             self.relink(sku, LinkRef(link.shop_id, erp_id, link.sku))
-        changed = changed_fields(pushed, digests)
+        readable = {name: digest for name, digest in digests.items() if name not in policy.own.pushed_only}
+        changed = changed_fields(pushed, readable) | _pushed_only_changed(pushed, digests, policy)
         variant_ids = {v.sku: memory.variant_ids[v.sku] for v in desired.variants if v.sku in memory.variant_ids}
         return self._shop_update(sku, erp_product, desired, link.shop_id, variant_ids, changed, fingerprint)
 
@@ -413,7 +432,7 @@ class _Planner:
                 return "skipped"
             other = None
             if policy.own.to_shop:
-                other = encode(_shop_view(shop_product, policy))
+                other = encode(_shop_read_view(shop_product, policy))
             self.plan.writes.append(
                 Write(
                     "erp",

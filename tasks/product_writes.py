@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from erpsync.connectors.errors import RecordError, RetriableError
 from erpsync.connectors.merchantpro.mapping import product_from_shop
-from erpsync.connectors.merchantpro.writes import shop_patch
+from erpsync.connectors.merchantpro.writes import shop_patch, supplier_fields
 from erpsync.core.models import Product
 from erpsync.core.product_plan import Failed, Side, Write, erp_fingerprint, units_of
 from erpsync.core.product_run import erp_update_fields
@@ -125,8 +125,10 @@ class _Writer:
         tax_id = rules.tax_id(write.product.vat_rate)
         state, store = runtime.state, runtime.name
         if write.kind == "create":
+            # The supplier goes with the create only when it has one (nothing to clear in a new product).
+            inferred = supplier_fields(write.product, write.fields) if write.product.supplier else {}
             created = runtime.shop.create_product(
-                write.product, tax_id=tax_id, category_id=self.setup.default_category_id
+                write.product, tax_id=tax_id, category_id=self.setup.default_category_id, inferred=inferred
             )
             self.out.calls += 1
             self._crash_point()
@@ -145,8 +147,9 @@ class _Writer:
             state.set_pushed(store, PRODUCT, [(write.sku, write.fingerprint, None)])
             self.out.unchanged += 1
             return
+        lenient = bool(supplier_fields(write.product, write.fields))  # the PATCH carries the supplier's field
         try:
-            reply = runtime.shop.update_product(write.product.shop_id, patch, key=write.product.sku)
+            reply = runtime.shop.update_product(write.product.shop_id, patch, key=write.product.sku, inferred=lenient)
         except RecordError as error:
             if error.status == 404:
                 self._forget(write)

@@ -86,12 +86,19 @@ def product_policy(runtime: StoreRuntime, taxes: TaxTable | None = None) -> tupl
     settings = runtime.store.products
     caps = runtime.erp.capabilities
     notes = []
-    own: Ownership = ownership(settings, getattr(runtime.erp, "product_fields", None))
+    own: Ownership = ownership(
+        settings, getattr(runtime.erp, "product_fields", None), erp_suppliers=caps.product_suppliers
+    )
     to_shop_leg = settings.direction in ("erp_to_shop", "both")
     to_erp_leg = settings.direction in ("shop_to_erp", "both")
     if to_erp_leg and not caps.products_update:
         notes.append(f"{runtime.erp.system} cannot update products: shop changes are not written to it")
-        own = Ownership(own.to_shop, frozenset())
+        own = Ownership(own.to_shop, frozenset(), own.pushed_only)
+    if settings.supplier_field and not caps.product_suppliers:
+        notes.append(
+            f"{runtime.erp.system} does not link products to suppliers: supplier_field "
+            f"{settings.supplier_field!r} gets nothing"
+        )
     create_in_erp = to_erp_leg and settings.create_in_erp and caps.products_create
     if to_erp_leg and settings.create_in_erp and not caps.products_create:
         notes.append(f"{runtime.erp.system} cannot create products: create_in_erp has no effect")

@@ -60,6 +60,7 @@ class Capabilities:
     suppliers_read: bool = False
     customers_update: bool = False  # update_customer: a linked party takes the shop account's new addresses
     purchases_read: bool = False  # iter_incoming: confirmed purchase lines not yet received (goods on the way)
+    product_suppliers: bool = False  # iter_products: each product carries its main supplier (Product.supplier)
 
     def names(self) -> list[str]:
         """The capabilities that are on, by name."""

@@ -300,18 +300,34 @@ class MerchantProClient:
         row = self.http.request("GET", f"{API}/products/{quote(product_id, safe='')}", record_key=product_id)
         return mapping.product_from_shop(bare(row))
 
-    def create_product(self, product: Product, *, tax_id: int | None, category_id: int | None = None) -> Product:
-        """Create a product (POST, never retried blindly); return it as the shop now has it."""
-        payload = product_payload(product, tax_id=tax_id, category_id=category_id)
-        row = self.http.request("POST", f"{API}/products", json_body=payload, record_key=product.sku)
+    def create_product(
+        self,
+        product: Product,
+        *,
+        tax_id: int | None,
+        category_id: int | None = None,
+        inferred: Mapping[str, Any] | None = None,
+    ) -> Product:
+        """Create a product (POST, never retried blindly); return it as the shop now has it. ``inferred``: fields
+        the API reference does not name (the supplier's), sent with ``ignore_nonexistent_fields=1``."""
+        payload = {**product_payload(product, tax_id=tax_id, category_id=category_id), **(inferred or {})}
+        params = {"ignore_nonexistent_fields": 1} if inferred else None
+        row = self.http.request("POST", f"{API}/products", params=params, json_body=payload, record_key=product.sku)
         return mapping.product_from_shop(bare(row))
 
-    def update_product(self, product_id: str, patch: Mapping[str, Any], *, key: str) -> dict[str, Any]:
-        """PATCH a product with a body from ``writes.shop_patch`` (or ``product_patch``); ``key`` names it in errors."""
+    def update_product(
+        self, product_id: str, patch: Mapping[str, Any], *, key: str, inferred: bool = False
+    ) -> dict[str, Any]:
+        """PATCH a product with a body from ``writes.shop_patch`` (or ``product_patch``); ``key`` names it in errors;
+        ``inferred``: the body carries a field the reference does not name (``ignore_nonexistent_fields=1``)."""
         if not patch:
             raise ValueError(f"{key}: empty PATCH (an unchanged product must cost no call)")
         result: dict[str, Any] = self.http.request(
-            "PATCH", f"{API}/products/{quote(product_id, safe='')}", json_body=dict(patch), record_key=key
+            "PATCH",
+            f"{API}/products/{quote(product_id, safe='')}",
+            params={"ignore_nonexistent_fields": 1} if inferred else None,
+            json_body=dict(patch),
+            record_key=key,
         )
         return result
 

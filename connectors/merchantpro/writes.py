@@ -17,6 +17,7 @@ from typing import Any
 
 from erpsync.connectors.merchantpro.mapping import BASIC, MULTI_VARIANT
 from erpsync.core.models import Address, Order, Product, Variant
+from erpsync.core.product_diff import supplier_target
 
 # Fields that live on the variants of a multi-variant product; sending them on the parent is refused.
 VARIANT_ONLY_FIELDS = frozenset(
@@ -292,6 +293,16 @@ VARIANT_GROUPS: dict[str, tuple[str, ...]] = {
 NULLABLE_SHOP_FIELDS = frozenset({"ean", "old_price_net", "old_price_gross", "weight"})
 
 
+def supplier_fields(product: Product, fields: Iterable[str]) -> dict[str, str]:
+    """The shop fields of the synced ``supplier:<field>`` names in ``fields``, each with the product's main supplier
+    name ("" when it has none: a supplier removed in the ERP is cleared in the shop).
+
+    No such field is documented (*inference*): the request that carries one sends ``ignore_nonexistent_fields=1``.
+    """
+    name = product.supplier.name if product.supplier else ""
+    return {target: name for f in sorted(fields) if (target := supplier_target(f))}
+
+
 def _variant_entry(variant: Variant, groups: set[str], with_options: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": int(variant.shop_id) if variant.shop_id and variant.shop_id.isdigit() else variant.shop_id
@@ -310,7 +321,7 @@ def shop_patch(product: Product, fields: Iterable[str], *, tax_id: int | None) -
 
     Product-level fields go through ``product_patch``; a multi-variant product's prices, old prices, EANs,
     weights and options go on its variants by id (only the changed groups), and variants the shop does not
-    have yet are sent whole (without id: the shop adds them).
+    have yet are sent whole (without id: the shop adds them); the supplier goes to its field (``supplier_fields``).
     """
     wanted = set(fields)
     canonical = {name for f in wanted for name in SHOP_FIELD_NAMES.get(f, ())}
@@ -328,6 +339,7 @@ def shop_patch(product: Product, fields: Iterable[str], *, tax_id: int | None) -
                 patch[shop_field] = None  # a value cleared in the ERP is cleared in the shop
     if "images" in wanted and "images" not in patch:
         patch["images"] = []
+    patch.update(supplier_fields(product, wanted))
     if multi:
         groups = wanted & set(VARIANT_GROUPS)
         with_options = "attributes" in wanted

@@ -42,6 +42,46 @@ ProductField = Literal[
 ]
 PRODUCT_FIELDS: tuple[str, ...] = get_args(ProductField)
 
+# The shop product fields erpsync writes itself (POST/PATCH /products): a store's supplier_field cannot be one.
+WRITTEN_SHOP_PRODUCT_FIELDS = frozenset(
+    {
+        "id",
+        "type",
+        "sku",
+        "ext_ref",
+        "name",
+        "description",
+        "status",
+        "ean",
+        "tax_id",
+        "category_id",
+        "images",
+        "variant_attributes",
+        "variants",
+        "variant_options",
+        "price_net",
+        "price_gross",
+        "old_price_net",
+        "old_price_gross",
+        "cost_net",
+        "cost_gross",
+        "weight",
+        "stock",
+        "allow_backorders",
+        "availability_text",
+        "meta_title",
+        "meta_description",
+    }
+)
+
+
+def _free_shop_field(value: str) -> str:
+    """A shop product field name erpsync does not write otherwise (or "" for none)."""
+    if value in WRITTEN_SHOP_PRODUCT_FIELDS:
+        raise invalid(f'{show(value)} is a product field erpsync writes itself: name another field, or "" for none')
+    return value
+
+
 # MerchantPro order shipping_status values (docs/reference: merchantpro-api.md).
 ShippingStatus = Literal[
     "temporary", "awaiting", "confirmed", "in_process", "shipped", "delivered", "returned", "cancelled"
@@ -169,6 +209,13 @@ TaxId = Annotated[int, Field(ge=1), Wording("must be a shop tax_id, an integer a
 VatTaxes = Annotated[dict[str, TaxId], AfterValidator(_vat_percent_keys)]
 # None (the key left out, or "") = the shop's own tax table, read once per product run (docs/products.md).
 OptionalVatTaxes = Annotated[VatTaxes | None, BeforeValidator(_empty_is_none)]
+# A plain field name of the shop's product (snake_case, as the API spells its fields), or "" for none.
+ShopProductField = Annotated[
+    str,
+    Field(pattern=r"^$|^[a-z][a-z0-9_]{0,63}$"),
+    AfterValidator(_free_shop_field),
+    Wording("must be a shop product field name (lowercase letters, digits and '_', starting with a letter) or \"\""),
+]
 ProductFields = Annotated[list[ProductField], AfterValidator(distinct), Wording(noun="product field")]
 ShippingStatuses = Annotated[list[ShippingStatus], AfterValidator(distinct), Wording(noun="shipping status")]
 Warehouses = Annotated[list[Name], Field(min_length=1), AfterValidator(distinct), Wording(noun="warehouse")]

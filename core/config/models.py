@@ -33,6 +33,7 @@ from erpsync.core.config.fields import (
     Share,
     ShippingStatus,
     ShippingStatuses,
+    ShopProductField,
     ShopUrl,
     TimeZoneName,
     Warehouses,
@@ -145,12 +146,25 @@ class ProductSettings(_Section):
     # VAT percent -> shop tax_id; None = from the shop's tax table (GET /taxonomy/taxes), read once per run.
     vat_taxes: OptionalVatTaxes = None
     default_category_id: int = Field(default=0, ge=0)
+    # The shop product field that gets the product's main ERP supplier (e.g. "manufacturer"); "" = none. The API
+    # reference names no such field: sent with ignore_nonexistent_fields=1, never read back (docs/products.md).
+    supplier_field: ShopProductField = ""
 
     @model_validator(mode="after")
     def _one_owner_per_field(self) -> ProductSettings:
         for field in self.shop_owns:
             if field in self.erp_owns:
                 raise invalid(f"{field!r} is also in erp_owns (a field has one owner)", "shop_owns")
+        return self
+
+    @model_validator(mode="after")
+    def _supplier_goes_to_the_shop(self) -> ProductSettings:
+        if self.supplier_field and self.direction == "shop_to_erp":
+            raise invalid(
+                "the supplier is written ERP -> shop, and this store's products go shop -> ERP only "
+                '(direction "shop_to_erp"): set direction to "erp_to_shop" or "both", or supplier_field ""',
+                "supplier_field",
+            )
         return self
 
     def tax_id_for(self, vat_percent: Decimal | int | str) -> int | None:

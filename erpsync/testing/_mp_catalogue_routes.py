@@ -102,19 +102,31 @@ class CatalogueRoutes(ShopState):
         return 200, self._render_one(request, self._product_or_404(raw_id))
 
     def _post_product(self, request: Request) -> tuple[int, Any]:
-        new = self._apply_product(None, request.json_object(), ignore_unknown=request.flag("ignore_nonexistent_fields"))
-        return 201, self._render_one(request, self._commit_product(new, None, {}))
+        payload = request.json_object()
+        new = self._apply_product(None, payload, ignore_unknown=request.flag("ignore_nonexistent_fields"))
+        committed = self._commit_product(new, None, {})
+        self._note_ignored(committed["id"], payload)
+        return 201, self._render_one(request, committed)
 
     def _patch_product(self, request: Request, raw_id: str) -> tuple[int, Any]:
         current = self._product_or_404(raw_id)
         payload = request.json_object()
         new = self._apply_product(current, payload, ignore_unknown=request.flag("ignore_nonexistent_fields"))
-        return 200, self._render_one(request, self._commit_product(new, current, {}))
+        committed = self._commit_product(new, current, {})
+        self._note_ignored(committed["id"], payload)
+        return 200, self._render_one(request, committed)
+
+    def _note_ignored(self, product_id: int, payload: Json) -> None:
+        """Keep the unknown top-level fields a write sent (they reached here: ignore_nonexistent_fields was on)."""
+        unknown = {k: v for k, v in payload.items() if k not in PRODUCT_WRITABLE and k not in PRODUCT_READONLY}
+        if unknown:
+            self.ignored_product_fields.setdefault(product_id, {}).update(unknown)
 
     def _delete_product(self, request: Request, raw_id: str) -> tuple[int, Any]:
         product = self._product_or_404(raw_id)
         self._unindex_product(product)
         del self.products[product["id"]]
+        self.ignored_product_fields.pop(product["id"], None)
         self._product_ids.remove(product["id"])
         self._version += 1
         return 204, None

@@ -144,6 +144,9 @@ class ShopState:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.now: Callable[[], datetime] = cat.local_now  # the shop's clock for date_created/date_modified
         self.products: dict[int, Json] = {}
+        # Product id -> the fields a POST/PATCH sent with ignore_nonexistent_fields=1 that the shop does not know
+        # (the last value of each): dropped as the API drops them, kept here for tests to see what was sent.
+        self.ignored_product_fields: dict[int, Json] = {}
         self.orders: dict[str, Json] = {}
         self.taxes: dict[int, Json] = {tax["id"]: dict(tax) for tax in cat.TAXES}
         self.measurement_units: list[Json] = [dict(unit) for unit in cat.MEASUREMENT_UNITS]

@@ -70,6 +70,7 @@ CAPABILITIES = Capabilities(
     suppliers_read=True,
     customers_update=True,
     purchases_read=True,
+    product_suppliers=True,
 )
 
 

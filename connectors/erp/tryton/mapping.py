@@ -20,6 +20,7 @@ from erpsync.core.models import (
     OrderLine,
     Product,
     ProductStatus,
+    ProductSupplier,
     ShippingStatus,
     Variant,
     gross_from_net,
@@ -234,8 +235,10 @@ def product_from(
     variants: list[dict[str, Any]],
     categories: dict[int, Category],
     price_list: PriceList | None = None,
+    supplier: ProductSupplier | None = None,
 ) -> Product:
-    """One template and its variants -> a canonical Product (ValueError for a row that cannot be one).
+    """One template and its variants (and its main supplier) -> a canonical Product (ValueError for a row that
+    cannot be one).
 
     Prices: the list price, or with ``price_list`` the variants' ``sale_price_uom`` read under it (net, or
     gross when the list includes VAT); a product the list gives no price has none (the sync fails it).
@@ -281,6 +284,7 @@ def product_from(
             price_net=net,
             price_gross=gross,
             status=status(row),
+            supplier=supplier,
             modified_at=modified,
         )
     sku = template.get("code")
@@ -315,6 +319,7 @@ def product_from(
         price_gross=gross,
         status=ProductStatus.ACTIVE if template_active else ProductStatus.INACTIVE,
         variants=items,
+        supplier=supplier,
         modified_at=modified,
     )
 

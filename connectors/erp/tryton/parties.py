@@ -3,6 +3,7 @@ the suppliers."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -305,15 +306,22 @@ class Parties:
         return created
 
     def iter_suppliers(self) -> Iterator[Page[Supplier]]:
-        """Parties that supply: named on a purchase, a supplier shipment or a product's supplier list."""
+        """Parties that supply: named on a purchase, a supplier shipment or a product's supplier list, each with
+        the SKUs whose supplier list names it (a variant's row: the variant's code, else the template's)."""
         ids: set[int] = set()
-        for model, column in (
-            ("purchase.purchase", "party"),
-            ("stock.shipment.in", "supplier"),
-            ("purchase.product_supplier", "party"),
-        ):
+        for model, column in (("purchase.purchase", "party"), ("stock.shipment.in", "supplier")):
             for rows in self.tryton.keyset_pages(model, [], [column]):
                 ids.update(int(r[column]) for r in rows if r.get(column))
+        skus: dict[int, set[str]] = defaultdict(set)
+        fields = ["party", "template.code", "product.code"]
+        for rows in self.tryton.keyset_pages("purchase.product_supplier", [], fields):
+            for row in rows:
+                if not row.get("party"):
+                    continue
+                ids.add(int(row["party"]))
+                code = (row.get("product.") or {}).get("code") or (row.get("template.") or {}).get("code")
+                if code:
+                    skus[int(row["party"])].add(str(code))
         for chunk in tm.chunks(sorted(ids), self.tryton.page_size):
             parties = self.tryton.read("party.party", "read", chunk, PARTY_FIELDS)
             page = Page[Supplier]()
@@ -325,6 +333,7 @@ class Parties:
                         name=party.get("name") or "",
                         vat_code=customer.vat_code,
                         email=customer.email,
+                        skus=sorted(skus.get(int(party["id"]), ())),
                     )
                 )
             yield page

@@ -19,7 +19,7 @@ from erpsync.connectors.erp.tryton import mapping as tm
 from erpsync.connectors.erp.tryton.rpc import SYSTEM
 from erpsync.connectors.erp.tryton.session import STORABLE_TYPES, TrytonSession
 from erpsync.connectors.errors import record_error
-from erpsync.core.models import Page, Product, ProductStatus, RowError
+from erpsync.core.models import Page, Product, ProductStatus, ProductSupplier, RowError
 
 log = logging.getLogger("erpsync.tryton")
 
@@ -36,6 +36,9 @@ VARIANT_FIELDS = [
     "identifiers.type",
     "identifiers.code",
 ]
+SUPPLIER_FIELDS = ["template", "party", "party.name"]
+# Tryton's order of a template's supplier list (sequence_ordered: empty sequences first), ties by id.
+SUPPLIER_ORDER = [("sequence", "ASC NULLS FIRST"), ("id", "ASC")]
 
 
 class Products:
@@ -52,11 +55,32 @@ class Products:
         # Tryton's sale price of one unit in the sale unit under that list (product.get_sale_price).
         return [*VARIANT_FIELDS, "sale_price_uom"], {"price_list": price_list.id, "quantity": 1}, price_list
 
+    def main_suppliers(self, template_ids: list[int]) -> dict[int, ProductSupplier]:
+        """The main supplier of each of these templates that has one (one call, whatever their number)."""
+        rows = self.tryton.search_read(
+            "purchase.product_supplier",
+            # A deactivated template's supplier rows are inactive too: its product still carries its supplier.
+            [("template", "in", template_ids), ("active", "in", [True, False])],
+            SUPPLIER_FIELDS,
+            order=SUPPLIER_ORDER,
+        )
+        suppliers: dict[int, ProductSupplier] = {}
+        for row in rows:
+            party = row.get("party.") or {}
+            if row.get("party") and int(row["template"]) not in suppliers:
+                suppliers[int(row["template"])] = ProductSupplier(
+                    erp_id=str(row["party"]), name=str(party.get("name") or "")
+                )
+        return suppliers
+
     def iter_products(self, *, changed_since: datetime | None = None) -> Iterator[Page[Product]]:
-        """Templates in pages of ``page_size`` (2 calls a page): one ``Product`` each, variants grouped.
+        """Templates in pages of ``page_size`` (3 calls a page: templates, variants, suppliers): one ``Product``
+        each, variants grouped, with its main supplier.
 
         With a price list its prices are the products' prices; an edit of the list since ``changed_since``
-        makes this read the whole catalogue (the products themselves did not change).
+        makes this read the whole catalogue (the products themselves did not change). A product whose supplier
+        list changed (a row added or edited, the party renamed) counts as changed; a row deleted does not
+        (Tryton keeps no trace of it): a full read finds that.
         """
         domain: list[Any] = [("active", "in", [True, False]), ("type", "in", STORABLE_TYPES)]
         fields, context, price_list = self._variant_read()
@@ -74,6 +98,8 @@ class Products:
                     ("last_modified_at", ">=", changed_since),
                     ("products.last_modified_at", ">=", changed_since),
                     ("products.identifiers.last_modified_at", ">=", changed_since),
+                    ("product_suppliers.last_modified_at", ">=", changed_since),
+                    ("product_suppliers.party.last_modified_at", ">=", changed_since),
                 ]
             )
         categories = self.tryton.account_categories()
@@ -85,6 +111,7 @@ class Products:
                 order=[("template", "ASC"), ("id", "ASC")],
                 context=context,
             )
+            suppliers = self.main_suppliers([t["id"] for t in templates])
             by_template: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for row in variants:
                 by_template[row["template"]].append(row)
@@ -92,7 +119,13 @@ class Products:
             for template in templates:
                 try:
                     page.items.append(
-                        tm.product_from(template, by_template.get(template["id"], []), categories, price_list)
+                        tm.product_from(
+                            template,
+                            by_template.get(template["id"], []),
+                            categories,
+                            price_list,
+                            suppliers.get(template["id"]),
+                        )
                     )
                 except ValueError as exc:
                     page.errors.append(
