@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -229,13 +230,53 @@ def test_products_variants_grouped_prices_vat_and_status(tryton: TrytonConnector
 
 
 @pytest.mark.tryton
-def test_product_pages_cost_two_calls_each(tryton: TrytonConnector) -> None:
+def test_product_pages_cost_three_calls_each(tryton: TrytonConnector) -> None:
     pages = list(tryton.iter_products())
     templates = sum(len(page.items) + len(page.errors) for page in pages)
     assert len(pages) == math.ceil(templates / 10) or len(pages) == templates // 10 + 1
-    # login + preferences, the account categories and their taxes, then templates + variants per page
-    assert tryton.counters.reads <= 4 + 2 * len(pages) + 1
+    # login + preferences, the account categories and their taxes, then templates + variants + suppliers per page
+    assert tryton.counters.reads <= 4 + 3 * len(pages) + 1
     assert tryton.counters.writes == 0
+
+
+@pytest.mark.tryton
+def test_products_carry_their_main_supplier(tryton: TrytonConnector) -> None:
+    products = {p.sku: p for page in tryton.iter_products() for p in page.items}
+    for sku in seed.SUPPLIED_SKUS:
+        supplier = products[sku].supplier
+        assert supplier is not None and supplier.name == seed.SUPPLIER.name and supplier.erp_id.isdigit()
+    assert products["TRY-0026"].supplier is None and "TRY-0026" not in seed.SUPPLIED_SKUS
+    assert products["TRY-TSHIRT"].supplier is None
+
+
+@pytest.mark.tryton
+def test_the_first_supplier_by_sequence_is_the_main_one_and_a_change_is_seen(
+    tryton: TrytonConnector, tryton_session: JsonRpcSession
+) -> None:
+    sku = unique_code("SUP")
+    created = tryton.create_product(Product(sku=sku, name="Cu furnizori", vat_rate=Decimal(19), price_net=Decimal(5)))
+    assert created.erp_id is not None
+    template = int(created.erp_id)
+    ctx = tryton_session.context
+    names = [f"Furnizor A {sku}", f"Furnizor B {sku}"]
+    parties = tryton_session.call("model.party.party.create", [{"name": n} for n in names], ctx)
+    time.sleep(1.2)  # the product's own stamps fall before `before`: only its supplier list changes after
+    before = datetime.now(UTC) - timedelta(seconds=0.5)
+    assert sku not in {p.sku for page in tryton.iter_products(changed_since=before) for p in page.items}
+    rows = [{"template": template, "party": parties[0], "sequence": 20}]
+    rows.append({"template": template, "party": parties[1], "sequence": 10})
+    tryton_session.call("model.purchase.product_supplier.create", rows, ctx)
+    changed = {p.sku: p for page in tryton.iter_products(changed_since=before) for p in page.items}
+    assert changed[sku].supplier is not None
+    assert (changed[sku].supplier.erp_id, changed[sku].supplier.name) == (str(parties[1]), f"Furnizor B {sku}")
+    suppliers = {s.erp_id: s for page in tryton.iter_suppliers() for s in page.items}
+    assert suppliers[str(parties[0])].skus == [sku] and suppliers[str(parties[1])].skus == [sku]
+
+
+@pytest.mark.tryton
+def test_suppliers_name_the_skus_they_supply(tryton: TrytonConnector) -> None:
+    suppliers = [s for page in tryton.iter_suppliers() for s in page.items if s.name == seed.SUPPLIER.name]
+    assert [sorted(s.skus) for s in suppliers] == [sorted(seed.SUPPLIED_SKUS)]
 
 
 @pytest.mark.tryton
