@@ -234,8 +234,9 @@ def test_product_pages_cost_three_calls_each(tryton: TrytonConnector) -> None:
     pages = list(tryton.iter_products())
     templates = sum(len(page.items) + len(page.errors) for page in pages)
     assert len(pages) == math.ceil(templates / 10) or len(pages) == templates // 10 + 1
-    # login + preferences, the account categories and their taxes, then templates + variants + suppliers per page
-    assert tryton.counters.reads <= 4 + 3 * len(pages) + 1
+    # login + preferences, the account categories and their taxes, whether trytond-purchase is there (once), then
+    # templates + variants + suppliers per page
+    assert tryton.counters.reads <= 5 + 3 * len(pages) + 1
     assert tryton.counters.writes == 0
 
 
@@ -247,6 +248,20 @@ def test_products_carry_their_main_supplier(tryton: TrytonConnector) -> None:
         assert supplier is not None and supplier.name == seed.SUPPLIER.name and supplier.erp_id.isdigit()
     assert products["TRY-0026"].supplier is None and "TRY-0026" not in seed.SUPPLIED_SKUS
     assert products["TRY-TSHIRT"].supplier is None
+
+
+@pytest.mark.tryton
+def test_without_trytond_purchase_products_carry_no_supplier_and_cost_two_calls_a_page(
+    tryton: TrytonConnector,
+) -> None:
+    from erpsync.connectors.erp.tryton.products import SUPPLIER_MODULE
+
+    assert tryton.tryton.has_module(SUPPLIER_MODULE) and not tryton.tryton.has_module("sale_opportunity")
+    tryton.tryton._modules[SUPPLIER_MODULE] = False  # as a database where the module was never activated
+    before = tryton.counters.reads
+    pages = list(tryton.iter_products(changed_since=datetime(2000, 1, 1, tzinfo=UTC)))
+    assert pages and all(p.supplier is None for page in pages for p in page.items)
+    assert tryton.counters.reads - before <= 2 + 2 * len(pages) + 1  # categories and taxes, then 2 a page
 
 
 @pytest.mark.tryton

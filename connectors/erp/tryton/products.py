@@ -36,6 +36,7 @@ VARIANT_FIELDS = [
     "identifiers.type",
     "identifiers.code",
 ]
+SUPPLIER_MODULE, SUPPLIER_MODEL = "purchase", "purchase.product_supplier"  # a Tryton that only sells has neither
 SUPPLIER_FIELDS = ["template", "party", "party.name"]
 # Tryton's order of a template's supplier list (sequence_ordered: empty sequences first), ties by id.
 SUPPLIER_ORDER = [("sequence", "ASC NULLS FIRST"), ("id", "ASC")]
@@ -56,9 +57,12 @@ class Products:
         return [*VARIANT_FIELDS, "sale_price_uom"], {"price_list": price_list.id, "quantity": 1}, price_list
 
     def main_suppliers(self, template_ids: list[int]) -> dict[int, ProductSupplier]:
-        """The main supplier of each of these templates that has one (one call, whatever their number)."""
+        """The main supplier of each of these templates that has one (one call, whatever their number; none and
+        no call without ``trytond-purchase``)."""
+        if not self.tryton.has_module(SUPPLIER_MODULE):
+            return {}
         rows = self.tryton.search_read(
-            "purchase.product_supplier",
+            SUPPLIER_MODEL,
             # A deactivated template's supplier rows are inactive too: its product still carries its supplier.
             [("template", "in", template_ids), ("active", "in", [True, False])],
             SUPPLIER_FIELDS,
@@ -98,8 +102,14 @@ class Products:
                     ("last_modified_at", ">=", changed_since),
                     ("products.last_modified_at", ">=", changed_since),
                     ("products.identifiers.last_modified_at", ">=", changed_since),
-                    ("product_suppliers.last_modified_at", ">=", changed_since),
-                    ("product_suppliers.party.last_modified_at", ">=", changed_since),
+                    *(
+                        [
+                            ("product_suppliers.last_modified_at", ">=", changed_since),
+                            ("product_suppliers.party.last_modified_at", ">=", changed_since),
+                        ]
+                        if self.tryton.has_module(SUPPLIER_MODULE)
+                        else []
+                    ),
                 ]
             )
         categories = self.tryton.account_categories()

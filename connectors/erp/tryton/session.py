@@ -27,6 +27,8 @@ CREATE_HINTS = {
 }
 CREATE_HINT = "create it in Tryton"
 
+ACTIVE_MODULE_STATES = ["activated", "to upgrade", "to remove"]  # an upgrade or removal not yet run: still active
+
 
 class TrytonSession:
     """One Tryton database through ``rpc``: reads, writes, keyset pages of ``page_size`` rows, cached lookups.
@@ -43,6 +45,7 @@ class TrytonSession:
         self._unit: int | None = None
         self._ids: dict[tuple[str, str], int] = {}
         self._price_list: tm.PriceList | None = None
+        self._modules: dict[str, bool] = {}
 
     # -- calls ------------------------------------------------------------------------------------------
 
@@ -120,6 +123,15 @@ class TrytonSession:
                 raise FatalError(SYSTEM, f"{what} {code!r} not found in Tryton")
             self._ids[cache_key] = int(ids[0])
         return self._ids[cache_key]
+
+    def has_module(self, module: str) -> bool:
+        """Whether the module (``purchase``, ...) is activated in the database, asked once (``ir.module`` is
+        readable by every user). The supplier lists need ``trytond-purchase``, which a Tryton that only sells
+        may not have."""
+        if module not in self._modules:
+            domain = [("name", "=", module), ("state", "in", ACTIVE_MODULE_STATES)]
+            self._modules[module] = bool(self.search_read("ir.module", domain, ["id"], limit=1))
+        return self._modules[module]
 
     def account_categories(self) -> dict[int, tm.Category]:
         """Account categories -> their customer taxes and VAT rate (sum of percentage taxes), read once."""
