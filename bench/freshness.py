@@ -237,7 +237,19 @@ def run(args: argparse.Namespace) -> int:
             started,
         )
 
-        dispatcher = Dispatcher(run_order_trigger, run_orders_trigger)
+        trigger_runs: list[tuple[float, int]] = []  # (seconds, orders) of each webhook-triggered run
+
+        def timed_one(store: str, order_id: str) -> None:
+            begun = time.monotonic()
+            run_order_trigger(store, order_id)
+            trigger_runs.append((time.monotonic() - begun, 1))
+
+        def timed_many(store: str, order_ids: list[str]) -> None:
+            begun = time.monotonic()
+            run_orders_trigger(store, order_ids)
+            trigger_runs.append((time.monotonic() - begun, len(order_ids)))
+
+        dispatcher = Dispatcher(timed_one, timed_many)
         receiver = serve_in_thread(create_app(settings, dispatcher))
         hook_url = f"{receiver.url}/webhooks/hooks"
         secret = "bench-hook-0123"
@@ -348,6 +360,13 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"{name:<7} during the load: {reads} reads, {writes} writes, 429s {limited}, "
                 f"busiest second {busiest} requests (rate {args.rate:g}/s)"
+            )
+        if trigger_runs:
+            seconds = [wall for wall, _ in trigger_runs]
+            print(
+                f"webhook runs (resync-order, import + its stock refresh): {len(trigger_runs)} for "
+                f"{sum(n for _, n in trigger_runs)} orders, p50 {statistics.median(seconds):.1f} s, "
+                f"max {max(seconds):.1f} s each"
             )
         for name, per_minute in idle.items():
             mode = "ERP polled only" if name == "hooks" else f"shop orders polled every {args.orders_poll:g} s"
