@@ -22,7 +22,7 @@ from erpsync.runtime.store_runtime import shop_client
 
 def main(argv: list[str]) -> None:
     config, store_name, ids_path, go_file = argv
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s", force=True)
     logging.getLogger("erpsync.ratelimit").setLevel(logging.INFO)
     settings = load_config(Path(config))
     store = settings.store(store_name)
