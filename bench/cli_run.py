@@ -58,7 +58,7 @@ def main(argv: Sequence[str] = ()) -> int:
 
     from erpsync.app.prefect_api import remove_marker, write_marker
     from erpsync.app.prefect_server import start_prefect_server
-    from erpsync.dev.stack import start_shop, write_config
+    from erpsync.dev.stack import smartbill_erp, start_shop, write_config
     from erpsync.testing.server import serve_in_thread
     from erpsync.testing.smartbill import SmartBillSimulator
 
@@ -71,14 +71,7 @@ def main(argv: Sequence[str] = ()) -> int:
         root = Path(tmp)
         config = write_config(
             root / "erpsync.toml",
-            erp={
-                "type": "smartbill",
-                "url": f"{erp_server.url}/SBORO/api",
-                "username": "o@example.ro",
-                "token": "literal:tok",
-                "cif": "RO12345678",
-                "invoice_series": "WEB",
-            },
+            erp=smartbill_erp(erp_server.url, username="o@example.ro", token="tok", cif="RO12345678"),
             shops=[shop],
             state_url=f"sqlite:///{root / 'state.db'}",
             stores={"main": {"warehouses": ["Depozit"]}},

@@ -16,6 +16,7 @@ USER, TOKEN = "office@example.ro", "sb-token-0001"
 
 
 def make_erp(skus: list[str], stock: int) -> ErpSide:
+    from erpsync.dev.stack import smartbill_erp
     from erpsync.testing.server import serve_in_thread
     from erpsync.testing.smartbill import SmartBillSimulator
 
@@ -48,14 +49,7 @@ def make_erp(skus: list[str], stock: int) -> ErpSide:
             if i.mentions == mention and i.storno_of is None and positive(i.products)
         )
 
-    section = {
-        "type": "smartbill",
-        "url": f"{server.url}/SBORO/api",
-        "username": USER,
-        "token": f"literal:{TOKEN}",
-        "cif": CIF,
-        "invoice_series": "WEB",
-    }
+    section = smartbill_erp(server.url, username=USER, token=TOKEN, cif=CIF)
     return ErpSide("SmartBill", section, sim, 30, 10.0, server.stop, stats, invoices_of)
 
 

@@ -20,6 +20,7 @@ from erpsync.connectors.errors import RecordError, RetriableError
 from erpsync.connectors.merchantpro.mapping import product_from_shop
 from erpsync.connectors.merchantpro.writes import shop_patch, supplier_fields
 from erpsync.core.models import Product
+from erpsync.core.product_diff import supplier_target
 from erpsync.core.product_plan import Failed, Side, Write, erp_fingerprint, units_of
 from erpsync.core.product_run import erp_update_fields
 from erpsync.core.state import LinkConflict
@@ -147,7 +148,7 @@ class _Writer:
             state.set_pushed(store, PRODUCT, [(write.sku, write.fingerprint, None)])
             self.out.unchanged += 1
             return
-        lenient = bool(supplier_fields(write.product, write.fields))  # the PATCH carries the supplier's field
+        lenient = any(supplier_target(f) for f in write.fields)  # the PATCH carries the supplier's field
         try:
             reply = runtime.shop.update_product(write.product.shop_id, patch, key=write.product.sku, inferred=lenient)
         except RecordError as error:

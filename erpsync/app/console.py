@@ -78,7 +78,8 @@ def prepare_runtime_environment() -> None:
 def imports_frozen() -> Iterator[None]:
     """A block that only imports (Prefect and a flow's modules: some hundred thousand long-lived objects) with the
     cyclic garbage collector off, its objects then moved out of the collector's sight (``gc.freeze``): otherwise
-    the collections during the run walk them all again (measured: the run itself took 0.55 s more)."""
+    the collections during the run walk them all again (one full collection over them: 0.17 s; bench cli_run medians
+    3.41 / 2.66 s without this, 2.62 / 2.14 s with it)."""
     import gc
 
     was_enabled = gc.isenabled()

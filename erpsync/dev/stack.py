@@ -109,6 +109,18 @@ def tryton_erp(server: TrytonServer) -> dict[str, Any]:
     }
 
 
+def smartbill_erp(base_url: str, *, username: str, token: str, cif: str) -> dict[str, Any]:
+    """The [erp] section for a SmartBill simulator served at ``base_url`` (invoice series WEB)."""
+    return {
+        "type": "smartbill",
+        "url": f"{base_url}/SBORO/api",
+        "username": username,
+        "token": f"literal:{token}",
+        "cif": cif,
+        "invoice_series": "WEB",
+    }
+
+
 @dataclass
 class Stack:
     """A configured stack: the config file (ERPSYNC_CONFIG points at it), its settings and the shops."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from erpsync.dev.stack import start_shop, write_config
+from erpsync.dev.stack import smartbill_erp, start_shop, write_config
 from erpsync.testing.server import serve_in_thread
 from erpsync.testing.smartbill import SmartBillSimulator
 
@@ -30,14 +30,7 @@ def config(tmp_path: Path, prefect_harness: None) -> Iterator[Path]:
     try:
         yield write_config(
             tmp_path / "erpsync.toml",
-            erp={
-                "type": "smartbill",
-                "url": f"{erp.url}/SBORO/api",
-                "username": "o@example.ro",
-                "token": "literal:tok",
-                "cif": "RO12345678",
-                "invoice_series": "WEB",
-            },
+            erp=smartbill_erp(erp.url, username="o@example.ro", token="tok", cif="RO12345678"),
             shops=[shop],
             state_url=f"sqlite:///{tmp_path / 'state.db'}",
             stores={STORE: {"warehouses": ["Depozit"]}},
