@@ -165,13 +165,30 @@ def write_bench_config(path: Any, url: str, state_url: str, store: dict[str, Any
     return write_config(path, erp=erp, shops=[shop], state_url=state_url, stores={"main": store})
 
 
-def task_runs(flow_run_id: Any) -> list[Any]:
-    """The task runs of one flow run."""
+def task_runs(flow_run_id: Any, settle: float = 1.0, timeout: float = 20.0) -> list[Any]:
+    """The task runs of one flow run, once the server has recorded them all.
+
+    Prefect 3 records task runs from events, after the flow has returned: read at once, the list can miss
+    the last batches (CI saw 6 of 9). The list is taken when every run is in a final state and neither the
+    count nor the states changed for `settle` seconds.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    flow_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    deadline = time.monotonic() + timeout
+    seen: tuple[Any, ...] = ()
+    since = time.monotonic()
     with get_client(sync_client=True) as client:
-        return list(client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))))
+        while True:
+            runs = list(client.read_task_runs(flow_run_filter=flow_filter))
+            key = tuple(sorted((str(run.id), str(run.state_type)) for run in runs))
+            if key != seen:
+                seen, since = key, time.monotonic()
+            final = all(run.state is not None and run.state.is_final() for run in runs)
+            if (final and time.monotonic() - since >= settle) or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.2)
 
 
 def flow_run_seconds(flow_run_id: Any) -> float:
