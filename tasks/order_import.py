@@ -63,7 +63,7 @@ from erpsync.core.order_rules import (
 from erpsync.core.state import JournalEntry, LinkConflict
 from erpsync.runtime.customer_links import CUSTOMER, link_customer
 from erpsync.runtime.failures import describe, record_failure
-from erpsync.runtime.leases import holder_id
+from erpsync.runtime.leases import holder_id, take_lock
 from erpsync.runtime.logs import run_logger
 from erpsync.runtime.order_after import AfterOutcome, after_import, record_baseline, settle_payment
 from erpsync.runtime.store_runtime import StoreRuntime
@@ -284,7 +284,7 @@ class _Importer:
             self._settle(order, decision)
             return
         # Work that may reach the ERP: under the order's claim, on a journal entry read again under it.
-        if not state.try_lock(self.name, f"{ORDER}:{sid}", self.holder, CLAIM_TTL_SECONDS):
+        if not take_lock(state, self.name, f"{ORDER}:{sid}", self.holder, CLAIM_TTL_SECONDS):
             self.out.busy.append(sid)
             self._pin(order)
             return

@@ -84,6 +84,13 @@ class RunsMixin(StateBase):
             ).scalar_one_or_none()
         return current == holder
 
+    def lock_holder(self, store: str, flow: str) -> str | None:
+        """Who holds the (store, flow) lock now (expired or not), or None."""
+        with self._read() as conn:
+            return conn.execute(
+                select(RUN_LOCKS.c.holder).where(RUN_LOCKS.c.store == store, RUN_LOCKS.c.flow == flow)
+            ).scalar_one_or_none()
+
     def unlock(self, store: str, flow: str, holder: str) -> None:
         """Release the lock if this holder has it (someone else's lock is left alone)."""
         with self._write() as conn:

@@ -180,12 +180,13 @@ class DeployStack:
 
 
 @pytest.fixture
-def make_stack(tmp_path: Path, tryton_server: TrytonServer) -> Iterator[Callable[[str], DeployStack]]:
-    """Build a DeployStack for a store name (state in a fresh PostgreSQL database); all torn down after."""
+def make_stack(tmp_path: Path, tryton_server: TrytonServer) -> Iterator[Callable[..., DeployStack]]:
+    """Build a DeployStack for a store name (state in a fresh PostgreSQL database; the ERP at ``erp_url`` when
+    given, e.g. a proxy in front of Tryton); all torn down after."""
     shops: list[SimShop] = []
     databases: list[str] = []
 
-    def build(store: str) -> DeployStack:
+    def build(store: str, erp_url: str | None = None) -> DeployStack:
         sku = unique_code("DEPLOY")
         with tryton_server.session() as session:
             create_stocked_product(session, tryton_server.manifest, sku, {"WH": ERP_QUANTITY})
@@ -197,7 +198,7 @@ def make_stack(tmp_path: Path, tryton_server: TrytonServer) -> Iterator[Callable
         databases.append(state_url := create_test_database())
         config = write_config(
             tmp_path / f"{store}.toml",
-            erp=tryton_erp(tryton_server),
+            erp={**tryton_erp(tryton_server), **({"url": erp_url} if erp_url else {})},
             shops=[shop],
             state_url=state_url,
             stores={store: {"requests_per_second": SHOP_RATE, "schedules": RARE_SCHEDULES}},

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
+
+import pytest
 
 from erpsync.core.state import StateStore
-from erpsync.runtime.leases import exclusive_run
+from erpsync.runtime.leases import exclusive_run, holder_id, holder_is_gone
 
 
 def test_second_run_skips_while_the_first_holds_the_lease(state: StateStore) -> None:
@@ -77,3 +84,58 @@ def test_an_expired_lease_of_a_crashed_run_is_taken_over(state: StateStore) -> N
     time.sleep(0.4)
     with exclusive_run(state, "lease-x", "stock", wait_seconds=0) as got:
         assert got is True
+
+
+def _holder_of(pid: int, *, host: str | None = None, namespace: str | None = None) -> str:
+    """A holder id as another process would write it (this machine's host and pid namespace unless told)."""
+    own = holder_id().split(":")
+    return f"{host or own[0]}:{pid}:deadbeef:{own[3] if namespace is None else namespace}"
+
+
+def _finished_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_the_lease_of_a_killed_local_run_is_taken_over_at_once(
+    state: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert state.try_lock("lease-k", "orders", _holder_of(_finished_pid()), ttl_seconds=3600)
+    with exclusive_run(state, "lease-k", "orders", wait_seconds=0) as got:
+        assert got is True
+    assert "is gone; its lease is taken over" in caplog.text
+
+
+def test_a_killed_process_not_yet_reaped_counts_as_gone(state: StateStore) -> None:
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert state.try_lock("lease-z", "orders", _holder_of(process.pid), ttl_seconds=3600)
+        with exclusive_run(state, "lease-z", "orders", wait_seconds=0) as got:
+            assert got is False  # running: waited out
+        process.kill()
+        time.sleep(0.3)  # a zombie now: killed, not reaped
+        with exclusive_run(state, "lease-z", "orders", wait_seconds=0) as got:
+            assert got is True
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [
+        pytest.param(lambda: _holder_of(_finished_pid(), host="another-machine"), id="another host"),
+        pytest.param(lambda: _holder_of(_finished_pid(), namespace="1"), id="another pid namespace"),
+        pytest.param(lambda: f"{socket.gethostname()}:{_finished_pid()}:deadbeef", id="older holder format"),
+        pytest.param(lambda: _holder_of(os.getpid()), id="this very process"),
+    ],
+)
+def test_a_holder_whose_death_cannot_be_told_is_waited_out(state: StateStore, holder: Callable[[], str]) -> None:
+    taken = holder()
+    assert not holder_is_gone(taken)
+    assert state.try_lock("lease-o", "orders", taken, ttl_seconds=3600)
+    with exclusive_run(state, "lease-o", "orders", wait_seconds=0) as got:
+        assert got is False
+    assert state.lock_holder("lease-o", "orders") == taken
+    state.unlock("lease-o", "orders", taken)

@@ -23,6 +23,9 @@ class Leases:
         self.tries += 1
         return self.free_after is not None and self.tries > self.free_after
 
+    def lock_holder(self, store: str, flow: str) -> str | None:
+        return "another-host:1:0000aaaa:1"  # never taken over: not this machine
+
     def unlock(self, store: str, flow: str, holder: str) -> None:
         self.unlocked.append(holder)
 
