@@ -41,8 +41,8 @@ from erpsync.app.demo import stop_on_signals
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
 atexit.register(child.terminate)  # as Prefect's temporary server and Tryton register theirs
 with stop_on_signals():
-    print(child.pid, flush=True)  # only once the handlers are in place: the test signals as soon as it reads it
-    try:
+    try:  # entered before the pid is printed: the signal can land while print() is still returning
+        print(child.pid, flush=True)  # only once the handlers are in place: the test signals as soon as it reads it
         while True:
             time.sleep(3600)
     finally:
