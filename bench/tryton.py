@@ -29,10 +29,8 @@ def main(argv: Sequence[str] = ()) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-tryton-") as folder:
         cache, root = Path(folder) / "cache", Path(folder)
         first = start_tryton(root / "first", cache_dir=cache)
-        try:
-            timings = dict(first.build_timings)
-        finally:
-            first.stop()
+        first.stop()
+        timings = first.build_timings
         starts = []
         for index in range(args.starts):
             server = start_tryton(root / f"start-{index}", cache_dir=cache)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,6 +117,31 @@ def run_command(args: list[str], env: dict[str, str], *, cwd: Path = ROOT, timeo
     seconds = time.monotonic() - started
     assert process.returncode == 0, f"{' '.join(args)} exited {process.returncode}:\n{output[-4000:]}"
     return output, seconds
+
+
+def deploy_to_pool(env: dict[str, str], pool: str, folder: Path) -> tuple[str, Path, float]:
+    """What docs/operations.md has the operator do: ``erpsync prefect-yaml`` for ``pool`` into ``folder`` (not the
+    checkout: the entrypoints are modules of the installed package), the process pool created, ``prefect deploy
+    --all``. Returns prefect-yaml's output, the spec and the deploy's seconds."""
+    spec = folder / "prefect.yaml"
+    command = ["prefect-yaml", "--output", str(spec), "--work-pool", pool, "--project-dir", str(folder)]
+    output, _ = run_command([str(VENV_BIN / "erpsync"), *command], env)
+    run_command([str(VENV_BIN / "prefect"), "work-pool", "create", pool, "--type", "process"], env)
+    _, seconds = run_command([str(VENV_BIN / "prefect"), "deploy", "--all", "--prefect-file", str(spec)], env)
+    return output, spec, seconds
+
+
+def trigger_deployment(env: dict[str, str], deployment: str) -> tuple[str, float]:
+    """``prefect deployment run <flow>/<deployment>``: the new flow run's id and the command's seconds."""
+    output, seconds = run_command([str(VENV_BIN / "prefect"), "deployment", "run", deployment], env)
+    match = re.search(r"UUID: ([0-9a-f-]{36})", output)
+    assert match, output
+    return match.group(1), seconds
+
+
+def worker_once(pool: str) -> list[str]:
+    """A worker that takes one run of ``pool`` and exits when it ended (--limit 1 makes --run-once wait for it)."""
+    return [str(VENV_BIN / "prefect"), "worker", "start", "--pool", pool, "--run-once", "--limit", "1"]
 
 
 def _terminal_signals() -> None:

@@ -9,8 +9,6 @@ stock equal to the ERP's, nothing left locked.
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,18 +23,21 @@ from erpsync.testing.faults import Faults
 from erpsync.testing.server import serve_in_thread
 from tests.deploy.conftest import (
     ERP_QUANTITY,
-    VENV_BIN,
     DeployStack,
     assert_completed,
     background,
+    deploy_to_pool,
     kill_group,
     operator_env,
     prefect_client,
     run_command,
     store_deployments,
+    trigger_deployment,
     wait_final,
     wait_until,
+    worker_once,
 )
+from tests.flows.erp_matrix import buyer, shop_order_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.tryton]
 
@@ -44,37 +45,22 @@ POOL = "erpsync-killed-pool"
 STORE = "killed"
 ORDERS = 6  # below the ERP's 7 units, so the stock after the import is a positive number to compare
 LATENCY = 0.25  # seconds added to every Tryton call: creating the six sales takes several seconds
-BUYER = {
-    "billing_type": "individual",
-    "billing_name": "Ana Popescu",
-    "billing_address": "Str. Lalelelor 4",
-    "billing_city": "Bucuresti",
-    "billing_postal_code": "010101",
-    "billing_country_code": "RO",
-    "billing_phone": "0722000111",
-    "shipping_as_billing": True,
-}
 
 
 def _place_orders(stack: DeployStack) -> list[str]:
     """Placed shop orders of one unit of the stack's SKU, each from a new buyer; their shop ids."""
     ids = []
     for _ in range(ORDERS):
-        order_id = str(10_000_000 + uuid.uuid4().int % 89_999_999)
-        stack.shop.sim.add_order(
-            {
-                **BUYER,
-                "id": order_id,
-                "customer_email": f"killed-{uuid.uuid4().hex[:8]}@example.ro",
-                "payment_status": "paid",
-                "payment_method_code": "wire",
-                "shipping_status": "awaiting",
-                "shipping_amount": 15,
-                "line_items": [{"product_sku": stack.sku, "quantity": 1}],
-            },
-            adjust_stock=False,
-        )
-        ids.append(order_id)
+        order = {
+            **buyer(),
+            "id": shop_order_id(),
+            "payment_status": "paid",
+            "payment_method_code": "wire",
+            "shipping_status": "awaiting",
+            "shipping_amount": 15,
+            "line_items": [{"product_sku": stack.sku, "quantity": 1}],
+        }
+        ids.append(str(stack.shop.sim.add_order(order, adjust_stock=False)["id"]))
     return ids
 
 
@@ -98,13 +84,6 @@ def _journal_size(stack: DeployStack) -> int:
         return 0
 
 
-def _trigger(prefect: str, flow_name: str, env: dict[str, str]) -> str:
-    output, _ = run_command([prefect, "deployment", "run", f"{flow_name}/orders-{STORE}"], env)
-    match = re.search(r"UUID: ([0-9a-f-]{36})", output)
-    assert match, output
-    return match.group(1)
-
-
 def test_a_worker_killed_mid_run_then_a_re_run_books_every_order_once(
     prefect_server: PrefectServer,
     make_stack: Callable[..., DeployStack],
@@ -117,19 +96,13 @@ def test_a_worker_killed_mid_run_then_a_re_run_books_every_order_once(
         stack = make_stack(STORE, erp_url=proxy_server.url)
         ids = _place_orders(stack)
         env = operator_env(tmp_path / "prefect-home", api_url=prefect_server.api_url, config=stack.config_path)
-        prefect, erpsync = str(VENV_BIN / "prefect"), str(VENV_BIN / "erpsync")
-        spec = tmp_path / "prefect.yaml"
-        run_command(
-            [erpsync, "prefect-yaml", "--output", str(spec), "--work-pool", POOL, "--project-dir", str(tmp_path)], env
-        )
-        run_command([prefect, "work-pool", "create", POOL, "--type", "process"], env)
-        run_command([prefect, "deploy", "--all", "--prefect-file", str(spec)], env)
+        deploy_to_pool(env, POOL, tmp_path)
 
         with prefect_client(prefect_server.api_url) as client:
             orders = store_deployments(client, STORE)["orders"]
-            flow_name = client.read_flow(orders.flow_id).name
-            killed_id = _trigger(prefect, flow_name, env)
-            worker = [prefect, "worker", "start", "--pool", POOL, "--run-once", "--limit", "1"]
+            deployment = f"{client.read_flow(orders.flow_id).name}/orders-{STORE}"
+            killed_id, _ = trigger_deployment(env, deployment)
+            worker = worker_once(POOL)
             with background(worker, env, tmp_path / "killed-worker.log") as process:
                 # Journal first: an order's row exists before its sale is created. Three rows: two sales made.
                 wait_until(lambda: _journal_size(stack) >= 3, 180, "the run to book three orders", every=0.1)
@@ -141,10 +114,10 @@ def test_a_worker_killed_mid_run_then_a_re_run_books_every_order_once(
             assert 1 <= sum(map(len, made.values())) < ORDERS, made  # killed between the first sale and the last
             assert [lock["flow"] for lock in stack.state_rows("run_locks") if lock["flow"] == "orders"] == ["orders"]
 
-            # What the operator does on the dead run's page (or Prefect does by itself when the run's deployment
-            # concurrency lease expires, up to 5 minutes later): it is Crashed, and its deployment slot freed.
+            # What the operator does on the dead run's page: it is Crashed, and its deployment slot freed (left
+            # alone, Prefect frees the slot when the run's deployment concurrency lease expires: 344 s once measured).
             client.set_flow_run_state(killed_id, Crashed(message="its worker was killed"), force=True)
-            rerun_id = _trigger(prefect, flow_name, env)
+            rerun_id, _ = trigger_deployment(env, deployment)
             rerun_log, _ = run_command(worker, env, timeout=300)
             try:
                 rerun = wait_final(client, rerun_id, timeout=60)

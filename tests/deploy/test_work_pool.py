@@ -4,7 +4,6 @@ with erpsync's state on PostgreSQL. The commands are the ones docs/operations.md
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,15 +16,17 @@ from erpsync.app.prefect_server import PrefectServer
 from tests.deploy.conftest import (
     ERP_QUANTITY,
     SHOP_RATE,
-    VENV_BIN,
     DeployStack,
     assert_completed,
     assert_store_deployments,
+    deploy_to_pool,
     operator_env,
     prefect_client,
     run_command,
     store_deployments,
+    trigger_deployment,
     wait_final,
+    worker_once,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.tryton]
@@ -40,19 +41,12 @@ def test_worker_runs_a_deployed_stock_sync_with_state_on_postgresql(
     started = time.monotonic()
     stack = make_stack(STORE)
     env = operator_env(tmp_path / "prefect-home", api_url=prefect_server.api_url, config=stack.config_path)
-    prefect, erpsync = str(VENV_BIN / "prefect"), str(VENV_BIN / "erpsync")
     timings: dict[str, float] = {}
 
-    # The worker runs in a folder that is not the checkout: the entrypoints are modules of the installed package.
-    spec = tmp_path / "prefect.yaml"
-    output, _ = run_command(
-        [erpsync, "prefect-yaml", "--output", str(spec), "--work-pool", POOL, "--project-dir", str(tmp_path)], env
-    )
+    output, spec, timings["deploy --all"] = deploy_to_pool(env, POOL, tmp_path)
     assert "entrypoint: erpsync.flows.stock:stock_sync" in spec.read_text()
     assert f"prefect work-pool create {POOL} --type process" in spec.read_text()  # its header names this pool
     assert f"erpsync-shop-{STORE}" in output  # the shared rate limit is created on the server as well
-    run_command([prefect, "work-pool", "create", POOL, "--type", "process"], env)
-    _, timings["deploy --all"] = run_command([prefect, "deploy", "--all", "--prefect-file", str(spec)], env)
 
     with prefect_client(prefect_server.api_url) as client:
         deployments = store_deployments(client, STORE)
@@ -64,16 +58,9 @@ def test_worker_runs_a_deployed_stock_sync_with_state_on_postgresql(
         stock = deployments["stock"]
         flow_name = client.read_flow(stock.flow_id).name
         triggered = time.monotonic()
-        output, timings["deployment run"] = run_command(
-            [prefect, "deployment", "run", f"{flow_name}/stock-{STORE}"], env
-        )
-        match = re.search(r"UUID: ([0-9a-f-]{36})", output)
-        assert match, output
-        # --limit 1 makes --run-once wait for the run it submitted before the worker exits.
-        worker_log, timings["worker"] = run_command(
-            [prefect, "worker", "start", "--pool", POOL, "--run-once", "--limit", "1"], env
-        )
-        run = wait_final(client, match.group(1), timeout=60)
+        run_id, timings["deployment run"] = trigger_deployment(env, f"{flow_name}/stock-{STORE}")
+        worker_log, timings["worker"] = run_command(worker_once(POOL), env)
+        run = wait_final(client, run_id, timeout=60)
         timings["trigger to completed"] = time.monotonic() - triggered
         assert_completed(run)
         assert run.deployment_id == stock.id
